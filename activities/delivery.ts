@@ -1,0 +1,137 @@
+// deliverLead: hands a lead to a partner's API and reads its synchronous answer, if it gives one.
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { PartnerConfig } from '../shared/config';
+import { readPath } from '../shared/lead-fields';
+import { Delivery, isDuplicateKey, Lead, type LeadDoc } from '../shared/models';
+import { toCents } from '../shared/money';
+import { buildStatusMap, normalizeRawStatus } from '../shared/status-map';
+import type { ActivityDeps } from './deps';
+import type { DeliveryResult } from './types';
+
+type Outcome = 'accepted' | 'rejected' | 'pending' | 'error';
+
+/** The request a partner receives: our leadId under the partner's subid field, then the lead's fields. */
+export function buildDeliveryBody(partner: PartnerConfig, lead: LeadDoc & { _id: string }): Record<string, unknown> {
+  const fields: Record<string, unknown> = {
+    [partner.delivery.subidField]: lead._id,
+    vertical: lead.vertical,
+    geo: lead.geo ? { country: lead.geo.country, state: lead.geo.state, zip: lead.geo.zip } : undefined,
+    contact: lead.contact,
+    data: lead.data,
+  };
+  for (const k of ['sub1', 'sub2', 'sub3', 'sub4', 'sub5'] as const) if (lead[k]) fields[k] = lead[k];
+  return JSON.parse(JSON.stringify(fields)) as Record<string, unknown>;
+}
+
+/** Form bodies and query strings are flat: nested objects become their leaf keys (geo.country -> country). */
+function flatten(body: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(body)) {
+    if (v && typeof v === 'object') Object.assign(out, flatten(v as Record<string, unknown>));
+    else if (v !== undefined && v !== null) out[k] = String(v);
+  }
+  return out;
+}
+
+/** Reads a synchronous verdict: a JSON path mapped like a postback, a text pattern, else "pending". */
+export function readPartnerAnswer(partner: PartnerConfig, body: string): Pick<DeliveryResult, 'outcome' | 'rawStatus' | 'payoutCents' | 'reason'> {
+  const r = partner.response;
+  let json: unknown;
+  if (r.statusPath || r.payoutPath) {
+    try {
+      json = JSON.parse(body);
+    } catch {
+      json = undefined;
+    }
+  }
+  let payoutCents: number | undefined;
+  if (r.payoutPath) {
+    const raw = readPath(json, r.payoutPath);
+    try {
+      if (raw !== undefined && raw !== null && raw !== '') payoutCents = toCents(raw as string | number);
+    } catch {
+      payoutCents = undefined;
+    }
+  }
+  if (r.statusPath) {
+    const raw = readPath(json, r.statusPath);
+    if (raw !== undefined && raw !== null && raw !== '') {
+      const map = buildStatusMap({ statusMap: { ...partner.postback.statusMap, ...r.statusMap } });
+      const status = map.get(normalizeRawStatus(String(raw)));
+      if (status === 'accepted' || status === 'rejected') return { outcome: status, rawStatus: String(raw), payoutCents };
+      if (status === 'pending') return { outcome: 'pending', rawStatus: String(raw), payoutCents };
+      return { outcome: 'pending', rawStatus: String(raw), payoutCents, reason: `unmapped synchronous status "${String(raw).slice(0, 64)}"; awaiting postback` };
+    }
+  }
+  if (r.acceptedPattern && new RegExp(r.acceptedPattern).test(body)) return { outcome: 'accepted', payoutCents };
+  if (r.rejectedPattern && new RegExp(r.rejectedPattern).test(body)) return { outcome: 'rejected', payoutCents };
+  return { outcome: 'pending', payoutCents };
+}
+
+export function deliveryActivities({ config, http, now, logger, metrics }: ActivityDeps) {
+  async function record(leadId: string, partnerId: string, attempt: number, at: Date, outcome: Outcome, extra: { httpStatus?: number; latencyMs?: number; reason?: string; rawStatus?: string }) {
+    metrics?.deliveries.inc({ partner: partnerId, outcome });
+    if (extra.latencyMs !== undefined) metrics?.deliverySeconds.observe({ partner: partnerId }, extra.latencyMs / 1000);
+    logger.info({ leadId, workflowId: `lead-${leadId}`, partnerId, attempt, outcome, ...extra }, 'delivery attempt');
+    try {
+      await Delivery.create({ _id: `${leadId}:${partnerId}:${attempt}`, leadId, partnerId, attempt, at, outcome, ...extra });
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+    }
+  }
+
+  return {
+    /**
+     * One HTTP attempt. Transport errors, timeouts, 429 and 5xx throw (Temporal retries with backoff);
+     * any other 4xx is the partner saying no, returned as a rejection and never retried.
+     */
+    async deliverLead({ leadId, partnerId }: { leadId: string; partnerId: string }): Promise<DeliveryResult> {
+      const partner = config().partners.get(partnerId);
+      if (!partner) throw ApplicationFailure.nonRetryable(`partner ${partnerId} is not configured`, 'PartnerConfigError');
+      const lead = await Lead.findById(leadId).lean();
+      if (!lead) throw ApplicationFailure.nonRetryable(`lead ${leadId} not found`, 'PartnerConfigError');
+      const attempt = Context.current().info.attempt;
+      const d = partner.delivery;
+      const fields = buildDeliveryBody(partner, lead as LeadDoc & { _id: string });
+      let url = d.url;
+      let body: string | undefined;
+      const headers: Record<string, string> = { 'user-agent': 'leadrouter', ...d.headers };
+      if (d.method === 'GET') {
+        const u = new URL(d.url);
+        for (const [k, v] of Object.entries(flatten(fields))) u.searchParams.set(k, v);
+        url = u.toString();
+      } else if (d.format === 'form') {
+        body = new URLSearchParams(flatten(fields)).toString();
+        headers['content-type'] = 'application/x-www-form-urlencoded';
+      } else {
+        body = JSON.stringify(fields);
+        headers['content-type'] = 'application/json';
+      }
+      const at = now();
+      const started = performance.now();
+      let res;
+      try {
+        res = await http({ method: d.method, url, headers, body, timeoutMs: d.timeoutMs });
+      } catch (err) {
+        const latencyMs = Math.round(performance.now() - started);
+        const reason = `transport error: ${(err as Error).message}`;
+        await record(leadId, partnerId, attempt, at, 'error', { latencyMs, reason });
+        throw ApplicationFailure.retryable(reason, 'DeliveryTransportError');
+      }
+      const latencyMs = Math.round(performance.now() - started);
+      const httpStatus = res.status;
+      if (httpStatus >= 500 || httpStatus === 429 || httpStatus === 408) {
+        await record(leadId, partnerId, attempt, at, 'error', { httpStatus, latencyMs, reason: `HTTP ${httpStatus}` });
+        throw ApplicationFailure.retryable(`partner answered HTTP ${httpStatus}`, 'DeliveryHttpError');
+      }
+      if (httpStatus >= 400) {
+        const reason = `HTTP ${httpStatus}`;
+        await record(leadId, partnerId, attempt, at, 'rejected', { httpStatus, latencyMs, reason });
+        return { outcome: 'rejected', httpStatus, latencyMs, reason };
+      }
+      const answer = readPartnerAnswer(partner, res.body);
+      await record(leadId, partnerId, attempt, at, answer.outcome, { httpStatus, latencyMs, reason: answer.reason, rawStatus: answer.rawStatus });
+      return { ...answer, httpStatus, latencyMs };
+    },
+  };
+}

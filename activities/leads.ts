@@ -1,0 +1,78 @@
+// Lead state in MongoDB: the snapshot a workflow starts from, and each status it records.
+import { ApplicationFailure } from '@temporalio/activity';
+import { isDuplicateKey, Lead, StatusEvent } from '../shared/models';
+import { isTerminal, type CanonicalStatus } from '../shared/statuses';
+import type { ActivityDeps } from './deps';
+import type { LeadSnapshot, RecordStatusInput } from './types';
+
+export function leadActivities({ config, logger, metrics }: ActivityDeps) {
+  return {
+    async loadLead(leadId: string): Promise<LeadSnapshot> {
+      const lead = await Lead.findById(leadId).lean();
+      if (!lead) throw ApplicationFailure.nonRetryable(`lead ${leadId} not found`, 'UnknownLead');
+      const cfg = config();
+      const source = cfg.sources.get(lead.sourceId);
+      const partner = lead.partnerId ? cfg.partners.get(lead.partnerId) : undefined;
+      const policy = source?.notify;
+      return {
+        leadId,
+        sourceId: lead.sourceId,
+        status: lead.status as CanonicalStatus,
+        partnerId: lead.partnerId ?? undefined,
+        payoutCents: lead.payoutCents ?? undefined,
+        currency: lead.currency ?? partner?.currency ?? undefined,
+        expiresAt: lead.expiresAt?.toISOString(),
+        seq: lead.seq ?? 0,
+        notifyOn: source?.postbackUrl ? (source.notifyOn as CanonicalStatus[]) : [],
+        notifyPolicy: {
+          initialIntervalMs: policy?.initialInterval ?? 1000,
+          maxIntervalMs: policy?.maxInterval ?? 600_000,
+          maxDurationMs: policy?.maxDuration ?? 86_400_000,
+        },
+        partnerPayoutCents: partner?.payoutCents,
+      };
+    },
+
+    /**
+     * Writes one status: the lead document (only if this sequence number is newer, so a retried or
+     * replayed activity never moves a lead backwards) and an insert-only history event.
+     */
+    async recordStatus(input: RecordStatusInput): Promise<void> {
+      const { leadId, seq, status } = input;
+      const at = new Date(input.at);
+      const set: Record<string, unknown> = { status, seq, updatedAt: at };
+      const unset: Record<string, 1> = {};
+      if (input.partnerId) set.partnerId = input.partnerId;
+      if (input.payoutCents !== undefined) set.payoutCents = input.payoutCents;
+      if (input.currency) set.currency = input.currency;
+      if (status === 'accepted') set.revenueCents = input.payoutCents ?? 0;
+      if (status === 'returned') set.revenueCents = 0;
+      if (input.expiresAt) set.expiresAt = new Date(input.expiresAt);
+      else unset.expiresAt = 1;
+      if (isTerminal(status)) set.finalAt = at;
+      const update = Object.keys(unset).length ? { $set: set, $unset: unset } : { $set: set };
+      await Lead.updateOne({ _id: leadId, seq: { $lt: seq } }, update, { timestamps: false });
+      const lead = await Lead.findById(leadId, { sourceId: 1 }).lean();
+      try {
+        await StatusEvent.create({
+          _id: `${leadId}:${seq}`,
+          leadId,
+          sourceId: lead?.sourceId,
+          partnerId: input.partnerId,
+          status,
+          at,
+          reason: input.reason,
+          rawStatus: input.rawStatus,
+          postbackId: input.postbackId,
+          revenueDeltaCents: input.revenueDeltaCents ?? 0,
+          currency: input.currency,
+        });
+      } catch (err) {
+        if (!isDuplicateKey(err)) throw err;
+        return; // recorded by an earlier attempt of this activity
+      }
+      if (isTerminal(status)) metrics?.leadsFinal.inc({ status, partner: input.partnerId ?? 'none' });
+      logger.info({ leadId, workflowId: `lead-${leadId}`, status, reason: input.reason, partnerId: input.partnerId }, 'lead status');
+    },
+  };
+}

@@ -1,0 +1,79 @@
+// notifySource: the outbound postback to the traffic source, one attempt per call (Temporal retries with backoff).
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { Webhook } from 'standardwebhooks';
+import { fillTemplate } from '../shared/macros';
+import { isDuplicateKey, Lead, Notification } from '../shared/models';
+import { fromCents } from '../shared/money';
+import type { SourceConfig } from '../shared/config';
+import type { ActivityDeps } from './deps';
+import type { NotifyInput, NotifyResult } from './types';
+
+function signer(source: SourceConfig): Webhook | undefined {
+  if (!source.secret) return undefined;
+  return source.secret.startsWith('whsec_') ? new Webhook(source.secret) : new Webhook(source.secret, { format: 'raw' });
+}
+
+export function notifyActivities({ config, http, now, logger, metrics }: ActivityDeps) {
+  return {
+    async notifySource({ leadId, status, eventId }: NotifyInput): Promise<NotifyResult> {
+      const lead = await Lead.findById(leadId).lean();
+      if (!lead) throw ApplicationFailure.nonRetryable(`lead ${leadId} not found`, 'UnknownLead');
+      const source = config().sources.get(lead.sourceId);
+      if (!source?.postbackUrl) return { delivered: false, skipped: 'source has no postbackUrl' };
+      const payout = status === 'accepted' || status === 'returned' ? fromCents(lead.payoutCents ?? 0) : '0.00';
+      const values = {
+        clickid: lead.clickId ?? '',
+        lead_id: leadId,
+        status,
+        payout,
+        currency: lead.currency ?? 'USD',
+        partner: lead.partnerId ?? '',
+        source: lead.sourceId,
+        event_id: eventId,
+      };
+      const url = fillTemplate(source.postbackUrl, values);
+      const body = source.postbackMethod === 'POST' ? JSON.stringify(values) : '';
+      const headers: Record<string, string> = { 'user-agent': 'leadrouter' };
+      if (body) headers['content-type'] = 'application/json';
+      const wh = signer(source);
+      const at = now();
+      if (wh) {
+        // The id is the event's, not the attempt's: receivers deduplicate retries by it.
+        headers['webhook-id'] = eventId;
+        headers['webhook-timestamp'] = String(Math.floor(at.getTime() / 1000));
+        headers['webhook-signature'] = wh.sign(eventId, at, body);
+      }
+      const attempt = Context.current().info.attempt;
+      const started = performance.now();
+      let httpStatus: number | undefined;
+      let error: string | undefined;
+      try {
+        const res = await http({ method: source.postbackMethod, url, headers, body: body || undefined, timeoutMs: 10_000 });
+        httpStatus = res.status;
+        if (res.status < 200 || res.status >= 300) error = `HTTP ${res.status}`;
+      } catch (err) {
+        error = `transport error: ${(err as Error).message}`;
+      }
+      const latencyMs = Math.round(performance.now() - started);
+      const ok = !error;
+      metrics?.notifications.inc({ source: source.id, result: ok ? 'delivered' : 'failed' });
+      logger.info({ leadId, workflowId: `lead-${leadId}`, sourceId: source.id, status, eventId, attempt, httpStatus, latencyMs, ok, error }, 'source notification attempt');
+      try {
+        await Notification.create({ _id: `${eventId}:${at.getTime()}:${attempt}`, leadId, sourceId: source.id, status, eventId, attempt, at, url, ok, httpStatus, latencyMs, error });
+      } catch (err) {
+        if (!isDuplicateKey(err)) throw err;
+      }
+      if (!ok) throw ApplicationFailure.retryable(`notification failed: ${error}`, 'NotificationFailed');
+      return { delivered: true, httpStatus };
+    },
+
+    /** Marks a notification whose retries ran out, so operators see it on the lead and can replay it. */
+    async recordNotificationExhausted({ leadId, status, eventId }: NotifyInput): Promise<void> {
+      const lead = await Lead.findById(leadId, { sourceId: 1 }).lean();
+      const at = now();
+      metrics?.notifications.inc({ source: lead?.sourceId ?? 'unknown', result: 'exhausted' });
+      logger.warn({ leadId, workflowId: `lead-${leadId}`, status, eventId }, 'source notification exhausted');
+      await Notification.create({ _id: `${eventId}:exhausted:${at.getTime()}`, leadId, sourceId: lead?.sourceId, status, eventId, attempt: 0, at, ok: false, exhausted: true, error: 'retries exhausted' });
+    },
+  };
+}

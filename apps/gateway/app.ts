@@ -1,0 +1,96 @@
+// The Koa gateway: middleware composed once, routes kept to a few lines each.
+import Koa from 'koa';
+import Router from '@koa/router';
+import { bodyParser } from '@koa/bodyparser';
+import type { ConfigIndex } from '../../shared/config';
+import { pingMongo } from '../../shared/db';
+import { AppError } from '../../shared/errors';
+import type { Logger } from '../../shared/logger';
+import type { Metrics } from '../../shared/metrics';
+import { leadInputSchema, reportQuerySchema } from '../../shared/schemas';
+import { LeadService } from './leads';
+import { accessLog, clientIp, errorHandler, requestId, requireBodyType, sourceAuth, sourceOrAdminAuth } from './middleware';
+import { PostbackService } from './postbacks';
+import { summaryReport } from './reports';
+import type { TemporalGateway } from './temporal';
+import { parseInput } from './validation';
+
+export interface GatewayDeps {
+  config: () => ConfigIndex;
+  temporal: TemporalGateway;
+  logger: Logger;
+  metrics: Metrics;
+  adminKey?: string;
+  trustProxy?: boolean;
+  now?: () => Date;
+  /** Largest accepted request body. */
+  bodyLimit?: string;
+}
+
+export function createGateway(deps: GatewayDeps): Koa {
+  const { config, temporal, logger, metrics } = deps;
+  const app = new Koa({ proxy: deps.trustProxy ?? false });
+  const leads = new LeadService(deps);
+  const postbacks = new PostbackService(deps);
+  const adminKey = deps.adminKey ?? config().config.settings.adminApiKey;
+  const limit = deps.bodyLimit ?? '64kb';
+
+  app.use(requestId());
+  app.use(errorHandler(logger));
+  app.use(accessLog(logger, metrics));
+  app.use(requireBodyType());
+  app.use(bodyParser({ enableTypes: ['json', 'form'], jsonLimit: limit, formLimit: limit, jsonStrict: true }));
+
+  const router = new Router();
+
+  router.post('/leads', sourceAuth(config), async (ctx) => {
+    const input = parseInput(leadInputSchema, ctx.request.body ?? {}, 'lead');
+    const result = await leads.intake(ctx.state.source, input);
+    ctx.status = result.created ? 202 : 200;
+    ctx.body = { leadId: result.leadId, workflowId: result.workflowId, status: result.status };
+  });
+
+  router.get('/leads/:leadId', sourceOrAdminAuth(config, adminKey), async (ctx) => {
+    ctx.body = await leads.view(ctx.params.leadId as string, ctx.state);
+  });
+
+  const postback = async (ctx: Koa.Context & { params: Record<string, string> }) => {
+    const answer = await postbacks.receive({
+      method: ctx.method,
+      path: ctx.path,
+      query: ctx.query as Record<string, unknown>,
+      body: (ctx.request.body ?? {}) as Record<string, unknown>,
+      headers: ctx.headers,
+      ip: clientIp(ctx),
+      requestId: ctx.state.requestId,
+      partnerIdFromPath: ctx.params.partnerId,
+    });
+    ctx.status = answer.httpStatus;
+    ctx.body = answer.body;
+  };
+  router.get('/postback', postback);
+  router.post('/postback', postback);
+  router.get('/postback/:partnerId', postback);
+  router.post('/postback/:partnerId', postback);
+
+  router.get('/reports/summary', sourceOrAdminAuth(config, adminKey), async (ctx) => {
+    const query = parseInput(reportQuerySchema, ctx.query, 'report query');
+    if (!ctx.state.admin) throw new AppError('forbidden', 'reports need the admin key');
+    ctx.body = await summaryReport(query, deps.now?.() ?? new Date());
+  });
+
+  router.get('/healthz', async (ctx) => {
+    const [mongo, temporalUp] = await Promise.all([pingMongo(), temporal.ping()]);
+    ctx.status = mongo && temporalUp ? 200 : 503;
+    ctx.body = { ok: mongo && temporalUp, mongo: mongo ? 'up' : 'down', temporal: temporalUp ? 'up' : 'down' };
+  });
+
+  router.get('/metrics', async (ctx) => {
+    ctx.type = metrics.registry.contentType;
+    ctx.body = await metrics.registry.metrics();
+  });
+
+  app.use(router.routes());
+  app.use(router.allowedMethods({ throw: true }));
+  return app;
+}

@@ -1,0 +1,118 @@
+// Lead intake (store, then start the workflow, or leave it to the outbox) and the lead view with its journey.
+import { randomBytes } from 'node:crypto';
+import type { SourceConfig } from '../../shared/config';
+import { AppError } from '../../shared/errors';
+import type { Logger } from '../../shared/logger';
+import type { Metrics } from '../../shared/metrics';
+import { Delivery, IntakeOutbox, isDuplicateKey, Lead, Notification, StatusEvent } from '../../shared/models';
+import { fromCents } from '../../shared/money';
+import type { LeadInput, LeadView } from '../../shared/schemas';
+import type { CanonicalStatus } from '../../shared/statuses';
+import { leadWorkflowId } from '../../shared/temporal';
+import type { TemporalGateway } from './temporal';
+
+/** 128 random bits: a subid nobody can guess to forge a postback for someone else's lead. */
+export function newLeadId(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+export interface IntakeResult {
+  created: boolean;
+  queued: boolean;
+  leadId: string;
+  workflowId: string;
+  status: CanonicalStatus;
+}
+
+export class LeadService {
+  constructor(private readonly deps: { temporal: TemporalGateway; logger: Logger; metrics: Metrics; now?: () => Date }) {}
+
+  async intake(source: SourceConfig, input: LeadInput): Promise<IntakeResult> {
+    const leadId = input.leadId ?? newLeadId();
+    const workflowId = leadWorkflowId(leadId);
+    const at = this.deps.now?.() ?? new Date();
+    const existing = await Lead.findById(leadId, { sourceId: 1, status: 1 }).lean();
+    if (existing) return this.repeat(existing, source, leadId);
+    const { leadId: _omit, ...fields } = input;
+    try {
+      await Lead.create({ _id: leadId, ...fields, sourceId: source.id, status: 'received', seq: 0, createdAt: at, updatedAt: at });
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+      const raced = await Lead.findById(leadId, { sourceId: 1, status: 1 }).lean();
+      if (raced) return this.repeat(raced, source, leadId);
+      throw err;
+    }
+    await Promise.all([
+      StatusEvent.create({ _id: `${leadId}:0`, leadId, sourceId: source.id, status: 'received', at, reason: 'received from source' }),
+      IntakeOutbox.create({ _id: leadId, createdAt: at }),
+    ]);
+    this.deps.metrics.leadsReceived.inc({ source: source.id });
+    let queued = false;
+    try {
+      await this.deps.temporal.startLead(leadId, source.id);
+      await IntakeOutbox.deleteOne({ _id: leadId });
+    } catch (err) {
+      queued = true;
+      this.deps.logger.warn({ err: String(err), leadId, workflowId }, 'Temporal unavailable; lead start queued');
+    }
+    this.deps.logger.info({ leadId, workflowId, sourceId: source.id, queued }, 'lead received');
+    return { created: true, queued, leadId, workflowId, status: 'received' };
+  }
+
+  private repeat(existing: { sourceId: string; status: string }, source: SourceConfig, leadId: string): IntakeResult {
+    // Another source's id is not this source's to read or to retry.
+    if (existing.sourceId !== source.id) throw new AppError('conflict', 'leadId is already used');
+    return { created: false, queued: false, leadId, workflowId: leadWorkflowId(leadId), status: existing.status as CanonicalStatus };
+  }
+
+  async view(leadId: string, viewer: { admin?: boolean; source?: SourceConfig }): Promise<LeadView> {
+    const lead = await Lead.findById(leadId).lean();
+    // A lead of another source is reported as unknown: its existence is not the viewer's business.
+    if (!lead || (!viewer.admin && lead.sourceId !== viewer.source?.id)) throw new AppError('unknown_lead', 'no such lead');
+    const [history, deliveries, notifications] = await Promise.all([
+      StatusEvent.find({ leadId }).sort({ at: 1, _id: 1 }).lean(),
+      Delivery.find({ leadId }).sort({ at: 1 }).lean(),
+      Notification.find({ leadId }).sort({ at: 1 }).lean(),
+    ]);
+    const iso = (d: Date | null | undefined) => (d ? new Date(d).toISOString() : undefined);
+    return {
+      leadId,
+      workflowId: leadWorkflowId(leadId),
+      clickId: lead.clickId ?? undefined,
+      sourceId: lead.sourceId,
+      partnerId: lead.partnerId ?? undefined,
+      status: lead.status as CanonicalStatus,
+      payout: lead.payoutCents != null ? fromCents(lead.payoutCents) : undefined,
+      currency: lead.currency ?? undefined,
+      createdAt: iso(lead.createdAt) as string,
+      updatedAt: iso(lead.updatedAt) as string,
+      history: history.map((h) => ({
+        status: h.status as CanonicalStatus,
+        at: iso(h.at) as string,
+        reason: h.reason ?? '',
+        partnerId: h.partnerId ?? undefined,
+        rawStatus: h.rawStatus ?? undefined,
+      })),
+      deliveries: deliveries.map((d) => ({
+        partnerId: d.partnerId,
+        attempt: d.attempt ?? 0,
+        at: iso(d.at) as string,
+        outcome: d.outcome as LeadView['deliveries'][number]['outcome'],
+        httpStatus: d.httpStatus ?? undefined,
+        latencyMs: d.latencyMs ?? undefined,
+        reason: d.reason ?? undefined,
+      })),
+      notifications: notifications.map((n) => ({
+        status: n.status as CanonicalStatus,
+        eventId: n.eventId ?? '',
+        attempt: n.attempt ?? 0,
+        at: iso(n.at) as string,
+        ok: Boolean(n.ok),
+        httpStatus: n.httpStatus ?? undefined,
+        latencyMs: n.latencyMs ?? undefined,
+        error: n.error ?? undefined,
+        exhausted: n.exhausted ?? undefined,
+      })),
+    };
+  }
+}

@@ -1,0 +1,113 @@
+// Gateway middleware, one job each: request id, error mapping, access log and metrics, content-type check, auth.
+import { randomUUID } from 'node:crypto';
+import type { Context, Next } from 'koa';
+import type { ConfigIndex, SourceConfig } from '../../shared/config';
+import { AppError, isAppError } from '../../shared/errors';
+import type { Logger } from '../../shared/logger';
+import type { Metrics } from '../../shared/metrics';
+import { safeEqual } from '../../shared/signature';
+
+export interface GatewayState {
+  requestId: string;
+  source?: SourceConfig;
+  admin?: boolean;
+}
+
+export function requestId() {
+  return async (ctx: Context, next: Next) => {
+    const given = ctx.get('x-request-id');
+    ctx.state.requestId = /^[A-Za-z0-9_.-]{1,64}$/.test(given) ? given : randomUUID();
+    ctx.set('x-request-id', ctx.state.requestId);
+    await next();
+  };
+}
+
+/** Maps every error to the JSON error shape; never a stack trace, never a 500 for bad input. */
+export function errorHandler(logger: Logger) {
+  return async (ctx: Context, next: Next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) throw new AppError('not_found', 'no such route');
+    } catch (err) {
+      let appError: AppError;
+      if (isAppError(err)) appError = err;
+      else {
+        const e = err as { status?: number; statusCode?: number; type?: string; message?: string; expose?: boolean };
+        const status = e.status ?? e.statusCode ?? 500;
+        if (status === 413) appError = new AppError('payload_too_large', 'request body is too large');
+        else if (status === 415) appError = new AppError('unsupported_media_type', 'unsupported content type');
+        else if (status >= 400 && status < 500) appError = new AppError('invalid_request', e.expose && e.message ? e.message : 'malformed request body');
+        else {
+          logger.error({ err, requestId: ctx.state.requestId }, 'unhandled error');
+          appError = new AppError('internal', 'internal error');
+        }
+      }
+      ctx.status = appError.status;
+      ctx.body = { error: { code: appError.code, message: appError.message, ...(appError.issues.length ? { issues: appError.issues } : {}) } };
+    }
+  };
+}
+
+export function accessLog(logger: Logger, metrics: Metrics) {
+  return async (ctx: Context, next: Next) => {
+    const started = performance.now();
+    await next();
+    const route = (ctx as Context & { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
+    metrics.httpRequests.inc({ route: String(route), code: String(ctx.status) });
+    if (ctx.path !== '/healthz' && ctx.path !== '/metrics') {
+      logger.debug({ requestId: ctx.state.requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - started) }, 'request');
+    }
+  };
+}
+
+/** Bodies must be JSON or a form; anything else is refused rather than silently read as empty. */
+export function requireBodyType() {
+  return async (ctx: Context, next: Next) => {
+    const hasBody = ctx.request.length ? ctx.request.length > 0 : ctx.get('transfer-encoding') !== '';
+    if (['POST', 'PUT', 'PATCH'].includes(ctx.method) && hasBody && !ctx.is('json', 'urlencoded')) {
+      throw new AppError('unsupported_media_type', 'send application/json or application/x-www-form-urlencoded');
+    }
+    await next();
+  };
+}
+
+/** The client address without the IPv4-mapped IPv6 prefix, so allowlists can be written plainly. */
+export function clientIp(ctx: Context): string {
+  return ctx.ip.startsWith('::ffff:') ? ctx.ip.slice(7) : ctx.ip;
+}
+
+export function sourceAuth(config: () => ConfigIndex) {
+  return async (ctx: Context, next: Next) => {
+    const key = ctx.get('x-api-key');
+    if (!key) throw new AppError('missing_credentials', 'x-api-key header is required');
+    const source = config().sourcesByKey.get(key);
+    if (!source) throw new AppError('bad_credentials', 'unknown api key');
+    ctx.state.source = source;
+    await next();
+  };
+}
+
+/** A source's key or the admin key; routes decide what each may see. */
+export function sourceOrAdminAuth(config: () => ConfigIndex, adminKey: string | undefined) {
+  return async (ctx: Context, next: Next) => {
+    const key = ctx.get('x-api-key');
+    if (!key) throw new AppError('missing_credentials', 'x-api-key header is required');
+    if (adminKey && safeEqual(key, adminKey)) ctx.state.admin = true;
+    else {
+      const source = config().sourcesByKey.get(key);
+      if (!source) throw new AppError('bad_credentials', 'unknown api key');
+      ctx.state.source = source;
+    }
+    await next();
+  };
+}
+
+export function adminAuth(adminKey: string | undefined) {
+  return async (ctx: Context, next: Next) => {
+    const key = ctx.get('x-api-key');
+    if (!key) throw new AppError('missing_credentials', 'x-api-key header is required');
+    if (!adminKey || !safeEqual(key, adminKey)) throw new AppError('forbidden', 'admin key required');
+    ctx.state.admin = true;
+    await next();
+  };
+}

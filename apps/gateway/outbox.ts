@@ -1,0 +1,72 @@
+// The reconciler: sends what the gateway stored while Temporal was unreachable (lead starts, postback
+// signals), and sweeps expired signature nonces. Safe to run in every gateway: the workflow ignores repeats.
+import type { Logger } from '../../shared/logger';
+import { IntakeOutbox, Lead, PostbackEffect, SignatureNonce } from '../../shared/models';
+import type { PostbackSignal } from '../../shared/temporal';
+import type { TemporalGateway } from './temporal';
+
+export interface ReconcilerOptions {
+  temporal: TemporalGateway;
+  logger: Logger;
+  intervalMs?: number;
+  /** Entries younger than this are left to the request that wrote them. */
+  graceMs?: number;
+  now?: () => Date;
+}
+
+export class Reconciler {
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<void>;
+
+  constructor(private readonly options: ReconcilerOptions) {}
+
+  start(): void {
+    const interval = this.options.intervalMs ?? 2000;
+    this.timer = setInterval(() => void this.tick(), interval);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  /** One pass; returns how many entries it delivered. */
+  async tick(): Promise<number> {
+    if (this.running) return 0;
+    let delivered = 0;
+    this.running = (async () => {
+      try {
+        delivered = await this.pass();
+      } catch (err) {
+        this.options.logger.warn({ err: String(err) }, 'reconciler pass failed; will retry');
+      }
+    })();
+    await this.running;
+    this.running = undefined;
+    return delivered;
+  }
+
+  private async pass(): Promise<number> {
+    const { temporal, logger } = this.options;
+    const now = this.options.now?.() ?? new Date();
+    const cutoff = new Date(now.getTime() - (this.options.graceMs ?? 3000));
+    let delivered = 0;
+    for (const entry of await IntakeOutbox.find({ createdAt: { $lt: cutoff } }).limit(200).lean()) {
+      const leadId = String(entry._id);
+      const lead = await Lead.findById(leadId, { sourceId: 1 }).lean();
+      if (lead) await temporal.startLead(leadId, lead.sourceId);
+      await IntakeOutbox.deleteOne({ _id: leadId });
+      logger.info({ leadId, workflowId: `lead-${leadId}` }, 'queued lead started');
+      delivered++;
+    }
+    for (const effect of await PostbackEffect.find({ sentAt: { $exists: false }, claimedAt: { $lt: cutoff } }).limit(200).lean()) {
+      await temporal.signalPostback(effect.leadId, effect.signal as PostbackSignal);
+      await PostbackEffect.updateOne({ _id: effect._id }, { $set: { sentAt: new Date() } });
+      logger.info({ leadId: effect.leadId, workflowId: `lead-${effect.leadId}`, postbackId: effect.postbackId }, 'queued postback applied');
+      delivered++;
+    }
+    await SignatureNonce.deleteMany({ expiresAt: { $lt: now } });
+    return delivered;
+  }
+}

@@ -1,0 +1,112 @@
+// The gateway's line to Temporal: connects lazily and again after a failure, and bounds every call,
+// so a Temporal outage turns into a quick "queued" answer instead of a hung request.
+import { Client, Connection, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import {
+  LEAD_WORKFLOW_TYPE,
+  leadWorkflowId,
+  postbackSignal,
+  replayNotificationSignal,
+  SEARCH_ATTRIBUTES,
+  type LeadWorkflowInput,
+  type PostbackSignal,
+  type ReplayNotificationSignal,
+} from '../../shared/temporal';
+
+export interface TemporalGatewayOptions {
+  address: string;
+  namespace: string;
+  taskQueue: string;
+  /** How long one call may take before the caller falls back to the outbox. */
+  callTimeoutMs?: number;
+}
+
+export class TemporalGateway {
+  private pending?: Promise<Client>;
+  private readonly callTimeoutMs: number;
+
+  constructor(readonly options: TemporalGatewayOptions) {
+    this.callTimeoutMs = options.callTimeoutMs ?? 3000;
+  }
+
+  client(): Promise<Client> {
+    if (!this.pending) {
+      this.pending = Connection.connect({ address: this.options.address, connectTimeout: this.callTimeoutMs })
+        .then((connection) => new Client({ connection, namespace: this.options.namespace }))
+        .catch((err: unknown) => {
+          this.pending = undefined;
+          throw err;
+        });
+    }
+    return this.pending;
+  }
+
+  private async call<T>(fn: (client: Client) => Promise<T>): Promise<T> {
+    const client = await this.client();
+    return client.connection.withDeadline(Date.now() + this.callTimeoutMs, () => fn(client));
+  }
+
+  /** Starts a lead's workflow; an already running or finished one with that id is left as it is. */
+  async startLead(leadId: string, sourceId: string): Promise<void> {
+    try {
+      await this.call((c) =>
+        c.workflow.start(LEAD_WORKFLOW_TYPE, {
+          workflowId: leadWorkflowId(leadId),
+          taskQueue: this.options.taskQueue,
+          args: [{ leadId } satisfies LeadWorkflowInput],
+          typedSearchAttributes: [
+            { key: SEARCH_ATTRIBUTES.leadStatus, value: 'received' },
+            { key: SEARCH_ATTRIBUTES.sourceId, value: sourceId },
+          ],
+          memo: { sourceId },
+          workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        }),
+      );
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) return;
+      throw err;
+    }
+  }
+
+  /**
+   * Signal-with-start: a running workflow gets the signal; a finished one gets a new run that applies it
+   * (a chargeback after acceptance, a late answer after expiry).
+   */
+  async signalPostback(leadId: string, signal: PostbackSignal): Promise<void> {
+    await this.call((c) =>
+      c.workflow.signalWithStart(LEAD_WORKFLOW_TYPE, {
+        workflowId: leadWorkflowId(leadId),
+        taskQueue: this.options.taskQueue,
+        args: [{ leadId } satisfies LeadWorkflowInput],
+        signal: postbackSignal,
+        signalArgs: [signal],
+      }),
+    );
+  }
+
+  async replayNotification(leadId: string, signal: ReplayNotificationSignal): Promise<void> {
+    await this.call((c) =>
+      c.workflow.signalWithStart(LEAD_WORKFLOW_TYPE, {
+        workflowId: leadWorkflowId(leadId),
+        taskQueue: this.options.taskQueue,
+        args: [{ leadId } satisfies LeadWorkflowInput],
+        signal: replayNotificationSignal,
+        signalArgs: [signal],
+      }),
+    );
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      await this.call((c) => c.connection.workflowService.getSystemInfo({}));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    const pending = this.pending;
+    this.pending = undefined;
+    if (pending) await pending.then((c) => c.connection.close()).catch(() => undefined);
+  }
+}

@@ -1,0 +1,214 @@
+// The routing config (partners and sources): one zod schema, loaded from YAML or JSON and validated at start-up.
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import YAML from 'yaml';
+import { amountSchema, currencySchema, toCents } from './money';
+import { durationSchema } from './duration';
+import { POSTBACK_STATUSES } from './statuses';
+import { normalizeRawStatus } from './status-map';
+
+const postbackStatusSchema = z.enum(POSTBACK_STATUSES);
+const idSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be 1-64 letters, digits, "_", "." or "-"');
+const httpUrl = z.url({ protocol: /^https?$/ });
+const statusMapSchema = z
+  .record(z.string().min(1), postbackStatusSchema)
+  .transform((m) => Object.fromEntries(Object.entries(m).map(([k, v]) => [normalizeRawStatus(k), v])));
+const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM');
+const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+
+export const deliverySchema = z.object({
+  url: httpUrl,
+  method: z.enum(['POST', 'PUT', 'GET']).default('POST'),
+  format: z.enum(['json', 'form']).default('json'),
+  timeoutMs: z.number().int().min(100).max(120_000).default(5000),
+  headers: z.record(z.string(), z.string()).default({}),
+  /** Attempts on transport errors, timeouts and 5xx before the lead moves on to the next partner. */
+  maxAttempts: z.number().int().min(1).max(20).default(5),
+  /** The field our leadId is sent in: the subid the partner must echo back. */
+  subidField: z.string().min(1).default('subid'),
+});
+
+/** How a partner's synchronous answer is read: a JSON path, a text pattern, or the HTTP status alone. */
+export const responseSchema = z.object({
+  statusPath: z.string().min(1).optional(),
+  payoutPath: z.string().min(1).optional(),
+  acceptedPattern: z.string().min(1).optional(),
+  rejectedPattern: z.string().min(1).optional(),
+  statusMap: statusMapSchema.optional(),
+});
+
+export const postbackConfigSchema = z.object({
+  token: z.string().min(8, 'tokens shorter than 8 characters are guessable').optional(),
+  hmacSecret: z.string().min(16).optional(),
+  ipAllowlist: z.array(z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6()])).optional(),
+  /** Parameter aliases: our name -> the partner's name (e.g. subid: clickid). */
+  params: z
+    .object({
+      subid: z.string(),
+      status: z.string(),
+      payout: z.string(),
+      currency: z.string(),
+      txid: z.string(),
+      token: z.string(),
+    })
+    .partial()
+    .default({}),
+  statusMap: statusMapSchema.default({}),
+  defaultStatus: postbackStatusSchema.optional(),
+  timeout: durationSchema.default(24 * 3_600_000),
+  /** A postback rejection sends the lead on to the next partner instead of ending it. */
+  allowResale: z.boolean().default(false),
+});
+
+export const routingRulesSchema = z.object({
+  priority: z.number().int().min(0).default(1),
+  weight: z.number().int().min(0).default(100),
+  filters: z
+    .object({
+      vertical: z.array(z.string()).optional(),
+      country: z.array(z.string()).optional(),
+      state: z.array(z.string()).optional(),
+      zipPrefix: z.array(z.string()).optional(),
+      /** Any lead field by dot path (e.g. "data.loanAmount") -> allowed values. */
+      fields: z.record(z.string(), z.array(z.union([z.string(), z.number(), z.boolean()]))).optional(),
+    })
+    .default({}),
+  dailyCap: z.number().int().min(0).optional(),
+  hourlyCap: z.number().int().min(0).optional(),
+  activeHours: z
+    .object({
+      timezone: z.string().default('UTC'),
+      days: z.array(z.enum(WEEKDAYS)).default([...WEEKDAYS]),
+      from: clock,
+      to: clock,
+    })
+    .optional(),
+});
+
+export const partnerSchema = z
+  .object({
+    id: idSchema,
+    name: z.string().optional(),
+    paused: z.boolean().default(false),
+    delivery: deliverySchema,
+    response: responseSchema.default({}),
+    postback: postbackConfigSchema,
+    routing: routingRulesSchema.default(routingRulesSchema.parse({})),
+    payout: amountSchema.optional(),
+    currency: currencySchema.default('USD'),
+  })
+  .transform((p) => ({ ...p, payoutCents: p.payout === undefined ? undefined : toCents(p.payout) }))
+  .superRefine((p, ctx) => {
+    const { token, hmacSecret, ipAllowlist } = p.postback;
+    if (!token && !hmacSecret && !ipAllowlist?.length) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['postback'],
+        message: 'needs token, hmacSecret or ipAllowlist: unauthenticated postbacks are not accepted',
+      });
+    }
+  });
+
+export const notifyPolicySchema = z.object({
+  initialInterval: durationSchema.default(1000),
+  maxInterval: durationSchema.default(10 * 60_000),
+  maxDuration: durationSchema.default(24 * 3_600_000),
+});
+
+export const sourceSchema = z.object({
+  id: idSchema,
+  name: z.string().optional(),
+  apiKey: z.string().min(8, 'api keys shorter than 8 characters are guessable'),
+  postbackUrl: httpUrl.optional(),
+  postbackMethod: z.enum(['GET', 'POST']).default('GET'),
+  notifyOn: z.array(z.enum(['pending', 'accepted', 'rejected', 'expired', 'failed', 'returned'])).default([
+    'accepted',
+    'rejected',
+    'returned',
+  ]),
+  /** Standard Webhooks signing secret ("whsec_..." base64, or any string used as raw bytes). */
+  secret: z.string().min(16).optional(),
+  notify: notifyPolicySchema.default(notifyPolicySchema.parse({})),
+});
+
+export const routingConfigSchema = z
+  .object({
+    partners: z.array(partnerSchema).min(1),
+    sources: z.array(sourceSchema).min(1),
+    settings: z
+      .object({
+        maxPartnersPerLead: z.number().int().min(1).max(50).default(5),
+        adminApiKey: z.string().min(16).optional(),
+      })
+      .default({ maxPartnersPerLead: 5 }),
+  })
+  .superRefine((cfg, ctx) => {
+    for (const key of ['partners', 'sources'] as const) {
+      const seen = new Set<string>();
+      cfg[key].forEach((item, i) => {
+        if (seen.has(item.id)) ctx.addIssue({ code: 'custom', path: [key, i, 'id'], message: `duplicate id "${item.id}"` });
+        seen.add(item.id);
+      });
+    }
+    const keys = new Set<string>();
+    cfg.sources.forEach((s, i) => {
+      if (keys.has(s.apiKey)) ctx.addIssue({ code: 'custom', path: ['sources', i, 'apiKey'], message: 'duplicate apiKey' });
+      keys.add(s.apiKey);
+    });
+  });
+
+export type RoutingConfig = z.infer<typeof routingConfigSchema>;
+export type PartnerConfig = RoutingConfig['partners'][number];
+export type SourceConfig = RoutingConfig['sources'][number];
+
+export class ConfigError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: string[],
+  ) {
+    super(`invalid routing config ${file}:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** "partners[0].delivery.url" from zod's path array: the name an operator searches their file for. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : acc ? `${acc}.${String(seg)}` : String(seg)), '');
+}
+
+export function parseRoutingConfig(raw: unknown, file = '<inline>'): RoutingConfig {
+  const result = routingConfigSchema.safeParse(raw);
+  if (!result.success) {
+    throw new ConfigError(file, result.error.issues.map((i) => `${formatPath(i.path) || '(root)'}: ${i.message}`));
+  }
+  return result.data;
+}
+
+export function loadRoutingConfig(file: string): RoutingConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, [`cannot read file: ${(err as Error).message}`]);
+  }
+  let raw: unknown;
+  try {
+    raw = file.endsWith('.json') ? JSON.parse(text) : YAML.parse(text);
+  } catch (err) {
+    throw new ConfigError(file, [`not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message}`]);
+  }
+  return parseRoutingConfig(raw, file);
+}
+
+/** Lookups by id and api key, built once per loaded config. */
+export class ConfigIndex {
+  readonly partners: Map<string, PartnerConfig>;
+  readonly sources: Map<string, SourceConfig>;
+  readonly sourcesByKey: Map<string, SourceConfig>;
+
+  constructor(readonly config: RoutingConfig) {
+    this.partners = new Map(config.partners.map((p) => [p.id, p]));
+    this.sources = new Map(config.sources.map((s) => [s.id, s]));
+    this.sourcesByKey = new Map(config.sources.map((s) => [s.apiKey, s]));
+  }
+}

@@ -1,0 +1,45 @@
+// Errors as values with codes; one gateway middleware maps them to HTTP responses.
+export const ERROR_STATUS = {
+  invalid_request: 400,
+  unsupported_media_type: 415,
+  missing_credentials: 401,
+  bad_credentials: 401,
+  forbidden: 403,
+  bad_signature: 403,
+  replayed_signature: 403,
+  ip_not_allowed: 403,
+  unknown_lead: 404,
+  unknown_partner: 404,
+  not_found: 404,
+  conflict: 409,
+  payload_too_large: 413,
+  unmapped_status: 422,
+  rate_limited: 429,
+  dependency_unavailable: 503,
+  internal: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export interface ErrorIssue {
+  path: string;
+  message: string;
+}
+
+export class AppError extends Error {
+  readonly status: number;
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly issues: ErrorIssue[] = [],
+  ) {
+    super(message);
+    this.name = 'AppError';
+    this.status = ERROR_STATUS[code];
+  }
+}
+
+export function isAppError(err: unknown): err is AppError {
+  return err instanceof AppError;
+}

@@ -1,0 +1,10 @@
+// Fills a traffic source's postback URL template: {clickid}, {status}, {payout}, ... each URL-encoded.
+export const NOTIFICATION_MACROS = ['clickid', 'lead_id', 'status', 'payout', 'currency', 'partner', 'source', 'event_id'] as const;
+export type MacroValues = Partial<Record<(typeof NOTIFICATION_MACROS)[number], string>>;
+
+/** Unknown macros are left as they are, so a typo shows up in the receiver's logs rather than vanishing. */
+export function fillTemplate(template: string, values: MacroValues): string {
+  return template.replace(/\{([a-z_]+)\}/g, (whole, name: string) =>
+    name in values ? encodeURIComponent(values[name as keyof MacroValues] ?? '') : whole,
+  );
+}

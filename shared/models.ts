@@ -1,0 +1,193 @@
+// MongoDB collections, one mongoose model each. Writes are designed to be safe without multi-document
+// transactions or read-modify-write atomicity: a lead document has one writer (its workflow), logs are
+// insert-only, and every "exactly once" claim is an insert on a unique _id (see docs/decisions).
+import mongoose, { Schema, type InferSchemaType } from 'mongoose';
+
+const geoSchema = new Schema({ country: String, state: String, zip: String }, { _id: false });
+
+const leadSchema = new Schema(
+  {
+    _id: { type: String, required: true },
+    sourceId: { type: String, required: true },
+    clickId: String,
+    vertical: String,
+    geo: geoSchema,
+    contact: Schema.Types.Mixed,
+    data: Schema.Types.Mixed,
+    sub1: String,
+    sub2: String,
+    sub3: String,
+    sub4: String,
+    sub5: String,
+    status: { type: String, required: true },
+    partnerId: String,
+    /** Payout agreed for the sale (kept after a return, for the record). */
+    payoutCents: Number,
+    /** What the lead earns now: the payout when accepted, 0 after a return. */
+    revenueCents: { type: Number, default: 0 },
+    currency: String,
+    /** When a pending lead expires without a postback. */
+    expiresAt: Date,
+    finalAt: Date,
+    /** The last workflow history event this document reflects, so replayed activities never go backwards. */
+    seq: { type: Number, default: 0 },
+  },
+  { timestamps: true, minimize: false },
+);
+leadSchema.index({ sourceId: 1, createdAt: -1 });
+leadSchema.index({ partnerId: 1, createdAt: -1 });
+leadSchema.index({ status: 1, updatedAt: -1 });
+leadSchema.index({ createdAt: -1 });
+export type LeadDoc = InferSchemaType<typeof leadSchema>;
+export const Lead = mongoose.model('Lead', leadSchema, 'leads');
+
+/** Leads whose workflow has not been started yet (Temporal was down at intake): the intake outbox. */
+const intakeOutboxSchema = new Schema({ _id: String, createdAt: { type: Date, default: () => new Date() } });
+export const IntakeOutbox = mongoose.model('IntakeOutbox', intakeOutboxSchema, 'intake_outbox');
+
+/** Status changes, insert-only; the lead's history and the source of the revenue reports. */
+const statusEventSchema = new Schema({
+  _id: { type: String, required: true },
+  leadId: { type: String, required: true },
+  sourceId: String,
+  partnerId: String,
+  status: { type: String, required: true },
+  at: { type: Date, required: true },
+  reason: String,
+  rawStatus: String,
+  postbackId: String,
+  /** +payout on acceptance, -payout on a return: revenue is the sum over a window. */
+  revenueDeltaCents: { type: Number, default: 0 },
+  currency: String,
+});
+statusEventSchema.index({ leadId: 1, at: 1 });
+statusEventSchema.index({ at: 1 });
+export type StatusEventDoc = InferSchemaType<typeof statusEventSchema>;
+export const StatusEvent = mongoose.model('StatusEvent', statusEventSchema, 'status_events');
+
+/** One HTTP attempt to hand a lead to a partner (insert-only). */
+const deliverySchema = new Schema({
+  _id: { type: String, required: true },
+  leadId: { type: String, required: true },
+  partnerId: { type: String, required: true },
+  attempt: Number,
+  at: Date,
+  outcome: String,
+  httpStatus: Number,
+  latencyMs: Number,
+  reason: String,
+  rawStatus: String,
+});
+deliverySchema.index({ leadId: 1, at: 1 });
+deliverySchema.index({ partnerId: 1, at: -1 });
+export const Delivery = mongoose.model('Delivery', deliverySchema, 'deliveries');
+
+/** One attempt to notify a traffic source (insert-only). */
+const notificationSchema = new Schema({
+  _id: { type: String, required: true },
+  leadId: { type: String, required: true },
+  sourceId: String,
+  status: String,
+  eventId: String,
+  attempt: Number,
+  at: Date,
+  url: String,
+  ok: Boolean,
+  httpStatus: Number,
+  latencyMs: Number,
+  error: String,
+  exhausted: Boolean,
+});
+notificationSchema.index({ leadId: 1, at: 1 });
+notificationSchema.index({ exhausted: 1, at: -1 });
+export const Notification = mongoose.model('Notification', notificationSchema, 'notifications');
+
+/** Every postback request, good or bad, with its outcome and handling time. */
+const postbackLogSchema = new Schema({
+  receivedAt: { type: Date, required: true },
+  method: String,
+  path: String,
+  query: Schema.Types.Mixed,
+  body: Schema.Types.Mixed,
+  headers: Schema.Types.Mixed,
+  ip: String,
+  requestId: String,
+  partnerId: String,
+  leadId: String,
+  rawStatus: String,
+  status: String,
+  txid: String,
+  payoutCents: Number,
+  currency: String,
+  outcome: { type: String, required: true },
+  httpStatus: Number,
+  errorCode: String,
+  errorMessage: String,
+  latencyMs: Number,
+});
+postbackLogSchema.index({ leadId: 1, receivedAt: 1 });
+postbackLogSchema.index({ receivedAt: -1 });
+export const PostbackLog = mongoose.model('PostbackLog', postbackLogSchema, 'postbacks');
+
+/**
+ * The claim that a postback's effect (lead + canonical status) is applied once, and the outbox of its
+ * signal: `sentAt` is set once Temporal has it; the reconciler re-sends claims left without one.
+ */
+const postbackEffectSchema = new Schema({
+  _id: { type: String, required: true },
+  leadId: { type: String, required: true },
+  postbackId: { type: String, required: true },
+  signal: { type: Schema.Types.Mixed, required: true },
+  claimedAt: { type: Date, required: true },
+  sentAt: Date,
+});
+postbackEffectSchema.index({ sentAt: 1, claimedAt: 1 });
+export const PostbackEffect = mongoose.model('PostbackEffect', postbackEffectSchema, 'postback_effects');
+
+/** A cap slot: `<partner>:<period>:<n>` for n in 1..cap; inserting one is taking it. */
+const capSlotSchema = new Schema({
+  _id: { type: String, required: true },
+  partnerId: { type: String, required: true },
+  period: { type: String, required: true },
+  leadId: { type: String, required: true },
+  takenAt: { type: Date, required: true },
+});
+capSlotSchema.index({ partnerId: 1, period: 1 });
+capSlotSchema.index({ leadId: 1 });
+export const CapSlot = mongoose.model('CapSlot', capSlotSchema, 'cap_slots');
+
+/** Signatures already seen, so a captured signed postback cannot be replayed. */
+const signatureNonceSchema = new Schema({
+  _id: { type: String, required: true },
+  expiresAt: { type: Date, required: true },
+});
+signatureNonceSchema.index({ expiresAt: 1 });
+export const SignatureNonce = mongoose.model('SignatureNonce', signatureNonceSchema, 'signature_nonces');
+
+/** Report counts of one closed hour, computed once (the hour's events can no longer change). */
+const reportBucketSchema = new Schema({
+  _id: { type: String, required: true },
+  hour: { type: Date, required: true },
+  groupBy: { type: String, required: true },
+  rows: { type: Schema.Types.Mixed, required: true },
+});
+reportBucketSchema.index({ groupBy: 1, hour: 1 });
+export const ReportBucket = mongoose.model('ReportBucket', reportBucketSchema, 'report_buckets');
+
+export const ALL_MODELS = [
+  Lead,
+  IntakeOutbox,
+  StatusEvent,
+  Delivery,
+  Notification,
+  PostbackLog,
+  PostbackEffect,
+  CapSlot,
+  SignatureNonce,
+  ReportBucket,
+];
+
+/** True for MongoDB's duplicate-key error: the signal that an insert-claim was already taken. */
+export function isDuplicateKey(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 11000;
+}

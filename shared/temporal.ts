@@ -1,0 +1,56 @@
+// Temporal names shared by the gateway (client side) and the workflow: ids, signals, queries, search attributes.
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineSearchAttributeKey } from '@temporalio/common';
+import type { CanonicalStatus, PostbackStatus } from './statuses';
+
+export const LEAD_WORKFLOW_TYPE = 'leadWorkflow';
+
+export function leadWorkflowId(leadId: string): string {
+  return `lead-${leadId}`;
+}
+
+export interface LeadWorkflowInput {
+  leadId: string;
+}
+
+/** A partner's postback, already authenticated, deduplicated and mapped to a canonical status by the gateway. */
+export interface PostbackSignal {
+  postbackId: string;
+  partnerId: string;
+  status: PostbackStatus;
+  rawStatus?: string;
+  payoutCents?: number;
+  currency?: string;
+  txid?: string;
+  receivedAt: string;
+}
+
+/** An operator's request to send a source notification again after its retries were exhausted. */
+export interface ReplayNotificationSignal {
+  status: CanonicalStatus;
+  requestedAt: string;
+}
+
+export const postbackSignal = defineSignal<[PostbackSignal]>('postback');
+export const replayNotificationSignal = defineSignal<[ReplayNotificationSignal]>('replayNotification');
+
+/** What the workflow knows of its lead right now (the `status` query). */
+export interface LeadWorkflowView {
+  leadId: string;
+  sourceId: string;
+  status: CanonicalStatus;
+  partnerId?: string;
+  payoutCents?: number;
+  currency?: string;
+  partnersTried: string[];
+  deadline?: string;
+  notifications: Record<string, 'sending' | 'delivered' | 'exhausted' | 'skipped'>;
+}
+
+export const statusQuery = defineQuery<LeadWorkflowView>('status');
+
+export const SEARCH_ATTRIBUTES = {
+  leadStatus: defineSearchAttributeKey('LeadStatus', 'KEYWORD'),
+  partnerId: defineSearchAttributeKey('PartnerId', 'KEYWORD'),
+  sourceId: defineSearchAttributeKey('SourceId', 'KEYWORD'),
+} as const;
