@@ -1,0 +1,148 @@
+// Loopback stand-ins for a partner (buyer) API and a traffic source's postback endpoint, used by the
+// demo, the end-to-end tests and the benchmarks. Real HTTP servers, real sockets.
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface ReceivedLead {
+  subid: string;
+  body: Record<string, unknown>;
+  at: number;
+}
+
+export interface PartnerBehavior {
+  /** HTTP status of the delivery answer (default 200). */
+  httpStatus?: number;
+  /** Answer body (JSON-encoded unless a string). */
+  body?: unknown;
+  /** A postback to send after answering, or none. */
+  postback?: { status?: string; payout?: string; txid?: string; delayMs?: number; extra?: Record<string, string> }[];
+}
+
+export interface PartnerSimulator {
+  url: string;
+  received: ReceivedLead[];
+  postbackResults: { subid: string; status?: string; httpStatus: number; body: string }[];
+  setBehavior(fn: (lead: ReceivedLead, n: number) => PartnerBehavior): void;
+  stop(): Promise<void>;
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  let text = '';
+  for await (const chunk of req) text += String(chunk);
+  return text;
+}
+
+function listen(server: http.Server, port = 0): Promise<string> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`));
+  });
+}
+
+function close(server: http.Server): Promise<void> {
+  server.closeAllConnections();
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+export interface PartnerSimulatorOptions {
+  port?: number;
+  /** Where to post back, e.g. http://127.0.0.1:3000/postback/acme. */
+  postbackUrl?: string;
+  token?: string;
+  /** The partner's name for our subid in its postbacks. */
+  subidParam?: string;
+  behavior?: (lead: ReceivedLead, n: number) => PartnerBehavior;
+}
+
+export async function startPartnerSimulator(options: PartnerSimulatorOptions = {}): Promise<PartnerSimulator> {
+  let behavior: (lead: ReceivedLead, n: number) => PartnerBehavior = options.behavior ?? (() => ({}));
+  const received: ReceivedLead[] = [];
+  const postbackResults: PartnerSimulator['postbackResults'] = [];
+  const timers = new Set<NodeJS.Timeout>();
+
+  async function postBack(subid: string, pb: NonNullable<PartnerBehavior['postback']>[number]) {
+    if (!options.postbackUrl) return;
+    const u = new URL(options.postbackUrl);
+    u.searchParams.set(options.subidParam ?? 'subid', subid);
+    if (pb.status !== undefined) u.searchParams.set('status', pb.status);
+    if (pb.payout) u.searchParams.set('payout', pb.payout);
+    if (pb.txid) u.searchParams.set('txid', pb.txid);
+    if (options.token) u.searchParams.set('token', options.token);
+    for (const [k, v] of Object.entries(pb.extra ?? {})) u.searchParams.set(k, v);
+    try {
+      const res = await fetch(u);
+      postbackResults.push({ subid, status: pb.status, httpStatus: res.status, body: await res.text() });
+    } catch (err) {
+      postbackResults.push({ subid, status: pb.status, httpStatus: 0, body: String(err) });
+    }
+  }
+
+  const server = http.createServer((req: IncomingMessage, res: ServerResponse) => {
+    void (async () => {
+      const text = await readBody(req);
+      let body: Record<string, unknown> = {};
+      if ((req.headers['content-type'] ?? '').includes('json')) body = JSON.parse(text || '{}') as Record<string, unknown>;
+      else body = Object.fromEntries(new URLSearchParams(text || new URL(req.url ?? '/', 'http://x').search));
+      const subid = String(body[options.subidParam ?? 'subid'] ?? body.subid ?? '');
+      const lead = { subid, body, at: Date.now() };
+      received.push(lead);
+      const b = behavior(lead, received.length);
+      res.statusCode = b.httpStatus ?? 200;
+      res.setHeader('content-type', typeof b.body === 'string' ? 'text/plain' : 'application/json');
+      res.end(typeof b.body === 'string' ? b.body : JSON.stringify(b.body ?? { received: true }));
+      let delay = 0;
+      for (const pb of b.postback ?? []) {
+        delay += pb.delayMs ?? 50;
+        const t = setTimeout(() => {
+          timers.delete(t);
+          void postBack(subid, pb);
+        }, delay);
+        timers.add(t);
+      }
+    })();
+  });
+  const url = await listen(server, options.port);
+  return {
+    url,
+    received,
+    postbackResults,
+    setBehavior: (fn) => void (behavior = fn),
+    async stop() {
+      for (const t of timers) clearTimeout(t);
+      await close(server);
+    },
+  };
+}
+
+export interface SourceHit {
+  query: Record<string, string>;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+  at: number;
+  answered: number;
+}
+
+export interface SourceSimulator {
+  url: string;
+  hits: SourceHit[];
+  /** Answer 500 to the next `n` calls. */
+  failNext(n: number): void;
+  stop(): Promise<void>;
+}
+
+export async function startSourceSimulator(options: { port?: number; failFirst?: number } = {}): Promise<SourceSimulator> {
+  let failures = options.failFirst ?? 0;
+  const hits: SourceHit[] = [];
+  const server = http.createServer((req, res) => {
+    void (async () => {
+      const body = await readBody(req);
+      const answered = failures > 0 ? 500 : 200;
+      if (failures > 0) failures--;
+      hits.push({ query: Object.fromEntries(new URL(req.url ?? '/', 'http://x').searchParams), headers: req.headers, body, at: Date.now(), answered });
+      res.statusCode = answered;
+      res.end(answered === 200 ? 'ok' : 'try again');
+    })();
+  });
+  const url = await listen(server, options.port);
+  return { url, hits, failNext: (n) => void (failures = n), stop: () => close(server) };
+}

@@ -1,0 +1,168 @@
+// An in-process leadrouter (gateway + worker + reconciler) on the real servers jest's global setup started,
+// with its own database and task queue so test files can run side by side.
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { createGateway } from '../../apps/gateway/app';
+import { Reconciler } from '../../apps/gateway/outbox';
+import { TemporalGateway } from '../../apps/gateway/temporal';
+import { createLeadWorker } from '../../apps/worker/worker';
+import { undiciHttp } from '../../activities/http';
+import { ConfigIndex, parseRoutingConfig } from '../../shared/config';
+import { connectMongo, disconnectMongo } from '../../shared/db';
+import { createLogger } from '../../shared/logger';
+import { createMetrics, type Metrics } from '../../shared/metrics';
+import { testEnv, uniqueDbName, uniqueTaskQueue } from './servers';
+
+export const ADMIN_KEY = 'admin-key-for-tests-0123456789';
+
+let runtimeQuiet = false;
+/** The SDK's core logs every poll error at warn; tests that stop servers on purpose would drown in them. */
+export function quietTemporalRuntime(): void {
+  if (runtimeQuiet) return;
+  runtimeQuiet = true;
+  try {
+    Runtime.install({ logger: new (require('@temporalio/worker').DefaultLogger)('ERROR') });
+  } catch {
+    // already installed by an earlier file in this worker process
+  }
+}
+
+export interface StackOptions {
+  config: unknown;
+  temporalAddress?: string;
+  withWorker?: boolean;
+  reconcilerIntervalMs?: number;
+  dbName?: string;
+}
+
+export interface Stack {
+  baseUrl: string;
+  taskQueue: string;
+  client: Client;
+  config: ConfigIndex;
+  metrics: Metrics;
+  temporal: TemporalGateway;
+  reconciler: Reconciler;
+  worker?: Worker;
+  /** Stops the worker (for outage tests) and starts a new one. */
+  startWorker(): Promise<void>;
+  stopWorker(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startStack(options: StackOptions): Promise<Stack> {
+  quietTemporalRuntime();
+  const env = testEnv();
+  const address = options.temporalAddress ?? env.temporalAddress;
+  const config = new ConfigIndex(parseRoutingConfig(options.config));
+  const logger = createLogger('test', process.env.TEST_LOG_LEVEL ?? 'silent');
+  const metrics = createMetrics();
+  const taskQueue = uniqueTaskQueue('stack');
+  await connectMongo(`${env.mongoUri.replace(/\/$/, '')}/${options.dbName ?? uniqueDbName('stack')}`);
+
+  const temporal = new TemporalGateway({ address, namespace: env.temporalNamespace, taskQueue });
+  const app = createGateway({ config: () => config, temporal, logger, metrics, adminKey: ADMIN_KEY });
+  const server: Server = app.listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const reconciler = new Reconciler({ temporal, logger, intervalMs: options.reconcilerIntervalMs ?? 500, graceMs: 200 });
+  reconciler.start();
+
+  const client = new Client({ connection: await Connection.connect({ address }), namespace: env.temporalNamespace });
+  let nativeConnection: NativeConnection | undefined;
+  let worker: Worker | undefined;
+  let running: Promise<void> | undefined;
+
+  const stack: Stack = {
+    baseUrl,
+    taskQueue,
+    client,
+    config,
+    metrics,
+    temporal,
+    reconciler,
+    async startWorker() {
+      nativeConnection ??= await NativeConnection.connect({ address });
+      worker = await createLeadWorker({
+        connection: nativeConnection,
+        namespace: env.temporalNamespace,
+        taskQueue,
+        deps: { config: () => config, http: undiciHttp, now: () => new Date(), logger, metrics },
+      });
+      stack.worker = worker;
+      running = worker.run();
+    },
+    async stopWorker() {
+      if (worker && worker.getState() === 'RUNNING') worker.shutdown();
+      await running?.catch(() => undefined);
+      worker = undefined;
+      stack.worker = undefined;
+    },
+    async stop() {
+      await reconciler.stop();
+      await stack.stopWorker();
+      await nativeConnection?.close().catch(() => undefined);
+      await new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      });
+      await temporal.close();
+      await client.connection.close();
+      await disconnectMongo();
+    },
+  };
+  if (options.withWorker ?? true) await stack.startWorker();
+  return stack;
+}
+
+/** Polls until `check` returns a value other than undefined, or fails with the last state after `timeoutMs`. */
+export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 20_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** A minimal valid routing config around the given partner and source endpoints. */
+export function baseConfig(partnerUrl: string, sourceUrl: string, overrides: { partner?: Record<string, unknown>; source?: Record<string, unknown> } = {}) {
+  return {
+    partners: [
+      {
+        id: 'acme',
+        delivery: { url: `${partnerUrl}/leads`, timeoutMs: 2000, maxAttempts: 3 },
+        postback: { token: 'acme-token-123', statusMap: { lead: 'pending' }, timeout: '1h' },
+        payout: 12.5,
+        ...overrides.partner,
+      },
+    ],
+    sources: [
+      {
+        id: 'src-1',
+        apiKey: 'key-src-1-abcdef',
+        postbackUrl: `${sourceUrl}/pb?clickid={clickid}&status={status}&payout={payout}&event={event_id}`,
+        notify: { initialInterval: 100, maxInterval: 1000, maxDuration: '1m' },
+        ...overrides.source,
+      },
+    ],
+  };
+}
+
+export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+export async function getJson(url: string, headers: Record<string, string> = {}) {
+  const res = await fetch(url, { headers });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
