@@ -1,0 +1,75 @@
+// Smoke test of the shared dev servers from global setup: Mongo reads and writes, a workflow runs on the Temporal dev server, and a private dev server survives a restart.
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import mongoose from 'mongoose';
+import { smokeGreeting } from '../support/smoke-workflows';
+import { startOwnTemporal, testEnv, uniqueDbName, uniqueTaskQueue } from '../support/servers';
+
+const workflowsPath = require.resolve('../support/smoke-workflows');
+
+describe('smoke: shared dev servers', () => {
+  it('writes and reads a document in a fresh database', async () => {
+    const conn = await mongoose
+      .createConnection(testEnv().mongoUri, { dbName: uniqueDbName('smoke') })
+      .asPromise();
+    try {
+      const Note = conn.model('Note', new mongoose.Schema({ text: String }));
+      await Note.create({ text: 'hi' });
+      const found = await Note.findOne({ text: 'hi' }).lean();
+      expect(found?.text).toBe('hi');
+    } finally {
+      await conn.dropDatabase();
+      await conn.close();
+    }
+  });
+
+  it('runs a workflow to completion on the dev server', async () => {
+    const { temporalAddress: address, temporalNamespace: namespace } = testEnv();
+    const taskQueue = uniqueTaskQueue('smoke');
+    const nativeConnection = await NativeConnection.connect({ address });
+    const connection = await Connection.connect({ address });
+    try {
+      const worker = await Worker.create({
+        connection: nativeConnection,
+        namespace,
+        taskQueue,
+        workflowsPath,
+      });
+      const client = new Client({ connection, namespace });
+      const result = await worker.runUntil(
+        client.workflow.execute(smokeGreeting, {
+          args: ['smoke'],
+          taskQueue,
+          workflowId: `smoke-${taskQueue}`,
+        }),
+      );
+      expect(result).toBe('hello, smoke');
+    } finally {
+      await connection.close();
+      await nativeConnection.close();
+    }
+  });
+
+  it('keeps workflows across a restart of a private dev server', async () => {
+    const server = await startOwnTemporal();
+    try {
+      const workflowId = `smoke-restart-${uniqueTaskQueue()}`;
+      let connection = await Connection.connect({ address: server.address });
+      // No worker: the workflow just waits, which is all we need to see it outlive the restart.
+      await new Client({ connection }).workflow.start(smokeGreeting, {
+        args: ['x'],
+        taskQueue: 'nobody',
+        workflowId,
+      });
+      await connection.close();
+
+      await server.restart({ graceMs: 0 }); // a crash, not a clean shutdown
+      connection = await Connection.connect({ address: server.address });
+      const description = await new Client({ connection }).workflow.getHandle(workflowId).describe();
+      await connection.close();
+      expect(description.status.name).toBe('RUNNING');
+    } finally {
+      await server.stop();
+    }
+  });
+});
