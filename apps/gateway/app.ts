@@ -8,9 +8,11 @@ import { AppError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import type { Metrics } from '../../shared/metrics';
 import { leadInputSchema, reportQuerySchema } from '../../shared/schemas';
+import { adminRouter } from './admin';
 import { LeadService } from './leads';
-import { accessLog, clientIp, errorHandler, requestId, requireBodyType, sourceAuth, sourceOrAdminAuth } from './middleware';
+import { accessLog, clientIp, errorHandler, logRefusedPostbacks, requestId, requireBodyType, sourceAuth, sourceOrAdminAuth } from './middleware';
 import { PostbackService } from './postbacks';
+import { docsRouter } from './openapi';
 import { summaryReport } from './reports';
 import type { TemporalGateway } from './temporal';
 import { parseInput } from './validation';
@@ -36,6 +38,7 @@ export function createGateway(deps: GatewayDeps): Koa {
   const limit = deps.bodyLimit ?? '64kb';
 
   app.use(requestId());
+  app.use(logRefusedPostbacks(postbacks));
   app.use(errorHandler(logger));
   app.use(accessLog(logger, metrics));
   app.use(requireBodyType());
@@ -92,5 +95,8 @@ export function createGateway(deps: GatewayDeps): Koa {
 
   app.use(router.routes());
   app.use(router.allowedMethods({ throw: true }));
+  const admin = adminRouter({ adminKey, leads, temporal, logger, now: deps.now });
+  app.use(admin.routes()).use(admin.allowedMethods({ throw: true }));
+  app.use(docsRouter().routes());
   return app;
 }

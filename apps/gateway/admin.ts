@@ -1,0 +1,358 @@
+// Operator endpoints behind the admin key: search leads, read one lead's whole journey, replay exhausted notifications.
+import Router from '@koa/router';
+import { z } from 'zod';
+import { AppError } from '../../shared/errors';
+import type { Logger } from '../../shared/logger';
+import { Lead, Notification, PostbackLog } from '../../shared/models';
+import { fromCents } from '../../shared/money';
+import {
+  canonicalStatusSchema,
+  deliveryViewSchema,
+  historyEntrySchema,
+  leadIdSchema,
+  leadListQuerySchema,
+  leadViewSchema,
+  notificationViewSchema,
+} from '../../shared/schemas';
+import type { CanonicalStatus } from '../../shared/statuses';
+import { leadWorkflowId } from '../../shared/temporal';
+import type { LeadService } from './leads';
+import { adminAuth } from './middleware';
+import type { TemporalGateway } from './temporal';
+import { parseInput } from './validation';
+
+const isoDate = z.iso.datetime({ offset: true }).or(z.iso.date());
+
+export const leadSummarySchema = z.object({
+  leadId: z.string(),
+  workflowId: z.string(),
+  clickId: z.string().optional(),
+  sourceId: z.string(),
+  partnerId: z.string().optional(),
+  status: canonicalStatusSchema,
+  payout: z.string().optional(),
+  currency: z.string().optional(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
+export const leadListSchema = z.object({
+  leads: z.array(leadSummarySchema),
+  /** Pass back as `cursor` for the next page; absent on the last page. */
+  nextCursor: z.string().optional(),
+});
+
+export const postbackReceivedSchema = z.object({
+  receivedAt: z.string(),
+  method: z.string().optional(),
+  path: z.string().optional(),
+  query: z.record(z.string(), z.unknown()).optional(),
+  body: z.record(z.string(), z.unknown()).optional(),
+  ip: z.string().optional(),
+  requestId: z.string().optional(),
+  partnerId: z.string().optional(),
+  rawStatus: z.string().optional(),
+  status: z.string().optional(),
+  txid: z.string().optional(),
+  payout: z.string().optional(),
+  currency: z.string().optional(),
+  outcome: z.string(),
+  httpStatus: z.number().optional(),
+  errorCode: z.string().optional(),
+  errorMessage: z.string().optional(),
+  latencyMs: z.number().optional(),
+});
+
+export const timelineEntrySchema = z.object({
+  at: z.string(),
+  kind: z.enum(['status', 'delivery', 'postback', 'notification']),
+  /** One line a person reads: what happened, to whom, with what result. */
+  summary: z.string(),
+  partnerId: z.string().optional(),
+  status: z.string().optional(),
+  httpStatus: z.number().optional(),
+  latencyMs: z.number().optional(),
+  ok: z.boolean().optional(),
+});
+
+export const journeySchema = z.object({
+  lead: leadViewSchema,
+  postbacks: z.array(postbackReceivedSchema),
+  timeline: z.array(timelineEntrySchema),
+});
+export type Journey = z.infer<typeof journeySchema>;
+type TimelineEntry = z.infer<typeof timelineEntrySchema>;
+
+export const replaySingleSchema = z.object({ leadId: leadIdSchema, status: canonicalStatusSchema }).strict();
+export const replayFilterSchema = z
+  .object({
+    sourceId: z.string().max(64).optional(),
+    status: canonicalStatusSchema.optional(),
+    from: isoDate.optional(),
+    to: isoDate.optional(),
+    /** List what would be replayed without sending anything. */
+    dryRun: z.boolean().default(false),
+    limit: z.number().int().min(1).max(1000).default(500),
+  })
+  .strict();
+export const replayRequestSchema = z.union([replaySingleSchema, replayFilterSchema]);
+
+const replayTargetSchema = z.object({ leadId: z.string(), status: canonicalStatusSchema });
+export const replayResultSchema = z.object({
+  dryRun: z.boolean(),
+  matched: z.number(),
+  targets: z.array(replayTargetSchema),
+  replayed: z.number(),
+  failed: z.array(replayTargetSchema.extend({ error: z.string() })),
+});
+type ReplayTarget = z.infer<typeof replayTargetSchema>;
+type ReplayResult = z.infer<typeof replayResultSchema>;
+
+// Response schemas re-exported for the OpenAPI document, next to the ones admin answers reuse.
+export { deliveryViewSchema, historyEntrySchema, notificationViewSchema };
+
+export interface AdminDeps {
+  adminKey: string | undefined;
+  leads: LeadService;
+  temporal: TemporalGateway;
+  logger: Logger;
+  now?: () => Date;
+}
+
+/** Cursor = the last row's (createdAt, _id): stable under inserts, unlike an offset. */
+function encodeCursor(createdAt: Date, id: string): string {
+  return Buffer.from(JSON.stringify([createdAt.toISOString(), id])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { createdAt: Date; id: string } {
+  try {
+    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
+    const createdAt = new Date(String(at));
+    if (typeof at === 'string' && typeof id === 'string' && !Number.isNaN(createdAt.getTime()))
+      return { createdAt, id };
+  } catch {
+    // fall through to the error below
+  }
+  throw new AppError('invalid_request', 'invalid cursor', [
+    { path: 'cursor', message: 'pass back the nextCursor of a previous page' },
+  ]);
+}
+
+export async function listLeads(
+  query: z.infer<typeof leadListQuerySchema>,
+): Promise<z.infer<typeof leadListSchema>> {
+  const filter: Record<string, unknown> = {};
+  if (query.status) filter.status = query.status;
+  if (query.partnerId) filter.partnerId = query.partnerId;
+  if (query.sourceId) filter.sourceId = query.sourceId;
+  const createdAt: Record<string, Date> = {};
+  if (query.from) createdAt.$gte = new Date(query.from);
+  if (query.to) createdAt.$lt = new Date(query.to);
+  if (Object.keys(createdAt).length) filter.createdAt = createdAt;
+  if (query.cursor) {
+    const c = decodeCursor(query.cursor);
+    filter.$or = [{ createdAt: { $lt: c.createdAt } }, { createdAt: c.createdAt, _id: { $lt: c.id } }];
+    if (filter.createdAt) {
+      // Keep the time window and the cursor condition both: $and, not an overwritten createdAt.
+      filter.$and = [{ createdAt: filter.createdAt }];
+      delete filter.createdAt;
+    }
+  }
+  const rows = await Lead.find(filter, { contact: 0, data: 0 })
+    .sort({ createdAt: -1, _id: -1 })
+    .limit(query.limit + 1)
+    .lean();
+  const page = rows.slice(0, query.limit);
+  const last = page[page.length - 1];
+  return {
+    leads: page.map((l) => ({
+      leadId: l._id,
+      workflowId: leadWorkflowId(l._id),
+      clickId: l.clickId ?? undefined,
+      sourceId: l.sourceId,
+      partnerId: l.partnerId ?? undefined,
+      status: l.status as CanonicalStatus,
+      payout: l.payoutCents != null ? fromCents(l.payoutCents) : undefined,
+      currency: l.currency ?? undefined,
+      createdAt: new Date(l.createdAt).toISOString(),
+      updatedAt: new Date(l.updatedAt).toISOString(),
+    })),
+    nextCursor:
+      rows.length > query.limit && last ? encodeCursor(new Date(last.createdAt), last._id) : undefined,
+  };
+}
+
+const KIND_ORDER: Record<TimelineEntry['kind'], number> = {
+  status: 0,
+  delivery: 1,
+  postback: 2,
+  notification: 3,
+};
+const latency = (ms: number | undefined) => (ms === undefined ? '' : ` in ${Math.round(ms)} ms`);
+
+export async function leadJourney(leads: LeadService, leadId: string): Promise<Journey> {
+  const lead = await leads.view(leadId, { admin: true });
+  const logs = await PostbackLog.find({ leadId }).sort({ receivedAt: 1 }).lean();
+  const postbacks = logs.map((p) => ({
+    receivedAt: new Date(p.receivedAt).toISOString(),
+    method: p.method ?? undefined,
+    path: p.path ?? undefined,
+    query: (p.query as Record<string, unknown> | undefined) ?? undefined,
+    body: (p.body as Record<string, unknown> | undefined) ?? undefined,
+    ip: p.ip ?? undefined,
+    requestId: p.requestId ?? undefined,
+    partnerId: p.partnerId ?? undefined,
+    rawStatus: p.rawStatus ?? undefined,
+    status: p.status ?? undefined,
+    txid: p.txid ?? undefined,
+    payout: p.payoutCents != null ? fromCents(p.payoutCents) : undefined,
+    currency: p.currency ?? undefined,
+    outcome: p.outcome,
+    httpStatus: p.httpStatus ?? undefined,
+    errorCode: p.errorCode ?? undefined,
+    errorMessage: p.errorMessage ?? undefined,
+    latencyMs: p.latencyMs ?? undefined,
+  }));
+  const timeline: TimelineEntry[] = [
+    ...lead.history.map((h) => ({
+      at: h.at,
+      kind: 'status' as const,
+      status: h.status,
+      partnerId: h.partnerId,
+      summary: `status ${h.status}: ${h.reason}${h.rawStatus ? ` (raw "${h.rawStatus}")` : ''}`,
+    })),
+    ...lead.deliveries.map((d) => ({
+      at: d.at,
+      kind: 'delivery' as const,
+      partnerId: d.partnerId,
+      httpStatus: d.httpStatus,
+      latencyMs: d.latencyMs,
+      summary: `delivery to ${d.partnerId} #${d.attempt}: ${d.outcome}${d.httpStatus ? ` HTTP ${d.httpStatus}` : ''}${latency(d.latencyMs)}${d.reason ? ` (${d.reason})` : ''}`,
+    })),
+    ...postbacks.map((p) => ({
+      at: p.receivedAt,
+      kind: 'postback' as const,
+      partnerId: p.partnerId,
+      status: p.status,
+      httpStatus: p.httpStatus,
+      latencyMs: p.latencyMs,
+      ok: p.outcome !== 'rejected',
+      summary: `postback from ${p.partnerId ?? 'unknown partner'}: ${p.rawStatus ? `"${p.rawStatus}"` : '(no status)'}${p.status ? ` -> ${p.status}` : ''}, ${p.outcome}${p.errorCode ? ` ${p.errorCode}` : ''}, answered HTTP ${p.httpStatus ?? '?'}${latency(p.latencyMs)}`,
+    })),
+    ...lead.notifications.map((n) => ({
+      at: n.at,
+      kind: 'notification' as const,
+      status: n.status,
+      httpStatus: n.httpStatus,
+      latencyMs: n.latencyMs,
+      ok: n.ok,
+      summary: n.exhausted
+        ? `notification "${n.status}" to source: retries exhausted (replayable)`
+        : `notification "${n.status}" to source #${n.attempt}: ${n.ok ? 'delivered' : 'failed'}${n.httpStatus ? ` HTTP ${n.httpStatus}` : ''}${latency(n.latencyMs)}${n.error && !n.ok ? ` (${n.error})` : ''}`,
+    })),
+  ];
+  timeline.sort((a, b) => a.at.localeCompare(b.at) || KIND_ORDER[a.kind] - KIND_ORDER[b.kind]);
+  return { lead, postbacks, timeline };
+}
+
+/**
+ * Notifications whose retries ran out and that no later attempt delivered, newest first.
+ * Read as two plain queries and joined here: the portable subset every MongoDB-wire server runs alike.
+ */
+export async function exhaustedNotifications(
+  filter: Omit<z.infer<typeof replayFilterSchema>, 'dryRun'> & { leadId?: string },
+): Promise<ReplayTarget[]> {
+  const q: Record<string, unknown> = { exhausted: true };
+  if (filter.leadId) q.leadId = filter.leadId;
+  if (filter.sourceId) q.sourceId = filter.sourceId;
+  if (filter.status) q.status = filter.status;
+  const at: Record<string, Date> = {};
+  if (filter.from) at.$gte = new Date(filter.from);
+  if (filter.to) at.$lt = new Date(filter.to);
+  if (Object.keys(at).length) q.at = at;
+  const exhausted = await Notification.find(q, { leadId: 1, status: 1, at: 1 })
+    .sort({ at: -1 })
+    .limit(filter.limit * 4)
+    .lean();
+  if (!exhausted.length) return [];
+  const leadIds = [...new Set(exhausted.map((n) => n.leadId))];
+  const delivered = await Notification.find(
+    { leadId: { $in: leadIds }, ok: true },
+    { leadId: 1, status: 1, at: 1 },
+  ).lean();
+  const lastDelivered = new Map<string, number>();
+  for (const d of delivered) {
+    const key = `${d.leadId}\u0000${d.status}`;
+    lastDelivered.set(key, Math.max(lastDelivered.get(key) ?? 0, new Date(d.at ?? 0).getTime()));
+  }
+  const seen = new Set<string>();
+  const targets: ReplayTarget[] = [];
+  for (const n of exhausted) {
+    const key = `${n.leadId}\u0000${n.status}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    if ((lastDelivered.get(key) ?? 0) > new Date(n.at ?? 0).getTime()) continue;
+    targets.push({ leadId: n.leadId, status: n.status as CanonicalStatus });
+    if (targets.length >= filter.limit) break;
+  }
+  return targets;
+}
+
+async function replay(deps: AdminDeps, input: z.infer<typeof replayRequestSchema>): Promise<ReplayResult> {
+  let targets: ReplayTarget[];
+  let dryRun = false;
+  if ('leadId' in input) {
+    const lead = await Lead.findById(input.leadId, { _id: 1 }).lean();
+    if (!lead) throw new AppError('unknown_lead', 'no such lead');
+    targets = await exhaustedNotifications({ leadId: input.leadId, status: input.status, limit: 1 });
+    if (!targets.length)
+      throw new AppError('conflict', `lead has no exhausted "${input.status}" notification to replay`);
+  } else {
+    dryRun = input.dryRun;
+    targets = await exhaustedNotifications(input);
+  }
+  const result: ReplayResult = { dryRun, matched: targets.length, targets, replayed: 0, failed: [] };
+  if (dryRun) return result;
+  const requestedAt = (deps.now?.() ?? new Date()).toISOString();
+  // A few signals at a time: a bulk replay must not flood Temporal or hold one request for minutes.
+  const queue = [...targets];
+  await Promise.all(
+    Array.from({ length: Math.min(8, queue.length) }, async () => {
+      for (let t = queue.shift(); t; t = queue.shift()) {
+        try {
+          await deps.temporal.replayNotification(t.leadId, { status: t.status, requestedAt });
+          result.replayed += 1;
+          deps.logger.info(
+            { leadId: t.leadId, workflowId: leadWorkflowId(t.leadId), status: t.status },
+            'notification replay requested',
+          );
+        } catch (err) {
+          result.failed.push({ ...t, error: String((err as Error).message ?? err).slice(0, 200) });
+        }
+      }
+    }),
+  );
+  if ('leadId' in input && result.failed.length)
+    throw new AppError('dependency_unavailable', 'Temporal is unreachable; retry the replay later');
+  return result;
+}
+
+export function adminRouter(deps: AdminDeps): Router {
+  const router = new Router({ prefix: '/admin' });
+  router.use(adminAuth(deps.adminKey));
+
+  router.get('/leads', async (ctx) => {
+    ctx.body = await listLeads(parseInput(leadListQuerySchema, ctx.query, 'lead query'));
+  });
+
+  router.get('/leads/:leadId/journey', async (ctx) => {
+    const leadId = parseInput(leadIdSchema, ctx.params.leadId, 'leadId');
+    ctx.body = await leadJourney(deps.leads, leadId);
+  });
+
+  router.post('/notifications/replay', async (ctx) => {
+    ctx.body = await replay(deps, parseInput(replayRequestSchema, ctx.request.body ?? {}, 'replay request'));
+  });
+
+  return router;
+}
