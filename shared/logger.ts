@@ -17,6 +17,11 @@ export const REDACT_PATHS = [
   'body.token',
 ];
 
+/** JSON lines by default; LOG_PRETTY=1 (set by `npm run dev`) prints them readably for a person. */
 export function createLogger(name: string, level = process.env.LOG_LEVEL ?? 'info'): Logger {
-  return pino({ name, level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } });
+  const options = { name, level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } };
+  if (process.env.LOG_PRETTY === '1') {
+    return pino({ ...options, transport: { target: 'pino-pretty', options: { ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' } } });
+  }
+  return pino(options);
 }

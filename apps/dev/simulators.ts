@@ -51,6 +51,8 @@ export interface PartnerSimulatorOptions {
   token?: string;
   /** The partner's name for our subid in its postbacks. */
   subidParam?: string;
+  /** The field our subid arrives in with the delivered lead. */
+  subidField?: string;
   behavior?: (lead: ReceivedLead, n: number) => PartnerBehavior;
 }
 
@@ -83,7 +85,7 @@ export async function startPartnerSimulator(options: PartnerSimulatorOptions = {
       let body: Record<string, unknown> = {};
       if ((req.headers['content-type'] ?? '').includes('json')) body = JSON.parse(text || '{}') as Record<string, unknown>;
       else body = Object.fromEntries(new URLSearchParams(text || new URL(req.url ?? '/', 'http://x').search));
-      const subid = String(body[options.subidParam ?? 'subid'] ?? body.subid ?? '');
+      const subid = String(body[options.subidField ?? 'subid'] ?? '');
       const lead = { subid, body, at: Date.now() };
       received.push(lead);
       const b = behavior(lead, received.length);

@@ -1,0 +1,119 @@
+// `npm run dev`: the whole service on one machine. Starts (or uses) a Temporal dev server with its Web UI
+// and a MongoDB-wire server, then one worker and the gateway, plus the demo simulators for the example
+// config. `--demo` also pushes a few leads through. Ctrl-C stops everything.
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { freePort, resolveMongo, resolveTemporal } from '../../scripts/lib/provision';
+import { loadRoutingConfig } from '../../shared/config';
+import { readEnv } from '../../shared/env';
+import { runDemo, startDemoSimulators, type DemoSimulators } from './demo';
+
+const root = path.resolve(__dirname, '..', '..');
+const dataDir = path.join(root, '.data');
+const say = (line: string) => process.stdout.write(`[dev] ${line}\n`);
+
+/** The conventional port when it is free, else any free one (a second checkout, a local mongod). */
+function portOr(preferred: number): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once('error', () => void freePort().then(resolve));
+    probe.listen(preferred, '127.0.0.1', () => probe.close(() => resolve(preferred)));
+  });
+}
+
+function startApp(name: string, entry: string, env: NodeJS.ProcessEnv): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, entry)], { cwd: root, env, stdio: ['ignore', 'inherit', 'inherit'] });
+  child.once('exit', (code, signal) => {
+    if (!stopping) {
+      say(`${name} exited (${signal ?? code}); stopping`);
+      void shutdown(1);
+    }
+  });
+  return child;
+}
+
+let stopping = false;
+const cleanups: (() => Promise<void>)[] = [];
+
+async function shutdown(code: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  say('stopping...');
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+  process.exit(code);
+}
+
+async function main(): Promise<void> {
+  const demo = process.argv.includes('--demo');
+  const env = readEnv();
+  const config = loadRoutingConfig(env.ROUTING_CONFIG);
+  process.once('SIGINT', () => void shutdown(0));
+  process.once('SIGTERM', () => void shutdown(0));
+
+  say('starting Temporal and MongoDB (first run fetches or builds them; later runs reuse the cache)...');
+  const [temporal, mongo] = await Promise.all([
+    resolveTemporal({ dbFile: path.join(dataDir, 'temporal.db'), port: 7233, uiPort: 8233 }),
+    portOr(27017).then((port) => resolveMongo({ dataDir: path.join(dataDir, 'mongo'), port })),
+  ]);
+  cleanups.push(() => temporal.stop(), () => mongo.stop());
+  const mongoUri = process.env.MONGODB_URI ?? `${mongo.uri}/leadrouter`;
+  const childEnv = {
+    ...process.env,
+    TEMPORAL_ADDRESS: temporal.address,
+    TEMPORAL_NAMESPACE: temporal.namespace,
+    MONGODB_URI: mongoUri,
+    ROUTING_CONFIG: env.ROUTING_CONFIG,
+    PORT: String(env.PORT),
+    LOG_PRETTY: process.env.LOG_PRETTY ?? '1',
+    LOG_LEVEL: env.LOG_LEVEL,
+  };
+  const gatewayUrl = `http://127.0.0.1:${env.PORT}`;
+  const sims: DemoSimulators = await startDemoSimulators(config, gatewayUrl);
+  cleanups.push(() => sims.stop());
+
+  const worker = startApp('worker', 'apps/worker/main.ts', childEnv);
+  const gateway = startApp('gateway', 'apps/gateway/main.ts', childEnv);
+  // A worker drains its in-flight tasks on SIGTERM; if the servers are already gone it cannot, so cap the wait.
+  const stopChild = (child: ChildProcess) => async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await new Promise((r) => child.once('exit', r));
+    clearTimeout(timer);
+  };
+  process.once('exit', () => {
+    for (const child of [worker, gateway]) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  cleanups.push(stopChild(worker), stopChild(gateway));
+
+  for (let i = 0; i < 300; i++) {
+    const ok = await fetch(`${gatewayUrl}/healthz`).then((r) => r.ok).catch(() => false);
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  say('');
+  say(`gateway      ${gatewayUrl}   (try ${gatewayUrl}/healthz, ${gatewayUrl}/metrics)`);
+  say(`Temporal UI  ${temporal.uiUrl ?? '(external server)'}`);
+  say(`Temporal     ${temporal.address}  namespace ${temporal.namespace}`);
+  say(`MongoDB      ${mongoUri}  (${mongo.kind})`);
+  say(`simulators   ${[...sims.partners.keys()].map((id) => `partner ${id} ${sims.partners.get(id)?.url}`).join(', ')}${sims.source ? `, source ${sims.source.url}` : ''}`);
+  const source = config.sources[0];
+  if (source) {
+    say('');
+    say('send a lead:');
+    say(`  curl -s -XPOST ${gatewayUrl}/leads -H 'x-api-key: ${source.apiKey}' -H 'content-type: application/json' -d '{"clickId":"c1","vertical":"auto","geo":{"country":"US"}}'`);
+  }
+  say('Ctrl-C stops everything.');
+  if (demo && source) {
+    say('');
+    say('demo: pushing leads through...');
+    const ok = await runDemo(gatewayUrl, source.apiKey, temporal.uiUrl, say);
+    say(ok ? 'demo: every lead reached its expected status' : 'demo: some leads did not reach their expected status (see above)');
+  }
+}
+
+main().catch((err: unknown) => {
+  say(err instanceof Error ? err.message : String(err));
+  void shutdown(1);
+});

@@ -1,0 +1,46 @@
+// Worker process: runs lead workflows and their activities on the task queue.
+import { NativeConnection } from '@temporalio/worker';
+import { undiciHttp } from '../../activities/http';
+import { ConfigIndex, loadRoutingConfig } from '../../shared/config';
+import { connectMongo, disconnectMongo } from '../../shared/db';
+import { readEnv } from '../../shared/env';
+import { createLogger } from '../../shared/logger';
+import { createMetrics } from '../../shared/metrics';
+import { createLeadWorker } from './worker';
+
+export async function runWorker(): Promise<() => Promise<void>> {
+  const env = readEnv();
+  const logger = createLogger('worker', env.LOG_LEVEL);
+  if (!env.MONGODB_URI) throw new Error('MONGODB_URI is required (npm run dev starts a local server and sets it)');
+  const config = new ConfigIndex(loadRoutingConfig(env.ROUTING_CONFIG));
+  await connectMongo(env.MONGODB_URI);
+  const metrics = createMetrics();
+  const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
+  const worker = await createLeadWorker({
+    connection,
+    namespace: env.TEMPORAL_NAMESPACE,
+    taskQueue: env.TEMPORAL_TASK_QUEUE,
+    deps: { config: () => config, http: undiciHttp, now: () => new Date(), logger, metrics },
+  });
+  const running = worker.run();
+  logger.info({ taskQueue: env.TEMPORAL_TASK_QUEUE, temporal: env.TEMPORAL_ADDRESS }, 'worker running');
+  return async () => {
+    worker.shutdown();
+    await running;
+    await connection.close();
+    await disconnectMongo();
+  };
+}
+
+if (require.main === module) {
+  runWorker()
+    .then((stop) => {
+      const shutdown = () => void stop().then(() => process.exit(0));
+      process.once('SIGINT', shutdown);
+      process.once('SIGTERM', shutdown);
+    })
+    .catch((err: unknown) => {
+      console.error(err instanceof Error ? err.message : err);
+      process.exit(1);
+    });
+}
