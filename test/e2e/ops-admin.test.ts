@@ -1,0 +1,268 @@
+// Operator endpoints over HTTP on the real servers: admin key checks, lead search with cursor pagination,
+// a lead's journey as one timeline, and replay of an exhausted source notification.
+import {
+  startPartnerSimulator,
+  startSourceSimulator,
+  type PartnerSimulator,
+  type SourceSimulator,
+} from '../../apps/dev/simulators';
+import {
+  ADMIN_KEY,
+  baseConfig,
+  eventually,
+  getJson,
+  postJson,
+  startStack,
+  type Stack,
+} from '../support/stack';
+
+const SOURCE_KEY = { 'x-api-key': 'key-src-1-abcdef' };
+const ADMIN = { 'x-api-key': ADMIN_KEY };
+let stack: Stack;
+let partner: PartnerSimulator;
+let source: SourceSimulator;
+
+beforeAll(async () => {
+  partner = await startPartnerSimulator();
+  source = await startSourceSimulator();
+  // Notifications give up after 2 s, so a failing source endpoint exhausts them within the test.
+  stack = await startStack({
+    config: baseConfig(partner.url, source.url, {
+      source: { notify: { initialInterval: 100, maxInterval: 200, maxDuration: '2s' } },
+    }),
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  await partner?.stop();
+  await source?.stop();
+});
+
+async function newLead(body: Record<string, unknown> = {}): Promise<string> {
+  const r = await postJson(`${stack.baseUrl}/leads`, body, SOURCE_KEY);
+  expect(r.status).toBe(202);
+  return r.body.leadId as string;
+}
+
+async function waitForStatus(leadId: string, status: string): Promise<void> {
+  await eventually(
+    async () =>
+      (await getJson(`${stack.baseUrl}/leads/${leadId}`, ADMIN)).body.status === status ? true : undefined,
+    30_000,
+    `${leadId} ${status}`,
+  );
+}
+
+test('admin endpoints: missing key 401, wrong or source key 403, JSON errors', async () => {
+  const routes: [string, string][] = [
+    ['GET', '/admin/leads'],
+    ['GET', '/admin/leads/some-lead-id/journey'],
+    ['POST', '/admin/notifications/replay'],
+  ];
+  for (const [method, path] of routes) {
+    for (const [headers, status, code] of [
+      [{}, 401, 'missing_credentials'],
+      [{ 'x-api-key': 'wrong-key-wrong-key-wrong' }, 403, 'forbidden'],
+      [SOURCE_KEY, 403, 'forbidden'],
+    ] as const) {
+      const res = await fetch(`${stack.baseUrl}${path}`, {
+        method,
+        headers: { ...headers, ...(method === 'POST' ? { 'content-type': 'application/json' } : {}) },
+        body: method === 'POST' ? JSON.stringify({ leadId: 'some-lead-id', status: 'accepted' }) : undefined,
+      });
+      expect({ route: `${method} ${path}`, key: Object.keys(headers).length, status: res.status }).toEqual({
+        route: `${method} ${path}`,
+        key: Object.keys(headers).length,
+        status,
+      });
+      expect(res.headers.get('content-type')).toMatch(/application\/json/);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe(code);
+    }
+  }
+});
+
+test('lead search: filters, stable cursor pagination, bad input is a 400', async () => {
+  const ids: string[] = [];
+  for (let i = 0; i < 5; i++) ids.push(await newLead({ clickId: `page-${i}` }));
+  const seen: string[] = [];
+  let cursor: string | undefined;
+  let pages = 0;
+  do {
+    const r = await getJson(
+      `${stack.baseUrl}/admin/leads?sourceId=src-1&limit=2${cursor ? `&cursor=${cursor}` : ''}`,
+      ADMIN,
+    );
+    expect(r.status).toBe(200);
+    const leads = r.body.leads as { leadId: string; createdAt: string; sourceId: string }[];
+    expect(leads.length).toBeLessThanOrEqual(2);
+    for (const l of leads) expect(l.sourceId).toBe('src-1');
+    seen.push(...leads.map((l) => l.leadId));
+    cursor = r.body.nextCursor as string | undefined;
+    pages += 1;
+  } while (cursor && pages < 20);
+  // Every lead exactly once, newest first.
+  expect(new Set(seen).size).toBe(seen.length);
+  for (const id of ids) expect(seen).toContain(id);
+  expect(seen.indexOf(ids[4] as string)).toBeLessThan(seen.indexOf(ids[0] as string));
+  expect(pages).toBeGreaterThanOrEqual(3);
+
+  const none = await getJson(`${stack.baseUrl}/admin/leads?sourceId=nobody`, ADMIN);
+  expect(none).toEqual({ status: 200, body: { leads: [] } });
+  const future = await getJson(`${stack.baseUrl}/admin/leads?from=2999-01-01`, ADMIN);
+  expect(future.body.leads).toEqual([]);
+
+  for (const bad of [
+    'status=won',
+    'limit=0',
+    'limit=abc',
+    'cursor=not-a-cursor',
+    'from=yesterday',
+    'color=red',
+  ]) {
+    const r = await getJson(`${stack.baseUrl}/admin/leads?${bad}`, ADMIN);
+    expect({ bad, status: r.status, code: (r.body.error as { code: string }).code }).toEqual({
+      bad,
+      status: 400,
+      code: 'invalid_request',
+    });
+  }
+});
+
+test('journey of a lead, then replay of its exhausted notification', async () => {
+  source.failNext(1_000_000);
+  const leadId = await newLead({ clickId: 'clk-journey' });
+  await waitForStatus(leadId, 'pending');
+  const badToken = await getJson(
+    `${stack.baseUrl}/postback?subid=${leadId}&status=approved&token=wrong-token-123`,
+  );
+  expect(badToken.status).toBe(401);
+  const pb = await getJson(
+    `${stack.baseUrl}/postback?subid=${leadId}&status=approved&payout=7.25&token=acme-token-123`,
+  );
+  expect(pb.status).toBe(200);
+  await waitForStatus(leadId, 'accepted');
+
+  const journey = await eventually(
+    async () => {
+      const r = await getJson(`${stack.baseUrl}/admin/leads/${leadId}/journey`, ADMIN);
+      const notes = (r.body.lead as { notifications: { exhausted?: boolean }[] }).notifications;
+      return notes.some((n) => n.exhausted) ? r.body : undefined;
+    },
+    40_000,
+    'exhausted notification',
+  );
+
+  const lead = journey.lead as { leadId: string; status: string; payout: string };
+  expect(lead).toMatchObject({ leadId, status: 'accepted', payout: '7.25' });
+  const postbacks = journey.postbacks as {
+    httpStatus: number;
+    outcome: string;
+    query: Record<string, string>;
+    latencyMs: number;
+  }[];
+  expect(postbacks.map((p) => p.httpStatus)).toEqual([401, 200]);
+  expect(postbacks.map((p) => p.outcome)).toEqual(['rejected', 'applied']);
+  for (const p of postbacks) {
+    expect(p.query.token).toBe('[redacted]');
+    expect(p.latencyMs).toEqual(expect.any(Number));
+  }
+  const timeline = journey.timeline as {
+    at: string;
+    kind: string;
+    httpStatus?: number;
+    latencyMs?: number;
+    summary: string;
+  }[];
+  expect([...timeline].sort((a, b) => a.at.localeCompare(b.at)).map((e) => e.at)).toEqual(
+    timeline.map((e) => e.at),
+  );
+  expect(new Set(timeline.map((e) => e.kind))).toEqual(
+    new Set(['status', 'delivery', 'postback', 'notification']),
+  );
+  const delivery = timeline.find((e) => e.kind === 'delivery');
+  expect(delivery).toMatchObject({ httpStatus: 200, latencyMs: expect.any(Number) });
+  expect(timeline.filter((e) => e.kind === 'notification' && e.httpStatus === 500).length).toBeGreaterThan(0);
+  expect(timeline.filter((e) => e.kind === 'status').map((e) => e.summary.split(':')[0])).toEqual([
+    'status received',
+    'status pending',
+    'status accepted',
+  ]);
+
+  // Bulk dry run finds it; nothing is sent.
+  const dry = await postJson(
+    `${stack.baseUrl}/admin/notifications/replay`,
+    { sourceId: 'src-1', status: 'accepted', dryRun: true },
+    ADMIN,
+  );
+  expect(dry.status).toBe(200);
+  expect(dry.body).toMatchObject({ dryRun: true, replayed: 0 });
+  expect(dry.body.targets).toContainEqual({ leadId, status: 'accepted' });
+
+  // The source is back; replay the one notification.
+  source.failNext(0);
+  const hitsBefore = source.hits.filter((h) => h.query.clickid === 'clk-journey').length;
+  const replay = await postJson(
+    `${stack.baseUrl}/admin/notifications/replay`,
+    { leadId, status: 'accepted' },
+    ADMIN,
+  );
+  expect(replay).toEqual({
+    status: 200,
+    body: { dryRun: false, matched: 1, targets: [{ leadId, status: 'accepted' }], replayed: 1, failed: [] },
+  });
+  const hit = await eventually(
+    async () => source.hits.find((h) => h.query.clickid === 'clk-journey' && h.answered === 200),
+    30_000,
+    'replayed notification',
+  );
+  expect(hit.query).toMatchObject({ status: 'accepted', payout: '7.25', event: `${leadId}.accepted` });
+  expect(source.hits.filter((h) => h.query.clickid === 'clk-journey').length).toBeGreaterThan(hitsBefore);
+  await eventually(
+    async () => {
+      const r = await getJson(`${stack.baseUrl}/admin/leads/${leadId}/journey`, ADMIN);
+      return (r.body.lead as { notifications: { ok: boolean }[] }).notifications.some((n) => n.ok)
+        ? true
+        : undefined;
+    },
+    30_000,
+    'delivered notification recorded',
+  );
+
+  // Delivered now: no longer replayable.
+  const after = await postJson(
+    `${stack.baseUrl}/admin/notifications/replay`,
+    { sourceId: 'src-1', dryRun: true },
+    ADMIN,
+  );
+  expect(after.body.targets).not.toContainEqual({ leadId, status: 'accepted' });
+  const again = await postJson(
+    `${stack.baseUrl}/admin/notifications/replay`,
+    { leadId, status: 'accepted' },
+    ADMIN,
+  );
+  expect(again.status).toBe(409);
+});
+
+test('replay and journey refuse bad input with 4xx', async () => {
+  const unknown = await postJson(
+    `${stack.baseUrl}/admin/notifications/replay`,
+    { leadId: 'no-such-lead-1', status: 'accepted' },
+    ADMIN,
+  );
+  expect(unknown.status).toBe(404);
+  for (const body of [
+    { leadId: 'x', status: 'accepted' },
+    { status: 'won' },
+    { leadId: 'abcdefgh' },
+    { sourceId: 'src-1', leadId: 'abcdefgh', status: 'accepted', extra: 1 },
+    { limit: 0 },
+  ]) {
+    const r = await postJson(`${stack.baseUrl}/admin/notifications/replay`, body, ADMIN);
+    expect({ body, status: r.status }).toEqual({ body, status: 400 });
+  }
+  const journey = await getJson(`${stack.baseUrl}/admin/leads/no-such-lead-1/journey`, ADMIN);
+  expect(journey.status).toBe(404);
+  const badId = await getJson(`${stack.baseUrl}/admin/leads/${encodeURIComponent('$where')}/journey`, ADMIN);
+  expect(badId.status).toBe(400);
+});
