@@ -5,22 +5,32 @@ import { readPath } from '../shared/lead-fields';
 import type { ActivityDeps } from './deps';
 import type { CapReservation, RoutePlan } from './types';
 
-const WEEKDAY = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
+type ActiveHours = NonNullable<PartnerConfig['routing']['activeHours']>;
 
-/** Weekday and HH:MM of `at` in a time zone, by the platform's tz database (Intl). */
-function localClock(at: Date, timeZone: string): { day: string; time: string } {
+/** Weekday and minutes since midnight of `at` in a time zone, by the platform's tz database (Intl). */
+function localClock(at: Date, timeZone: string): { day: string; minutes: number } {
   const parts = new Intl.DateTimeFormat('en-US', { timeZone, weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).formatToParts(at);
   const get = (t: string) => parts.find((p) => p.type === t)?.value ?? '';
-  return { day: get('weekday').toLowerCase().slice(0, 3), time: `${get('hour')}:${get('minute')}` };
+  // Some ICU versions print midnight as "24" even with h23.
+  return { day: get('weekday').toLowerCase().slice(0, 3), minutes: (Number(get('hour')) % 24) * 60 + Number(get('minute')) };
 }
 
-function withinActiveHours(partner: PartnerConfig, at: Date): boolean {
-  const hours = partner.routing.activeHours;
+const toMinutes = (hhmm: string) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5));
+const PREVIOUS_DAY: Record<string, string> = { mon: 'sun', tue: 'mon', wed: 'tue', thu: 'wed', fri: 'thu', sat: 'fri', sun: 'sat' };
+
+/**
+ * True when `at` falls in the partner's window: from (inclusive) to (exclusive), local time. A window
+ * across midnight (22:00-06:00) belongs to the day it starts on, so its early hours check yesterday.
+ */
+export function withinActiveHours(hours: ActiveHours | undefined, at: Date): boolean {
   if (!hours) return true;
-  const { day, time } = localClock(at, hours.timezone);
-  if (!(hours.days as string[]).includes(day)) return false;
-  // A window like 22:00-06:00 runs across midnight.
-  return hours.from <= hours.to ? time >= hours.from && time < hours.to : time >= hours.from || time < hours.to;
+  const { day, minutes } = localClock(at, hours.timezone);
+  const from = toMinutes(hours.from);
+  const to = toMinutes(hours.to);
+  const days = hours.days as string[];
+  if (from < to) return days.includes(day) && minutes >= from && minutes < to;
+  if (minutes >= from) return days.includes(day);
+  return minutes < to && days.includes(PREVIOUS_DAY[day] ?? '');
 }
 
 const lower = (v: unknown) => String(v ?? '').toLowerCase();
@@ -41,7 +51,7 @@ export function failedFilter(partner: PartnerConfig, lead: Partial<LeadDoc>): st
 }
 
 /** The cap periods a partner counts in, at `at` (UTC day and hour). */
-function capPeriods(partner: PartnerConfig, at: Date): { period: string; cap: number }[] {
+export function capPeriods(partner: PartnerConfig, at: Date): { period: string; cap: number }[] {
   const iso = at.toISOString();
   const periods: { period: string; cap: number }[] = [];
   if (partner.routing.dailyCap !== undefined) periods.push({ period: `d${iso.slice(0, 10)}`, cap: partner.routing.dailyCap });
@@ -86,7 +96,7 @@ export function routingActivities({ config, now, logger }: ActivityDeps) {
         let reason: string | undefined;
         if (p.paused) reason = 'paused';
         else if (p.routing.weight === 0) reason = 'weight 0';
-        else if (!withinActiveHours(p, at)) reason = 'outside active hours';
+        else if (!withinActiveHours(p.routing.activeHours, at)) reason = 'outside active hours';
         else {
           const failed = lead ? failedFilter(p, lead) : 'lead not found';
           if (failed) reason = `filter ${failed}`;

@@ -16,6 +16,25 @@ const statusMapSchema = z
 const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM');
 const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
 
+/** A bad pattern or time zone would otherwise surface as an activity retrying forever on every lead. */
+function compiles(pattern: string): boolean {
+  try {
+    new RegExp(pattern);
+    return true;
+  } catch {
+    return false;
+  }
+}
+const patternSchema = z.string().min(1).refine(compiles, 'must be a valid regular expression');
+const timeZoneSchema = z.string().refine((tz) => {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be an IANA time zone such as "America/New_York"');
+
 export const deliverySchema = z.object({
   url: httpUrl,
   method: z.enum(['POST', 'PUT', 'GET']).default('POST'),
@@ -32,8 +51,9 @@ export const deliverySchema = z.object({
 export const responseSchema = z.object({
   statusPath: z.string().min(1).optional(),
   payoutPath: z.string().min(1).optional(),
-  acceptedPattern: z.string().min(1).optional(),
-  rejectedPattern: z.string().min(1).optional(),
+  /** Regular expressions tested against the raw body, for `success=true;`-style answers. */
+  acceptedPattern: patternSchema.optional(),
+  rejectedPattern: patternSchema.optional(),
   statusMap: statusMapSchema.optional(),
 });
 
@@ -75,13 +95,19 @@ export const routingRulesSchema = z.object({
     .default({}),
   dailyCap: z.number().int().min(0).optional(),
   hourlyCap: z.number().int().min(0).optional(),
+  /**
+   * When the partner takes leads, in its own time zone: from (inclusive) to (exclusive). A window with
+   * to < from runs across midnight and belongs to the day it starts on (`days: [fri]`, 22:00-06:00
+   * includes Saturday 02:00).
+   */
   activeHours: z
     .object({
-      timezone: z.string().default('UTC'),
-      days: z.array(z.enum(WEEKDAYS)).default([...WEEKDAYS]),
+      timezone: timeZoneSchema.default('UTC'),
+      days: z.array(z.enum(WEEKDAYS)).min(1).default([...WEEKDAYS]),
       from: clock,
       to: clock,
     })
+    .refine((h) => h.from !== h.to, { message: 'from and to must differ (leave activeHours out for all day)', path: ['to'] })
     .optional(),
 });
 
