@@ -1,0 +1,235 @@
+// The `leadrouter` command (bin/leadrouter.js, as `npx leadrouter` runs it) against a running stack:
+// a known lead's journey as a timeline, lead search, bulk replay with progress, and `config check`.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  startPartnerSimulator,
+  startSourceSimulator,
+  type PartnerSimulator,
+  type SourceSimulator,
+} from '../../apps/dev/simulators';
+import {
+  ADMIN_KEY,
+  baseConfig,
+  eventually,
+  getJson,
+  postJson,
+  startStack,
+  type Stack,
+} from '../support/stack';
+
+const BIN = path.join(__dirname, '..', '..', 'bin', 'leadrouter.js');
+const SOURCE_KEY = { 'x-api-key': 'key-src-1-abcdef' };
+let stack: Stack;
+let partner: PartnerSimulator;
+let source: SourceSimulator;
+let tmp: string;
+
+function cli(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      {
+        env: {
+          PATH: process.env.PATH ?? '',
+          LEADROUTER_URL: stack.baseUrl,
+          LEADROUTER_ADMIN_KEY: ADMIN_KEY,
+          ...env,
+        },
+        timeout: 60_000,
+      },
+      (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+beforeAll(async () => {
+  tmp = fs.mkdtempSync(path.join(process.env.LEADROUTER_TEST_TMP ?? os.tmpdir(), 'cli-'));
+  partner = await startPartnerSimulator();
+  source = await startSourceSimulator();
+  stack = await startStack({
+    config: baseConfig(partner.url, source.url, {
+      source: { notify: { initialInterval: 100, maxInterval: 200, maxDuration: '2s' } },
+    }),
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  await partner?.stop();
+  await source?.stop();
+});
+
+async function acceptedLead(clickId: string): Promise<string> {
+  const created = await postJson(`${stack.baseUrl}/leads`, { clickId }, SOURCE_KEY);
+  const leadId = created.body.leadId as string;
+  await eventually(
+    async () =>
+      (await getJson(`${stack.baseUrl}/leads/${leadId}`, SOURCE_KEY)).body.status === 'pending'
+        ? true
+        : undefined,
+    30_000,
+    'pending',
+  );
+  const pb = await getJson(
+    `${stack.baseUrl}/postback?subid=${leadId}&status=approved&payout=20.50&token=acme-token-123`,
+  );
+  expect(pb.status).toBe(200);
+  await eventually(
+    async () =>
+      (await getJson(`${stack.baseUrl}/leads/${leadId}`, SOURCE_KEY)).body.status === 'accepted'
+        ? true
+        : undefined,
+    30_000,
+    'accepted',
+  );
+  return leadId;
+}
+
+test('`leadrouter lead <id>` prints a known lead as a timeline', async () => {
+  const leadId = await acceptedLead('clk-cli');
+  await eventually(
+    async () => (source.hits.some((h) => h.query.clickid === 'clk-cli') ? true : undefined),
+    30_000,
+    'notification',
+  );
+  await eventually(
+    async () => {
+      const r = await getJson(`${stack.baseUrl}/leads/${leadId}`, SOURCE_KEY);
+      return (r.body.notifications as unknown[]).length ? true : undefined;
+    },
+    30_000,
+    'notification recorded',
+  );
+
+  const { code, stdout, stderr } = await cli(['lead', leadId]);
+  expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+  const lines = stdout.split('\n');
+  expect(lines[0]).toBe(`Lead ${leadId}  (workflow lead-${leadId})`);
+  expect(lines[1]).toContain(
+    'source src-1 · click clk-cli · partner acme · status accepted · payout 20.50 USD',
+  );
+  const events = lines.filter((l) => /^\s+\d{4}-\d\d-\d\dT/.test(l));
+  const kinds = events.map((l) => l.trim().split(/\s+/)[2]);
+  expect(kinds).toEqual(['STATUS', 'DELIVERY', 'STATUS', 'POSTBACK', 'STATUS', 'NOTIFY']);
+  expect(events[1]).toMatch(/delivery to acme #1: pending HTTP 200 in \d+ ms/);
+  expect(events[3]).toMatch(
+    /postback from acme: "approved" -> accepted, applied, answered HTTP 200 in \d+ ms/,
+  );
+  expect(events[5]).toMatch(/notification "accepted" to source #1: delivered HTTP 200 in \d+ ms/);
+  // Timestamps ascending, offsets from the lead's arrival.
+  const stamps = events.map((l) => l.trim().split(/\s+/)[0] as string);
+  expect([...stamps].sort()).toEqual(stamps);
+  expect(events[0]).toMatch(/\+0\.000s/);
+
+  const json = await cli(['lead', leadId, '--json']);
+  expect(json.code).toBe(0);
+  expect((JSON.parse(json.stdout) as { lead: { leadId: string } }).lead.leadId).toBe(leadId);
+});
+
+test('`leadrouter lead` errors: unknown lead, no key, gateway down', async () => {
+  const unknown = await cli(['lead', 'no-such-lead-1']);
+  expect(unknown.code).toBe(1);
+  expect(unknown.stderr).toMatch(/HTTP 404 unknown_lead/);
+  const noKey = await cli(['lead', 'no-such-lead-1'], { LEADROUTER_ADMIN_KEY: '' });
+  expect(noKey.code).toBe(2);
+  expect(noKey.stderr).toMatch(/LEADROUTER_ADMIN_KEY/);
+  const wrongKey = await cli(['lead', 'no-such-lead-1', '--admin-key', 'not-the-admin-key-123']);
+  expect(wrongKey.code).toBe(1);
+  expect(wrongKey.stderr).toMatch(/HTTP 403 forbidden/);
+  const down = await cli(['lead', 'no-such-lead-1', '--url', 'http://127.0.0.1:9']);
+  expect(down.code).toBe(1);
+  expect(down.stderr).toMatch(/cannot reach the gateway/);
+});
+
+test('`leadrouter replay` replays exhausted notifications in bulk with progress', async () => {
+  source.failNext(1_000_000);
+  const ids = [await acceptedLead('clk-bulk-1'), await acceptedLead('clk-bulk-2')];
+  for (const id of ids) {
+    await eventually(
+      async () => {
+        const r = await getJson(`${stack.baseUrl}/leads/${id}`, SOURCE_KEY);
+        return (r.body.notifications as { exhausted?: boolean }[]).some((n) => n.exhausted)
+          ? true
+          : undefined;
+      },
+      40_000,
+      'exhausted',
+    );
+  }
+  const dry = await cli(['replay', '--source', 'src-1', '--status', 'accepted', '--dry-run']);
+  expect(dry.code).toBe(0);
+  expect(dry.stdout).toMatch(/^2 exhausted notification\(s\) match/);
+  for (const id of ids) expect(dry.stdout).toContain(`${id}  accepted`);
+
+  source.failNext(0);
+  const run = await cli(['replay', '--source', 'src-1', '--status', 'accepted']);
+  expect(run.code).toBe(0);
+  expect(run.stdout).toContain('replayed 2/2');
+  expect(run.stderr).toContain('replaying [##############################] 2/2 100%');
+  for (const id of ids) {
+    await eventually(
+      async () =>
+        source.hits.some((h) => h.query.event === `${id}.accepted` && h.answered === 200) ? true : undefined,
+      30_000,
+      'replayed',
+    );
+  }
+});
+
+test('`leadrouter leads` lists leads from the admin search', async () => {
+  const { code, stdout, stderr } = await cli(['leads', '--status', 'accepted', '--partner', 'acme', '--all']);
+  expect(code).toBe(0);
+  const rows = stdout.trim().split('\n');
+  expect(rows.length).toBeGreaterThanOrEqual(3);
+  for (const row of rows) expect(row).toMatch(/ accepted +src-1 +acme +20\.50$/);
+  expect(stderr).toContain(`${rows.length} lead(s)`);
+});
+
+test('`leadrouter config check` accepts a good file and prints errors with paths for a bad one', async () => {
+  const good = path.join(tmp, 'good.json');
+  fs.writeFileSync(good, JSON.stringify(baseConfig('http://127.0.0.1:4010', 'http://127.0.0.1:4020')));
+  const ok = await cli(['config', 'check', good]);
+  expect(ok).toEqual({
+    code: 0,
+    stdout: `${good}: ok (1 partner(s): acme; 1 source(s): src-1)\n`,
+    stderr: '',
+  });
+
+  const bad = path.join(tmp, 'bad.yaml');
+  fs.writeFileSync(
+    bad,
+    [
+      'partners:',
+      '  - id: acme',
+      '    delivery: { url: "ftp://nope", timeoutMs: 5 }',
+      '    postback: { token: "s3cret-token", statusMap: { approved: sold } }',
+      'sources:',
+      '  - id: src-1',
+      '    apiKey: short',
+      '',
+    ].join('\n'),
+  );
+  const failed = await cli(['config', 'check', bad]);
+  expect(failed.code).toBe(1);
+  expect(failed.stdout).toBe('');
+  expect(failed.stderr).toContain(`${bad}: 4 problem(s)`);
+  expect(failed.stderr).toMatch(/partners\[0\]\.delivery\.url: /);
+  expect(failed.stderr).toMatch(/partners\[0\]\.delivery\.timeoutMs: /);
+  expect(failed.stderr).toMatch(/partners\[0\]\.postback\.statusMap\.approved: /);
+  expect(failed.stderr).toMatch(/sources\[0\]\.apiKey: api keys shorter than 8 characters/);
+
+  const missing = await cli(['config', 'check', path.join(tmp, 'nope.yaml')]);
+  expect(missing.code).toBe(1);
+  expect(missing.stderr).toMatch(/cannot read file/);
+  const usage = await cli(['frobnicate']);
+  expect(usage.code).toBe(2);
+  expect(usage.stderr).toMatch(/unknown command "frobnicate"/);
+});
