@@ -3,7 +3,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { createGateway } from '../../apps/gateway/app';
 import { Reconciler } from '../../apps/gateway/outbox';
 import { TemporalGateway } from '../../apps/gateway/temporal';
@@ -23,7 +23,7 @@ export function quietTemporalRuntime(): void {
   if (runtimeQuiet) return;
   runtimeQuiet = true;
   try {
-    Runtime.install({ logger: new (require('@temporalio/worker').DefaultLogger)('ERROR') });
+    Runtime.install({ logger: new DefaultLogger('ERROR') });
   } catch {
     // already installed by an earlier file in this worker process
   }
