@@ -1,4 +1,5 @@
-// Gateway middleware, one job each: request id, error mapping, access log and metrics, content-type check, auth.
+// Gateway middleware, one job each: request id, error mapping, access log and metrics, content-type check, auth,
+// and the log of postback requests refused before their handler.
 import { randomUUID } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import type { ConfigIndex, SourceConfig } from '../../shared/config';
@@ -32,19 +33,87 @@ export function errorHandler(logger: Logger) {
       let appError: AppError;
       if (isAppError(err)) appError = err;
       else {
-        const e = err as { status?: number; statusCode?: number; type?: string; message?: string; expose?: boolean };
+        const e = err as {
+          status?: number;
+          statusCode?: number;
+          type?: string;
+          message?: string;
+          expose?: boolean;
+        };
         const status = e.status ?? e.statusCode ?? 500;
+        if (status === 405) {
+          // Not an input error: the route exists, the method does not (no AppError code, so answered here).
+          ctx.status = 405;
+          ctx.body = {
+            error: { code: 'method_not_allowed', message: `${ctx.method} is not allowed on this route` },
+          };
+          return;
+        }
         if (status === 413) appError = new AppError('payload_too_large', 'request body is too large');
-        else if (status === 415) appError = new AppError('unsupported_media_type', 'unsupported content type');
-        else if (status >= 400 && status < 500) appError = new AppError('invalid_request', e.expose && e.message ? e.message : 'malformed request body');
+        else if (status === 415)
+          appError = new AppError('unsupported_media_type', 'unsupported content type');
+        else if (status >= 400 && status < 500)
+          appError = new AppError(
+            'invalid_request',
+            e.expose && e.message ? e.message : 'malformed request body',
+          );
         else {
           logger.error({ err, requestId: ctx.state.requestId }, 'unhandled error');
           appError = new AppError('internal', 'internal error');
         }
       }
       ctx.status = appError.status;
-      ctx.body = { error: { code: appError.code, message: appError.message, ...(appError.issues.length ? { issues: appError.issues } : {}) } };
+      ctx.body = {
+        error: {
+          code: appError.code,
+          message: appError.message,
+          ...(appError.issues.length ? { issues: appError.issues } : {}),
+        },
+      };
     }
+  };
+}
+
+export interface RefusedPostbackRecorder {
+  wasHandled(headers: object): boolean;
+  recordRefused(req: {
+    method: string;
+    path: string;
+    query: Record<string, unknown>;
+    headers: Record<string, string | string[] | undefined>;
+    ip: string;
+    requestId: string;
+    httpStatus: number;
+    errorCode?: string;
+    errorMessage?: string;
+    latencyMs: number;
+  }): Promise<void>;
+}
+
+const POSTBACK_PATH = /^\/postback(\/|$)/;
+
+/**
+ * Every postback request is logged, including those refused before the handler (body too large, wrong
+ * content type, malformed JSON, wrong method): it sits outside the error mapper and reads the final answer.
+ */
+export function logRefusedPostbacks(recorder: RefusedPostbackRecorder) {
+  return async (ctx: Context, next: Next) => {
+    const started = performance.now();
+    await next();
+    if (!POSTBACK_PATH.test(ctx.path) || recorder.wasHandled(ctx.headers)) return;
+    const error = (ctx.body as { error?: { code?: string; message?: string } } | undefined)?.error;
+    await recorder.recordRefused({
+      method: ctx.method,
+      path: ctx.path,
+      query: ctx.query as Record<string, unknown>,
+      headers: ctx.headers,
+      ip: clientIp(ctx),
+      requestId: ctx.state.requestId,
+      httpStatus: ctx.status,
+      errorCode: error?.code,
+      errorMessage: error?.message,
+      latencyMs: performance.now() - started,
+    });
   };
 }
 
@@ -55,7 +124,16 @@ export function accessLog(logger: Logger, metrics: Metrics) {
     const route = (ctx as Context & { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
     metrics.httpRequests.inc({ route: String(route), code: String(ctx.status) });
     if (ctx.path !== '/healthz' && ctx.path !== '/metrics') {
-      logger.debug({ requestId: ctx.state.requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - started) }, 'request');
+      logger.debug(
+        {
+          requestId: ctx.state.requestId,
+          method: ctx.method,
+          path: ctx.path,
+          status: ctx.status,
+          ms: Math.round(performance.now() - started),
+        },
+        'request',
+      );
     }
   };
 }
@@ -65,7 +143,10 @@ export function requireBodyType() {
   return async (ctx: Context, next: Next) => {
     const hasBody = ctx.request.length ? ctx.request.length > 0 : ctx.get('transfer-encoding') !== '';
     if (['POST', 'PUT', 'PATCH'].includes(ctx.method) && hasBody && !ctx.is('json', 'urlencoded')) {
-      throw new AppError('unsupported_media_type', 'send application/json or application/x-www-form-urlencoded');
+      throw new AppError(
+        'unsupported_media_type',
+        'send application/json or application/x-www-form-urlencoded',
+      );
     }
     await next();
   };

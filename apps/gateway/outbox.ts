@@ -51,8 +51,21 @@ export class Reconciler {
     const { temporal, logger } = this.options;
     const now = this.options.now?.() ?? new Date();
     const cutoff = new Date(now.getTime() - (this.options.graceMs ?? 3000));
+    // Oldest first: a lead's postbacks reach its workflow in the order they arrived (hold before approved).
+    const intake = await IntakeOutbox.find({ createdAt: { $lt: cutoff } })
+      .sort({ createdAt: 1 })
+      .limit(200)
+      .lean();
+    const effects = await PostbackEffect.find({ sentAt: { $exists: false }, claimedAt: { $lt: cutoff } })
+      .sort({ claimedAt: 1 })
+      .limit(200)
+      .lean();
+    await SignatureNonce.deleteMany({ expiresAt: { $lt: now } });
+    if (!intake.length && !effects.length) return 0;
+    // One cheap probe instead of a timeout per entry while Temporal is still down.
+    if (!(await temporal.ping())) return 0;
     let delivered = 0;
-    for (const entry of await IntakeOutbox.find({ createdAt: { $lt: cutoff } }).limit(200).lean()) {
+    for (const entry of intake) {
       const leadId = String(entry._id);
       const lead = await Lead.findById(leadId, { sourceId: 1 }).lean();
       if (lead) await temporal.startLead(leadId, lead.sourceId);
@@ -60,13 +73,15 @@ export class Reconciler {
       logger.info({ leadId, workflowId: `lead-${leadId}` }, 'queued lead started');
       delivered++;
     }
-    for (const effect of await PostbackEffect.find({ sentAt: { $exists: false }, claimedAt: { $lt: cutoff } }).limit(200).lean()) {
+    for (const effect of effects) {
       await temporal.signalPostback(effect.leadId, effect.signal as PostbackSignal);
       await PostbackEffect.updateOne({ _id: effect._id }, { $set: { sentAt: new Date() } });
-      logger.info({ leadId: effect.leadId, workflowId: `lead-${effect.leadId}`, postbackId: effect.postbackId }, 'queued postback applied');
+      logger.info(
+        { leadId: effect.leadId, workflowId: `lead-${effect.leadId}`, postbackId: effect.postbackId },
+        'queued postback applied',
+      );
       delivered++;
     }
-    await SignatureNonce.deleteMany({ expiresAt: { $lt: now } });
     return delivered;
   }
 }

@@ -1,16 +1,23 @@
 // The one place an HTTP postback becomes a workflow signal: resolve, authenticate, validate, map,
 // deduplicate, signal (or queue when Temporal is down), and log every request with its outcome.
 import { BlockList, isIPv6 } from 'node:net';
-import { randomUUID } from 'node:crypto';
+import { Types } from 'mongoose';
 import type { ConfigIndex, PartnerConfig } from '../../shared/config';
 import { AppError, isAppError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import type { Metrics } from '../../shared/metrics';
-import { Delivery, isDuplicateKey, Lead, PostbackEffect, PostbackLog, SignatureNonce } from '../../shared/models';
+import {
+  Delivery,
+  isDuplicateKey,
+  Lead,
+  PostbackEffect,
+  PostbackLog,
+  SignatureNonce,
+} from '../../shared/models';
 import { toCents } from '../../shared/money';
 import { postbackParamsSchema, type PostbackParams } from '../../shared/schemas';
 import { SIGNATURE_WINDOW_SECONDS, safeEqual, signParams } from '../../shared/signature';
-import { mapPartnerStatus } from '../../shared/status-map';
+import { buildStatusMap, mapPartnerStatus } from '../../shared/status-map';
 import { canTransition, type CanonicalStatus, type PostbackStatus } from '../../shared/statuses';
 import type { PostbackSignal } from '../../shared/temporal';
 import { zodIssues } from './validation';
@@ -20,7 +27,7 @@ export interface RawPostback {
   method: string;
   path: string;
   query: Record<string, unknown>;
-  body: Record<string, unknown>;
+  body: unknown;
   headers: Record<string, string | string[] | undefined>;
   ip: string;
   requestId: string;
@@ -32,8 +39,27 @@ export interface PostbackAnswer {
   body: { ok: true; leadId: string; status: PostbackStatus; duplicate: boolean; queued?: boolean };
 }
 
+/** A postback request refused before it reached the handler (body parser, content type, method, route). */
+export interface RefusedPostback {
+  method: string;
+  path: string;
+  query: Record<string, unknown>;
+  headers: Record<string, string | string[] | undefined>;
+  ip: string;
+  requestId: string;
+  httpStatus: number;
+  errorCode?: string;
+  errorMessage?: string;
+  latencyMs: number;
+}
+
 const PARAM_NAMES = ['subid', 'status', 'payout', 'currency', 'txid', 'token', 'ts'] as const;
 const SECRET_HEADERS = new Set(['x-api-key', 'authorization', 'x-signature', 'cookie']);
+/** Partners add their own parameters (offer ids, sub ids); more than this is not a postback. */
+const MAX_PARAMS = 50;
+const MAX_PARAM_LENGTH = 2048;
+/** Plain names only: `subid[$ne]`, `a.b` and `__proto__` are query-operator and prototype shapes, never a partner's. */
+const PARAM_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
 export interface PostbackServiceDeps {
   config: () => ConfigIndex;
@@ -43,126 +69,264 @@ export interface PostbackServiceDeps {
   now?: () => Date;
 }
 
-/** Query and body merged; a parameter given twice with different values is ambiguous, so it is refused. */
-function mergeParams(query: Record<string, unknown>, body: Record<string, unknown>): Record<string, unknown> {
-  const merged: Record<string, unknown> = { ...query };
-  for (const [k, v] of Object.entries(body)) {
-    if (k in merged && merged[k] !== v) {
-      throw new AppError('invalid_request', `parameter "${k}" is given twice with different values`, [{ path: k, message: 'conflicting values' }]);
-    }
-    merged[k] = v;
+function invalid(message: string, path: string, issue: string): AppError {
+  return new AppError('invalid_request', message, [{ path: path.slice(0, 64), message: issue }]);
+}
+
+/** Query and body merged into one flat map of strings; anything else is refused, never coerced. */
+function mergeParams(query: Record<string, unknown>, body: unknown): Record<string, string> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw invalid('the body must be a JSON object or a form', '(body)', 'expected an object of parameters');
   }
-  for (const k of Object.keys(merged)) {
-    if (/[[\]$]/.test(k) || k.startsWith('__')) {
-      throw new AppError('invalid_request', `parameter name "${k.slice(0, 40)}" is not allowed`, [{ path: k.slice(0, 40), message: 'operator-shaped or nested names are refused' }]);
-    }
-    if (typeof merged[k] !== 'string') {
-      throw new AppError('invalid_request', `parameter "${k.slice(0, 40)}" must be a single string value`, [{ path: k.slice(0, 40), message: 'arrays, objects and repeated parameters are refused' }]);
+  // No prototype: a body key "__proto__" or "constructor" must stay a plain (refused) key.
+  const merged: Record<string, string> = Object.create(null) as Record<string, string>;
+  let count = 0;
+  for (const source of [query, body as Record<string, unknown>]) {
+    for (const [k, v] of Object.entries(source)) {
+      if (!PARAM_NAME.test(k)) {
+        throw invalid(
+          `parameter name "${k.slice(0, 40)}" is not allowed`,
+          k,
+          'names are letters, digits, "_" and "-"; operator-shaped or nested names are refused',
+        );
+      }
+      if (typeof v !== 'string') {
+        throw invalid(
+          `parameter "${k}" must be a single string value`,
+          k,
+          'arrays, objects, numbers and repeated parameters are refused',
+        );
+      }
+      if (v.length > MAX_PARAM_LENGTH)
+        throw invalid(`parameter "${k}" is too long`, k, `at most ${MAX_PARAM_LENGTH} characters`);
+      if (k in merged) {
+        if (merged[k] !== v)
+          throw invalid(`parameter "${k}" is given twice with different values`, k, 'conflicting values');
+        continue;
+      }
+      if (++count > MAX_PARAMS)
+        throw invalid(`more than ${MAX_PARAMS} parameters`, '(root)', 'too many parameters');
+      merged[k] = v;
     }
   }
   return merged;
 }
 
 /** The partner's names for our parameters (subid -> clickid, ...), ours as the fallback. */
-function resolveParams(params: Record<string, unknown>, partner: PartnerConfig | undefined): Record<string, unknown> {
-  const aliases = partner?.postback.params ?? {};
-  const out: Record<string, unknown> = {};
+function resolveParams(
+  params: Record<string, string>,
+  partner: PartnerConfig | undefined,
+): Record<string, string> {
+  const aliases: Partial<Record<string, string>> = partner?.postback.params ?? {};
+  const out: Record<string, string> = {};
   for (const name of PARAM_NAMES) {
-    const alias = (aliases as Record<string, string | undefined>)[name];
+    const alias = aliases[name];
     const value = (alias !== undefined ? params[alias] : undefined) ?? params[name];
     if (value !== undefined) out[name] = value;
   }
   return out;
 }
 
+/** A field name MongoDB stores as given: "$" and "." are escaped as in a URL, so a hostile name cannot break the log write. */
+function logKey(k: string): string {
+  return encodeURIComponent(k.slice(0, 64)).replace(/\./g, '%2E') || '(empty)';
+}
+
 function redactHeaders(headers: RawPostback['headers']): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(headers)) {
+  for (const [k, v] of Object.entries(headers).slice(0, 50)) {
     if (v === undefined) continue;
-    out[k] = SECRET_HEADERS.has(k.toLowerCase()) ? '[redacted]' : String(v).slice(0, 512);
+    out[logKey(k)] = SECRET_HEADERS.has(k.toLowerCase()) ? '[redacted]' : String(v).slice(0, 512);
   }
   return out;
 }
 
-function redactParams(params: Record<string, unknown>, partner?: PartnerConfig): Record<string, unknown> {
-  const secretNames = new Set(['token', 'signature', partner?.postback.params.token].filter(Boolean) as string[]);
+/** A copy with secret-named keys blanked at any depth (a token can hide in a nested or array-wrapped body). */
+function redactDeep(value: unknown, secretNames: ReadonlySet<string>, depth = 0): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  if (depth > 4) return '[nested too deep]';
+  if (Array.isArray(value)) return value.slice(0, 20).map((v) => redactDeep(v, secretNames, depth + 1));
+  return Object.fromEntries(
+    Object.entries(value)
+      .slice(0, 50)
+      .map(([k, v]) => [k, secretNames.has(k) ? '[redacted]' : redactDeep(v, secretNames, depth + 1)]),
+  );
+}
+
+function redactParams(params: unknown, secretNames: ReadonlySet<string>): Record<string, unknown> {
+  if (typeof params !== 'object' || params === null) return {};
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(params).slice(0, 50)) out[k.slice(0, 64)] = secretNames.has(k) ? '[redacted]' : typeof v === 'string' ? v.slice(0, 512) : '[non-string]';
+  for (const [k, v] of Object.entries(params).slice(0, 50)) {
+    // Refused shapes are kept as text, so operators see what was sent without the database reading it as a query.
+    out[logKey(k)] = secretNames.has(k)
+      ? '[redacted]'
+      : typeof v === 'string'
+        ? v.slice(0, 512)
+        : `[${Array.isArray(v) ? 'array' : typeof v}] ${String(JSON.stringify(redactDeep(v, secretNames))).slice(0, 500)}`;
+  }
   return out;
 }
 
-function parseParams(resolved: Record<string, unknown>): PostbackParams {
+function parseParams(resolved: Record<string, string>): PostbackParams {
   const parsed = postbackParamsSchema.safeParse(resolved);
-  if (!parsed.success) throw new AppError('invalid_request', 'invalid postback parameters', zodIssues(parsed.error));
+  if (!parsed.success)
+    throw new AppError('invalid_request', 'invalid postback parameters', zodIssues(parsed.error));
   return parsed.data;
 }
 
 export class PostbackService {
   private readonly allowlists = new WeakMap<PartnerConfig, BlockList>();
+  private readonly statusMaps = new WeakMap<PartnerConfig, Map<string, PostbackStatus>>();
+  private readonly secretNames = new WeakMap<ConfigIndex, ReadonlySet<string>>();
+  /** Requests the handler logged, keyed by their headers object (one per request, seen by both the handler and the middleware). */
+  private readonly handled = new WeakSet<object>();
   private readonly now: () => Date;
 
   constructor(private readonly deps: PostbackServiceDeps) {
     this.now = deps.now ?? (() => new Date());
   }
 
+  /** Parameter names that carry a secret under any partner's aliases: never stored. */
+  private secrets(): ReadonlySet<string> {
+    const cfg = this.deps.config();
+    let names = this.secretNames.get(cfg);
+    if (!names) {
+      names = new Set([
+        'token',
+        'signature',
+        ...cfg.config.partners.flatMap((p) => (p.postback.params.token ? [p.postback.params.token] : [])),
+      ]);
+      this.secretNames.set(cfg, names);
+    }
+    return names;
+  }
+
+  /** True when `receive` logged this request itself (so the middleware does not log it again). */
+  wasHandled(headers: object): boolean {
+    return this.handled.has(headers);
+  }
+
   async receive(req: RawPostback): Promise<PostbackAnswer> {
     const started = performance.now();
     const receivedAt = this.now();
-    const postbackId = randomUUID();
-    const log: Record<string, unknown> = {
-      _id: undefined,
-      receivedAt,
-      method: req.method,
-      path: req.path,
-      query: redactParams(req.query),
-      body: redactParams(req.body),
-      headers: redactHeaders(req.headers),
-      ip: req.ip,
-      requestId: req.requestId,
-    };
+    const logId = new Types.ObjectId();
+    // The log id is the postback id: StatusEvent.postbackId leads back to the request that caused it.
+    const postbackId = logId.toHexString();
+    this.handled.add(req.headers);
+    const secrets = this.secrets();
+    // Logged before anything else: a postback we cannot record is one we cannot vouch for, so the partner must retry.
+    try {
+      await PostbackLog.create({
+        _id: logId,
+        receivedAt,
+        method: req.method,
+        path: req.path,
+        query: redactParams(req.query, secrets),
+        body: redactParams(req.body, secrets),
+        headers: redactHeaders(req.headers),
+        ip: req.ip,
+        requestId: req.requestId,
+        outcome: 'received',
+      });
+    } catch (err) {
+      this.deps.logger.error({ err, requestId: req.requestId }, 'postback log write failed');
+      this.observe('unknown', 'dependency_unavailable', 'rejected', performance.now() - started);
+      throw new AppError('dependency_unavailable', 'postback could not be recorded; retry later');
+    }
+    const log: Record<string, unknown> = {};
     let answer: PostbackAnswer | undefined;
     let failure: AppError | undefined;
     try {
       answer = await this.apply(req, receivedAt, postbackId, log);
     } catch (err) {
       failure = isAppError(err) ? err : new AppError('internal', 'internal error');
-      if (!isAppError(err)) this.deps.logger.error({ err, requestId: req.requestId }, 'postback handling failed');
+      if (!isAppError(err))
+        this.deps.logger.error({ err, requestId: req.requestId }, 'postback handling failed');
     }
     const latencyMs = performance.now() - started;
-    const outcome = answer ? (answer.body.duplicate ? 'duplicate' : answer.body.queued ? 'queued' : 'applied') : `rejected:${failure?.code}`;
+    const outcome = answer
+      ? answer.body.duplicate
+        ? 'duplicate'
+        : answer.body.queued
+          ? 'queued'
+          : 'applied'
+      : 'rejected';
     Object.assign(log, {
-      outcome: answer ? outcome : 'rejected',
+      outcome,
       httpStatus: answer?.httpStatus ?? failure?.status,
       errorCode: failure?.code,
       errorMessage: failure?.message,
       latencyMs: Math.round(latencyMs * 1000) / 1000,
     });
-    delete log._id;
-    // Log before answering: a postback we cannot log is one we cannot vouch for, so the partner must retry.
     try {
-      await PostbackLog.create(log);
+      await PostbackLog.updateOne({ _id: logId }, { $set: log });
     } catch (err) {
-      this.deps.logger.error({ err, requestId: req.requestId }, 'postback log write failed');
-      throw new AppError('dependency_unavailable', 'postback could not be recorded; retry later');
+      // The request is on record already; its effect (if any) happened, so the answer stands.
+      this.deps.logger.error(
+        { err, requestId: req.requestId, postbackId },
+        'postback outcome could not be recorded',
+      );
     }
     const label = answer ? outcome : (failure?.code ?? 'internal');
-    this.deps.metrics.postbacks.inc({ partner: String(log.partnerId ?? 'unknown'), outcome: label });
-    this.deps.metrics.postbackSeconds.observe({ outcome: answer ? outcome : 'rejected' }, latencyMs / 1000);
+    this.observe(String(log.partnerId ?? 'unknown'), label, outcome, latencyMs);
     this.deps.logger.info(
-      { requestId: req.requestId, leadId: log.leadId, workflowId: log.leadId ? `lead-${String(log.leadId)}` : undefined, partnerId: log.partnerId, outcome: label, latencyMs },
+      {
+        requestId: req.requestId,
+        postbackId,
+        leadId: log.leadId,
+        workflowId: log.leadId ? `lead-${String(log.leadId)}` : undefined,
+        partnerId: log.partnerId,
+        outcome: label,
+        latencyMs,
+      },
       'postback',
     );
     if (failure) throw failure;
     return answer as PostbackAnswer;
   }
 
-  private async apply(req: RawPostback, receivedAt: Date, postbackId: string, log: Record<string, unknown>): Promise<PostbackAnswer> {
+  /** Logs a postback request the gateway refused before the handler saw it (too large, wrong type, malformed). */
+  async recordRefused(req: RefusedPostback): Promise<void> {
+    const secrets = this.secrets();
+    try {
+      await PostbackLog.create({
+        receivedAt: new Date(this.now().getTime() - req.latencyMs),
+        method: req.method,
+        path: req.path,
+        query: redactParams(req.query, secrets),
+        headers: redactHeaders(req.headers),
+        ip: req.ip,
+        requestId: req.requestId,
+        outcome: 'rejected',
+        httpStatus: req.httpStatus,
+        errorCode: req.errorCode,
+        errorMessage: req.errorMessage,
+        latencyMs: Math.round(req.latencyMs * 1000) / 1000,
+      });
+    } catch (err) {
+      this.deps.logger.error({ err, requestId: req.requestId }, 'refused postback could not be logged');
+    }
+    this.observe('unknown', req.errorCode ?? `http_${req.httpStatus}`, 'rejected', req.latencyMs);
+  }
+
+  private observe(partner: string, label: string, outcome: string, latencyMs: number): void {
+    this.deps.metrics.postbacks.inc({ partner, outcome: label });
+    this.deps.metrics.postbackSeconds.observe({ outcome }, latencyMs / 1000);
+  }
+
+  private async apply(
+    req: RawPostback,
+    receivedAt: Date,
+    postbackId: string,
+    log: Record<string, unknown>,
+  ): Promise<PostbackAnswer> {
     const cfg = this.deps.config();
     let partner: PartnerConfig | undefined;
     if (req.partnerIdFromPath !== undefined) {
       partner = cfg.partners.get(req.partnerIdFromPath);
       if (!partner) throw new AppError('unknown_partner', 'unknown partner');
       log.partnerId = partner.id;
+      this.checkIp(partner, req.ip);
     }
     const raw = mergeParams(req.query, req.body);
     // Without a partner in the path, the subid may come under any partner's alias.
@@ -180,30 +344,49 @@ export class PostbackService {
     log.leadId = params.subid;
     log.txid = params.txid;
     log.rawStatus = params.status;
+    // A partner named in the path proves who it is before we say anything about the lead.
+    if (partner) await this.authenticate(partner, req, raw, params, receivedAt);
 
     const lead = await Lead.findById(params.subid, { sourceId: 1, partnerId: 1, status: 1 }).lean();
     if (!lead) throw new AppError('unknown_lead', 'no lead with this subid');
     if (!partner) {
-      const partnerId = lead.partnerId ?? (await Delivery.findOne({ leadId: params.subid, outcome: { $ne: 'skipped' } }, { partnerId: 1 }).sort({ at: -1 }).lean())?.partnerId;
+      const partnerId =
+        lead.partnerId ??
+        (
+          await Delivery.findOne({ leadId: params.subid, outcome: { $ne: 'skipped' } }, { partnerId: 1 })
+            .sort({ at: -1 })
+            .lean()
+        )?.partnerId;
       partner = partnerId ? cfg.partners.get(partnerId) : undefined;
       if (!partner) throw new AppError('conflict', 'this lead has not been delivered to a partner yet');
       log.partnerId = partner.id;
-    } else if (lead.partnerId && lead.partnerId !== partner.id) {
-      const delivered = await Delivery.exists({ leadId: params.subid, partnerId: partner.id });
-      if (!delivered) throw new AppError('forbidden', 'this lead was not delivered to this partner');
+      this.checkIp(partner, req.ip);
+      // Now that the partner is known, read the parameters under its own names.
+      params = parseParams(resolveParams(raw, partner));
+      log.txid = params.txid;
+      log.rawStatus = params.status;
+      await this.authenticate(partner, req, raw, params, receivedAt);
+    } else if (
+      lead.partnerId !== partner.id &&
+      !(await Delivery.exists({ leadId: params.subid, partnerId: partner.id }))
+    ) {
+      // lead.partnerId lags the workflow (it is written once the delivery is recorded), so a delivery counts too.
+      throw new AppError('forbidden', 'this lead was not delivered to this partner');
     }
-    // Now that the partner is known, read the parameters under its own names.
-    params = parseParams(resolveParams(raw, partner));
-    log.query = redactParams(req.query, partner);
-    log.body = redactParams(req.body, partner);
 
-    await this.authenticate(partner, req, raw as Record<string, string>, params, receivedAt);
-
-    const status = mapPartnerStatus(params.status, partner.postback);
+    const status = mapPartnerStatus(params.status, partner.postback, this.statusMap(partner));
     log.status = status;
     const payoutCents = params.payout !== undefined ? toCents(params.payout) : undefined;
     log.payoutCents = payoutCents;
     log.currency = params.currency?.toUpperCase();
+
+    const effectId = `${params.subid}:${partner.id}:${status}`;
+    const duplicate: PostbackAnswer = {
+      httpStatus: 200,
+      body: { ok: true, leadId: params.subid, status, duplicate: true },
+    };
+    // A repeat is a repeat even after the lead moved on (approved twice after the lead is accepted): 200, not 409.
+    if (await PostbackEffect.exists({ _id: effectId })) return duplicate;
     if (!canTransition(lead.status as CanonicalStatus, status)) {
       throw new AppError('conflict', `a lead that is ${lead.status} cannot become ${status}`);
     }
@@ -218,42 +401,85 @@ export class PostbackService {
       txid: params.txid,
       receivedAt: receivedAt.toISOString(),
     };
-    const effectId = `${params.subid}:${partner.id}:${status}`;
     try {
-      await PostbackEffect.create({ _id: effectId, leadId: params.subid, postbackId, signal, claimedAt: receivedAt });
+      await PostbackEffect.create({
+        _id: effectId,
+        leadId: params.subid,
+        postbackId,
+        signal,
+        claimedAt: receivedAt,
+      });
     } catch (err) {
       if (!isDuplicateKey(err)) throw err;
-      return { httpStatus: 200, body: { ok: true, leadId: params.subid, status, duplicate: true } };
+      return duplicate;
     }
     try {
       await this.deps.temporal.signalPostback(params.subid, signal);
     } catch (err) {
       // The claim is the outbox entry: the reconciler sends it once Temporal answers again.
-      this.deps.logger.warn({ err: String(err), leadId: params.subid, workflowId: `lead-${params.subid}` }, 'Temporal unavailable; postback queued');
-      return { httpStatus: 202, body: { ok: true, leadId: params.subid, status, duplicate: false, queued: true } };
+      this.deps.logger.warn(
+        { err: String(err), leadId: params.subid, workflowId: `lead-${params.subid}` },
+        'Temporal unavailable; postback queued',
+      );
+      return {
+        httpStatus: 202,
+        body: { ok: true, leadId: params.subid, status, duplicate: false, queued: true },
+      };
     }
     await PostbackEffect.updateOne({ _id: effectId }, { $set: { sentAt: this.now() } });
     return { httpStatus: 200, body: { ok: true, leadId: params.subid, status, duplicate: false } };
   }
 
-  /** IP allowlist, then signature (when sent and configured), else the shared token. */
-  private async authenticate(partner: PartnerConfig, req: RawPostback, raw: Record<string, string>, params: PostbackParams, receivedAt: Date): Promise<void> {
-    const pb = partner.postback;
-    if (pb.ipAllowlist?.length && !this.allowlist(partner).check(req.ip, isIPv6(req.ip) ? 'ipv6' : 'ipv4')) {
+  private statusMap(partner: PartnerConfig): Map<string, PostbackStatus> {
+    let map = this.statusMaps.get(partner);
+    if (!map) {
+      map = buildStatusMap(partner.postback);
+      this.statusMaps.set(partner, map);
+    }
+    return map;
+  }
+
+  private checkIp(partner: PartnerConfig, ip: string): void {
+    if (
+      partner.postback.ipAllowlist?.length &&
+      !this.allowlist(partner).check(ip, isIPv6(ip) ? 'ipv6' : 'ipv4')
+    ) {
       throw new AppError('ip_not_allowed', 'this address may not send postbacks for this partner');
     }
+  }
+
+  /** Signature (when sent and configured), else the shared token; the IP allowlist is checked before. */
+  private async authenticate(
+    partner: PartnerConfig,
+    req: RawPostback,
+    raw: Record<string, string>,
+    params: PostbackParams,
+    receivedAt: Date,
+  ): Promise<void> {
+    const pb = partner.postback;
     const signatureHeader = req.headers['x-signature'];
     if (pb.hmacSecret && signatureHeader !== undefined) {
       const signature = String(signatureHeader).toLowerCase();
-      if (!/^[0-9a-f]{64}$/.test(signature)) throw new AppError('bad_signature', 'x-signature must be 64 hex characters');
-      if (!params.ts) throw new AppError('bad_signature', 'signed postbacks need a ts parameter (unix seconds)');
+      if (!/^[0-9a-f]{64}$/.test(signature))
+        throw new AppError('bad_signature', 'x-signature must be 64 hex characters');
+      if (!params.ts)
+        throw new AppError('bad_signature', 'signed postbacks need a ts parameter (unix seconds)');
       const skew = Math.abs(receivedAt.getTime() / 1000 - Number(params.ts));
-      if (skew > SIGNATURE_WINDOW_SECONDS) throw new AppError('bad_signature', `ts is ${Math.round(skew)} s away from now (window ${SIGNATURE_WINDOW_SECONDS} s)`);
-      if (!safeEqual(signParams(pb.hmacSecret, raw), signature)) throw new AppError('bad_signature', 'signature does not match');
+      if (skew > SIGNATURE_WINDOW_SECONDS)
+        throw new AppError(
+          'bad_signature',
+          `ts is ${Math.round(skew)} s away from now (window ${SIGNATURE_WINDOW_SECONDS} s)`,
+        );
+      if (!safeEqual(signParams(pb.hmacSecret, raw), signature))
+        throw new AppError('bad_signature', 'signature does not match');
       try {
-        await SignatureNonce.create({ _id: `${partner.id}:${signature}`, expiresAt: new Date(receivedAt.getTime() + 2 * SIGNATURE_WINDOW_SECONDS * 1000) });
+        await SignatureNonce.create({
+          _id: `${partner.id}:${signature}`,
+          expiresAt: new Date(receivedAt.getTime() + 2 * SIGNATURE_WINDOW_SECONDS * 1000),
+        });
       } catch (err) {
-        if (isDuplicateKey(err)) throw new AppError('replayed_signature', 'this signed postback was already received');
+        if (isDuplicateKey(err))
+          throw new AppError('replayed_signature', 'this signed postback was already received');
         throw err;
       }
       return;

@@ -1,0 +1,138 @@
+// Helpers shared by the postback end-to-end suites: a config with one partner per vertical, leads waited
+// into `pending`, raw HTTP requests (any method, content type and body) and signed postback query strings.
+import { Lead, Notification, StatusEvent } from '../../shared/models';
+import { signParams } from '../../shared/signature';
+import { baseConfig, eventually, postJson, type Stack } from '../support/stack';
+
+export const SOURCE_KEY = { 'x-api-key': 'key-src-1-abcdef' };
+export const ACME_TOKEN = 'acme-token-123';
+export const HMAC_SECRET = 'signed-partner-secret-0123456789';
+
+/** Partners told apart by vertical, so a test decides which one gets each lead. */
+export function partnersConfig(partnerUrl: string, sourceUrl: string, acme: Record<string, unknown> = {}) {
+  const cfg = baseConfig(partnerUrl, sourceUrl);
+  const delivery = { url: `${partnerUrl}/leads`, timeoutMs: 2000, maxAttempts: 3 };
+  const acmePartner = cfg.partners[0] as Record<string, unknown>;
+  return {
+    ...cfg,
+    partners: [
+      { ...acmePartner, routing: { filters: { vertical: ['auto'] } }, ...acme },
+      {
+        id: 'signed',
+        delivery,
+        postback: { hmacSecret: HMAC_SECRET, timeout: '1h' },
+        routing: { filters: { vertical: ['home'] } },
+        payout: 7,
+      },
+      {
+        id: 'fenced',
+        delivery,
+        postback: { token: 'fenced-token-123', ipAllowlist: ['10.0.0.0/8'], timeout: '1h' },
+        routing: { filters: { vertical: ['solar'] } },
+        payout: 3,
+      },
+      {
+        id: 'net',
+        delivery,
+        postback: {
+          token: 'net-token-12345',
+          params: { subid: 'clickid', status: 'st', token: 'key', txid: 'transaction_id' },
+          statusMap: { '1': 'pending', '2': 'accepted', '3': 'rejected', lead: 'accepted' },
+          timeout: '1h',
+        },
+        routing: { filters: { vertical: ['loans'] } },
+        payout: 9,
+      },
+    ],
+  };
+}
+
+/** Submits a lead and waits until its workflow has delivered it and recorded `pending`. */
+export async function pendingLead(stack: Stack, vertical: string, clickId: string): Promise<string> {
+  const created = await postJson(
+    `${stack.baseUrl}/leads`,
+    { clickId, vertical, geo: { country: 'US' } },
+    SOURCE_KEY,
+  );
+  if (created.status !== 202)
+    throw new Error(`lead not created: ${created.status} ${JSON.stringify(created.body)}`);
+  const leadId = created.body.leadId as string;
+  await waitForStatus(leadId, 'pending');
+  return leadId;
+}
+
+export async function waitForStatus(leadId: string, status: string, timeoutMs = 30_000) {
+  return eventually(
+    async () => {
+      const lead = await Lead.findById(leadId).lean();
+      return lead?.status === status ? lead : undefined;
+    },
+    timeoutMs,
+    `lead ${leadId} ${status}`,
+  );
+}
+
+/** The lead's history as stored: the statuses, oldest first. */
+export async function historyOf(leadId: string): Promise<string[]> {
+  return (await StatusEvent.find({ leadId }).sort({ at: 1, _id: 1 }).lean()).map((e) => e.status);
+}
+
+export async function notificationsOf(leadId: string, status: string) {
+  return Notification.find({ leadId, status, ok: true }).lean();
+}
+
+export interface RawRequest {
+  method?: string;
+  path: string;
+  query?: string;
+  headers?: Record<string, string>;
+  body?: string;
+  contentType?: string;
+}
+
+export interface RawResponse {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+export async function send(baseUrl: string, req: RawRequest): Promise<RawResponse> {
+  const headers: Record<string, string> = { ...req.headers };
+  if (req.contentType) headers['content-type'] = req.contentType;
+  const res = await fetch(`${baseUrl}${req.path}${req.query ? `?${req.query}` : ''}`, {
+    method: req.method ?? (req.body !== undefined ? 'POST' : 'GET'),
+    headers,
+    body: req.body,
+  });
+  const text = await res.text();
+  let body: Record<string, unknown>;
+  try {
+    body = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    body = { text };
+  }
+  return { status: res.status, body };
+}
+
+export function nowSeconds(offset = 0): string {
+  return String(Math.floor(Date.now() / 1000) + offset);
+}
+
+/** A query string and its x-signature header, signed the way SPEC.md describes. */
+export function signedQuery(
+  params: Record<string, string>,
+  secret = HMAC_SECRET,
+): { query: string; headers: Record<string, string> } {
+  return {
+    query: new URLSearchParams(params).toString(),
+    headers: { 'x-signature': signParams(secret, params) },
+  };
+}
+
+/** Observations of the postback latency histogram in a /metrics text, summed over its labels. */
+export function histogramCount(metricsText: string, name = 'leadrouter_postback_handling_seconds'): number {
+  let total = 0;
+  for (const line of metricsText.split('\n')) {
+    if (line.startsWith(`${name}_count`)) total += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return total;
+}
