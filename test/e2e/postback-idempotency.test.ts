@@ -1,0 +1,157 @@
+// Repeated postbacks have one effect: the same one twice, twenty at once, the same txid again. And every
+// postback's handling time is on record (PostbackLog.latencyMs) and in the /metrics histogram.
+import {
+  startPartnerSimulator,
+  startSourceSimulator,
+  type PartnerSimulator,
+  type SourceSimulator,
+} from '../../apps/dev/simulators';
+import { PostbackLog, StatusEvent } from '../../shared/models';
+import { leadWorkflowId } from '../../shared/temporal';
+import { startStack, type Stack } from '../support/stack';
+import {
+  ACME_TOKEN,
+  histogramCount,
+  historyOf,
+  notificationsOf,
+  partnersConfig,
+  pendingLead,
+  send,
+  waitForStatus,
+} from './postback-support';
+
+let stack: Stack;
+let partner: PartnerSimulator;
+let source: SourceSimulator;
+/** Postbacks this file sent to the stack: the /metrics histogram must have seen exactly these. */
+let sent = 0;
+
+beforeAll(async () => {
+  partner = await startPartnerSimulator();
+  source = await startSourceSimulator();
+  stack = await startStack({ config: partnersConfig(partner.url, source.url) });
+}, 60_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  await partner?.stop();
+  await source?.stop();
+});
+
+async function postback(path: string, params: Record<string, string>) {
+  sent++;
+  return send(stack.baseUrl, { path, query: new URLSearchParams(params).toString() });
+}
+
+/** Waits for the workflow to finish: after that no further status or notification can come from it. */
+async function settled(leadId: string) {
+  await stack.client.workflow.getHandle(leadWorkflowId(leadId)).result();
+}
+
+const sourceHits = (clickId: string, status: string) =>
+  source.hits.filter((h) => h.query.clickid === clickId && h.query.status === status);
+
+test('the same postback twice, and again after the lead is accepted: one effect, then duplicates', async () => {
+  const leadId = await pendingLead(stack, 'auto', 'clk-twice');
+  const params = { subid: leadId, status: 'approved', payout: '20.00', token: ACME_TOKEN };
+  const first = await postback('/postback/acme', params);
+  const second = await postback('/postback/acme', params);
+  expect(first).toEqual({ status: 200, body: { ok: true, leadId, status: 'accepted', duplicate: false } });
+  expect(second).toEqual({ status: 200, body: { ok: true, leadId, status: 'accepted', duplicate: true } });
+
+  await waitForStatus(leadId, 'accepted');
+  // Once the lead is accepted, a repeat is still a repeat (200 duplicate), not an impossible transition (409).
+  const third = await postback('/postback', params);
+  expect(third).toEqual({ status: 200, body: { ok: true, leadId, status: 'accepted', duplicate: true } });
+
+  await settled(leadId);
+  expect(await historyOf(leadId)).toEqual(['received', 'pending', 'accepted']);
+  expect(sourceHits('clk-twice', 'accepted')).toHaveLength(1);
+  expect(await notificationsOf(leadId, 'accepted')).toHaveLength(1);
+  const outcomes = (await PostbackLog.find({ leadId }).sort({ receivedAt: 1 }).lean()).map((l) => l.outcome);
+  expect(outcomes).toEqual(['applied', 'duplicate', 'duplicate']);
+});
+
+test('20 identical postbacks at once: exactly one is applied', async () => {
+  const leadId = await pendingLead(stack, 'auto', 'clk-burst');
+  const params = { subid: leadId, status: 'approved', token: ACME_TOKEN };
+  const answers = await Promise.all(Array.from({ length: 20 }, () => postback('/postback/acme', params)));
+  expect(answers.map((a) => a.status)).toEqual(Array(20).fill(200));
+  expect(answers.filter((a) => a.body.duplicate === false)).toHaveLength(1);
+  expect(answers.filter((a) => a.body.duplicate === true)).toHaveLength(19);
+
+  await waitForStatus(leadId, 'accepted');
+  await settled(leadId);
+  expect(await historyOf(leadId)).toEqual(['received', 'pending', 'accepted']);
+  expect(await StatusEvent.countDocuments({ leadId, status: 'accepted' })).toBe(1);
+  expect(sourceHits('clk-burst', 'accepted')).toHaveLength(1);
+  expect(await notificationsOf(leadId, 'accepted')).toHaveLength(1);
+  expect(await PostbackLog.countDocuments({ leadId, outcome: 'applied' })).toBe(1);
+  expect(await PostbackLog.countDocuments({ leadId, outcome: 'duplicate' })).toBe(19);
+});
+
+test('the same txid again (under partner aliases, other raw word, no partner in the path) is a duplicate', async () => {
+  const leadId = await pendingLead(stack, 'loans', 'clk-txid');
+  // "net" names our parameters clickid/st/key/transaction_id; its "2" and its "lead" both mean a sale.
+  const first = await postback('/postback/net', {
+    clickid: leadId,
+    st: '2',
+    key: 'net-token-12345',
+    transaction_id: 'T-1001',
+    payout: '9.99',
+  });
+  expect(first).toEqual({ status: 200, body: { ok: true, leadId, status: 'accepted', duplicate: false } });
+  const again = await postback('/postback/net', {
+    clickid: leadId,
+    st: '2',
+    key: 'net-token-12345',
+    transaction_id: 'T-1001',
+    payout: '9.99',
+  });
+  const otherWord = await postback('/postback', {
+    clickid: leadId,
+    st: 'lead',
+    key: 'net-token-12345',
+    transaction_id: 'T-1001',
+  });
+  expect(again.body).toEqual({ ok: true, leadId, status: 'accepted', duplicate: true });
+  expect(otherWord.body).toEqual({ ok: true, leadId, status: 'accepted', duplicate: true });
+
+  const lead = await waitForStatus(leadId, 'accepted');
+  expect(lead.payoutCents).toBe(999);
+  await settled(leadId);
+  expect(await historyOf(leadId)).toEqual(['received', 'pending', 'accepted']);
+  expect(sourceHits('clk-txid', 'accepted')).toHaveLength(1);
+  const logs = await PostbackLog.find({ leadId }).sort({ receivedAt: 1 }).lean();
+  expect(logs.map((l) => [l.partnerId, l.txid, l.rawStatus, l.outcome])).toEqual([
+    ['net', 'T-1001', '2', 'applied'],
+    ['net', 'T-1001', '2', 'duplicate'],
+    ['net', 'T-1001', 'lead', 'duplicate'],
+  ]);
+  // The token came under the partner's own name ("key") and is not stored.
+  expect(logs.map((l) => (l.query as Record<string, unknown>).key)).toEqual([
+    '[redacted]',
+    '[redacted]',
+    '[redacted]',
+  ]);
+});
+
+test('handling time: every postback has latencyMs in its log and one observation in the /metrics histogram', async () => {
+  const res = await fetch(`${stack.baseUrl}/metrics`);
+  const text = await res.text();
+  expect(res.status).toBe(200);
+  expect(text).toMatch(/^# TYPE leadrouter_postback_handling_seconds histogram$/m);
+  expect(sent).toBeGreaterThanOrEqual(26);
+  expect(histogramCount(text)).toBe(sent);
+  // Buckets are cumulative: the +Inf bucket of each outcome equals its count.
+  const inf = [
+    ...text.matchAll(/^leadrouter_postback_handling_seconds_bucket\{le="\+Inf",outcome="(\w+)"\} (\d+)$/gm),
+  ];
+  expect(Object.fromEntries(inf.map((m) => [m[1], Number(m[2])]))).toEqual({ applied: 3, duplicate: 23 });
+  const logs = await PostbackLog.find({}, { latencyMs: 1, outcome: 1 }).lean();
+  expect(logs).toHaveLength(sent);
+  for (const l of logs) {
+    expect(l.latencyMs).toBeGreaterThan(0);
+    expect(l.latencyMs).toBeLessThan(30_000);
+  }
+});
