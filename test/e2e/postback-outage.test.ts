@@ -1,0 +1,142 @@
+// Temporal goes down (this file's own dev server): postbacks and new leads are stored and answered 202;
+// when the server is back the reconciler applies every one of them exactly once, in arrival order.
+import {
+  startPartnerSimulator,
+  startSourceSimulator,
+  type PartnerSimulator,
+  type SourceSimulator,
+} from '../../apps/dev/simulators';
+import { IntakeOutbox, Lead, PostbackEffect, PostbackLog, StatusEvent } from '../../shared/models';
+import { startOwnTemporal, type OwnTemporalServer } from '../support/servers';
+import { postJson, startStack, type Stack } from '../support/stack';
+import {
+  ACME_TOKEN,
+  historyOf,
+  notificationsOf,
+  partnersConfig,
+  pendingLead,
+  send,
+  SOURCE_KEY,
+  waitForStatus,
+} from './postback-support';
+
+let temporal: OwnTemporalServer;
+let stack: Stack;
+let partner: PartnerSimulator;
+let source: SourceSimulator;
+
+beforeAll(async () => {
+  temporal = await startOwnTemporal();
+  partner = await startPartnerSimulator();
+  source = await startSourceSimulator();
+  stack = await startStack({
+    config: partnersConfig(partner.url, source.url),
+    temporalAddress: temporal.address,
+  });
+}, 90_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  await temporal?.stop();
+  await partner?.stop();
+  await source?.stop();
+}, 60_000);
+
+const pb = (params: Record<string, string>) =>
+  send(stack.baseUrl, {
+    path: '/postback/acme',
+    query: new URLSearchParams({ token: ACME_TOKEN, ...params }).toString(),
+  });
+const hits = (clickId: string) =>
+  source.hits.filter((h) => h.query.clickid === clickId).map((h) => h.query.status);
+
+test('postbacks and a lead received while Temporal is down are applied once it is back, each exactly once', async () => {
+  const [sold, scrubbed, held] = await Promise.all([
+    pendingLead(stack, 'auto', 'clk-out-sold'),
+    pendingLead(stack, 'auto', 'clk-out-scrubbed'),
+    pendingLead(stack, 'auto', 'clk-out-held'),
+  ]);
+
+  await temporal.stop();
+
+  // Stored and answered 202, never lost; the repeat of a queued postback is already a duplicate.
+  const queued = await Promise.all([
+    pb({ subid: sold, status: 'approved', payout: '31.40' }),
+    pb({ subid: scrubbed, status: 'scrubbed' }),
+  ]);
+  expect(queued).toEqual([
+    { status: 202, body: { ok: true, leadId: sold, status: 'accepted', duplicate: false, queued: true } },
+    { status: 202, body: { ok: true, leadId: scrubbed, status: 'rejected', duplicate: false, queued: true } },
+  ]);
+  // Two steps for one lead while down: they must reach the workflow in this order.
+  expect(await pb({ subid: held, status: 'on hold' })).toMatchObject({
+    status: 202,
+    body: { status: 'pending', queued: true },
+  });
+  expect(await pb({ subid: held, status: 'approved' })).toMatchObject({
+    status: 202,
+    body: { status: 'accepted', queued: true },
+  });
+  expect(await pb({ subid: sold, status: 'approved', payout: '31.40' })).toEqual({
+    status: 200,
+    body: { ok: true, leadId: sold, status: 'accepted', duplicate: true },
+  });
+
+  const late = await postJson(
+    `${stack.baseUrl}/leads`,
+    { clickId: 'clk-out-late', vertical: 'auto', geo: { country: 'US' } },
+    SOURCE_KEY,
+  );
+  expect(late.status).toBe(202);
+  const lateId = late.body.leadId as string;
+  expect(late.body).toEqual({ leadId: lateId, workflowId: `lead-${lateId}`, status: 'received' });
+
+  // While down nothing has moved, and the reconciler keeps everything queued across its passes.
+  await new Promise((r) => setTimeout(r, 1500));
+  expect((await Lead.find({ _id: { $in: [sold, scrubbed, held] } }).lean()).map((l) => l.status)).toEqual([
+    'pending',
+    'pending',
+    'pending',
+  ]);
+  expect(await PostbackEffect.countDocuments({ sentAt: { $exists: false } })).toBe(4);
+  expect(await IntakeOutbox.countDocuments({ _id: lateId })).toBe(1);
+  expect(await PostbackLog.countDocuments({ outcome: 'queued' })).toBe(4);
+
+  await temporal.start();
+
+  const soldLead = await waitForStatus(sold, 'accepted', 60_000);
+  expect(soldLead.payoutCents).toBe(3140);
+  await waitForStatus(scrubbed, 'rejected', 60_000);
+  await waitForStatus(held, 'accepted', 60_000);
+  await waitForStatus(lateId, 'pending', 60_000);
+  expect(await pb({ subid: lateId, status: 'approved' })).toMatchObject({
+    status: 200,
+    body: { status: 'accepted', duplicate: false },
+  });
+  await waitForStatus(lateId, 'accepted', 30_000);
+
+  for (const leadId of [sold, scrubbed, held, lateId]) {
+    await stack.client.workflow.getHandle(`lead-${leadId}`).result();
+  }
+  expect(await historyOf(sold)).toEqual(['received', 'pending', 'accepted']);
+  expect(await historyOf(scrubbed)).toEqual(['received', 'pending', 'rejected']);
+  expect(await historyOf(held)).toEqual(['received', 'pending', 'pending', 'accepted']);
+  expect(await historyOf(lateId)).toEqual(['received', 'pending', 'accepted']);
+  expect(await StatusEvent.countDocuments({ leadId: { $in: [sold, scrubbed, held, lateId] } })).toBe(13);
+  // One notification per status the source asked for (accepted, rejected), none twice.
+  expect(hits('clk-out-sold')).toEqual(['accepted']);
+  expect(hits('clk-out-scrubbed')).toEqual(['rejected']);
+  expect(hits('clk-out-held')).toEqual(['accepted']);
+  expect(hits('clk-out-late')).toEqual(['accepted']);
+  for (const [leadId, status] of [
+    [sold, 'accepted'],
+    [scrubbed, 'rejected'],
+    [held, 'accepted'],
+  ] as const) {
+    expect(await notificationsOf(leadId, status)).toHaveLength(1);
+  }
+  // The outbox is empty: every claim was sent, the queued lead started.
+  expect(await PostbackEffect.countDocuments({ sentAt: { $exists: false } })).toBe(0);
+  expect(await IntakeOutbox.countDocuments()).toBe(0);
+  expect(partner.received.filter((l) => l.subid === lateId)).toHaveLength(1);
+}, 150_000);
