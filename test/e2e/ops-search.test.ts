@@ -1,0 +1,124 @@
+// Search attributes, memo and the `status` query as operators use them: a finished lead is found by
+// `LeadStatus="accepted" AND PartnerId="acme"` through the client's list (the Temporal UI runs the same query).
+import type { WorkflowExecutionInfo } from '@temporalio/client';
+import {
+  startPartnerSimulator,
+  startSourceSimulator,
+  type PartnerSimulator,
+  type SourceSimulator,
+} from '../../apps/dev/simulators';
+import { statusQuery } from '../../shared/temporal';
+import { baseConfig, eventually, getJson, postJson, startStack, type Stack } from '../support/stack';
+
+const SOURCE_KEY = { 'x-api-key': 'key-src-1-abcdef' };
+let stack: Stack;
+let partner: PartnerSimulator;
+let source: SourceSimulator;
+
+beforeAll(async () => {
+  partner = await startPartnerSimulator();
+  source = await startSourceSimulator();
+  stack = await startStack({ config: baseConfig(partner.url, source.url) });
+}, 60_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  await partner?.stop();
+  await source?.stop();
+});
+
+async function decidedLead(rawStatus: 'approved' | 'declined', expected: string): Promise<string> {
+  const created = await postJson(`${stack.baseUrl}/leads`, { clickId: `clk-${rawStatus}` }, SOURCE_KEY);
+  const leadId = created.body.leadId as string;
+  await eventually(
+    async () =>
+      (await getJson(`${stack.baseUrl}/leads/${leadId}`, SOURCE_KEY)).body.status === 'pending'
+        ? true
+        : undefined,
+    30_000,
+    'pending',
+  );
+  const pb = await getJson(
+    `${stack.baseUrl}/postback?subid=${leadId}&status=${rawStatus}&token=acme-token-123`,
+  );
+  expect(pb.status).toBe(200);
+  await eventually(
+    async () =>
+      (await getJson(`${stack.baseUrl}/leads/${leadId}`, SOURCE_KEY)).body.status === expected
+        ? true
+        : undefined,
+    30_000,
+    expected,
+  );
+  return leadId;
+}
+
+/** The workflows a visibility query finds (visibility lags the workflow a little, so callers poll). */
+async function list(query: string): Promise<WorkflowExecutionInfo[]> {
+  const found: WorkflowExecutionInfo[] = [];
+  for await (const info of stack.client.workflow.list({ query })) found.push(info);
+  return found;
+}
+
+test('an accepted lead is found by LeadStatus and PartnerId, with its status in the memo and the status query', async () => {
+  const accepted = await decidedLead('approved', 'accepted');
+  const rejected = await decidedLead('declined', 'rejected');
+  const acceptedId = `lead-${accepted}`;
+  const rejectedId = `lead-${rejected}`;
+
+  // The query from the docs, as the UI and `temporal workflow list --query` run it.
+  const info = await eventually(
+    async () => {
+      const all = await list(`LeadStatus="accepted" AND PartnerId="acme" AND TaskQueue="${stack.taskQueue}"`);
+      return all.find((w) => w.workflowId === acceptedId);
+    },
+    30_000,
+    'accepted lead in visibility',
+  );
+  expect(info.type).toBe('leadWorkflow');
+  expect(info.memo).toMatchObject({ status: 'accepted', partnerId: 'acme' });
+  expect(
+    info.typedSearchAttributes
+      .getAll()
+      .map((p) => [p.key.name, p.value])
+      .sort(),
+  ).toEqual(
+    expect.arrayContaining([
+      ['LeadStatus', 'accepted'],
+      ['PartnerId', 'acme'],
+      ['SourceId', 'src-1'],
+    ]),
+  );
+
+  const rejectedOnly = await eventually(
+    async () => {
+      const all = await list(`LeadStatus="rejected" AND PartnerId="acme" AND TaskQueue="${stack.taskQueue}"`);
+      return all.some((w) => w.workflowId === rejectedId) ? all : undefined;
+    },
+    30_000,
+    'rejected lead in visibility',
+  );
+  expect(rejectedOnly.map((w) => w.workflowId)).not.toContain(acceptedId);
+
+  const bySource = await eventually(
+    async () => {
+      const all = await list(`SourceId="src-1" AND TaskQueue="${stack.taskQueue}"`);
+      const ids = all.map((w) => w.workflowId);
+      return ids.includes(acceptedId) && ids.includes(rejectedId) ? ids : undefined;
+    },
+    30_000,
+    'both by source',
+  );
+  expect(bySource).toEqual(expect.arrayContaining([acceptedId, rejectedId]));
+
+  // The `status` query answers from the workflow, finished or not.
+  const view = await stack.client.workflow.getHandle(acceptedId).query(statusQuery);
+  expect(view).toMatchObject({
+    leadId: accepted,
+    sourceId: 'src-1',
+    status: 'accepted',
+    partnerId: 'acme',
+    partnersTried: ['acme'],
+    payoutCents: 1250,
+  });
+});
