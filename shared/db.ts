@@ -5,7 +5,9 @@ import { ALL_MODELS } from './models';
 export async function connectMongo(uri: string): Promise<typeof mongoose> {
   mongoose.set('strictQuery', true);
   // Request input reaches queries only after zod has made it plain strings, so `{ $ne: x }` cannot arrive.
-  await mongoose.connect(uri, { serverSelectionTimeoutMS: 5000, autoIndex: false });
+  // No command buffering: while the server is unreachable a request fails at once (the gateway answers 503,
+  // an activity is retried by Temporal) instead of hanging for mongoose's buffer timeout.
+  await mongoose.connect(uri, { serverSelectionTimeoutMS: 5000, autoIndex: false, bufferCommands: false });
   await Promise.all(ALL_MODELS.map((m) => m.createIndexes()));
   return mongoose;
 }
