@@ -11,15 +11,41 @@ import { fillTemplate, NOTIFICATION_MACROS, type MacroValues } from '../../share
 const value = fc.oneof(
   fc.string(),
   fc.string({ unit: 'binary' }),
-  fc.constantFrom('', '&status=accepted', '#frag', '%', '%25', '%zz', '../..', '?a=b', ' ', '+', '{clickid}', '\r\nX-Injected: 1'),
+  fc.constantFrom(
+    '',
+    '&status=accepted',
+    '#frag',
+    '%',
+    '%25',
+    '%zz',
+    '../..',
+    '?a=b',
+    ' ',
+    '+',
+    '{clickid}',
+    '\r\nX-Injected: 1',
+  ),
 );
 const values: fc.Arbitrary<MacroValues> = fc.record(
-  Object.fromEntries(NOTIFICATION_MACROS.map((m) => [m, value])) as Record<(typeof NOTIFICATION_MACROS)[number], fc.Arbitrary<string>>,
+  Object.fromEntries(NOTIFICATION_MACROS.map((m) => [m, value])) as Record<
+    (typeof NOTIFICATION_MACROS)[number],
+    fc.Arbitrary<string>
+  >,
   { requiredKeys: [] },
 );
 
-const QUERY_TEMPLATE = 'http://127.0.0.1:4020/pb?clickid={clickid}&lead={lead_id}&status={status}&payout={payout}&cur={currency}&partner={partner}&source={source}&event={event_id}';
-const PARAM_OF: Record<string, string> = { clickid: 'clickid', lead_id: 'lead', status: 'status', payout: 'payout', currency: 'cur', partner: 'partner', source: 'source', event_id: 'event' };
+const QUERY_TEMPLATE =
+  'http://127.0.0.1:4020/pb?clickid={clickid}&lead={lead_id}&status={status}&payout={payout}&cur={currency}&partner={partner}&source={source}&event={event_id}';
+const PARAM_OF: Record<string, string> = {
+  clickid: 'clickid',
+  lead_id: 'lead',
+  status: 'status',
+  payout: 'payout',
+  currency: 'cur',
+  partner: 'partner',
+  source: 'source',
+  event_id: 'event',
+};
 
 test('every macro value lands, URL-encoded, in its own query parameter of a valid URL to the same host', () => {
   fc.assert(
@@ -56,7 +82,13 @@ test('a value in the path never changes the host, adds a query or becomes a frag
 test('text outside macros and unknown macros are left exactly as written', () => {
   fc.assert(
     fc.property(
-      fc.array(fc.oneof(fc.stringMatching(/^[A-Za-z0-9/?&=._~:-]{0,12}$/), fc.constantFrom('{unknown}', '{CLICKID}', '{ clickid }', '{}', '{')), { maxLength: 8 }),
+      fc.array(
+        fc.oneof(
+          fc.stringMatching(/^[A-Za-z0-9/?&=._~:-]{0,12}$/),
+          fc.constantFrom('{unknown}', '{CLICKID}', '{ clickid }', '{}', '{'),
+        ),
+        { maxLength: 8 },
+      ),
       values,
       (parts, v) => {
         const template = parts.join('');

@@ -5,7 +5,8 @@ import { amountSchema, currencySchema, fromCents, toCents } from '../../shared/m
 
 /** Cents within what the amount format carries (12 integer digits). */
 const cents = fc.integer({ min: -(10 ** 14) + 1, max: 10 ** 14 - 1 });
-const digits = (min: number, max: number) => fc.string({ unit: fc.constantFrom(...'0123456789'), minLength: min, maxLength: max });
+const digits = (min: number, max: number) =>
+  fc.string({ unit: fc.constantFrom(...'0123456789'), minLength: min, maxLength: max });
 
 /** Independent oracle: exact half-up rounding to cents with BigInt, from whole and fraction digits. */
 function oracleCents(whole: string, fraction: string): bigint {
@@ -26,14 +27,20 @@ test('fromCents then toCents gives back the same integer', () => {
 
 test('toCents of decimal text is exact half-up rounding (checked against BigInt arithmetic)', () => {
   fc.assert(
-    fc.property(fc.boolean(), digits(1, 12), fc.option(digits(1, 6), { nil: undefined }), fc.constantFrom('', ' ', '\t'), (negative, whole, fraction, pad) => {
-      const text = `${pad}${negative ? '-' : ''}${whole}${fraction !== undefined ? `.${fraction}` : ''}${pad}`;
-      const expected = oracleCents(whole, fraction ?? '');
-      const got = toCents(text);
-      expect(Number.isSafeInteger(got)).toBe(true);
-      expect(BigInt(Math.abs(got))).toBe(expected);
-      if (got !== 0) expect(got < 0).toBe(negative);
-    }),
+    fc.property(
+      fc.boolean(),
+      digits(1, 12),
+      fc.option(digits(1, 6), { nil: undefined }),
+      fc.constantFrom('', ' ', '\t'),
+      (negative, whole, fraction, pad) => {
+        const text = `${pad}${negative ? '-' : ''}${whole}${fraction !== undefined ? `.${fraction}` : ''}${pad}`;
+        const expected = oracleCents(whole, fraction ?? '');
+        const got = toCents(text);
+        expect(Number.isSafeInteger(got)).toBe(true);
+        expect(BigInt(Math.abs(got))).toBe(expected);
+        if (got !== 0) expect(got < 0).toBe(negative);
+      },
+    ),
     { numRuns: 5000 },
   );
 });
@@ -59,8 +66,29 @@ test('toCents of a finite number agrees with its decimal text', () => {
 const notDecimal = fc.oneof(
   fc.string(),
   fc.string({ unit: 'binary' }),
-  fc.constantFrom('', ' ', '.', '.5', '5.', '1e3', '1E-2', '0x10', '+1', '1,50', '1 000', 'NaN', 'Infinity', '-Infinity', '--1', '1..2', '١٢٣', '１２'),
-  fc.tuple(digits(1, 4), fc.constantFrom('e', 'E', 'x', ',', '_', '/', ' '), digits(1, 4)).map(([a, sep, b]) => `${a}${sep}${b}`),
+  fc.constantFrom(
+    '',
+    ' ',
+    '.',
+    '.5',
+    '5.',
+    '1e3',
+    '1E-2',
+    '0x10',
+    '+1',
+    '1,50',
+    '1 000',
+    'NaN',
+    'Infinity',
+    '-Infinity',
+    '--1',
+    '1..2',
+    '١٢٣',
+    '１２',
+  ),
+  fc
+    .tuple(digits(1, 4), fc.constantFrom('e', 'E', 'x', ',', '_', '/', ' '), digits(1, 4))
+    .map(([a, sep, b]) => `${a}${sep}${b}`),
   digits(13, 20), // more integer digits than an amount carries
   fc.tuple(digits(1, 3), digits(7, 10)).map(([a, b]) => `${a}.${b}`), // more than 6 decimals
 );
@@ -74,7 +102,8 @@ test('anything but plain decimal text throws a RangeError (never NaN, never a si
     }),
     { numRuns: 1500 },
   );
-  for (const n of [Number.NaN, Number.POSITIVE_INFINITY, 1e21, 1e-7]) expect(() => toCents(n)).toThrow(RangeError);
+  for (const n of [Number.NaN, Number.POSITIVE_INFINITY, 1e21, 1e-7])
+    expect(() => toCents(n)).toThrow(RangeError);
 });
 
 test('amountSchema accepts exactly the non-negative decimal amounts that toCents reads', () => {

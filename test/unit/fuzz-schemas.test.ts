@@ -3,9 +3,18 @@
 import fc from 'fast-check';
 import { leadInputSchema, postbackParamsSchema } from '../../shared/schemas';
 
-const text = (max: number) => fc.oneof(fc.string({ maxLength: max }), fc.string({ unit: 'binary', maxLength: Math.min(max, 40) }));
-const scalar = fc.oneof(text(100), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.integer(), fc.boolean(), fc.constant(null));
-const safeKey = fc.string({ minLength: 1, maxLength: 64 }).filter((k) => !k.startsWith('$') && !k.startsWith('.'));
+const text = (max: number) =>
+  fc.oneof(fc.string({ maxLength: max }), fc.string({ unit: 'binary', maxLength: Math.min(max, 40) }));
+const scalar = fc.oneof(
+  text(100),
+  fc.double({ noNaN: true, noDefaultInfinity: true }),
+  fc.integer(),
+  fc.boolean(),
+  fc.constant(null),
+);
+const safeKey = fc
+  .string({ minLength: 1, maxLength: 64 })
+  .filter((k) => !k.startsWith('$') && !k.startsWith('.'));
 const flatRecord = fc.dictionary(safeKey, scalar, { maxKeys: 6 });
 const leadId = fc.stringMatching(/^[A-Za-z0-9_-]{6,64}$/);
 
@@ -34,7 +43,9 @@ test('valid leads are accepted unchanged, but for the upper-cased country', () =
     fc.property(validLead, (lead) => {
       const parsed = leadInputSchema.safeParse(lead);
       expect(parsed.error?.issues).toBeUndefined();
-      const expected = lead.geo?.country ? { ...lead, geo: { ...lead.geo, country: lead.geo.country.toUpperCase() } } : lead;
+      const expected = lead.geo?.country
+        ? { ...lead, geo: { ...lead.geo, country: lead.geo.country.toUpperCase() } }
+        : lead;
       expect(parsed.data).toEqual(expected);
     }),
     { numRuns: 1000 },
@@ -43,19 +54,60 @@ test('valid leads are accepted unchanged, but for the upper-cased country', () =
 
 /** One way to spoil a valid lead, and the issue path it must be reported under. */
 type Spoiler = [path: string, spoil: (lead: Record<string, unknown>) => Record<string, unknown>];
-const notAString = fc.oneof(fc.integer(), fc.boolean(), fc.constant(null), fc.array(fc.string(), { maxLength: 2 }), fc.object({ maxDepth: 1 }));
+const notAString = fc.oneof(
+  fc.integer(),
+  fc.boolean(),
+  fc.constant(null),
+  fc.array(fc.string(), { maxLength: 2 }),
+  fc.object({ maxDepth: 1 }),
+);
 const spoilers: fc.Arbitrary<Spoiler> = fc.oneof(
-  fc.stringMatching(/^[A-Za-z][A-Za-z0-9]{0,10}$/)
-    .filter((k) => !['leadId', 'clickId', 'vertical', 'geo', 'contact', 'data', 'sub1', 'sub2', 'sub3', 'sub4', 'sub5'].includes(k))
+  fc
+    .stringMatching(/^[A-Za-z][A-Za-z0-9]{0,10}$/)
+    .filter(
+      (k) =>
+        ![
+          'leadId',
+          'clickId',
+          'vertical',
+          'geo',
+          'contact',
+          'data',
+          'sub1',
+          'sub2',
+          'sub3',
+          'sub4',
+          'sub5',
+        ].includes(k),
+    )
     .map((k): Spoiler => ['', (l) => ({ ...l, [k]: 'x' })]),
-  fc.oneof(fc.string().filter((s) => !/^[A-Za-z0-9_-]{6,64}$/.test(s)), notAString).map((v): Spoiler => ['leadId', (l) => ({ ...l, leadId: v })]),
-  fc.string({ minLength: 257, maxLength: 300 }).map((v): Spoiler => ['clickId', (l) => ({ ...l, clickId: v })]),
+  fc
+    .oneof(
+      fc.string().filter((s) => !/^[A-Za-z0-9_-]{6,64}$/.test(s)),
+      notAString,
+    )
+    .map((v): Spoiler => ['leadId', (l) => ({ ...l, leadId: v })]),
+  fc
+    .string({ minLength: 257, maxLength: 300 })
+    .map((v): Spoiler => ['clickId', (l) => ({ ...l, clickId: v })]),
   notAString.map((v): Spoiler => ['sub3', (l) => ({ ...l, sub3: v })]),
-  fc.string({ maxLength: 4 }).filter((c) => !/^[A-Za-z]{2}$/.test(c)).map((c): Spoiler => ['geo.country', (l) => ({ ...l, geo: { country: c } })]),
+  fc
+    .string({ maxLength: 4 })
+    .filter((c) => !/^[A-Za-z]{2}$/.test(c))
+    .map((c): Spoiler => ['geo.country', (l) => ({ ...l, geo: { country: c } })]),
   fc.constant<Spoiler>(['geo', (l) => ({ ...l, geo: { country: 'US', city: 'Austin' } })]),
-  fc.constantFrom('$where', '$ne', '.hidden', '$gt').map((k): Spoiler => ['contact', (l) => ({ ...l, contact: { [k]: 'x' } })]),
-  fc.oneof(fc.array(scalar, { minLength: 1, maxLength: 2 }), fc.dictionary(fc.string(), scalar, { minKeys: 1, maxKeys: 2 })).map((v): Spoiler => ['data', (l) => ({ ...l, data: { nested: v } })]),
-  fc.constantFrom<unknown>([], 'text', 1, true).map((v): Spoiler => ['contact', (l) => ({ ...l, contact: v })]),
+  fc
+    .constantFrom('$where', '$ne', '.hidden', '$gt')
+    .map((k): Spoiler => ['contact', (l) => ({ ...l, contact: { [k]: 'x' } })]),
+  fc
+    .oneof(
+      fc.array(scalar, { minLength: 1, maxLength: 2 }),
+      fc.dictionary(fc.string(), scalar, { minKeys: 1, maxKeys: 2 }),
+    )
+    .map((v): Spoiler => ['data', (l) => ({ ...l, data: { nested: v } })]),
+  fc
+    .constantFrom<unknown>([], 'text', 1, true)
+    .map((v): Spoiler => ['contact', (l) => ({ ...l, contact: v })]),
 );
 
 test('one bad field spoils the lead, and the issue names it', () => {
@@ -64,7 +116,9 @@ test('one bad field spoils the lead, and the issue names it', () => {
       const parsed = leadInputSchema.safeParse(spoil(lead as Record<string, unknown>));
       expect(parsed.success).toBe(false);
       const paths = parsed.error!.issues.map((i) => i.path.join('.'));
-      expect(paths.some((p) => p === path || p.startsWith(`${path}.`) || (path === '' && p === ''))).toBe(true);
+      expect(paths.some((p) => p === path || p.startsWith(`${path}.`) || (path === '' && p === ''))).toBe(
+        true,
+      );
     }),
     { numRuns: 1000 },
   );
@@ -72,9 +126,18 @@ test('one bad field spoils the lead, and the issue names it', () => {
 
 test('arrays, strings and numbers are not a lead', () => {
   fc.assert(
-    fc.property(fc.oneof(fc.array(fc.anything(), { maxLength: 3 }), fc.string(), fc.double(), fc.boolean(), fc.constant(null)), (body) => {
-      expect(leadInputSchema.safeParse(body).success).toBe(false);
-    }),
+    fc.property(
+      fc.oneof(
+        fc.array(fc.anything(), { maxLength: 3 }),
+        fc.string(),
+        fc.double(),
+        fc.boolean(),
+        fc.constant(null),
+      ),
+      (body) => {
+        expect(leadInputSchema.safeParse(body).success).toBe(false);
+      },
+    ),
   );
 });
 
@@ -93,23 +156,43 @@ const validPostback = fc.record(
 
 test('valid postback parameters are accepted as sent; unknown extra parameters are dropped', () => {
   fc.assert(
-    fc.property(validPostback, fc.dictionary(fc.stringMatching(/^x_[a-z]{1,6}$/), fc.string(), { maxKeys: 3 }), (params, extra) => {
-      const parsed = postbackParamsSchema.safeParse({ ...extra, ...params });
-      expect(parsed.error?.issues).toBeUndefined();
-      expect(parsed.data).toEqual(params);
-    }),
+    fc.property(
+      validPostback,
+      fc.dictionary(fc.stringMatching(/^x_[a-z]{1,6}$/), fc.string(), { maxKeys: 3 }),
+      (params, extra) => {
+        const parsed = postbackParamsSchema.safeParse({ ...extra, ...params });
+        expect(parsed.error?.issues).toBeUndefined();
+        expect(parsed.data).toEqual(params);
+      },
+    ),
     { numRuns: 1000 },
   );
 });
 
 const badPostbackField = fc.oneof(
-  fc.oneof(fc.string().filter((s) => !/^[A-Za-z0-9_-]{1,64}$/.test(s)), fc.constantFrom('a b', "1' OR '1'='1", '{"$ne":null}', 'x'.repeat(65))).map((v) => ['subid', v] as const),
+  fc
+    .oneof(
+      fc.string().filter((s) => !/^[A-Za-z0-9_-]{1,64}$/.test(s)),
+      fc.constantFrom('a b', "1' OR '1'='1", '{"$ne":null}', 'x'.repeat(65)),
+    )
+    .map((v) => ['subid', v] as const),
   fc.string({ minLength: 65, maxLength: 100 }).map((v) => ['status', v] as const),
-  fc.oneof(fc.string(), fc.constantFrom('-1', '1e3', '0x10', '1,5', '.5', 'NaN')).filter((s) => !/^\d{1,12}(\.\d{1,6})?$/.test(s)).map((v) => ['payout', v] as const),
-  fc.string({ maxLength: 5 }).filter((s) => !/^[A-Za-z]{3}$/.test(s)).map((v) => ['currency', v] as const),
+  fc
+    .oneof(fc.string(), fc.constantFrom('-1', '1e3', '0x10', '1,5', '.5', 'NaN'))
+    .filter((s) => !/^\d{1,12}(\.\d{1,6})?$/.test(s))
+    .map((v) => ['payout', v] as const),
+  fc
+    .string({ maxLength: 5 })
+    .filter((s) => !/^[A-Za-z]{3}$/.test(s))
+    .map((v) => ['currency', v] as const),
   fc.string({ minLength: 129, maxLength: 140 }).map((v) => ['txid', v] as const),
-  fc.string({ maxLength: 14 }).filter((s) => !/^\d{1,12}$/.test(s)).map((v) => ['ts', v] as const),
-  fc.tuple(fc.constantFrom('subid', 'status', 'payout', 'currency', 'txid', 'token', 'ts'), notAString).map(([k, v]) => [k, v] as const),
+  fc
+    .string({ maxLength: 14 })
+    .filter((s) => !/^\d{1,12}$/.test(s))
+    .map((v) => ['ts', v] as const),
+  fc
+    .tuple(fc.constantFrom('subid', 'status', 'payout', 'currency', 'txid', 'token', 'ts'), notAString)
+    .map(([k, v]) => [k, v] as const),
 );
 
 test('one bad postback parameter is rejected with an issue naming it', () => {

@@ -42,7 +42,9 @@ test('the canonical string lists every parameter but `signature`, sorted by name
       const text = canonicalString({ ...p, signature: sig });
       const names = Object.keys(p).filter((k) => k !== 'signature');
       expect(text).toBe(canonicalString(p));
-      expect(text.split('&').map((kv) => kv.slice(0, kv.indexOf('=')))).toEqual(names.length ? [...names].sort() : ['']);
+      expect(text.split('&').map((kv) => kv.slice(0, kv.indexOf('=')))).toEqual(
+        names.length ? [...names].sort() : [''],
+      );
     }),
   );
 });
@@ -54,7 +56,8 @@ test('a signature is a 64-hex HMAC that changes with any value, name, extra para
       expect(sig).toMatch(/^[0-9a-f]{64}$/);
       const [name, value] = Object.entries(p)[0]!;
       if (other !== value) expect(signParams(s, { ...p, [name]: other })).not.toBe(sig);
-      if (!(extraName in p) && extraName !== 'signature') expect(signParams(s, { ...p, [extraName]: other })).not.toBe(sig);
+      if (!(extraName in p) && extraName !== 'signature')
+        expect(signParams(s, { ...p, [extraName]: other })).not.toBe(sig);
       if (Object.keys(p).length > 1) {
         const fewer = { ...p };
         delete fewer[name];

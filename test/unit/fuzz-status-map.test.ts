@@ -2,12 +2,22 @@
 // spelling variants of a word ("On Hold", " on-hold ") always land on the same canonical status.
 import fc from 'fast-check';
 import { AppError } from '../../shared/errors';
-import { buildStatusMap, DEFAULT_STATUS_MAP, mapPartnerStatus, normalizeRawStatus, type StatusMapping } from '../../shared/status-map';
+import {
+  buildStatusMap,
+  DEFAULT_STATUS_MAP,
+  mapPartnerStatus,
+  normalizeRawStatus,
+  type StatusMapping,
+} from '../../shared/status-map';
 import { POSTBACK_STATUSES, type PostbackStatus } from '../../shared/statuses';
 
 const postbackStatus = fc.constantFrom<PostbackStatus>(...POSTBACK_STATUSES);
 /** Any text a partner might send, including control characters, astral planes and whitespace only. */
-const rawText = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.constantFrom('', ' ', '\t\n', '-', '_'));
+const rawText = fc.oneof(
+  fc.string(),
+  fc.string({ unit: 'binary' }),
+  fc.constantFrom('', ' ', '\t\n', '-', '_'),
+);
 const partnerMapping: fc.Arbitrary<StatusMapping> = fc.record(
   { statusMap: fc.dictionary(rawText, postbackStatus, { maxKeys: 8 }), defaultStatus: postbackStatus },
   { requiredKeys: [] },
@@ -125,7 +135,9 @@ test("a missing or blank status takes the partner's defaultStatus, else it is a 
       if (defaultStatus) {
         expect(mapPartnerStatus(raw, { defaultStatus })).toBe(defaultStatus);
       } else {
-        expect(() => mapPartnerStatus(raw, {})).toThrow(expect.objectContaining({ code: 'invalid_request', status: 400 }));
+        expect(() => mapPartnerStatus(raw, {})).toThrow(
+          expect.objectContaining({ code: 'invalid_request', status: 400 }),
+        );
       }
     }),
   );
