@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadRoutingConfig } from '../../shared/config';
 import { AdminApi, CliError, type ReplayTarget } from './api';
 import { progress } from './progress';
+import { registerSearchAttributes } from './search-attributes';
 import { formatJourney } from './timeline';
 
 export interface Io {
@@ -21,6 +22,8 @@ commands:
   replay [--source s] [--status s] [--from t] [--to t] [--dry-run]
                                          replay every exhausted notification matching the filter
   config check [file]                    validate a routing config (default: $ROUTING_CONFIG or config/routing.yaml)
+  temporal setup [--wait seconds]        register the LeadStatus, PartnerId, SourceId search attributes
+                                         (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE; idempotent)
 
 options for commands that talk to the gateway:
   --url <url>         gateway base URL (env LEADROUTER_URL, default http://127.0.0.1:3000)
@@ -40,6 +43,7 @@ const OPTIONS = {
   limit: { type: 'string' },
   all: { type: 'boolean' },
   'dry-run': { type: 'boolean' },
+  wait: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -151,6 +155,23 @@ function configCommand(args: string[], io: Io): number {
   }
 }
 
+async function temporalCommand(values: Values, args: string[], io: Io): Promise<number> {
+  if (args[0] !== 'setup') throw new CliError('usage: leadrouter temporal setup [--wait seconds]', 2);
+  const waitSeconds = Number(values.wait ?? 0);
+  if (!Number.isFinite(waitSeconds) || waitSeconds < 0)
+    throw new CliError('--wait takes a number of seconds', 2);
+  const address = io.env.TEMPORAL_ADDRESS || '127.0.0.1:7233';
+  const namespace = io.env.TEMPORAL_NAMESPACE || 'default';
+  io.out.write(`search attributes on ${address}, namespace ${namespace}:\n`);
+  await registerSearchAttributes({
+    address,
+    namespace,
+    waitMs: waitSeconds * 1000,
+    log: (line) => io.out.write(`  ${line}\n`),
+  });
+  return 0;
+}
+
 export async function main(
   argv: string[],
   io: Io = { out: process.stdout, err: process.stderr, env: process.env },
@@ -178,6 +199,8 @@ export async function main(
         return await replayCommand(values, io);
       case 'config':
         return configCommand(rest, io);
+      case 'temporal':
+        return await temporalCommand(values, rest, io);
       default:
         io.err.write(`unknown command "${command}"\n\n${USAGE}`);
         return 2;

@@ -1,15 +1,17 @@
 // The `leadrouter` command (bin/leadrouter.js, as `npx leadrouter` runs it) against a running stack:
-// a known lead's journey as a timeline, lead search, bulk replay with progress, and `config check`.
+// a known lead's journey as a timeline, lead search, bulk replay with progress, `config check`, `temporal setup`.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Connection } from '@temporalio/client';
 import {
   startPartnerSimulator,
   startSourceSimulator,
   type PartnerSimulator,
   type SourceSimulator,
 } from '../../apps/dev/simulators';
+import { startTemporalDevServer } from '../../scripts/lib/provision';
 import {
   ADMIN_KEY,
   baseConfig,
@@ -232,4 +234,37 @@ test('`leadrouter config check` accepts a good file and prints errors with paths
   const usage = await cli(['frobnicate']);
   expect(usage.code).toBe(2);
   expect(usage.stderr).toMatch(/unknown command "frobnicate"/);
+});
+
+test('`leadrouter temporal setup` registers the search attributes once, then finds them registered', async () => {
+  // A private dev server started without our search attributes, as a fresh production namespace is.
+  const server = await startTemporalDevServer({
+    dbFile: path.join(tmp, 'bare-temporal', 'temporal.db'),
+    searchAttributes: {},
+  });
+  try {
+    const env = { TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: server.namespace };
+    const first = await cli(['temporal', 'setup', '--wait', '30'], env);
+    expect(first.code).toBe(0);
+    for (const name of ['LeadStatus', 'PartnerId', 'SourceId'])
+      expect(first.stdout).toContain(`${name} (Keyword): added`);
+    const connection = await Connection.connect({ address: server.address });
+    try {
+      const listed = await connection.operatorService.listSearchAttributes({ namespace: server.namespace });
+      expect(Object.keys(listed.customAttributes ?? {})).toEqual(
+        expect.arrayContaining(['LeadStatus', 'PartnerId', 'SourceId']),
+      );
+    } finally {
+      await connection.close();
+    }
+    const second = await cli(['temporal', 'setup'], env);
+    expect(second.code).toBe(0);
+    for (const name of ['LeadStatus', 'PartnerId', 'SourceId'])
+      expect(second.stdout).toContain(`${name} (Keyword): already registered`);
+  } finally {
+    await server.stop();
+  }
+  const down = await cli(['temporal', 'setup'], { TEMPORAL_ADDRESS: '127.0.0.1:9' });
+  expect(down.code).toBe(1);
+  expect(down.stderr).toMatch(/Temporal at 127\.0\.0\.1:9 is unreachable/);
 });
