@@ -1,0 +1,421 @@
+// leadWorkflow on the time-skipping server with the real worker, activities, Mongo-wire database and
+// loopback partner/source APIs: each case checks the lead document, its history and the workflow's own view.
+import { randomBytes } from 'node:crypto';
+import {
+  LEAD_WORKFLOW_TYPE,
+  leadWorkflowId,
+  postbackSignal,
+  replayNotificationSignal,
+  SEARCH_ATTRIBUTES,
+  type LeadWorkflowInput,
+  type LeadWorkflowView,
+  type PostbackSignal,
+} from '../../shared/temporal';
+import { eventually } from '../support/stack';
+import {
+  startWorkflowHarness,
+  type Endpoints,
+  type LeadHandle,
+  type WorkflowHarness,
+} from '../support/workflow-harness';
+
+const SOURCE_TEMPLATE =
+  '/pb?clickid={clickid}&status={status}&payout={payout}&currency={currency}&partner={partner}&lead={lead_id}&event={event_id}';
+
+interface ConfigOptions {
+  /** Add partner `bravo` behind `acme` in the waterfall. */
+  withBravo?: boolean;
+  notify?: Record<string, unknown>;
+}
+
+function routingConfig(e: Endpoints, opts: ConfigOptions = {}) {
+  const partner = (id: string, url: string, priority: number) => ({
+    id,
+    delivery: { url: `${url}/leads`, timeoutMs: 2000, maxAttempts: 5 },
+    postback: { token: `${id}-token-123`, timeout: '24h' },
+    routing: { priority },
+    payout: 12.5,
+  });
+  return {
+    partners: [partner('acme', e.acme, 1), ...(opts.withBravo ? [partner('bravo', e.bravo, 2)] : [])],
+    sources: [
+      {
+        id: 'src-1',
+        apiKey: 'key-src-1-abcdef',
+        postbackUrl: `${e.source}${SOURCE_TEMPLATE}`,
+        notify: { initialInterval: 200, maxInterval: 5000, maxDuration: '10m', ...opts.notify },
+      },
+    ],
+  };
+}
+
+let h: WorkflowHarness;
+/** Workflows a test left waiting: terminated after it, so a later test's time skip does not move them. */
+const open: LeadHandle[] = [];
+
+beforeAll(async () => {
+  h = await startWorkflowHarness((e) => routingConfig(e));
+}, 60_000);
+
+afterAll(async () => {
+  await h?.stop();
+});
+
+beforeEach(() => {
+  h.useConfig((e) => routingConfig(e));
+  h.acme.setBehavior(() => ({}));
+  h.bravo.setBehavior(() => ({}));
+  h.source.failNext(0);
+});
+
+afterEach(async () => {
+  for (const handle of open.splice(0)) {
+    await handle.terminate('test over').catch(() => undefined);
+  }
+});
+
+function clickId(): string {
+  return `clk-${randomBytes(4).toString('hex')}`;
+}
+
+function postback(
+  leadId: string,
+  status: PostbackSignal['status'],
+  extra: Partial<PostbackSignal> = {},
+): PostbackSignal {
+  return {
+    postbackId: `pb-${leadId}-${status}-${randomBytes(3).toString('hex')}`,
+    partnerId: 'acme',
+    status,
+    rawStatus: status,
+    receivedAt: new Date().toISOString(),
+    ...extra,
+  };
+}
+
+/** Submits a lead and waits (in real time) until its workflow has recorded it as pending with a partner. */
+async function pendingLead(fields: Record<string, unknown> = {}) {
+  const { leadId, handle } = await h.submitLead({ clickId: clickId(), vertical: 'auto', ...fields });
+  open.push(handle);
+  await eventually(
+    async () => ((await h.record(leadId)).lead.status === 'pending' ? true : undefined),
+    30_000,
+    `${leadId} pending`,
+  );
+  return { leadId, handle };
+}
+
+const statuses = (r: { history: { status: string }[] }) => r.history.map((e) => e.status);
+
+test('postback accepted: lead accepted with its payout, source notified once with the macros filled', async () => {
+  const { leadId, handle } = await pendingLead();
+  const { lead: pending } = await h.record(leadId);
+  expect(pending).toMatchObject({ status: 'pending', partnerId: 'acme', seq: 1 });
+  expect(h.acme.received.filter((l) => l.subid === leadId)).toHaveLength(1);
+
+  await handle.signal(
+    postbackSignal,
+    postback(leadId, 'accepted', { rawStatus: 'approved', payoutCents: 2050, currency: 'USD', txid: 'tx-1' }),
+  );
+  const view = await handle.result();
+
+  expect(view).toMatchObject({
+    leadId,
+    status: 'accepted',
+    partnerId: 'acme',
+    payoutCents: 2050,
+    currency: 'USD',
+    partnersTried: ['acme'],
+  });
+  expect(view.notifications).toEqual({ accepted: 'delivered' });
+  const r = await h.record(leadId);
+  expect(r.lead).toMatchObject({
+    status: 'accepted',
+    partnerId: 'acme',
+    payoutCents: 2050,
+    revenueCents: 2050,
+    currency: 'USD',
+    seq: 2,
+  });
+  expect(r.lead.finalAt).toBeInstanceOf(Date);
+  expect(statuses(r)).toEqual(['received', 'pending', 'accepted']);
+  expect(r.history[2]).toMatchObject({ partnerId: 'acme', rawStatus: 'approved', revenueDeltaCents: 2050 });
+  expect(r.deliveries).toEqual([
+    expect.objectContaining({ partnerId: 'acme', attempt: 1, outcome: 'pending', httpStatus: 200 }),
+  ]);
+
+  const hits = h.source.hits.filter((hit) => hit.query.lead === leadId);
+  expect(hits).toHaveLength(1);
+  expect(hits[0]?.query).toEqual({
+    clickid: r.lead.clickId,
+    status: 'accepted',
+    payout: '20.50',
+    currency: 'USD',
+    partner: 'acme',
+    lead: leadId,
+    event: `${leadId}.accepted`,
+  });
+  expect(r.notifications).toEqual([
+    expect.objectContaining({
+      status: 'accepted',
+      eventId: `${leadId}.accepted`,
+      ok: true,
+      httpStatus: 200,
+      attempt: 1,
+    }),
+  ]);
+
+  // Ops find it in the Temporal UI by these (registered on the test server like the dev setup does).
+  const attrs = (await handle.describe()).typedSearchAttributes;
+  expect(attrs.get(SEARCH_ATTRIBUTES.leadStatus)).toBe('accepted');
+  expect(attrs.get(SEARCH_ATTRIBUTES.partnerId)).toBe('acme');
+  expect(attrs.get(SEARCH_ATTRIBUTES.sourceId)).toBe('src-1');
+});
+
+test('postback rejected: lead rejected, source notified of the rejection', async () => {
+  const { leadId, handle } = await pendingLead();
+  await handle.signal(postbackSignal, postback(leadId, 'rejected', { rawStatus: 'declined' }));
+  const view = await handle.result();
+
+  expect(view).toMatchObject({ status: 'rejected', partnerId: 'acme' });
+  const r = await h.record(leadId);
+  expect(r.lead).toMatchObject({ status: 'rejected', revenueCents: 0 });
+  expect(statuses(r)).toEqual(['received', 'pending', 'rejected']);
+  expect(r.history[2]).toMatchObject({ rawStatus: 'declined', revenueDeltaCents: 0 });
+  expect(h.source.hits.filter((hit) => hit.query.lead === leadId).map((hit) => hit.query.status)).toEqual([
+    'rejected',
+  ]);
+});
+
+test('no postback: expired after the partner timeout of 24h, skipped by the test server', async () => {
+  const { leadId, handle } = await pendingLead();
+  const { lead } = await h.record(leadId);
+  const createdAt = await h.env.currentTimeMs();
+
+  const wallStart = Date.now();
+  const view = await handle.result();
+  const wallMs = Date.now() - wallStart;
+
+  expect(view).toMatchObject({ status: 'expired', partnerId: 'acme' });
+  expect((await h.env.currentTimeMs()) - createdAt).toBeGreaterThanOrEqual(24 * 3_600_000 - 60_000);
+  expect(wallMs).toBeLessThan(10_000);
+  const r = await h.record(leadId);
+  expect(r.lead.status).toBe('expired');
+  expect(r.lead.expiresAt).toBeUndefined();
+  expect(statuses(r)).toEqual(['received', 'pending', 'expired']);
+  expect(r.history[2]?.reason).toMatch(/no postback/);
+  // The deadline the workflow set when the lead went pending is 24h after delivery.
+  expect((lead.expiresAt as Date).getTime() - (lead.updatedAt as Date).getTime()).toBe(24 * 3_600_000);
+  // Expired is not in the source's notifyOn list.
+  expect(h.source.hits.filter((hit) => hit.query.lead === leadId)).toHaveLength(0);
+});
+
+test('the status query returns the current view while the lead is pending', async () => {
+  const { leadId } = await pendingLead();
+  const view = await h.queryStatus(leadId);
+  const { lead } = await h.record(leadId);
+  expect(view).toEqual<LeadWorkflowView>({
+    leadId,
+    sourceId: 'src-1',
+    status: 'pending',
+    partnerId: 'acme',
+    partnersTried: ['acme'],
+    deadline: (lead.expiresAt as Date).toISOString(),
+    notifications: {},
+  });
+});
+
+test('partner down then up: delivery retried with backoff until it lands, the lead is pending', async () => {
+  // The simulator's own counter spans the whole file: count this lead's deliveries.
+  const attempts = new Map<string, number>();
+  h.acme.setBehavior((lead) => {
+    const n = (attempts.get(lead.subid) ?? 0) + 1;
+    attempts.set(lead.subid, n);
+    return { httpStatus: n <= 2 ? 503 : 200 };
+  });
+  const { leadId, handle } = await h.submitLead({ clickId: clickId() });
+  open.push(handle);
+
+  // While the retries run, the workflow already reports whom it is trying.
+  await eventually(
+    async () => (h.acme.received.some((l) => l.subid === leadId) ? true : undefined),
+    30_000,
+    'first delivery',
+  );
+  expect(await h.queryStatus(leadId)).toMatchObject({ status: 'received', partnersTried: ['acme'] });
+
+  await eventually(
+    async () => ((await h.record(leadId)).lead.status === 'pending' ? true : undefined),
+    30_000,
+    `${leadId} pending`,
+  );
+  const r = await h.record(leadId);
+  expect(r.lead).toMatchObject({ status: 'pending', partnerId: 'acme' });
+  expect(statuses(r)).toEqual(['received', 'pending']);
+  expect(r.deliveries.map((d) => [d.attempt, d.outcome, d.httpStatus])).toEqual([
+    [1, 'error', 503],
+    [2, 'error', 503],
+    [3, 'pending', 200],
+  ]);
+  expect(h.acme.received.filter((l) => l.subid === leadId)).toHaveLength(3);
+  expect(await h.queryStatus(leadId)).toMatchObject({
+    status: 'pending',
+    partnerId: 'acme',
+    partnersTried: ['acme'],
+  });
+});
+
+test('partner answers 4xx and is the only partner: one delivery attempt, no retry, lead failed', async () => {
+  h.acme.setBehavior(() => ({ httpStatus: 400, body: { error: 'duplicate lead' } }));
+  const { leadId, handle } = await h.submitLead({ clickId: clickId() });
+  const view = await handle.result();
+
+  expect(view).toMatchObject({ status: 'failed', partnersTried: ['acme'] });
+  const r = await h.record(leadId);
+  expect(r.lead.status).toBe('failed');
+  expect(r.lead.partnerId).toBeUndefined();
+  expect(statuses(r)).toEqual(['received', 'failed']);
+  expect(r.history[1]?.reason).toBe('no partner took the lead');
+  expect(r.deliveries.map((d) => [d.partnerId, d.attempt, d.outcome, d.httpStatus])).toEqual([
+    ['acme', 1, 'rejected', 400],
+  ]);
+  expect(h.acme.received.filter((l) => l.subid === leadId)).toHaveLength(1);
+});
+
+test('partner answers 4xx with a second partner configured: the lead goes on to the next one', async () => {
+  h.useConfig((e) => routingConfig(e, { withBravo: true }));
+  h.acme.setBehavior(() => ({ httpStatus: 422 }));
+  const { leadId } = await pendingLead();
+
+  const r = await h.record(leadId);
+  expect(r.lead).toMatchObject({ status: 'pending', partnerId: 'bravo' });
+  expect(statuses(r)).toEqual(['received', 'pending']);
+  expect(r.history[1]?.partnerId).toBe('bravo');
+  expect(r.deliveries.map((d) => [d.partnerId, d.attempt, d.outcome, d.httpStatus])).toEqual([
+    ['acme', 1, 'rejected', 422],
+    ['bravo', 1, 'pending', 200],
+  ]);
+  expect(h.acme.received.filter((l) => l.subid === leadId)).toHaveLength(1);
+  expect(h.bravo.received.filter((l) => l.subid === leadId)).toHaveLength(1);
+  expect(await h.queryStatus(leadId)).toMatchObject({
+    status: 'pending',
+    partnerId: 'bravo',
+    partnersTried: ['acme', 'bravo'],
+  });
+});
+
+test('source endpoint failing then OK: notification retried at growing intervals, delivered once', async () => {
+  const initialInterval = 400;
+  h.useConfig((e) => routingConfig(e, { notify: { initialInterval, maxInterval: 10_000 } }));
+  const { leadId, handle } = await pendingLead();
+  h.source.failNext(3);
+  await handle.signal(postbackSignal, postback(leadId, 'accepted', { payoutCents: 1000 }));
+
+  // Real time here: awaiting the result would let the test server skip the backoff timers.
+  await eventually(
+    async () =>
+      h.source.hits.some((hit) => hit.query.lead === leadId && hit.answered === 200) ? true : undefined,
+    30_000,
+    'notification delivered',
+  );
+  const hits = h.source.hits.filter((hit) => hit.query.lead === leadId);
+  expect(hits.map((hit) => hit.answered)).toEqual([500, 500, 500, 200]);
+  expect(new Set(hits.map((hit) => hit.query.event))).toEqual(new Set([`${leadId}.accepted`]));
+  const intervals = hits.slice(1).map((hit, i) => hit.at - (hits[i] as { at: number }).at);
+  intervals.forEach((ms, i) => expect(ms).toBeGreaterThanOrEqual(initialInterval * 2 ** i - 50));
+  for (let i = 1; i < intervals.length; i++) expect(intervals[i]).toBeGreaterThan(intervals[i - 1] as number);
+
+  const view = await handle.result();
+  expect(view.notifications).toEqual({ accepted: 'delivered' });
+  const r = await h.record(leadId);
+  expect(r.notifications.map((n) => [n.attempt, n.ok, n.httpStatus])).toEqual([
+    [1, false, 500],
+    [2, false, 500],
+    [3, false, 500],
+    [4, true, 200],
+  ]);
+  expect(r.notifications.filter((n) => n.exhausted)).toHaveLength(0);
+  expect(h.source.hits.filter((hit) => hit.query.lead === leadId)).toHaveLength(4);
+});
+
+test('exhausted notification is recorded on the lead, and the replayNotification signal sends it again', async () => {
+  h.useConfig((e) =>
+    routingConfig(e, { notify: { initialInterval: 100, maxInterval: 500, maxDuration: '2s' } }),
+  );
+  const { leadId, handle } = await pendingLead();
+  h.source.failNext(1_000_000);
+  await handle.signal(postbackSignal, postback(leadId, 'accepted', { payoutCents: 1500 }));
+  const first = await handle.result();
+
+  expect(first).toMatchObject({ status: 'accepted', notifications: { accepted: 'exhausted' } });
+  const before = await h.record(leadId);
+  const exhausted = before.notifications.filter((n) => n.exhausted);
+  expect(exhausted).toEqual([
+    expect.objectContaining({ status: 'accepted', eventId: `${leadId}.accepted`, ok: false }),
+  ]);
+  const failedAttempts = before.notifications.filter((n) => !n.exhausted);
+  expect(failedAttempts.length).toBeGreaterThanOrEqual(1);
+  expect(failedAttempts.every((n) => !n.ok && n.httpStatus === 500)).toBe(true);
+
+  // The operator's replay after the source is fixed: the workflow has ended, so signal-with-start, as the gateway does.
+  h.source.failNext(0);
+  const replayed = await h.env.client.workflow.signalWithStart(LEAD_WORKFLOW_TYPE, {
+    workflowId: leadWorkflowId(leadId),
+    taskQueue: h.taskQueue,
+    args: [{ leadId } satisfies LeadWorkflowInput],
+    signal: replayNotificationSignal,
+    signalArgs: [{ status: 'accepted', requestedAt: new Date().toISOString() }],
+  });
+  expect(replayed.signaledRunId).not.toBe(handle.firstExecutionRunId);
+  const second = await h.env.client.workflow
+    .getHandle(leadWorkflowId(leadId), replayed.signaledRunId)
+    .result();
+
+  expect(second).toMatchObject({ status: 'accepted', notifications: { accepted: 'delivered' } });
+  const after = await h.record(leadId);
+  const delivered = after.notifications.filter((n) => n.ok);
+  expect(delivered).toEqual([
+    expect.objectContaining({ status: 'accepted', eventId: `${leadId}.accepted`, httpStatus: 200 }),
+  ]);
+  expect(h.source.hits.filter((hit) => hit.query.lead === leadId && hit.answered === 200)).toHaveLength(1);
+  // A replay changes no status.
+  expect(statuses(after)).toEqual(['received', 'pending', 'accepted']);
+  expect(after.lead).toMatchObject({ status: 'accepted', revenueCents: 1500 });
+});
+
+test('late postback after the workflow completed: a returned signal-with-start starts a new run that records it', async () => {
+  const { leadId, handle } = await pendingLead();
+  await handle.signal(postbackSignal, postback(leadId, 'accepted', { payoutCents: 3000 }));
+  await handle.result();
+  expect((await h.record(leadId)).lead).toMatchObject({ status: 'accepted', revenueCents: 3000 });
+
+  const started = await h.env.client.workflow.signalWithStart(LEAD_WORKFLOW_TYPE, {
+    workflowId: leadWorkflowId(leadId),
+    taskQueue: h.taskQueue,
+    args: [{ leadId } satisfies LeadWorkflowInput],
+    signal: postbackSignal,
+    signalArgs: [postback(leadId, 'returned', { rawStatus: 'chargeback' })],
+  });
+  expect(started.signaledRunId).not.toBe(handle.firstExecutionRunId);
+  const view = await h.env.client.workflow.getHandle(leadWorkflowId(leadId), started.signaledRunId).result();
+
+  expect(view).toMatchObject({
+    status: 'returned',
+    partnerId: 'acme',
+    payoutCents: 3000,
+    notifications: { returned: 'delivered' },
+  });
+  const r = await h.record(leadId);
+  expect(r.lead).toMatchObject({ status: 'returned', revenueCents: 0, payoutCents: 3000, seq: 3 });
+  expect(statuses(r)).toEqual(['received', 'pending', 'accepted', 'returned']);
+  expect(r.history.map((e) => e.revenueDeltaCents)).toEqual([0, 0, 3000, -3000]);
+  expect(r.history[3]).toMatchObject({ rawStatus: 'chargeback', partnerId: 'acme' });
+  expect(
+    h.source.hits
+      .filter((hit) => hit.query.lead === leadId)
+      .map((hit) => [hit.query.status, hit.query.payout]),
+  ).toEqual([
+    ['accepted', '30.00'],
+    ['returned', '30.00'],
+  ]);
+});
