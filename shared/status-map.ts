@@ -28,24 +28,31 @@ export const DEFAULT_STATUS_MAP: Readonly<Record<string, PostbackStatus>> = Obje
   trash: 'rejected',
   scrubbed: 'rejected',
   invalid: 'rejected',
+  refused: 'rejected',
   duplicate: 'rejected',
   fraud: 'rejected',
   pending: 'pending',
   hold: 'pending',
   on_hold: 'pending',
   in_review: 'pending',
+  under_review: 'pending',
   processing: 'pending',
   chargeback: 'returned',
   refund: 'returned',
   refunded: 'returned',
   returned: 'returned',
   reversed: 'returned',
+  reversal: 'returned',
+  charged_back: 'returned',
   clawback: 'returned',
 });
 
-/** "On Hold", "on-hold" and " ON_HOLD " are one word to a partner's engineer, so they are one key here. */
+/** "On Hold", "on-hold", "on_-hold" and " ON_HOLD " are one word to a partner's engineer, so they are one key here. */
 export function normalizeRawStatus(raw: string): string {
-  return raw.trim().toLowerCase().replace(/[\s-]+/g, '_');
+  return raw
+    .trim()
+    .toLowerCase()
+    .replace(/[\s_-]+/g, '_');
 }
 
 export interface StatusMapping {
@@ -55,7 +62,8 @@ export interface StatusMapping {
 
 export function buildStatusMap(partner: StatusMapping): Map<string, PostbackStatus> {
   const merged = new Map(Object.entries(DEFAULT_STATUS_MAP));
-  for (const [raw, status] of Object.entries(partner.statusMap ?? {})) merged.set(normalizeRawStatus(raw), status);
+  for (const [raw, status] of Object.entries(partner.statusMap ?? {}))
+    merged.set(normalizeRawStatus(raw), status);
   return merged;
 }
 
