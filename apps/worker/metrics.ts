@@ -97,3 +97,27 @@ export async function startWorkerMetricsServer(options: WorkerMetricsOptions): P
       }),
   };
 }
+
+/**
+ * For apps/worker/main.ts, before the first NativeConnection: installs the SDK exporter and serves /metrics.
+ * `TEMPORAL_METRICS_ADDRESS` moves the SDK exporter (default 127.0.0.1:9465); it is re-served on `port`.
+ */
+export async function startWorkerMetrics(options: {
+  metrics: Metrics;
+  logger?: Logger;
+  port?: number;
+  temporalMetricsAddress?: string;
+  runtime?: Omit<RuntimeOptions, 'telemetryOptions'>;
+}): Promise<WorkerMetricsServer> {
+  const address =
+    options.temporalMetricsAddress ??
+    process.env.TEMPORAL_METRICS_ADDRESS ??
+    DEFAULT_TEMPORAL_METRICS_ADDRESS;
+  installTemporalRuntimeMetrics(address, options.runtime);
+  return startWorkerMetricsServer({
+    metrics: options.metrics,
+    logger: options.logger,
+    port: options.port ?? DEFAULT_WORKER_METRICS_PORT,
+    temporalMetricsAddress: address,
+  });
+}
