@@ -266,3 +266,20 @@ test('replay and journey refuse bad input with 4xx', async () => {
   const badId = await getJson(`${stack.baseUrl}/admin/leads/${encodeURIComponent('$where')}/journey`, ADMIN);
   expect(badId.status).toBe(400);
 });
+
+test('the API reference is served without a key: /openapi.json and the /docs page', async () => {
+  const doc = await fetch(`${stack.baseUrl}/openapi.json`);
+  expect(doc.status).toBe(200);
+  expect(doc.headers.get('content-type')).toMatch(/application\/json/);
+  const body = (await doc.json()) as { openapi: string; paths: Record<string, unknown> };
+  expect(body.openapi).toMatch(/^3\./);
+  expect(Object.keys(body.paths)).toEqual(
+    expect.arrayContaining(['/leads', '/postback/{partnerId}', '/admin/leads/{leadId}/journey']),
+  );
+  const page = await fetch(`${stack.baseUrl}/docs`);
+  expect(page.status).toBe(200);
+  expect(page.headers.get('content-type')).toMatch(/text\/html/);
+  const html = await page.text();
+  expect(html).toContain('<span class="m post">POST</span> /admin/notifications/replay');
+  expect(html).not.toMatch(/<script|https?:\/\//i);
+});
