@@ -167,6 +167,18 @@ function redactParams(params: unknown, secretNames: ReadonlySet<string>): Record
   return out;
 }
 
+/** The database going away mid-request is a 503 the partner should retry, not our bug (500). */
+function unexpected(err: unknown): AppError {
+  const name = (err as { name?: unknown } | null)?.name;
+  if (
+    typeof name === 'string' &&
+    /^Mongo(ose)?(Network|ServerSelection|NotConnected|NetworkTimeout)Error$/.test(name)
+  ) {
+    return new AppError('dependency_unavailable', 'the database is unavailable; retry later');
+  }
+  return new AppError('internal', 'internal error');
+}
+
 function parseParams(resolved: Record<string, string>): PostbackParams {
   const parsed = postbackParamsSchema.safeParse(resolved);
   if (!parsed.success)
@@ -239,7 +251,7 @@ export class PostbackService {
     try {
       answer = await this.apply(req, receivedAt, postbackId, log);
     } catch (err) {
-      failure = isAppError(err) ? err : new AppError('internal', 'internal error');
+      failure = isAppError(err) ? err : unexpected(err);
       if (!isAppError(err))
         this.deps.logger.error({ err, requestId: req.requestId }, 'postback handling failed');
     }

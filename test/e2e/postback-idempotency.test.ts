@@ -70,6 +70,10 @@ test('the same postback twice, and again after the lead is accepted: one effect,
   expect(await notificationsOf(leadId, 'accepted')).toHaveLength(1);
   const outcomes = (await PostbackLog.find({ leadId }).sort({ receivedAt: 1 }).lean()).map((l) => l.outcome);
   expect(outcomes).toEqual(['applied', 'duplicate', 'duplicate']);
+  // The status change points back at the request that caused it.
+  const applied = await PostbackLog.findOne({ leadId, outcome: 'applied' }).lean();
+  const event = await StatusEvent.findOne({ leadId, status: 'accepted' }).lean();
+  expect(event?.postbackId).toBe(String(applied?._id));
 });
 
 test('20 identical postbacks at once: exactly one is applied', async () => {
