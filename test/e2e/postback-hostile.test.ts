@@ -368,6 +368,16 @@ const rows: Row[] = [
     code: 'unknown_lead',
   },
   {
+    // With the partner in the path, credentials come first: a stranger cannot probe which leads exist.
+    name: 'unknown subid with a wrong token',
+    request: () => ({
+      path: '/postback/acme',
+      query: acme({ subid: 'no-such-lead-000', token: 'not-the-token' }),
+    }),
+    status: 401,
+    code: 'bad_credentials',
+  },
+  {
     name: 'unknown subid without a partner in the path',
     request: () => ({ path: '/postback', query: acme({ subid: 'no-such-lead-000' }) }),
     status: 404,
