@@ -314,6 +314,9 @@ export function openApiDocument(): OpenApiDocument {
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
+/** Escaped text with `code` spans, the only markup our descriptions use. */
+const inline = (s: unknown) => escapeHtml(String(s ?? '')).replace(/`([^`]+)`/g, '<code>$1</code>');
+
 type SchemaNode = Record<string, unknown>;
 
 /** A compact one-line type for a schema, with links to named components. */
@@ -343,7 +346,7 @@ function propertiesTable(schema: SchemaNode): string {
   const rows = Object.entries(props)
     .map(
       ([name, p]) =>
-        `<tr><td><code>${escapeHtml(name)}</code>${required.has(name) ? ' *' : ''}</td><td>${typeLabel(p)}</td><td>${escapeHtml(String(p.description ?? ''))}</td></tr>`,
+        `<tr><td><code>${escapeHtml(name)}</code>${required.has(name) ? ' *' : ''}</td><td>${typeLabel(p)}</td><td>${inline(p.description)}</td></tr>`,
     )
     .join('');
   return `<table><tr><th>field</th><th>type</th><th></th></tr>${rows}</table>`;
@@ -357,12 +360,12 @@ export function renderDocsHtml(doc: OpenApiDocument): string {
     for (const [method, op] of Object.entries(item as Record<string, SchemaNode>)) {
       const id = `op-${method}-${path.replace(/[^A-Za-z0-9]+/g, '-')}`;
       toc.push(
-        `<li><a href="#${id}"><b>${method.toUpperCase()}</b> ${escapeHtml(path)}</a> — ${escapeHtml(String(op.summary ?? ''))}</li>`,
+        `<li><a href="#${id}"><b>${method.toUpperCase()}</b> ${escapeHtml(path)}</a> — ${inline(op.summary)}</li>`,
       );
       const params = ((op.parameters as SchemaNode[] | undefined) ?? [])
         .map(
           (p) =>
-            `<tr><td><code>${escapeHtml(String(p.name))}</code>${p.required ? ' *' : ''}</td><td>${escapeHtml(String(p.in))}</td><td>${typeLabel(p.schema as SchemaNode)}</td><td>${escapeHtml(String(p.description ?? (p.schema as SchemaNode | undefined)?.description ?? ''))}</td></tr>`,
+            `<tr><td><code>${escapeHtml(String(p.name))}</code>${p.required ? ' *' : ''}</td><td>${escapeHtml(String(p.in))}</td><td>${typeLabel(p.schema as SchemaNode)}</td><td>${inline(p.description ?? (p.schema as SchemaNode | undefined)?.description)}</td></tr>`,
         )
         .join('');
       const body = (op.requestBody as SchemaNode | undefined)?.content as
@@ -374,11 +377,11 @@ export function renderDocsHtml(doc: OpenApiDocument): string {
         .map(([code, r]) => {
           const content = r.content as Record<string, SchemaNode> | undefined;
           const first = content ? Object.values(content)[0] : undefined;
-          return `<tr><td>${escapeHtml(code)}</td><td>${escapeHtml(String(r.description ?? ''))}</td><td>${first ? typeLabel(first.schema as SchemaNode) : ''}</td></tr>`;
+          return `<tr><td>${escapeHtml(code)}</td><td>${inline(r.description)}</td><td>${first ? typeLabel(first.schema as SchemaNode) : ''}</td></tr>`;
         })
         .join('');
       ops.push(`<section id="${id}"><h3><span class="m ${method}">${method.toUpperCase()}</span> ${escapeHtml(path)}</h3>
-<p>${escapeHtml(String(op.summary ?? ''))}</p>${op.description ? `<p>${escapeHtml(String(op.description))}</p>` : ''}
+<p>${inline(op.summary)}</p>${op.description ? `<p>${inline(op.description)}</p>` : ''}
 ${security ? `<p>Auth: <code>x-api-key</code> (${escapeHtml(security)})</p>` : ''}
 ${params ? `<h4>Parameters</h4><table><tr><th>name</th><th>in</th><th>type</th><th></th></tr>${params}</table>` : ''}
 ${
@@ -407,7 +410,7 @@ code{background:#f4f4f4;padding:0 .2em}section{border-top:1px solid #eee;margin-
 .m{font-family:monospace;padding:.1em .4em;border-radius:3px;color:#fff;background:#555}.get{background:#2b7a3d}.post{background:#1f5fa8}
 </style></head><body>
 <h1>${escapeHtml(doc.info.title)} API <small>${escapeHtml(doc.info.version)}</small></h1>
-<p>${escapeHtml(doc.info.description ?? '')}</p><p>Machine-readable: <a href="/openapi.json">/openapi.json</a> (OpenAPI ${escapeHtml(doc.openapi)}).</p>
+<p>${inline(doc.info.description)}</p><p>Machine-readable: <a href="/openapi.json">/openapi.json</a> (OpenAPI ${escapeHtml(doc.openapi)}).</p>
 <h2>Endpoints</h2><ul>${toc.join('')}</ul>
 ${ops.join('\n')}
 <h2>Schemas</h2>
