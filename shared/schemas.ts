@@ -10,7 +10,8 @@ export const leadIdSchema = z.string().regex(/^[A-Za-z0-9_-]{6,64}$/, 'must be 6
 
 const shortText = z.string().max(256);
 const jsonScalar = z.union([z.string().max(2048), z.number(), z.boolean(), z.null()]);
-const flatRecord = z.record(z.string().max(64).regex(/^[^$.]/, 'keys may not start with "$" or "."'), jsonScalar);
+// MongoDB-wire servers refuse "." anywhere in a field name (FerretDB) and treat a leading "$" as an operator.
+const flatRecord = z.record(z.string().max(64).regex(/^[^$.][^.]*$/, 'keys may not start with "$" or contain "."'), jsonScalar);
 
 export const leadInputSchema = z
   .object({
