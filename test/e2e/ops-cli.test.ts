@@ -1,6 +1,7 @@
-// The `leadrouter` command (bin/leadrouter.js, as `npx leadrouter` runs it) against a running stack:
-// a known lead's journey as a timeline, lead search, bulk replay with progress, `config check`, `temporal setup`.
+// The `leadrouter` command against a running stack: a known lead's journey as a timeline and `config check`
+// through bin/leadrouter.js as `npx leadrouter` runs it; search, replay with progress and `temporal setup` through the same main() in-process.
 import { execFile } from 'node:child_process';
+import { Writable } from 'node:stream';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +12,7 @@ import {
   type PartnerSimulator,
   type SourceSimulator,
 } from '../../apps/dev/simulators';
+import { main } from '../../apps/cli/main';
 import { startTemporalDevServer } from '../../scripts/lib/provision';
 import {
   ADMIN_KEY,
@@ -50,6 +52,31 @@ function cli(
         resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
+}
+
+/** The same CLI in this process (no child start-up), for the many cases where the process boundary adds nothing. */
+async function run(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const sink = () => {
+    const chunks: string[] = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        chunks.push(String(chunk));
+        done();
+      },
+    });
+    return { stream, text: () => chunks.join('') };
+  };
+  const out = sink();
+  const err = sink();
+  const code = await main(args, {
+    out: out.stream,
+    err: err.stream,
+    env: { LEADROUTER_URL: stack.baseUrl, LEADROUTER_ADMIN_KEY: ADMIN_KEY, ...env },
+  });
+  return { code, stdout: out.text(), stderr: err.text() };
 }
 
 beforeAll(async () => {
@@ -131,29 +158,29 @@ test('`leadrouter lead <id>` prints a known lead as a timeline', async () => {
   expect([...stamps].sort()).toEqual(stamps);
   expect(events[0]).toMatch(/\+0\.000s/);
 
-  const json = await cli(['lead', leadId, '--json']);
+  const json = await run(['lead', leadId, '--json']);
   expect(json.code).toBe(0);
   expect((JSON.parse(json.stdout) as { lead: { leadId: string } }).lead.leadId).toBe(leadId);
 });
 
 test('`leadrouter lead` errors: unknown lead, no key, gateway down', async () => {
-  const unknown = await cli(['lead', 'no-such-lead-1']);
+  const unknown = await run(['lead', 'no-such-lead-1']);
   expect(unknown.code).toBe(1);
   expect(unknown.stderr).toMatch(/HTTP 404 unknown_lead/);
-  const noKey = await cli(['lead', 'no-such-lead-1'], { LEADROUTER_ADMIN_KEY: '' });
+  const noKey = await run(['lead', 'no-such-lead-1'], { LEADROUTER_ADMIN_KEY: '' });
   expect(noKey.code).toBe(2);
   expect(noKey.stderr).toMatch(/LEADROUTER_ADMIN_KEY/);
-  const wrongKey = await cli(['lead', 'no-such-lead-1', '--admin-key', 'not-the-admin-key-123']);
+  const wrongKey = await run(['lead', 'no-such-lead-1', '--admin-key', 'not-the-admin-key-123']);
   expect(wrongKey.code).toBe(1);
   expect(wrongKey.stderr).toMatch(/HTTP 403 forbidden/);
-  const down = await cli(['lead', 'no-such-lead-1', '--url', 'http://127.0.0.1:9']);
+  const down = await run(['lead', 'no-such-lead-1', '--url', 'http://127.0.0.1:9']);
   expect(down.code).toBe(1);
   expect(down.stderr).toMatch(/cannot reach the gateway/);
 });
 
 test('`leadrouter replay` replays exhausted notifications in bulk with progress', async () => {
   source.failNext(1_000_000);
-  const ids = [await acceptedLead('clk-bulk-1'), await acceptedLead('clk-bulk-2')];
+  const ids = await Promise.all([acceptedLead('clk-bulk-1'), acceptedLead('clk-bulk-2')]);
   for (const id of ids) {
     await eventually(
       async () => {
@@ -166,16 +193,16 @@ test('`leadrouter replay` replays exhausted notifications in bulk with progress'
       'exhausted',
     );
   }
-  const dry = await cli(['replay', '--source', 'src-1', '--status', 'accepted', '--dry-run']);
+  const dry = await run(['replay', '--source', 'src-1', '--status', 'accepted', '--dry-run']);
   expect(dry.code).toBe(0);
   expect(dry.stdout).toMatch(/^2 exhausted notification\(s\) match/);
   for (const id of ids) expect(dry.stdout).toContain(`${id}  accepted`);
 
   source.failNext(0);
-  const run = await cli(['replay', '--source', 'src-1', '--status', 'accepted']);
-  expect(run.code).toBe(0);
-  expect(run.stdout).toContain('replayed 2/2');
-  expect(run.stderr).toContain('replaying [##############################] 2/2 100%');
+  const replayed = await run(['replay', '--source', 'src-1', '--status', 'accepted']);
+  expect(replayed.code).toBe(0);
+  expect(replayed.stdout).toContain('replayed 2/2');
+  expect(replayed.stderr).toContain('replaying [##############################] 2/2 100%');
   for (const id of ids) {
     await eventually(
       async () =>
@@ -187,7 +214,7 @@ test('`leadrouter replay` replays exhausted notifications in bulk with progress'
 });
 
 test('`leadrouter leads` lists leads from the admin search', async () => {
-  const { code, stdout, stderr } = await cli(['leads', '--status', 'accepted', '--partner', 'acme', '--all']);
+  const { code, stdout, stderr } = await run(['leads', '--status', 'accepted', '--partner', 'acme', '--all']);
   expect(code).toBe(0);
   const rows = stdout.trim().split('\n');
   expect(rows.length).toBeGreaterThanOrEqual(3);
@@ -198,7 +225,7 @@ test('`leadrouter leads` lists leads from the admin search', async () => {
 test('`leadrouter config check` accepts a good file and prints errors with paths for a bad one', async () => {
   const good = path.join(tmp, 'good.json');
   fs.writeFileSync(good, JSON.stringify(baseConfig('http://127.0.0.1:4010', 'http://127.0.0.1:4020')));
-  const ok = await cli(['config', 'check', good]);
+  const ok = await run(['config', 'check', good]);
   expect(ok).toEqual({
     code: 0,
     stdout: `${good}: ok (1 partner(s): acme; 1 source(s): src-1)\n`,
@@ -228,10 +255,10 @@ test('`leadrouter config check` accepts a good file and prints errors with paths
   expect(failed.stderr).toMatch(/partners\[0\]\.postback\.statusMap\.approved: /);
   expect(failed.stderr).toMatch(/sources\[0\]\.apiKey: api keys shorter than 8 characters/);
 
-  const missing = await cli(['config', 'check', path.join(tmp, 'nope.yaml')]);
+  const missing = await run(['config', 'check', path.join(tmp, 'nope.yaml')]);
   expect(missing.code).toBe(1);
   expect(missing.stderr).toMatch(/cannot read file/);
-  const usage = await cli(['frobnicate']);
+  const usage = await run(['frobnicate']);
   expect(usage.code).toBe(2);
   expect(usage.stderr).toMatch(/unknown command "frobnicate"/);
 });
@@ -244,7 +271,7 @@ test('`leadrouter temporal setup` registers the search attributes once, then fin
   });
   try {
     const env = { TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: server.namespace };
-    const first = await cli(['temporal', 'setup', '--wait', '30'], env);
+    const first = await run(['temporal', 'setup', '--wait', '30'], env);
     expect(first.code).toBe(0);
     for (const name of ['LeadStatus', 'PartnerId', 'SourceId'])
       expect(first.stdout).toContain(`${name} (Keyword): added`);
@@ -257,14 +284,14 @@ test('`leadrouter temporal setup` registers the search attributes once, then fin
     } finally {
       await connection.close();
     }
-    const second = await cli(['temporal', 'setup'], env);
+    const second = await run(['temporal', 'setup'], env);
     expect(second.code).toBe(0);
     for (const name of ['LeadStatus', 'PartnerId', 'SourceId'])
       expect(second.stdout).toContain(`${name} (Keyword): already registered`);
   } finally {
     await server.stop();
   }
-  const down = await cli(['temporal', 'setup'], { TEMPORAL_ADDRESS: '127.0.0.1:9' });
+  const down = await run(['temporal', 'setup'], { TEMPORAL_ADDRESS: '127.0.0.1:9' });
   expect(down.code).toBe(1);
   expect(down.stderr).toMatch(/Temporal at 127\.0\.0\.1:9 is unreachable/);
 });
