@@ -9,14 +9,31 @@ type ActiveHours = NonNullable<PartnerConfig['routing']['activeHours']>;
 
 /** Weekday and minutes since midnight of `at` in a time zone, by the platform's tz database (Intl). */
 function localClock(at: Date, timeZone: string): { day: string; minutes: number } {
-  const parts = new Intl.DateTimeFormat('en-US', { timeZone, weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).formatToParts(at);
+  const parts = new Intl.DateTimeFormat('en-US', {
+    timeZone,
+    weekday: 'short',
+    hour: '2-digit',
+    minute: '2-digit',
+    hourCycle: 'h23',
+  }).formatToParts(at);
   const get = (t: string) => parts.find((p) => p.type === t)?.value ?? '';
   // Some ICU versions print midnight as "24" even with h23.
-  return { day: get('weekday').toLowerCase().slice(0, 3), minutes: (Number(get('hour')) % 24) * 60 + Number(get('minute')) };
+  return {
+    day: get('weekday').toLowerCase().slice(0, 3),
+    minutes: (Number(get('hour')) % 24) * 60 + Number(get('minute')),
+  };
 }
 
 const toMinutes = (hhmm: string) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5));
-const PREVIOUS_DAY: Record<string, string> = { mon: 'sun', tue: 'mon', wed: 'tue', thu: 'wed', fri: 'thu', sat: 'fri', sun: 'sat' };
+const PREVIOUS_DAY: Record<string, string> = {
+  mon: 'sun',
+  tue: 'mon',
+  wed: 'tue',
+  thu: 'wed',
+  fri: 'thu',
+  sat: 'fri',
+  sun: 'sat',
+};
 
 /**
  * True when `at` falls in the partner's window: from (inclusive) to (exclusive), local time. A window
@@ -38,7 +55,8 @@ const lower = (v: unknown) => String(v ?? '').toLowerCase();
 /** The first filter a lead fails, or undefined when it passes all of them. */
 export function failedFilter(partner: PartnerConfig, lead: Partial<LeadDoc>): string | undefined {
   const f = partner.routing.filters;
-  const inList = (list: string[] | undefined, value: unknown) => !list || list.map(lower).includes(lower(value));
+  const inList = (list: string[] | undefined, value: unknown) =>
+    !list || list.map(lower).includes(lower(value));
   if (!inList(f.vertical, lead.vertical)) return 'vertical';
   if (!inList(f.country, lead.geo?.country)) return 'country';
   if (!inList(f.state, lead.geo?.state)) return 'state';
@@ -54,8 +72,10 @@ export function failedFilter(partner: PartnerConfig, lead: Partial<LeadDoc>): st
 export function capPeriods(partner: PartnerConfig, at: Date): { period: string; cap: number }[] {
   const iso = at.toISOString();
   const periods: { period: string; cap: number }[] = [];
-  if (partner.routing.dailyCap !== undefined) periods.push({ period: `d${iso.slice(0, 10)}`, cap: partner.routing.dailyCap });
-  if (partner.routing.hourlyCap !== undefined) periods.push({ period: `h${iso.slice(0, 13)}`, cap: partner.routing.hourlyCap });
+  if (partner.routing.dailyCap !== undefined)
+    periods.push({ period: `d${iso.slice(0, 10)}`, cap: partner.routing.dailyCap });
+  if (partner.routing.hourlyCap !== undefined)
+    periods.push({ period: `h${iso.slice(0, 13)}`, cap: partner.routing.hourlyCap });
   return periods;
 }
 
@@ -63,13 +83,20 @@ export function capPeriods(partner: PartnerConfig, at: Date): { period: string; 
  * Takes one of the cap's numbered slots by inserting it: the unique _id makes two leads unable to hold
  * the same slot, so no read-modify-write of a counter is needed. Returns the slot's id, or undefined when full.
  */
-async function takeSlot(partnerId: string, period: string, cap: number, leadId: string, at: Date): Promise<string | undefined> {
+async function takeSlot(
+  partnerId: string,
+  period: string,
+  cap: number,
+  leadId: string,
+  at: Date,
+): Promise<string | undefined> {
   const held = await CapSlot.findOne({ partnerId, period, leadId }, { _id: 1 }).lean();
   if (held) return held._id; // an earlier attempt of this activity already took it
   for (;;) {
     const taken = new Set((await CapSlot.find({ partnerId, period }, { _id: 1 }).lean()).map((s) => s._id));
     const free: string[] = [];
-    for (let n = 1; n <= cap; n++) if (!taken.has(`${partnerId}:${period}:${n}`)) free.push(`${partnerId}:${period}:${n}`);
+    for (let n = 1; n <= cap; n++)
+      if (!taken.has(`${partnerId}:${period}:${n}`)) free.push(`${partnerId}:${period}:${n}`);
     if (free.length === 0) return undefined;
     // Start at a random free slot so that concurrent leads mostly try different ones.
     const start = Math.floor(Math.random() * free.length);
@@ -91,7 +118,11 @@ export function routingActivities({ config, now, logger }: ActivityDeps) {
       const cfg = config();
       const lead = await Lead.findById(leadId).lean();
       const at = now();
-      const plan: RoutePlan = { candidates: [], skipped: [], maxPartners: cfg.config.settings.maxPartnersPerLead };
+      const plan: RoutePlan = {
+        candidates: [],
+        skipped: [],
+        maxPartners: cfg.config.settings.maxPartnersPerLead,
+      };
       for (const p of cfg.config.partners) {
         let reason: string | undefined;
         if (p.paused) reason = 'paused';
@@ -117,7 +148,15 @@ export function routingActivities({ config, now, logger }: ActivityDeps) {
           currency: p.currency,
         });
       }
-      logger.debug({ leadId, workflowId: `lead-${leadId}`, candidates: plan.candidates.map((c) => c.partnerId), skipped: plan.skipped }, 'route planned');
+      logger.debug(
+        {
+          leadId,
+          workflowId: `lead-${leadId}`,
+          candidates: plan.candidates.map((c) => c.partnerId),
+          skipped: plan.skipped,
+        },
+        'route planned',
+      );
       return plan;
     },
 
@@ -131,11 +170,17 @@ export function routingActivities({ config, now, logger }: ActivityDeps) {
         if (!slot) {
           if (slots.length) await CapSlot.deleteMany({ _id: { $in: slots } });
           const reason = `${period.startsWith('d') ? 'daily' : 'hourly'} cap of ${cap} reached`;
-          await Delivery.create({ _id: `${leadId}:${partnerId}:cap`, leadId, partnerId, attempt: 0, at, outcome: 'skipped', reason }).catch(
-            (err: unknown) => {
-              if (!isDuplicateKey(err)) throw err;
-            },
-          );
+          await Delivery.create({
+            _id: `${leadId}:${partnerId}:cap`,
+            leadId,
+            partnerId,
+            attempt: 0,
+            at,
+            outcome: 'skipped',
+            reason,
+          }).catch((err: unknown) => {
+            if (!isDuplicateKey(err)) throw err;
+          });
           return { ok: false, slots: [], reason };
         }
         slots.push(slot);

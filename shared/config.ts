@@ -8,7 +8,9 @@ import { POSTBACK_STATUSES } from './statuses';
 import { normalizeRawStatus } from './status-map';
 
 const postbackStatusSchema = z.enum(POSTBACK_STATUSES);
-const idSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be 1-64 letters, digits, "_", "." or "-"');
+const idSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be 1-64 letters, digits, "_", "." or "-"');
 const httpUrl = z.url({ protocol: /^https?$/ });
 const statusMapSchema = z
   .record(z.string().min(1), postbackStatusSchema)
@@ -103,11 +105,17 @@ export const routingRulesSchema = z.object({
   activeHours: z
     .object({
       timezone: timeZoneSchema.default('UTC'),
-      days: z.array(z.enum(WEEKDAYS)).min(1).default([...WEEKDAYS]),
+      days: z
+        .array(z.enum(WEEKDAYS))
+        .min(1)
+        .default([...WEEKDAYS]),
       from: clock,
       to: clock,
     })
-    .refine((h) => h.from !== h.to, { message: 'from and to must differ (leave activeHours out for all day)', path: ['to'] })
+    .refine((h) => h.from !== h.to, {
+      message: 'from and to must differ (leave activeHours out for all day)',
+      path: ['to'],
+    })
     .optional(),
 });
 
@@ -147,11 +155,9 @@ export const sourceSchema = z.object({
   apiKey: z.string().min(8, 'api keys shorter than 8 characters are guessable'),
   postbackUrl: httpUrl.optional(),
   postbackMethod: z.enum(['GET', 'POST']).default('GET'),
-  notifyOn: z.array(z.enum(['pending', 'accepted', 'rejected', 'expired', 'failed', 'returned'])).default([
-    'accepted',
-    'rejected',
-    'returned',
-  ]),
+  notifyOn: z
+    .array(z.enum(['pending', 'accepted', 'rejected', 'expired', 'failed', 'returned']))
+    .default(['accepted', 'rejected', 'returned']),
   /** Standard Webhooks signing secret ("whsec_..." base64, or any string used as raw bytes). */
   secret: z.string().min(16).optional(),
   notify: notifyPolicySchema.default(notifyPolicySchema.parse({})),
@@ -172,13 +178,15 @@ export const routingConfigSchema = z
     for (const key of ['partners', 'sources'] as const) {
       const seen = new Set<string>();
       cfg[key].forEach((item, i) => {
-        if (seen.has(item.id)) ctx.addIssue({ code: 'custom', path: [key, i, 'id'], message: `duplicate id "${item.id}"` });
+        if (seen.has(item.id))
+          ctx.addIssue({ code: 'custom', path: [key, i, 'id'], message: `duplicate id "${item.id}"` });
         seen.add(item.id);
       });
     }
     const keys = new Set<string>();
     cfg.sources.forEach((s, i) => {
-      if (keys.has(s.apiKey)) ctx.addIssue({ code: 'custom', path: ['sources', i, 'apiKey'], message: 'duplicate apiKey' });
+      if (keys.has(s.apiKey))
+        ctx.addIssue({ code: 'custom', path: ['sources', i, 'apiKey'], message: 'duplicate apiKey' });
       keys.add(s.apiKey);
     });
   });
@@ -199,13 +207,19 @@ export class ConfigError extends Error {
 
 /** "partners[0].delivery.url" from zod's path array: the name an operator searches their file for. */
 export function formatPath(path: readonly PropertyKey[]): string {
-  return path.reduce<string>((acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : acc ? `${acc}.${String(seg)}` : String(seg)), '');
+  return path.reduce<string>(
+    (acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : acc ? `${acc}.${String(seg)}` : String(seg)),
+    '',
+  );
 }
 
 export function parseRoutingConfig(raw: unknown, file = '<inline>'): RoutingConfig {
   const result = routingConfigSchema.safeParse(raw);
   if (!result.success) {
-    throw new ConfigError(file, result.error.issues.map((i) => `${formatPath(i.path) || '(root)'}: ${i.message}`));
+    throw new ConfigError(
+      file,
+      result.error.issues.map((i) => `${formatPath(i.path) || '(root)'}: ${i.message}`),
+    );
   }
   return result.data;
 }
@@ -221,7 +235,9 @@ export function loadRoutingConfig(file: string): RoutingConfig {
   try {
     raw = file.endsWith('.json') ? JSON.parse(text) : YAML.parse(text);
   } catch (err) {
-    throw new ConfigError(file, [`not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message}`]);
+    throw new ConfigError(file, [
+      `not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message}`,
+    ]);
   }
   return parseRoutingConfig(raw, file);
 }

@@ -4,11 +4,24 @@ import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, loadRoutingConfig, parseRoutingConfig } from '../../shared/config';
 
-function valid(): { partners: Record<string, unknown>[]; sources: Record<string, unknown>[]; settings?: Record<string, unknown> } {
+function valid(): {
+  partners: Record<string, unknown>[];
+  sources: Record<string, unknown>[];
+  settings?: Record<string, unknown>;
+} {
   return {
     partners: [
-      { id: 'acme', delivery: { url: 'http://127.0.0.1:4010/leads' }, postback: { token: 'acme-token-1' }, payout: 12.5 },
-      { id: 'bolt', delivery: { url: 'http://127.0.0.1:4011/leads' }, postback: { hmacSecret: 'bolt-hmac-secret-0123' } },
+      {
+        id: 'acme',
+        delivery: { url: 'http://127.0.0.1:4010/leads' },
+        postback: { token: 'acme-token-1' },
+        payout: 12.5,
+      },
+      {
+        id: 'bolt',
+        delivery: { url: 'http://127.0.0.1:4011/leads' },
+        postback: { hmacSecret: 'bolt-hmac-secret-0123' },
+      },
     ],
     sources: [{ id: 'src-1', apiKey: 'key-src-1-abcdef' }],
   };
@@ -26,7 +39,12 @@ function problems(raw: unknown): string[] {
 
 test('a valid config gets its defaults and payouts in cents', () => {
   const cfg = parseRoutingConfig(valid());
-  expect(cfg.partners[0]).toMatchObject({ payoutCents: 1250, currency: 'USD', paused: false, routing: { priority: 1, weight: 100 } });
+  expect(cfg.partners[0]).toMatchObject({
+    payoutCents: 1250,
+    currency: 'USD',
+    paused: false,
+    routing: { priority: 1, weight: 100 },
+  });
   expect(cfg.partners[1]?.payoutCents).toBeUndefined();
   expect(cfg.settings.maxPartnersPerLead).toBe(5);
 });
@@ -42,21 +60,31 @@ test('duplicate partner and source ids, and duplicate api keys', () => {
   raw.partners[1] = { ...raw.partners[1], id: 'acme' };
   raw.sources.push({ id: 'src-1', apiKey: 'key-src-1-abcdef' });
   expect(problems(raw)).toEqual(
-    expect.arrayContaining(['partners[1].id: duplicate id "acme"', 'sources[1].id: duplicate id "src-1"', 'sources[1].apiKey: duplicate apiKey']),
+    expect.arrayContaining([
+      'partners[1].id: duplicate id "acme"',
+      'sources[1].id: duplicate id "src-1"',
+      'sources[1].apiKey: duplicate apiKey',
+    ]),
   );
 });
 
 test('a partner without any postback authentication is refused', () => {
   const raw = valid();
   raw.partners[0] = { ...raw.partners[0], postback: { statusMap: { ok: 'accepted' } } };
-  expect(problems(raw)).toEqual([expect.stringMatching(/^partners\[0\]\.postback: needs token, hmacSecret or ipAllowlist/)]);
+  expect(problems(raw)).toEqual([
+    expect.stringMatching(/^partners\[0\]\.postback: needs token, hmacSecret or ipAllowlist/),
+  ]);
 });
 
 test('routing rules: active hours, time zone, caps, weights, patterns', () => {
   const raw = valid();
   raw.partners[0] = {
     ...raw.partners[0],
-    routing: { weight: -1, dailyCap: 1.5, activeHours: { timezone: 'Mars/Olympus', from: '25:00', to: '06:00' } },
+    routing: {
+      weight: -1,
+      dailyCap: 1.5,
+      activeHours: { timezone: 'Mars/Olympus', from: '25:00', to: '06:00' },
+    },
     response: { acceptedPattern: 'success=(true' },
   };
   raw.partners[1] = { ...raw.partners[1], routing: { activeHours: { from: '09:00', to: '09:00' } } };
@@ -75,7 +103,12 @@ test('routing rules: active hours, time zone, caps, weights, patterns', () => {
 
 test('payout, currency, durations and maxPartnersPerLead', () => {
   const raw = valid();
-  raw.partners[0] = { ...raw.partners[0], payout: '12.5.0', currency: 'dollars', postback: { token: 'acme-token-1', timeout: 'tomorrow' } };
+  raw.partners[0] = {
+    ...raw.partners[0],
+    payout: '12.5.0',
+    currency: 'dollars',
+    postback: { token: 'acme-token-1', timeout: 'tomorrow' },
+  };
   raw.settings = { maxPartnersPerLead: 0 };
   expect(problems(raw)).toEqual(
     expect.arrayContaining([
@@ -88,7 +121,9 @@ test('payout, currency, durations and maxPartnersPerLead', () => {
 });
 
 test('empty or missing lists', () => {
-  expect(problems({ partners: [], sources: [] })).toEqual(expect.arrayContaining([expect.stringMatching(/^partners: /), expect.stringMatching(/^sources: /)]));
+  expect(problems({ partners: [], sources: [] })).toEqual(
+    expect.arrayContaining([expect.stringMatching(/^partners: /), expect.stringMatching(/^sources: /)]),
+  );
   expect(problems(null)).toEqual([expect.stringMatching(/^\(root\): /)]);
 });
 
@@ -99,7 +134,9 @@ test('loading a file: YAML or JSON, with the file named in the error', () => {
   expect(loadRoutingConfig(good).partners.map((p) => p.id)).toEqual(['acme', 'bolt']);
   const bad = path.join(dir, 'routing.yaml');
   fs.writeFileSync(bad, 'partners: [\n');
-  expect(() => loadRoutingConfig(bad)).toThrow(/invalid routing config .*routing\.yaml:\n {2}- not valid YAML/);
+  expect(() => loadRoutingConfig(bad)).toThrow(
+    /invalid routing config .*routing\.yaml:\n {2}- not valid YAML/,
+  );
   expect(() => loadRoutingConfig(path.join(dir, 'missing.yaml'))).toThrow(/cannot read file/);
   fs.rmSync(dir, { recursive: true, force: true });
 });

@@ -7,7 +7,14 @@ import { orderCandidates } from '../../workflows/routing';
 
 function partner(routing: Record<string, unknown> = {}): PartnerConfig {
   const cfg = parseRoutingConfig({
-    partners: [{ id: 'p1', delivery: { url: 'http://127.0.0.1:1/leads' }, postback: { token: 'token-123456' }, routing }],
+    partners: [
+      {
+        id: 'p1',
+        delivery: { url: 'http://127.0.0.1:1/leads' },
+        postback: { token: 'token-123456' },
+        routing,
+      },
+    ],
     sources: [{ id: 's1', apiKey: 'key-s1-abcdef' }],
   });
   return cfg.partners[0] as PartnerConfig;
@@ -26,11 +33,24 @@ function seeded(seed: number): () => number {
 }
 
 function candidate(partnerId: string, priority: number, weight: number): RouteCandidate {
-  return { partnerId, priority, weight, deliveryTimeoutMs: 1000, deliveryMaxAttempts: 1, postbackTimeoutMs: 1000, allowResale: false, currency: 'USD' };
+  return {
+    partnerId,
+    priority,
+    weight,
+    deliveryTimeoutMs: 1000,
+    deliveryMaxAttempts: 1,
+    postbackTimeoutMs: 1000,
+    allowResale: false,
+    currency: 'USD',
+  };
 }
 
 describe('failedFilter', () => {
-  const lead = { vertical: 'auto', geo: { country: 'US', state: 'CA', zip: '94107' }, data: { loanAmount: 5000, owner: true, plan: 'Gold' } };
+  const lead = {
+    vertical: 'auto',
+    geo: { country: 'US', state: 'CA', zip: '94107' },
+    data: { loanAmount: 5000, owner: true, plan: 'Gold' },
+  };
 
   test('a partner without filters takes any lead, even an empty one', () => {
     expect(failedFilter(partner(), lead)).toBeUndefined();
@@ -38,14 +58,21 @@ describe('failedFilter', () => {
   });
 
   test('vertical, country and state match case-insensitively', () => {
-    expect(failedFilter(partner({ filters: { vertical: ['AUTO', 'home'], country: ['us'], state: ['ca', 'ny'] } }), lead)).toBeUndefined();
+    expect(
+      failedFilter(
+        partner({ filters: { vertical: ['AUTO', 'home'], country: ['us'], state: ['ca', 'ny'] } }),
+        lead,
+      ),
+    ).toBeUndefined();
     expect(failedFilter(partner({ filters: { vertical: ['home'] } }), lead)).toBe('vertical');
     expect(failedFilter(partner({ filters: { country: ['CA'] } }), lead)).toBe('country');
     expect(failedFilter(partner({ filters: { state: ['NY'] } }), lead)).toBe('state');
   });
 
   test('a filter on a field the lead lacks rejects it', () => {
-    expect(failedFilter(partner({ filters: { vertical: ['auto'] } }), { geo: { country: 'US' } })).toBe('vertical');
+    expect(failedFilter(partner({ filters: { vertical: ['auto'] } }), { geo: { country: 'US' } })).toBe(
+      'vertical',
+    );
     expect(failedFilter(partner({ filters: { country: ['US'] } }), { vertical: 'auto' })).toBe('country');
     expect(failedFilter(partner({ filters: { zipPrefix: ['9'] } }), { vertical: 'auto' })).toBe('zip');
   });
@@ -56,14 +83,25 @@ describe('failedFilter', () => {
   });
 
   test('any field by dot path, numbers and booleans compared as values', () => {
-    expect(failedFilter(partner({ filters: { fields: { 'data.loanAmount': [5000, 10000], 'data.owner': [true] } } }), lead)).toBeUndefined();
+    expect(
+      failedFilter(
+        partner({ filters: { fields: { 'data.loanAmount': [5000, 10000], 'data.owner': [true] } } }),
+        lead,
+      ),
+    ).toBeUndefined();
     expect(failedFilter(partner({ filters: { fields: { 'data.plan': ['gold'] } } }), lead)).toBeUndefined();
-    expect(failedFilter(partner({ filters: { fields: { 'data.loanAmount': [1000] } } }), lead)).toBe('data.loanAmount');
-    expect(failedFilter(partner({ filters: { fields: { 'data.missing': ['x'] } } }), lead)).toBe('data.missing');
+    expect(failedFilter(partner({ filters: { fields: { 'data.loanAmount': [1000] } } }), lead)).toBe(
+      'data.loanAmount',
+    );
+    expect(failedFilter(partner({ filters: { fields: { 'data.missing': ['x'] } } }), lead)).toBe(
+      'data.missing',
+    );
   });
 
   test('the first failing filter is named', () => {
-    expect(failedFilter(partner({ filters: { vertical: ['auto'], country: ['CA'], zipPrefix: ['1'] } }), lead)).toBe('country');
+    expect(
+      failedFilter(partner({ filters: { vertical: ['auto'], country: ['CA'], zipPrefix: ['1'] } }), lead),
+    ).toBe('country');
   });
 });
 
@@ -135,7 +173,10 @@ describe('capPeriods', () => {
 
 describe('orderCandidates', () => {
   test('lower priority number first, whatever the weights', () => {
-    const order = orderCandidates([candidate('late', 3, 1000), candidate('first', 1, 1), candidate('second', 2, 1)], seeded(1));
+    const order = orderCandidates(
+      [candidate('late', 3, 1000), candidate('first', 1, 1), candidate('second', 2, 1)],
+      seeded(1),
+    );
     expect(order.map((c) => c.partnerId)).toEqual(['first', 'second', 'late']);
   });
 
@@ -151,7 +192,12 @@ describe('orderCandidates', () => {
 
   test('weights: over 10,000 draws each partner comes first in weight/sum of them (±0.02, 4 sigma)', () => {
     const random = seeded(20261126);
-    const cands = [candidate('a', 1, 60), candidate('b', 1, 30), candidate('c', 1, 10), candidate('z', 2, 1000)];
+    const cands = [
+      candidate('a', 1, 60),
+      candidate('b', 1, 30),
+      candidate('c', 1, 10),
+      candidate('z', 2, 1000),
+    ];
     const first = { a: 0, b: 0, c: 0, z: 0 };
     const bSecond = { n: 0 };
     const draws = 10_000;
@@ -172,7 +218,8 @@ describe('orderCandidates', () => {
   test('two equal weights split evenly', () => {
     const random = seeded(7);
     let a = 0;
-    for (let i = 0; i < 10_000; i++) if (orderCandidates([candidate('a', 1, 5), candidate('b', 1, 5)], random)[0]?.partnerId === 'a') a += 1;
+    for (let i = 0; i < 10_000; i++)
+      if (orderCandidates([candidate('a', 1, 5), candidate('b', 1, 5)], random)[0]?.partnerId === 'a') a += 1;
     expect(Math.abs(a / 10_000 - 0.5)).toBeLessThan(0.02);
   });
 });

@@ -1,0 +1,130 @@
+// A small harness for routing tests on the time-skipping server: the real worker and activities, a Mongo-wire
+// database of its own, three loopback partner APIs (a, b, c) and a routing config each test can replace.
+import { randomBytes } from 'node:crypto';
+import { temporal } from '@temporalio/proto';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import {
+  startPartnerSimulator,
+  type PartnerBehavior,
+  type PartnerSimulator,
+  type ReceivedLead,
+} from '../../apps/dev/simulators';
+import { createLeadWorker } from '../../apps/worker/worker';
+import { undiciHttp } from '../../activities/http';
+import { ConfigIndex, parseRoutingConfig } from '../../shared/config';
+import { connectMongo, disconnectMongo } from '../../shared/db';
+import { createLogger } from '../../shared/logger';
+import { Delivery, Lead } from '../../shared/models';
+import { SEARCH_ATTRIBUTES, type LeadWorkflowView } from '../../shared/temporal';
+import { createTimeSkippingEnv, testEnv, uniqueDbName, uniqueTaskQueue } from '../support/servers';
+import { quietTemporalRuntime } from '../support/stack';
+
+export type PartnerName = 'a' | 'b' | 'c';
+export interface PartnerSpec {
+  id: PartnerName;
+  routing?: Record<string, unknown>;
+  delivery?: Record<string, unknown>;
+  response?: Record<string, unknown>;
+}
+
+export interface RoutingHarness {
+  sims: Record<PartnerName, PartnerSimulator>;
+  /** Partners answer synchronously ({"status":"accepted"|"rejected"} at `status`) unless a spec says otherwise. */
+  useConfig(partners: PartnerSpec[], settings?: Record<string, unknown>): void;
+  setConfig(config: ConfigIndex): void;
+  config(): ConfigIndex;
+  /** The clock planRoute sees (active hours), real time unless set. */
+  setClock(now: (() => Date) | undefined): void;
+  /** Inserts a received lead and runs its workflow to the end (time skips through waits and retry backoff). */
+  runLead(fields?: Record<string, unknown>): Promise<{ leadId: string; view: LeadWorkflowView }>;
+  receivedBy(sim: PartnerSimulator, leadId: string): number;
+  deliveries(
+    leadId: string,
+  ): Promise<{ partnerId: string; outcome?: string | null; httpStatus?: number | null }[]>;
+  stop(): Promise<void>;
+}
+
+export const accepts = (): PartnerBehavior => ({ body: { status: 'accepted' } });
+export const rejects = (): PartnerBehavior => ({ body: { status: 'rejected' } });
+export type { ReceivedLead };
+
+export async function startRoutingHarness(): Promise<RoutingHarness> {
+  quietTemporalRuntime();
+  const env: TestWorkflowEnvironment = await createTimeSkippingEnv();
+  // The time-skipping server knows only built-in search attributes; the workflow upserts ours.
+  const keyword = temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD;
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: env.namespace ?? 'default',
+    searchAttributes: Object.fromEntries(Object.values(SEARCH_ATTRIBUTES).map((k) => [k.name, keyword])),
+  });
+  await connectMongo(`${testEnv().mongoUri.replace(/\/$/, '')}/${uniqueDbName('wf_routing')}`);
+  const sims = {
+    a: await startPartnerSimulator(),
+    b: await startPartnerSimulator(),
+    c: await startPartnerSimulator(),
+  };
+  let config: ConfigIndex | undefined;
+  let clock: (() => Date) | undefined;
+  const taskQueue = uniqueTaskQueue('wf-routing');
+  const worker: Worker = await createLeadWorker({
+    connection: env.nativeConnection,
+    namespace: env.namespace ?? 'default',
+    taskQueue,
+    deps: {
+      config: () => {
+        if (!config) throw new Error('no routing config: call useConfig first');
+        return config;
+      },
+      http: undiciHttp,
+      now: () => (clock ? clock() : new Date()),
+      logger: createLogger('test', process.env.TEST_LOG_LEVEL ?? 'silent'),
+    },
+  });
+  const running = worker.run();
+
+  return {
+    sims,
+    useConfig(partners, settings = {}) {
+      config = new ConfigIndex(
+        parseRoutingConfig({
+          settings,
+          partners: partners.map((p) => ({
+            id: p.id,
+            delivery: { url: `${sims[p.id].url}/leads`, timeoutMs: 2000, maxAttempts: 2, ...p.delivery },
+            response: { statusPath: 'status', ...p.response },
+            postback: { token: `token-${p.id}-123456`, timeout: '1h' },
+            routing: p.routing ?? {},
+            payout: 10,
+          })),
+          sources: [{ id: 'src-1', apiKey: 'key-src-1-abcdef' }],
+        }),
+      );
+    },
+    setConfig: (c) => void (config = c),
+    config: () => config as ConfigIndex,
+    setClock: (now) => void (clock = now),
+    async runLead(fields = {}) {
+      const leadId = `wf${randomBytes(6).toString('hex')}`;
+      await Lead.create({ _id: leadId, sourceId: 'src-1', status: 'received', ...fields });
+      const view = await env.client.workflow.execute('leadWorkflow', {
+        workflowId: `lead-${leadId}`,
+        taskQueue,
+        args: [{ leadId }],
+      });
+      return { leadId, view: view as LeadWorkflowView };
+    },
+    receivedBy: (sim, leadId) => sim.received.filter((l) => l.subid === leadId).length,
+    async deliveries(leadId) {
+      const docs = await Delivery.find({ leadId }).sort({ at: 1, attempt: 1 }).lean();
+      return docs.map((d) => ({ partnerId: d.partnerId, outcome: d.outcome, httpStatus: d.httpStatus }));
+    },
+    async stop() {
+      worker.shutdown();
+      await running.catch(() => undefined);
+      for (const sim of Object.values(sims)) await sim.stop();
+      await disconnectMongo();
+      await env.teardown();
+    },
+  };
+}

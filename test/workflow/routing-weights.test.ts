@@ -1,0 +1,47 @@
+// The weighted choice among equal-priority partners, measured over many leads on the time-skipping server.
+import type { LeadWorkflowView } from '../../shared/temporal';
+import { accepts, rejects, startRoutingHarness, type RoutingHarness } from './routing-harness';
+
+let h: RoutingHarness;
+
+beforeAll(async () => {
+  h = await startRoutingHarness();
+}, 120_000);
+
+afterAll(async () => {
+  await h?.stop();
+});
+
+test('weights: 200 leads over two equal-priority partners weighted 80/20 split within ±0.1 of 0.8 (3.5 sigma)', async () => {
+  h.useConfig([
+    { id: 'a', routing: { priority: 1, weight: 80 } },
+    { id: 'b', routing: { priority: 1, weight: 20 } },
+  ]);
+  h.sims.a.setBehavior(accepts);
+  h.sims.b.setBehavior(accepts);
+  const leads = 200;
+  const views: LeadWorkflowView[] = [];
+  // One after the other: waiting on a result is what lets the test server skip time, so leads in flight
+  // side by side would see each other's timers fire early.
+  for (let i = 0; i < leads; i++) views.push((await h.runLead()).view);
+  const toA = views.filter((v) => v.partnerId === 'a').length;
+  expect(views.every((v) => v.status === 'accepted' && v.partnersTried.length === 1)).toBe(true);
+  // Binomial(200, 0.8): sd = sqrt(200 * 0.8 * 0.2) / 200 = 0.028, so ±0.1 fails about once in 2,000 runs.
+  expect(Math.abs(toA / leads - 0.8)).toBeLessThan(0.1);
+  expect(toA).toBeLessThan(leads); // b is not starved either
+}, 120_000);
+
+test('weights only order partners: when the drawn partner refuses, the other still gets the lead', async () => {
+  h.useConfig([
+    { id: 'a', routing: { priority: 1, weight: 50 } },
+    { id: 'b', routing: { priority: 1, weight: 50 } },
+  ]);
+  h.sims.a.setBehavior(rejects);
+  h.sims.b.setBehavior(accepts);
+  const views: LeadWorkflowView[] = [];
+  for (let i = 0; i < 12; i++) views.push((await h.runLead()).view);
+  expect(views.every((v) => v.status === 'accepted' && v.partnerId === 'b')).toBe(true);
+  const firstTries = views.map((v) => v.partnersTried[0]);
+  expect(firstTries).toContain('a');
+  expect(firstTries).toContain('b');
+});
