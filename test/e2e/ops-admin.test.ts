@@ -244,6 +244,65 @@ test('journey of a lead, then replay of its exhausted notification', async () =>
   expect(again.status).toBe(409);
 });
 
+test('bulk replay by filter sends every matching exhausted notification once', async () => {
+  source.failNext(1_000_000);
+  const ids = await Promise.all(
+    ['clk-bulk-a', 'clk-bulk-b'].map(async (clickId) => {
+      const leadId = await newLead({ clickId });
+      await waitForStatus(leadId, 'pending');
+      const pb = await getJson(
+        `${stack.baseUrl}/postback?subid=${leadId}&status=declined&token=acme-token-123`,
+      );
+      expect(pb.status).toBe(200);
+      return leadId;
+    }),
+  );
+  for (const leadId of ids) {
+    await eventually(
+      async () => {
+        const r = await getJson(`${stack.baseUrl}/admin/leads/${leadId}/journey`, ADMIN);
+        return (r.body.lead as { notifications: { exhausted?: boolean }[] }).notifications.some(
+          (n) => n.exhausted,
+        )
+          ? true
+          : undefined;
+      },
+      40_000,
+      'exhausted',
+    );
+  }
+  source.failNext(0);
+  const bulk = await postJson(
+    `${stack.baseUrl}/admin/notifications/replay`,
+    { sourceId: 'src-1', status: 'rejected' },
+    ADMIN,
+  );
+  expect(bulk.status).toBe(200);
+  expect(bulk.body).toMatchObject({ dryRun: false, matched: 2, replayed: 2, failed: [] });
+  expect(new Set((bulk.body.targets as { leadId: string }[]).map((t) => t.leadId))).toEqual(new Set(ids));
+  for (const leadId of ids) {
+    await eventually(
+      async () =>
+        source.hits.some((h) => h.query.event === `${leadId}.rejected` && h.answered === 200)
+          ? true
+          : undefined,
+      30_000,
+      'replayed',
+    );
+  }
+  for (const leadId of ids)
+    expect(
+      source.hits.filter((h) => h.query.event === `${leadId}.rejected` && h.answered === 200),
+    ).toHaveLength(1);
+  // An accepted-status filter does not touch them.
+  const other = await postJson(
+    `${stack.baseUrl}/admin/notifications/replay`,
+    { status: 'accepted', dryRun: true },
+    ADMIN,
+  );
+  for (const leadId of ids) expect(other.body.targets).not.toContainEqual({ leadId, status: 'rejected' });
+});
+
 test('replay and journey refuse bad input with 4xx', async () => {
   const unknown = await postJson(
     `${stack.baseUrl}/admin/notifications/replay`,
