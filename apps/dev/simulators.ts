@@ -21,7 +21,10 @@ export interface PartnerBehavior {
 export interface PartnerSimulator {
   url: string;
   received: ReceivedLead[];
-  postbackResults: { subid: string; status?: string; httpStatus: number; body: string }[];
+  /** One entry per postback, with the answer to its last attempt (`attempts` > 1 when it was retried). */
+  postbackResults: { subid: string; status?: string; httpStatus: number; body: string; attempts?: number }[];
+  /** Postbacks scheduled or being sent right now (including retries still to come). */
+  pendingPostbacks(): number;
   setBehavior(fn: (lead: ReceivedLead, n: number) => PartnerBehavior): void;
   stop(): Promise<void>;
 }
@@ -54,6 +57,11 @@ export interface PartnerSimulatorOptions {
   /** The field our subid arrives in with the delivered lead. */
   subidField?: string;
   behavior?: (lead: ReceivedLead, n: number) => PartnerBehavior;
+  /**
+   * Re-send a postback that got no answer, a 5xx or a 429, with doubling delays, as a partner with a
+   * retry queue does. Default: send once and record whatever came back.
+   */
+  postbackRetry?: { attempts: number; initialDelayMs?: number; maxDelayMs?: number; timeoutMs?: number };
 }
 
 export async function startPartnerSimulator(options: PartnerSimulatorOptions = {}): Promise<PartnerSimulator> {
@@ -61,8 +69,20 @@ export async function startPartnerSimulator(options: PartnerSimulatorOptions = {
   const received: ReceivedLead[] = [];
   const postbackResults: PartnerSimulator['postbackResults'] = [];
   const timers = new Set<NodeJS.Timeout>();
+  let sending = 0;
+  let stopped = false;
 
   async function postBack(subid: string, pb: NonNullable<PartnerBehavior['postback']>[number]) {
+    if (!options.postbackUrl) return;
+    sending++;
+    try {
+      await postBackWithRetries(subid, pb);
+    } finally {
+      sending--;
+    }
+  }
+
+  async function postBackWithRetries(subid: string, pb: NonNullable<PartnerBehavior['postback']>[number]) {
     if (!options.postbackUrl) return;
     const u = new URL(options.postbackUrl);
     u.searchParams.set(options.subidParam ?? 'subid', subid);
@@ -71,11 +91,25 @@ export async function startPartnerSimulator(options: PartnerSimulatorOptions = {
     if (pb.txid) u.searchParams.set('txid', pb.txid);
     if (options.token) u.searchParams.set('token', options.token);
     for (const [k, v] of Object.entries(pb.extra ?? {})) u.searchParams.set(k, v);
-    try {
-      const res = await fetch(u);
-      postbackResults.push({ subid, status: pb.status, httpStatus: res.status, body: await res.text() });
-    } catch (err) {
-      postbackResults.push({ subid, status: pb.status, httpStatus: 0, body: String(err) });
+    const retry = options.postbackRetry;
+    let delay = retry?.initialDelayMs ?? 500;
+    for (let attempt = 1; ; attempt++) {
+      let httpStatus = 0;
+      let text: string;
+      try {
+        const res = await fetch(u, retry?.timeoutMs ? { signal: AbortSignal.timeout(retry.timeoutMs) } : {});
+        httpStatus = res.status;
+        text = await res.text();
+      } catch (err) {
+        text = String(err);
+      }
+      const retriable = httpStatus === 0 || httpStatus === 429 || httpStatus >= 500;
+      if (!retry || !retriable || attempt >= retry.attempts || stopped) {
+        postbackResults.push({ subid, status: pb.status, httpStatus, body: text, ...(retry ? { attempts: attempt } : {}) });
+        return;
+      }
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, retry.maxDelayMs ?? 10_000);
     }
   }
 
@@ -108,8 +142,10 @@ export async function startPartnerSimulator(options: PartnerSimulatorOptions = {
     url,
     received,
     postbackResults,
+    pendingPostbacks: () => timers.size + sending,
     setBehavior: (fn) => void (behavior = fn),
     async stop() {
+      stopped = true;
       for (const t of timers) clearTimeout(t);
       await close(server);
     },

@@ -23,7 +23,8 @@ export async function runWorker(): Promise<() => Promise<void>> {
     deps: { config: () => config, http: undiciHttp, now: () => new Date(), logger, metrics },
   });
   const running = worker.run();
-  logger.info({ taskQueue: env.TEMPORAL_TASK_QUEUE, temporal: env.TEMPORAL_ADDRESS }, 'worker running');
+  // The workflow cache size bounds the worker's memory with many leads waiting (docs/benchmarks.md, "Scale").
+  logger.info({ taskQueue: env.TEMPORAL_TASK_QUEUE, temporal: env.TEMPORAL_ADDRESS, maxCachedWorkflows: worker.options.maxCachedWorkflows }, 'worker running');
   return async () => {
     worker.shutdown();
     await running;

@@ -1,0 +1,425 @@
+// `npm run chaos`: leads through simulated partners while the worker is killed and the servers restart,
+// then a table proving that every lead reached its expected status, every postback was applied exactly
+// once and every source notification arrived. Exits non-zero when any of that is missed.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import mongoose from 'mongoose';
+import { startPartnerSimulator, startSourceSimulator, type PartnerBehavior, type ReceivedLead } from '../apps/dev/simulators';
+import { freePort } from '../scripts/lib/provision';
+import type { CanonicalStatus, PostbackStatus } from '../shared/statuses';
+import { startBenchStack, type BenchStack } from './lib/stack';
+import { formatTable, mapPool, round, sleep } from './lib/stats';
+
+const { values: args } = parseArgs({
+  options: {
+    leads: { type: 'string', default: '500' },
+    rate: { type: 'string', default: '10' }, // leads per second offered to POST /leads
+    concurrency: { type: 'string', default: '16' },
+    timeout: { type: 'string', default: '900' }, // seconds for the whole run, servers included
+    keep: { type: 'boolean', default: false },
+  },
+});
+const LEADS = Number(args.leads);
+const RATE = Number(args.rate);
+const CONCURRENCY = Number(args.concurrency);
+const DEADLINE = Date.now() + Number(args.timeout) * 1000;
+const started = Date.now();
+const say = (line: string) => process.stdout.write(`[chaos ${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s] ${line}\n`);
+
+// ---------------------------------------------------------------------------------------------
+// The scenario each lead is given, and what it must end as
+// ---------------------------------------------------------------------------------------------
+
+type Scenario = 'accept' | 'reject' | 'pending' | 'duplicate' | 'chargeback' | 'late';
+const MIX: Scenario[] = [
+  ...Array<Scenario>(6).fill('accept'),
+  ...Array<Scenario>(4).fill('reject'),
+  ...Array<Scenario>(3).fill('duplicate'),
+  ...Array<Scenario>(3).fill('chargeback'),
+  ...Array<Scenario>(2).fill('late'),
+  ...Array<Scenario>(2).fill('pending'),
+];
+const scenarioOf = (i: number): Scenario => MIX[(i * 7) % MIX.length] as Scenario; // 7 is coprime with 20: mixed order
+
+const PAYOUT = '20.00';
+const PAYOUT_CENTS = 2000;
+const LATE_TIMEOUT_MS = 3000;
+
+interface Expectation {
+  final: CanonicalStatus;
+  /** Distinct (lead, canonical status) effects the partner's postbacks must have, once each. */
+  effects: PostbackStatus[];
+  /** Source notifications that must arrive; `expired` may arrive too for a late lead that expired first. */
+  events: CanonicalStatus[];
+  optionalEvents: CanonicalStatus[];
+  revenueCents: number;
+}
+
+const EXPECT: Record<Scenario, Expectation> = {
+  accept: { final: 'accepted', effects: ['accepted'], events: ['accepted'], optionalEvents: [], revenueCents: PAYOUT_CENTS },
+  reject: { final: 'rejected', effects: ['rejected'], events: ['rejected'], optionalEvents: [], revenueCents: 0 },
+  pending: { final: 'accepted', effects: ['pending', 'accepted'], events: ['accepted'], optionalEvents: [], revenueCents: PAYOUT_CENTS },
+  duplicate: { final: 'accepted', effects: ['accepted'], events: ['accepted'], optionalEvents: [], revenueCents: PAYOUT_CENTS },
+  chargeback: { final: 'returned', effects: ['accepted', 'returned'], events: ['accepted', 'returned'], optionalEvents: [], revenueCents: 0 },
+  late: { final: 'accepted', effects: ['accepted'], events: ['accepted'], optionalEvents: ['expired'], revenueCents: PAYOUT_CENTS },
+};
+
+/** What the simulated partner does with a delivered lead: its postbacks, delays cumulative. */
+function partnerPlan(lead: ReceivedLead): PartnerBehavior {
+  const scenario = (lead.body.data as { scenario?: Scenario } | undefined)?.scenario;
+  const tx = `tx-${lead.subid}`;
+  const approved = { status: 'approved', payout: PAYOUT, txid: `${tx}-a` };
+  switch (scenario) {
+    case 'accept':
+      return { postback: [{ ...approved, delayMs: 1000 }] };
+    case 'reject':
+      return { postback: [{ status: 'declined', txid: `${tx}-r`, delayMs: 1000 }] };
+    case 'pending':
+      return { postback: [{ status: 'hold', txid: `${tx}-h`, delayMs: 1000 }, { ...approved, delayMs: 2000 }] };
+    case 'duplicate':
+      // The same postback twice (a partner's retry), then the same verdict under a new txid.
+      return { postback: [{ ...approved, delayMs: 1000 }, { ...approved, delayMs: 200 }, { ...approved, txid: `${tx}-b`, delayMs: 300 }] };
+    case 'chargeback':
+      return { postback: [{ ...approved, delayMs: 1000 }, { status: 'chargeback', txid: `${tx}-c`, delayMs: 10_000 }] };
+    case 'late':
+      return { postback: [{ ...approved, delayMs: LATE_TIMEOUT_MS + 12_000 }] };
+    default:
+      return {};
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run
+// ---------------------------------------------------------------------------------------------
+
+interface Fault {
+  name: string;
+  /** Fraction of the intake window after which it starts. */
+  at: number;
+  run: (stack: BenchStack) => Promise<void>;
+}
+
+const FAULTS: Fault[] = [
+  { name: 'worker SIGKILL + restart', at: 0.15, run: (s) => s.crashAndRestartWorker() },
+  { name: 'Temporal dev server restart', at: 0.35, run: (s) => s.restartTemporal() },
+  { name: 'Mongo-wire server restart', at: 0.55, run: (s) => s.restartMongo() },
+  { name: 'worker SIGKILL + restart', at: 0.75, run: (s) => s.crashAndRestartWorker() },
+];
+
+interface FaultRecord {
+  name: string;
+  atS: number;
+  tookMs: number;
+  error?: string;
+}
+
+async function main(): Promise<number> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'leadrouter-chaos-'));
+  const runId = Date.now().toString(36);
+  const leadIds = Array.from({ length: LEADS }, (_, i) => `chaos-${runId}-${i}`);
+  const scenarios = new Map(leadIds.map((id, i) => [id, scenarioOf(i)]));
+  say(`${LEADS} leads at ${RATE}/s (concurrency ${CONCURRENCY}), work dir ${dir}`);
+
+  const gatewayPort = await freePort();
+  const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
+  const retry = { attempts: 30, initialDelayMs: 500, maxDelayMs: 5000, timeoutMs: 20_000 };
+  const steady = await startPartnerSimulator({ postbackUrl: `${gatewayUrl}/postback/steady`, token: 'steady-token-123', behavior: partnerPlan, postbackRetry: retry });
+  const slow = await startPartnerSimulator({ postbackUrl: `${gatewayUrl}/postback/slow`, token: 'slow-token-1234', behavior: partnerPlan, postbackRetry: retry });
+  const source = await startSourceSimulator();
+  // The source's endpoint fails about one request in five, so notifications are retried too (counted in
+  // requests, not time: a lone retrier at a quiet moment must not be failed forever).
+  let failedAt = 0;
+  const flaky = setInterval(() => {
+    if (source.hits.length - failedAt >= 5) {
+      source.failNext(1);
+      failedAt = source.hits.length;
+    }
+  }, 50);
+
+  const config = {
+    partners: [
+      {
+        id: 'steady',
+        delivery: { url: `${steady.url}/leads`, timeoutMs: 5000, maxAttempts: 20 },
+        postback: { token: 'steady-token-123', timeout: '30m' },
+        routing: { filters: { vertical: ['steady'] } },
+        payout: 12.5,
+      },
+      {
+        id: 'slow',
+        delivery: { url: `${slow.url}/leads`, timeoutMs: 5000, maxAttempts: 20 },
+        postback: { token: 'slow-token-1234', timeout: LATE_TIMEOUT_MS },
+        routing: { filters: { vertical: ['late'] } },
+        payout: 12.5,
+      },
+    ],
+    sources: [
+      {
+        id: 'src-chaos',
+        apiKey: 'key-src-chaos-0123',
+        postbackUrl: `${source.url}/pb?clickid={clickid}&status={status}&payout={payout}&event={event_id}`,
+        notifyOn: ['accepted', 'rejected', 'returned', 'expired'],
+        notify: { initialInterval: 200, maxInterval: 2000, maxDuration: '30m' },
+      },
+    ],
+  };
+
+  let stack: BenchStack | undefined;
+  let passed = false;
+  const db = mongoose.createConnection();
+  try {
+    stack = await startBenchStack({ dir, config, gatewayPort, say, env: { LOG_LEVEL: 'info' } });
+    await db.openUri(stack.mongoUri, { serverSelectionTimeoutMS: 30_000 });
+
+    // Intake, paced, with faults injected at fixed points of the intake window.
+    const windowMs = (LEADS / RATE) * 1000;
+    const intakeStart = Date.now();
+    const faults: FaultRecord[] = [];
+    const monkey = (async () => {
+      for (const fault of FAULTS) {
+        const wait = intakeStart + fault.at * windowMs - Date.now();
+        if (wait > 0) await sleep(wait);
+        const t0 = Date.now();
+        say(`FAULT: ${fault.name}`);
+        try {
+          await fault.run(stack as BenchStack);
+          faults.push({ name: fault.name, atS: round((t0 - started) / 1000), tookMs: Date.now() - t0 });
+        } catch (err) {
+          faults.push({ name: fault.name, atS: round((t0 - started) / 1000), tookMs: Date.now() - t0, error: String(err) });
+          say(`fault ${fault.name} failed: ${String(err)}`);
+        }
+      }
+    })();
+
+    const intakeRetries = { count: 0 };
+    const intake = await mapPool(leadIds, CONCURRENCY, async (leadId, i) => {
+      const due = intakeStart + (i / RATE) * 1000;
+      if (due > Date.now()) await sleep(due - Date.now());
+      const scenario = scenarios.get(leadId) as Scenario;
+      const status = await submitLead(gatewayUrl, leadId, scenario, intakeRetries);
+      return status;
+    });
+    const intakeOk = intake.filter((s) => s === 200 || s === 202).length;
+    say(`intake done: ${intakeOk}/${LEADS} leads taken (${intakeRetries.count} retries by the source)`);
+    await monkey;
+
+    // Wait until every lead is where its scenario says, every notification arrived and the partners are done.
+    const expectedEvents = new Map<string, Scenario>();
+    for (const [leadId, scenario] of scenarios) for (const status of EXPECT[scenario].events) expectedEvents.set(`${leadId}.${status}`, scenario);
+    let lastLine = 0;
+    for (;;) {
+      const leads = await db.collection('leads').find({}, { projection: { status: 1 } }).toArray();
+      const atFinal = leads.filter((l) => l.status === EXPECT[scenarios.get(String(l._id)) as Scenario]?.final).length;
+      const seen = new Set(source.hits.filter((h) => h.answered === 200).map((h) => h.query.event));
+      const eventsMissing = [...expectedEvents.keys()].filter((e) => !seen.has(e)).length;
+      const partnerBusy = steady.pendingPostbacks() + slow.pendingPostbacks();
+      const unsent = await db.collection('postback_effects').countDocuments({ sentAt: { $exists: false } });
+      if (Date.now() - lastLine > 5000) {
+        lastLine = Date.now();
+        say(`settling: ${atFinal}/${LEADS} leads at expected status, ${eventsMissing} notifications missing, ${partnerBusy} partner postbacks in flight, ${unsent} unsent signals`);
+      }
+      if (atFinal === LEADS && eventsMissing === 0 && partnerBusy === 0 && unsent === 0) break;
+      if (Date.now() > DEADLINE) {
+        say('deadline reached before everything settled');
+        break;
+      }
+      await sleep(1000);
+    }
+    // Anything still on its way (a duplicate notification, a retry) gets a moment to land before we count.
+    await sleep(3000);
+    const report = await buildReport({ db, scenarios, steady: [steady, slow], sourceHits: source.hits, faults, intakeOk, intakeRetries: intakeRetries.count });
+    process.stdout.write(`\n${report.text}\n`);
+    passed = report.pass;
+    say(report.pass ? 'PASS: 100% expected, 0 lost, 0 applied twice' : `FAIL: ${report.failures.join('; ')}`);
+    if (!report.pass || args.keep) say(`logs kept in ${dir}/logs`);
+    return report.pass ? 0 : 1;
+  } finally {
+    clearInterval(flaky);
+    await db.close().catch(() => undefined);
+    await stack?.stop().catch((err: unknown) => say(`stopping the stack: ${String(err)}`));
+    await Promise.all([steady.stop(), slow.stop(), source.stop()]);
+    // Logs stay for a failed run; a passed one leaves nothing behind.
+    if (passed && !args.keep) fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** POST /leads as a source with a retry queue would: same leadId again until a 2xx (it is the idempotency key). */
+async function submitLead(gatewayUrl: string, leadId: string, scenario: Scenario, retries: { count: number }): Promise<number> {
+  let delay = 500;
+  for (;;) {
+    let status = 0;
+    try {
+      const res = await fetch(`${gatewayUrl}/leads`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': 'key-src-chaos-0123' },
+        body: JSON.stringify({ leadId, clickId: `click-${leadId}`, vertical: scenario === 'late' ? 'late' : 'steady', geo: { country: 'US' }, data: { scenario } }),
+        signal: AbortSignal.timeout(30_000),
+      });
+      status = res.status;
+      await res.arrayBuffer();
+    } catch {
+      status = 0;
+    }
+    if ((status >= 200 && status < 300) || (status >= 400 && status < 500 && status !== 429) || Date.now() > DEADLINE) return status;
+    retries.count++;
+    await sleep(delay);
+    delay = Math.min(delay * 2, 5000);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The report: everything counted from the stores and the simulators, compared with the scenarios
+// ---------------------------------------------------------------------------------------------
+
+interface ReportInput {
+  db: mongoose.Connection;
+  scenarios: Map<string, Scenario>;
+  steady: { received: ReceivedLead[]; postbackResults: { subid: string; status?: string; httpStatus: number; attempts?: number }[] }[];
+  sourceHits: { query: Record<string, string>; answered: number }[];
+  faults: FaultRecord[];
+  intakeOk: number;
+  intakeRetries: number;
+}
+
+async function buildReport(input: ReportInput): Promise<{ text: string; pass: boolean; failures: string[] }> {
+  const { db, scenarios } = input;
+  const leads = new Map((await db.collection('leads').find({}).toArray()).map((l) => [String(l._id), l]));
+  const events = await db.collection('status_events').find({}).toArray();
+  const effects = await db.collection('postback_effects').find({}).toArray();
+  const logs = await db.collection('postbacks').find({}, { projection: { outcome: 1, httpStatus: 1, leadId: 1 } }).toArray();
+
+  const historyOf = new Map<string, { status: string; postbackId?: string }[]>();
+  for (const e of events) {
+    const list = historyOf.get(String(e.leadId)) ?? [];
+    list.push({ status: String(e.status), postbackId: e.postbackId ? String(e.postbackId) : undefined });
+    historyOf.set(String(e.leadId), list);
+  }
+
+  // Leads
+  const perScenario = new Map<Scenario, { leads: number; atExpected: number; viaExpired: number; wrong: string[] }>();
+  let atExpected = 0;
+  let lostLeads = 0;
+  let revenueExpected = 0;
+  let revenueStored = 0;
+  for (const [leadId, scenario] of scenarios) {
+    const row = perScenario.get(scenario) ?? { leads: 0, atExpected: 0, viaExpired: 0, wrong: [] };
+    perScenario.set(scenario, row);
+    row.leads++;
+    const lead = leads.get(leadId);
+    const expect = EXPECT[scenario];
+    revenueExpected += expect.revenueCents;
+    revenueStored += Number(lead?.revenueCents ?? 0);
+    if (!lead) lostLeads++;
+    if (lead?.status === expect.final) {
+      row.atExpected++;
+      atExpected++;
+    } else if (row.wrong.length < 3) row.wrong.push(`${leadId}=${String(lead?.status ?? 'missing')}`);
+    if (historyOf.get(leadId)?.some((h) => h.status === 'expired')) row.viaExpired++;
+  }
+
+  // Postbacks: claims (one per lead+status), and the status events they caused.
+  const expectedEffects = new Set<string>();
+  for (const [leadId, scenario] of scenarios) for (const s of EXPECT[scenario].effects) expectedEffects.add(`${leadId}:${s}`);
+  const claimed = new Set(effects.map((e) => `${String(e.leadId)}:${String((e.signal as { status?: string }).status)}`));
+  const unsent = effects.filter((e) => !e.sentAt).length;
+  const appliedByPostback = new Map<string, number>();
+  const appliedEffect = new Map<string, number>();
+  for (const e of events) {
+    if (!e.postbackId) continue;
+    appliedByPostback.set(String(e.postbackId), (appliedByPostback.get(String(e.postbackId)) ?? 0) + 1);
+    const key = `${String(e.leadId)}:${String(e.status)}`;
+    appliedEffect.set(key, (appliedEffect.get(key) ?? 0) + 1);
+  }
+  const lostPostbacks = [...expectedEffects].filter((k) => !claimed.has(k) || !appliedEffect.has(k)).length;
+  const unexpectedEffects = [...claimed].filter((k) => !expectedEffects.has(k)).length;
+  const appliedTwice =
+    [...appliedByPostback.values()].filter((n) => n > 1).length +
+    [...appliedEffect.entries()].filter(([k, n]) => n > 1 && !k.endsWith(':pending')).length;
+  const logOutcomes = countBy(logs.map((l) => String(l.outcome)));
+
+  // What the partners saw: deliveries (a crash can repeat one) and the final answer to each postback.
+  const partnerResults = input.steady.flatMap((p) => p.postbackResults);
+  const deliveredTo = countBy(input.steady.flatMap((p) => p.received.map((r) => r.subid)));
+  const redelivered = [...deliveredTo.values()].filter((n) => n > 1).length;
+  const answers = countBy(partnerResults.map((r) => String(r.httpStatus)));
+  const partnerRetried = partnerResults.filter((r) => (r.attempts ?? 1) > 1).length;
+  const refused = partnerResults.filter((r) => r.httpStatus < 200 || r.httpStatus >= 300).length;
+
+  // Source notifications: distinct event ids against the statuses each lead went through.
+  const okHits = input.sourceHits.filter((h) => h.answered === 200);
+  const seenEvents = countBy(okHits.map((h) => String(h.query.event)));
+  const required = new Set<string>();
+  const allowed = new Set<string>();
+  for (const [leadId, scenario] of scenarios) {
+    const history = new Set(historyOf.get(leadId)?.map((h) => h.status));
+    for (const s of EXPECT[scenario].events) required.add(`${leadId}.${s}`);
+    for (const s of EXPECT[scenario].optionalEvents) if (history.has(s)) required.add(`${leadId}.${s}`);
+  }
+  for (const e of required) allowed.add(e);
+  const missingEvents = [...required].filter((e) => !seenEvents.has(e)).length;
+  const unexpectedEvents = [...seenEvents.keys()].filter((e) => !allowed.has(e)).length;
+  const duplicateDeliveries = [...seenEvents.values()].reduce((sum, n) => sum + (n - 1), 0);
+  const failedHits = input.sourceHits.length - okHits.length;
+
+  const n = scenarios.size;
+  const pct = (a: number, b: number) => `${b ? round((100 * a) / b, 1) : 0}%`;
+  const rows: [string, string | number, string | number, string][] = [
+    ['leads taken by POST /leads', n, input.intakeOk, input.intakeOk === n ? 'ok' : 'MISS'],
+    ['leads at the expected final status', n, `${atExpected} (${pct(atExpected, n)})`, atExpected === n ? 'ok' : 'MISS'],
+    ['leads lost (no record)', 0, lostLeads, lostLeads === 0 ? 'ok' : 'MISS'],
+    ['revenue stored, cents', revenueExpected, revenueStored, revenueStored === revenueExpected ? 'ok' : 'MISS'],
+    ['postback effects expected (lead+status)', expectedEffects.size, claimed.size, claimed.size === expectedEffects.size && unexpectedEffects === 0 ? 'ok' : 'MISS'],
+    ['postbacks logged (PostbackLog, all requests)', '-', logs.length, ''],
+    ['  logged as applied or queued', expectedEffects.size, (logOutcomes.get('applied') ?? 0) + (logOutcomes.get('queued') ?? 0), ''],
+    ['  logged as duplicate', '-', logOutcomes.get('duplicate') ?? 0, ''],
+    ['  logged as rejected (4xx/5xx)', '-', logOutcomes.get('rejected') ?? 0, ''],
+    ['postbacks applied (status events from a postback)', expectedEffects.size, [...appliedEffect.keys()].filter((k) => expectedEffects.has(k)).length, ''],
+    ['postbacks lost (expected effect not applied)', 0, lostPostbacks, lostPostbacks === 0 ? 'ok' : 'MISS'],
+    ['postbacks applied twice', 0, appliedTwice, appliedTwice === 0 ? 'ok' : 'MISS'],
+    ['signals still unsent in the outbox', 0, unsent, unsent === 0 ? 'ok' : 'MISS'],
+    ['partner postbacks finally refused (non-2xx)', 0, refused, refused === 0 ? 'ok' : 'MISS'],
+    ['partner postbacks that needed retries', '-', partnerRetried, ''],
+    ['leads delivered to a partner more than once', '-', redelivered, ''],
+    ['source notifications: distinct event ids', required.size, seenEvents.size, ''],
+    ['  missing', 0, missingEvents, missingEvents === 0 ? 'ok' : 'MISS'],
+    ['  unexpected', 0, unexpectedEvents, unexpectedEvents === 0 ? 'ok' : 'MISS'],
+    ['  duplicate deliveries (same event id again)', '-', duplicateDeliveries, ''],
+    ['  attempts the source answered 500', '-', failedHits, ''],
+    ['POST /leads retries by the source', '-', input.intakeRetries, ''],
+  ];
+  const failures = rows.filter((r) => r[3] === 'MISS').map((r) => `${r[0].trim()}: ${r[2]} (expected ${r[1]})`);
+  const scenarioRows = [...perScenario.entries()].map(([s, r]) => [s, EXPECT[s].final, r.leads, r.atExpected, r.viaExpired, r.wrong.join(' ')] as (string | number)[]);
+  const text = [
+    formatTable(['fault', 'at s', 'took ms', 'error'], input.faults.map((f) => [f.name, f.atS, f.tookMs, f.error ?? ''])),
+    '',
+    formatTable(['scenario', 'expected', 'leads', 'at expected', 'went via expired', 'examples of misses'], scenarioRows),
+    '',
+    formatTable(['check', 'expected', 'measured', ''], rows),
+    '',
+    `partner answers to postbacks (final attempt), by HTTP status: ${[...answers.entries()].map(([k, v]) => `${k}: ${v}`).join(', ')}`,
+  ].join('\n');
+  return { text, pass: failures.length === 0, failures };
+}
+
+function countBy(values: string[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
+  return counts;
+}
+
+// Bounded no matter what: a hung server must not keep the run (or CI) alive.
+const watchdog = setTimeout(() => {
+  say('watchdog: the run exceeded its time budget; killing everything it started');
+  process.exit(2);
+}, Number(args.timeout) * 1000 + 120_000);
+watchdog.unref();
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    say(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,134 @@
+// The app processes a benchmark runs (worker, gateway) as real child processes, and what /proc says about any process.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+export const repoRoot = path.resolve(__dirname, '..', '..');
+
+export interface AppProcess {
+  name: string;
+  pid: number;
+  logFile: string;
+  running(): boolean;
+  exited: Promise<void>;
+  /** SIGKILL at once: a crash, no drain, no cleanup. */
+  crash(): Promise<void>;
+  /** SIGTERM, then SIGKILL after `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+const live = new Set<ChildProcess>();
+let hooked = false;
+
+/** Children die with the benchmark even when it fails half-way (the servers are reaped by provision's own hooks). */
+function hookExit(): void {
+  if (hooked) return;
+  hooked = true;
+  process.on('exit', () => {
+    for (const child of live) child.kill('SIGKILL');
+  });
+}
+
+/** Starts `node --import tsx <entry>` from the repo root, stdout and stderr appended to `logFile`. */
+export function startApp(name: string, entry: string, env: NodeJS.ProcessEnv, logFile: string): AppProcess {
+  hookExit();
+  fs.mkdirSync(path.dirname(logFile), { recursive: true });
+  const fd = fs.openSync(logFile, 'a');
+  let child: ChildProcess;
+  try {
+    child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, entry)], { cwd: repoRoot, env, stdio: ['ignore', fd, fd] });
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (!child.pid) throw new Error(`${name} did not start`);
+  live.add(child);
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', () => {
+      live.delete(child);
+      resolve();
+    });
+  });
+  const running = () => live.has(child);
+  return {
+    name,
+    pid: child.pid,
+    logFile,
+    running,
+    exited,
+    async crash() {
+      if (running()) child.kill('SIGKILL');
+      await exited;
+    },
+    async stop(graceMs = 10_000) {
+      if (!running()) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Resident set size in MiB from /proc/<pid>/status (VmRSS), or undefined when the process is gone. */
+export function rssMiB(pid: number): number | undefined {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = /^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1];
+    return kb === undefined ? undefined : Number(kb) / 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Total CPU time (user + system) of a process in seconds, from /proc/<pid>/stat. */
+export function cpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15 (1-based).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return undefined;
+  }
+}
+
+/** Pids of processes whose command line contains `needle` (e.g. a server's unique db file), read-only. */
+export function findPids(needle: string): number[] {
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ');
+      if (cmdline.includes(needle) && Number(entry) !== process.pid) pids.push(Number(entry));
+    } catch {
+      // exited while we looked
+    }
+  }
+  return pids;
+}
+
+/** True once `text` appears in the log file after byte `from` (so an earlier run's line does not count). */
+export function logContains(logFile: string, text: string, from = 0): boolean {
+  try {
+    const fd = fs.openSync(logFile, 'r');
+    try {
+      const size = fs.fstatSync(fd).size;
+      if (size <= from) return false;
+      const buf = Buffer.alloc(size - from);
+      fs.readSync(fd, buf, 0, buf.length, from);
+      return buf.toString('utf8').includes(text);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
+}
+
+export function fileSize(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return 0;
+  }
+}

@@ -1,0 +1,155 @@
+// A whole leadrouter for a benchmark, as an operator would run it: its own Temporal dev server (persistent
+// db file) and Mongo-wire server, and the worker and gateway as separate processes, each restartable.
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  freePort,
+  startMongoServer,
+  startTemporalDevServer,
+  type MongoServer,
+  type TemporalDevServer,
+} from '../../scripts/lib/provision';
+import { fileSize, findPids, logContains, startApp, type AppProcess } from './processes';
+import { sleep, waitFor } from './stats';
+
+export interface BenchStackOptions {
+  /** Holds the servers' data, the routing config and every log; the caller creates and removes it. */
+  dir: string;
+  /** The routing config (written to `<dir>/routing.json` and passed as ROUTING_CONFIG). */
+  config: unknown;
+  database?: string;
+  /** The gateway's port, when the caller must know it before the stack starts (simulators post back to it). */
+  gatewayPort?: number;
+  /** Extra environment for the worker and gateway processes (LOG_LEVEL, ...). */
+  env?: Record<string, string>;
+  say?: (line: string) => void;
+}
+
+export interface BenchStack {
+  dir: string;
+  gatewayUrl: string;
+  temporalAddress: string;
+  /** Includes the database name. */
+  mongoUri: string;
+  worker(): AppProcess;
+  gateway(): AppProcess;
+  /** The Temporal dev server's pid (found by its db file), for /proc readings. */
+  temporalPid(): number | undefined;
+  mongoPid(): number | undefined;
+  /** SIGKILL the worker (no drain, like a crashed machine), then start a new one and wait until it polls. */
+  crashAndRestartWorker(downMs?: number): Promise<void>;
+  /** Stop the Temporal dev server and start it again on the same db file and port. */
+  restartTemporal(downMs?: number): Promise<void>;
+  /** Stop the Mongo-wire server and start it again on the same data dir and port. */
+  restartMongo(downMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startBenchStack(options: BenchStackOptions): Promise<BenchStack> {
+  const say = options.say ?? (() => undefined);
+  const dir = path.resolve(options.dir);
+  const logs = path.join(dir, 'logs');
+  fs.mkdirSync(logs, { recursive: true });
+  const configFile = path.join(dir, 'routing.json');
+  fs.writeFileSync(configFile, JSON.stringify(options.config, null, 2));
+  const dbFile = path.join(dir, 'temporal', 'temporal.db');
+  const mongoDir = path.join(dir, 'mongo');
+
+  const [temporalPort, mongoPort, gatewayPort] = await Promise.all([freePort(), freePort(), options.gatewayPort ?? freePort()]);
+  const startTemporal = () => startTemporalDevServer({ dbFile, port: temporalPort, log: path.join(logs, 'temporal.log') });
+  const startMongo = () => startMongoServer({ dataDir: mongoDir, port: mongoPort });
+  let [temporal, mongo]: [TemporalDevServer, MongoServer] = await Promise.all([startTemporal(), startMongo()]);
+  say(`Temporal dev server ${temporal.address} (db ${dbFile}), ${mongo.kind} ${mongo.uri}`);
+
+  const mongoUri = `${mongo.uri}/${options.database ?? 'leadrouter'}`;
+  const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    TEMPORAL_ADDRESS: temporal.address,
+    TEMPORAL_NAMESPACE: 'default',
+    MONGODB_URI: mongoUri,
+    ROUTING_CONFIG: configFile,
+    PORT: String(gatewayPort),
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    LOG_PRETTY: '0',
+    ...options.env,
+  };
+
+  let workerRuns = 0;
+  async function launchWorker(): Promise<AppProcess> {
+    // A worker started while a server is still coming back may exit at once: start it again.
+    for (let attempt = 1; ; attempt++) {
+      const logFile = path.join(logs, `worker-${++workerRuns}.log`);
+      const from = fileSize(logFile);
+      const proc = startApp('worker', 'apps/worker/main.ts', env, logFile);
+      try {
+        await waitFor(() => (logContains(logFile, '"worker running"', from) ? true : proc.running() ? undefined : Promise.reject(new Error('exited'))), 120_000, 'the worker to poll', 250);
+        return proc;
+      } catch (err) {
+        await proc.crash();
+        if (attempt >= 5) throw new Error(`worker did not start (${String(err)}); see ${logFile}`);
+        await sleep(1000);
+      }
+    }
+  }
+
+  async function launchGateway(): Promise<AppProcess> {
+    const proc = startApp('gateway', 'apps/gateway/main.ts', env, path.join(logs, 'gateway.log'));
+    await waitFor(
+      async () => {
+        if (!proc.running()) throw new Error(`gateway exited; see ${proc.logFile}`);
+        const ok = await fetch(`${gatewayUrl}/healthz`).then((r) => r.ok, () => false);
+        return ok ? true : undefined;
+      },
+      120_000,
+      'the gateway to answer /healthz',
+      250,
+    ).catch(async (err: unknown) => {
+      await proc.crash();
+      throw err;
+    });
+    return proc;
+  }
+
+  const launched = await Promise.all([launchWorker(), launchGateway()]);
+  let worker = launched[0];
+  const gateway = launched[1];
+  say(`worker pid ${worker.pid}, gateway pid ${gateway.pid} on ${gatewayUrl}`);
+
+  return {
+    dir,
+    gatewayUrl,
+    temporalAddress: temporal.address,
+    mongoUri,
+    worker: () => worker,
+    gateway: () => gateway,
+    temporalPid: () => findPids(dbFile)[0],
+    mongoPid: () => findPids(mongoDir)[0],
+    async crashAndRestartWorker(downMs = 1000) {
+      const old = worker.pid;
+      await worker.crash();
+      await sleep(downMs);
+      worker = await launchWorker();
+      say(`worker ${old} killed with SIGKILL; new worker ${worker.pid} polling`);
+    },
+    async restartTemporal(downMs = 2000) {
+      const started = Date.now();
+      await temporal.stop();
+      await sleep(downMs);
+      temporal = await startTemporal();
+      say(`Temporal dev server restarted on ${temporal.address} (down ${Date.now() - started} ms)`);
+    },
+    async restartMongo(downMs = 2000) {
+      const started = Date.now();
+      await mongo.stop();
+      await sleep(downMs);
+      mongo = await startMongo();
+      say(`${mongo.kind} restarted on ${mongo.uri} (down ${Date.now() - started} ms)`);
+    },
+    async stop() {
+      await Promise.all([worker.stop(5000), gateway.stop(5000)]);
+      await Promise.all([temporal.stop(), mongo.stop()]);
+    },
+  };
+}

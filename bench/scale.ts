@@ -1,0 +1,193 @@
+// `npm run bench:scale`: many leads waiting for a postback at once (the partner never answers), and what
+// that costs in memory: worker and Temporal server RSS at 25/50/75/100% of the leads waiting and after
+// an idle pause, as ratios measured in this one run.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Client, Connection } from '@temporalio/client';
+import mongoose from 'mongoose';
+import { startPartnerSimulator } from '../apps/dev/simulators';
+import { rssMiB } from './lib/processes';
+import { startBenchStack, type BenchStack } from './lib/stack';
+import { formatTable, mapPool, round, sleep } from './lib/stats';
+
+const { values: args } = parseArgs({
+  options: {
+    leads: { type: 'string', default: '10000' },
+    concurrency: { type: 'string', default: '32' },
+    idle: { type: 'string', default: '60' }, // seconds to wait after the last lead is waiting
+    timeout: { type: 'string', default: '2400' },
+    keep: { type: 'boolean', default: false },
+  },
+});
+const LEADS = Number(args.leads);
+const CONCURRENCY = Number(args.concurrency);
+const DEADLINE = Date.now() + Number(args.timeout) * 1000;
+const started = Date.now();
+const elapsed = () => round((Date.now() - started) / 1000);
+const say = (line: string) => process.stdout.write(`[scale ${elapsed().toFixed(1).padStart(6)}s] ${line}\n`);
+
+interface Sample {
+  point: string;
+  waiting: number;
+  atS: number;
+  worker?: number;
+  temporal?: number;
+  mongo?: number;
+}
+
+async function main(): Promise<number> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'leadrouter-scale-'));
+  say(`${LEADS} leads, concurrency ${CONCURRENCY}, work dir ${dir}`);
+  // The partner takes every lead and never posts back: each lead waits on its (long) deadline.
+  const partner = await startPartnerSimulator();
+  const config = {
+    partners: [{ id: 'silent', delivery: { url: `${partner.url}/leads`, timeoutMs: 10_000 }, postback: { token: 'silent-token-123', timeout: '6h' }, payout: 10 }],
+    sources: [{ id: 'src-scale', apiKey: 'key-src-scale-0123' }],
+  };
+  let stack: BenchStack | undefined;
+  const db = mongoose.createConnection();
+  let passed = false;
+  try {
+    stack = await startBenchStack({ dir, config, say, env: { LOG_LEVEL: 'info' } });
+    await db.openUri(stack.mongoUri, { serverSelectionTimeoutMS: 30_000 });
+    const s = stack;
+    const maxCached = readMaxCachedWorkflows(s.worker().logFile);
+    say(`worker maxCachedWorkflows = ${maxCached ?? 'unknown'}`);
+
+    const sample = (point: string, waiting: number): Sample => ({
+      point,
+      waiting,
+      atS: elapsed(),
+      worker: rssMiB(s.worker().pid),
+      temporal: pidRss(s.temporalPid()),
+      mongo: pidRss(s.mongoPid()),
+    });
+    const samples: Sample[] = [sample('idle, before any lead', 0)];
+    const checkpoints = [0.25, 0.5, 0.75, 1].map((f) => Math.round(LEADS * f));
+    let peakWorker = 0;
+    let peakTemporal = 0;
+
+    const intakeStart = Date.now();
+    let refused = 0;
+    const intake = mapPool(Array.from({ length: LEADS }, (_, i) => i), CONCURRENCY, async (i) => {
+      const status = await submitLead(s.gatewayUrl, `scale-${i}`);
+      if (status !== 202 && status !== 200) refused++;
+    }).then(() => say(`intake done in ${round((Date.now() - intakeStart) / 1000)} s (${refused} refused)`));
+
+    let waiting = 0;
+    let allWaitingAt = 0;
+    while (checkpoints.length) {
+      if (Date.now() > DEADLINE) throw new Error(`only ${waiting} of ${LEADS} leads waiting before the deadline`);
+      await sleep(1000);
+      waiting = await db.collection('leads').countDocuments({ status: 'pending' });
+      peakWorker = Math.max(peakWorker, rssMiB(s.worker().pid) ?? 0);
+      peakTemporal = Math.max(peakTemporal, pidRss(s.temporalPid()) ?? 0);
+      while (checkpoints.length && waiting >= (checkpoints[0] as number)) {
+        const at = checkpoints.shift() as number;
+        samples.push(sample(`${at} waiting`, waiting));
+        say(`${waiting} leads waiting: worker ${fmt(samples.at(-1)?.worker)} MiB, Temporal ${fmt(samples.at(-1)?.temporal)} MiB`);
+        if (!checkpoints.length) allWaitingAt = Date.now();
+      }
+    }
+    await intake;
+    const idleS = Number(args.idle);
+    say(`all ${LEADS} waiting after ${round((allWaitingAt - intakeStart) / 1000)} s; idle ${idleS} s`);
+    await sleep(idleS * 1000);
+    waiting = await db.collection('leads').countDocuments({ status: 'pending' });
+    samples.push(sample(`after ${idleS} s idle`, waiting));
+    const running = await countRunning(s.temporalAddress);
+
+    const table = formatTable(
+      ['point', 'waiting', 'at s', 'worker RSS MiB', 'Temporal RSS MiB', 'Mongo-wire RSS MiB'],
+      samples.map((x) => [x.point, x.waiting, x.atS, fmt(x.worker), fmt(x.temporal), fmt(x.mongo)]),
+    );
+    const at = (n: number) => samples.find((x) => x.point === `${n} waiting`);
+    const half = at(Math.round(LEADS / 2));
+    const full = at(LEADS);
+    const after = samples.at(-1) as Sample;
+    const perThousand = (a?: number, b?: number) => (a !== undefined && b !== undefined ? round(((b - a) / (LEADS / 2)) * 1000, 2) : Number.NaN);
+    const ratio = (a?: number, b?: number) => (a && b ? round(b / a, 3) : Number.NaN);
+    const rows: (string | number)[][] = [
+      ['worker', fmt(half?.worker), fmt(full?.worker), fmt(after.worker), perThousand(half?.worker, full?.worker), ratio(half?.worker, full?.worker), ratio(half?.worker, after.worker), fmt(peakWorker)],
+      ['Temporal server', fmt(half?.temporal), fmt(full?.temporal), fmt(after.temporal), perThousand(half?.temporal, full?.temporal), ratio(half?.temporal, full?.temporal), ratio(half?.temporal, after.temporal), fmt(peakTemporal)],
+      ['Mongo-wire server', fmt(half?.mongo), fmt(full?.mongo), fmt(after.mongo), perThousand(half?.mongo, full?.mongo), ratio(half?.mongo, full?.mongo), ratio(half?.mongo, after.mongo), '-'],
+    ];
+    const ratios = formatTable(
+      ['process', `RSS at ${LEADS / 2}`, `RSS at ${LEADS}`, 'RSS after idle', `MiB per 1000 more waiting (${LEADS / 2}->${LEADS})`, `growth ${LEADS / 2}->${LEADS}`, `growth ${LEADS / 2}->after`, 'peak RSS'],
+      rows,
+    );
+    const workerGrowth = ratio(half?.worker, after.worker);
+    // Flat: doubling the waiting leads grows the worker by less than 10% once its workflow cache is full.
+    const flat = workerGrowth < 1.1;
+    process.stdout.write(`\n${table}\n\n${ratios}\n\n`);
+    process.stdout.write(`running lead workflows in Temporal: ${running ?? 'unknown'}; worker maxCachedWorkflows: ${maxCached ?? 'unknown'}; leads refused at intake: ${refused}\n`);
+    process.stdout.write(`intake to all waiting: ${round(LEADS / ((allWaitingAt - intakeStart) / 1000), 1)} leads/s\n`);
+    say(flat ? `worker memory flat: x${workerGrowth} from ${LEADS / 2} to ${LEADS} waiting` : `worker memory NOT flat: x${workerGrowth} from ${LEADS / 2} to ${LEADS} waiting`);
+    passed = flat && refused === 0;
+    return passed ? 0 : 1;
+  } finally {
+    await db.close().catch(() => undefined);
+    await stack?.stop().catch((err: unknown) => say(`stopping the stack: ${String(err)}`));
+    await partner.stop();
+    if (passed && !args.keep) fs.rmSync(dir, { recursive: true, force: true });
+    else say(`work dir kept: ${dir}`);
+  }
+}
+
+const fmt = (v?: number) => (v === undefined ? '-' : round(v, 1).toFixed(1));
+const pidRss = (pid?: number) => (pid === undefined ? undefined : rssMiB(pid));
+
+function readMaxCachedWorkflows(logFile: string): number | undefined {
+  const line = fs.readFileSync(logFile, 'utf8').split('\n').find((l) => l.includes('"worker running"'));
+  try {
+    return line ? (JSON.parse(line) as { maxCachedWorkflows?: number }).maxCachedWorkflows : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function countRunning(address: string): Promise<number | undefined> {
+  const connection = await Connection.connect({ address });
+  try {
+    const client = new Client({ connection });
+    return (await client.workflow.count('WorkflowType="leadWorkflow" AND ExecutionStatus="Running"')).count;
+  } catch {
+    return undefined;
+  } finally {
+    await connection.close();
+  }
+}
+
+async function submitLead(gatewayUrl: string, leadId: string): Promise<number> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const res = await fetch(`${gatewayUrl}/leads`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': 'key-src-scale-0123' },
+        body: JSON.stringify({ leadId, clickId: `c-${leadId}`, vertical: 'auto', geo: { country: 'US' } }),
+        signal: AbortSignal.timeout(60_000),
+      });
+      await res.arrayBuffer();
+      if (res.status < 500 || attempt >= 5) return res.status;
+    } catch {
+      if (attempt >= 5) return 0;
+    }
+    await sleep(1000 * attempt);
+  }
+}
+
+const watchdog = setTimeout(() => {
+  say('watchdog: the run exceeded its time budget; killing everything it started');
+  process.exit(2);
+}, Number(args.timeout) * 1000 + 180_000);
+watchdog.unref();
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    say(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    process.exit(1);
+  },
+);
