@@ -18,7 +18,7 @@ import { toCents } from '../../shared/money';
 import { postbackParamsSchema, type PostbackParams } from '../../shared/schemas';
 import { SIGNATURE_WINDOW_SECONDS, safeEqual, signParams } from '../../shared/signature';
 import { buildStatusMap, mapPartnerStatus } from '../../shared/status-map';
-import { canTransition, type CanonicalStatus, type PostbackStatus } from '../../shared/statuses';
+import { canTransition, POSTBACK_STATUSES, type CanonicalStatus, type PostbackStatus } from '../../shared/statuses';
 import type { PostbackSignal } from '../../shared/temporal';
 import { zodIssues } from './validation';
 import type { TemporalGateway } from './temporal';
@@ -359,17 +359,19 @@ export class PostbackService {
     // A partner named in the path proves who it is before we say anything about the lead.
     if (partner) await this.authenticate(partner, req, raw, params, receivedAt);
 
-    const lead = await Lead.findById(params.subid, { sourceId: 1, partnerId: 1, status: 1 }).lean();
+    const lead = await Lead.findById(params.subid, { sourceId: 1, partnerId: 1, status: 1, updatedAt: 1 }).lean();
     if (!lead) throw new AppError('unknown_lead', 'no lead with this subid');
+    // The partner holding the lead is the one it was delivered to last (lead.partnerId lags: it is written
+    // after the delivery). Only that partner decides it: a partner earlier in the waterfall is not credited.
+    const latest = await Delivery.findOne(
+      { leadId: params.subid, outcome: { $ne: 'skipped' } },
+      { partnerId: 1 },
+    )
+      .sort({ at: -1 })
+      .lean();
+    const currentPartnerId = latest?.partnerId ?? lead.partnerId ?? undefined;
     if (!partner) {
-      const partnerId =
-        lead.partnerId ??
-        (
-          await Delivery.findOne({ leadId: params.subid, outcome: { $ne: 'skipped' } }, { partnerId: 1 })
-            .sort({ at: -1 })
-            .lean()
-        )?.partnerId;
-      partner = partnerId ? cfg.partners.get(partnerId) : undefined;
+      partner = currentPartnerId ? cfg.partners.get(currentPartnerId) : undefined;
       if (!partner) throw new AppError('conflict', 'this lead has not been delivered to a partner yet');
       log.partnerId = partner.id;
       this.checkIp(partner, req.ip);
@@ -378,11 +380,10 @@ export class PostbackService {
       log.txid = params.txid;
       log.rawStatus = params.status;
       await this.authenticate(partner, req, raw, params, receivedAt);
-    } else if (
-      lead.partnerId !== partner.id &&
-      !(await Delivery.exists({ leadId: params.subid, partnerId: partner.id }))
-    ) {
-      // lead.partnerId lags the workflow (it is written once the delivery is recorded), so a delivery counts too.
+    } else if (partner.id !== currentPartnerId) {
+      if (await Delivery.exists({ leadId: params.subid, partnerId: partner.id })) {
+        throw new AppError('conflict', 'this lead has moved on to another partner');
+      }
       throw new AppError('forbidden', 'this lead was not delivered to this partner');
     }
 
@@ -399,8 +400,14 @@ export class PostbackService {
     };
     // A repeat is a repeat even after the lead moved on (approved twice after the lead is accepted): 200, not 409.
     if (await PostbackEffect.exists({ _id: effectId })) return duplicate;
+    let behindQueued = false;
     if (!canTransition(lead.status as CanonicalStatus, status)) {
-      throw new AppError('conflict', `a lead that is ${lead.status} cannot become ${status}`);
+      // lead.status lags the workflow (a worker restart, a Temporal outage): an earlier postback that makes
+      // this one valid (approved, then a chargeback) may be claimed and not recorded yet. Then this one is
+      // valid too; and while that one still waits in the outbox, this one queues behind it (order kept).
+      const enabling = await this.unrecordedClaimsEnabling(params.subid, partner.id, status, lead.updatedAt);
+      if (!enabling.length) throw new AppError('conflict', `a lead that is ${lead.status} cannot become ${status}`);
+      behindQueued = enabling.some((c) => !c.sentAt);
     }
 
     const signal: PostbackSignal = {
@@ -425,6 +432,9 @@ export class PostbackService {
       if (!isDuplicateKey(err)) throw err;
       return duplicate;
     }
+    if (behindQueued) {
+      return { httpStatus: 202, body: { ok: true, leadId: params.subid, status, duplicate: false, queued: true } };
+    }
     try {
       await this.deps.temporal.signalPostback(params.subid, signal);
     } catch (err) {
@@ -440,6 +450,15 @@ export class PostbackService {
     }
     await PostbackEffect.updateOne({ _id: effectId }, { $set: { sentAt: this.now() } });
     return { httpStatus: 200, body: { ok: true, leadId: params.subid, status, duplicate: false } };
+  }
+
+  /** Claims of this partner for this lead, newer than the lead document, from which `status` is a valid transition. */
+  private async unrecordedClaimsEnabling(leadId: string, partnerId: string, status: PostbackStatus, leadUpdatedAt: Date | null | undefined) {
+    const ids = POSTBACK_STATUSES.filter((s) => canTransition(s, status)).map((s) => `${leadId}:${partnerId}:${s}`);
+    if (!ids.length) return [];
+    const claims = await PostbackEffect.find({ _id: { $in: ids } }, { claimedAt: 1, sentAt: 1 }).lean();
+    const since = leadUpdatedAt ? new Date(leadUpdatedAt).getTime() : 0;
+    return claims.filter((c) => new Date(c.claimedAt).getTime() >= since);
   }
 
   private statusMap(partner: PartnerConfig): Map<string, PostbackStatus> {

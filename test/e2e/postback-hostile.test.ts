@@ -21,24 +21,39 @@ import {
 
 let stack: Stack;
 let partner: PartnerSimulator;
+/** A partner that turns every lead down on delivery, so the lead moves on to the next one (waterfall). */
+let refusing: PartnerSimulator;
 let source: SourceSimulator;
-const lead = { acme: '', signed: '', fenced: '', net: '' };
+const lead = { acme: '', signed: '', fenced: '', net: '', moved: '' };
 
 beforeAll(async () => {
   partner = await startPartnerSimulator();
+  refusing = await startPartnerSimulator({
+    behavior: () => ({ httpStatus: 400, body: { error: 'no thanks' } }),
+  });
   source = await startSourceSimulator();
-  stack = await startStack({ config: partnersConfig(partner.url, source.url) });
-  [lead.acme, lead.signed, lead.fenced, lead.net] = await Promise.all([
+  const config = partnersConfig(partner.url, source.url);
+  const boats = (id: string, url: string, priority: number) => ({
+    id,
+    delivery: { url: `${url}/leads`, timeoutMs: 2000, maxAttempts: 1 },
+    postback: { token: `${id}-token-1234`, timeout: '1h' },
+    routing: { priority, filters: { vertical: ['boats'] } },
+  });
+  config.partners.push(boats('first', refusing.url, 1), boats('second', partner.url, 2));
+  stack = await startStack({ config });
+  [lead.acme, lead.signed, lead.fenced, lead.net, lead.moved] = await Promise.all([
     pendingLead(stack, 'auto', 'clk-hostile-acme'),
     pendingLead(stack, 'home', 'clk-hostile-signed'),
     pendingLead(stack, 'solar', 'clk-hostile-fenced'),
     pendingLead(stack, 'loans', 'clk-hostile-net'),
+    pendingLead(stack, 'boats', 'clk-hostile-moved'),
   ]);
 }, 90_000);
 
 afterAll(async () => {
   await stack?.stop();
   await partner?.stop();
+  await refusing?.stop();
   await source?.stop();
 });
 
@@ -360,6 +375,25 @@ const rows: Row[] = [
     status: 403,
     code: 'ip_not_allowed',
   },
+  {
+    // The lead went on to "second" after "first" turned it down: "first" cannot decide it (or be credited).
+    name: 'postback from a partner earlier in the waterfall',
+    request: () => ({
+      path: '/postback/first',
+      query: q({ subid: lead.moved, status: 'approved', token: 'first-token-1234' }),
+    }),
+    status: 409,
+    code: 'conflict',
+  },
+  {
+    name: "earlier partner's token without a partner in the path",
+    request: () => ({
+      path: '/postback',
+      query: q({ subid: lead.moved, status: 'approved', token: 'first-token-1234' }),
+    }),
+    status: 401,
+    code: 'bad_credentials',
+  },
   // Unknown things
   {
     name: 'unknown subid',
@@ -630,7 +664,8 @@ test(`${rows.length} hostile postbacks: each a clear 4xx, logged, and no lead ch
     notifications: await Notification.countDocuments({ leadId: { $in: ids } }),
   });
   const before = await snapshot();
-  expect(before.leads.map((l) => l.status)).toEqual(['pending', 'pending', 'pending', 'pending']);
+  expect(before.leads.map((l) => l.status)).toEqual(['pending', 'pending', 'pending', 'pending', 'pending']);
+  expect(refusing.received.map((l) => l.subid)).toEqual([lead.moved]);
   const logsBefore = await PostbackLog.countDocuments();
 
   const results: { name: string; status: number; code: unknown; requestId: string }[] = [];
@@ -676,7 +711,7 @@ test(`${rows.length} hostile postbacks: each a clear 4xx, logged, and no lead ch
   }
   // Secrets are never stored, whichever name they came under.
   const stored = JSON.stringify(logs);
-  for (const secret of [ACME_TOKEN, 'fenced-token-123', 'wrong-token-000', HMAC_SECRET])
+  for (const secret of [ACME_TOKEN, 'fenced-token-123', 'first-token-1234', 'wrong-token-000', HMAC_SECRET])
     expect(stored).not.toContain(secret);
   expect(stored).not.toContain(signedChargeback().headers?.['x-signature']);
 }, 120_000);

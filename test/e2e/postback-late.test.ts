@@ -34,7 +34,7 @@ beforeAll(async () => {
     postback: { token: 'slow-token-1234', timeout: '2s' },
     routing: { filters: { vertical: ['pets'] } },
     payout: 4.25,
-  } as (typeof config.partners)[number]);
+  });
   stack = await startStack({ config });
 }, 60_000);
 
@@ -67,6 +67,7 @@ test('accepted, then a chargeback: returned, revenue reversed, source told', asy
   const returned = await waitForStatus(leadId, 'returned');
   expect(returned.revenueCents).toBe(0);
   expect(returned.payoutCents).toBe(1800); // the agreed payout stays on record
+  await settled(leadId); // the lead document is written before its history event: wait for the run to end
   const events = await StatusEvent.find({ leadId }).sort({ at: 1, _id: 1 }).lean();
   expect(events.map((e) => [e.status, e.revenueDeltaCents])).toEqual([
     ['received', 0],
@@ -75,7 +76,6 @@ test('accepted, then a chargeback: returned, revenue reversed, source told', asy
     ['returned', -1800],
   ]);
   expect(events.reduce((sum, e) => sum + (e.revenueDeltaCents ?? 0), 0)).toBe(0);
-  await settled(leadId);
   expect(hits('clk-late-cb')).toEqual(['accepted:18.00', 'returned:18.00']);
   expect(await notificationsOf(leadId, 'returned')).toHaveLength(1);
 
@@ -110,8 +110,8 @@ test('expired (partner timeout 2s), then a late approval: accepted with the part
   expect(late).toEqual({ status: 200, body: { ok: true, leadId, status: 'accepted', duplicate: false } });
   const lead = await waitForStatus(leadId, 'accepted');
   expect(lead.revenueCents).toBe(425);
-  expect(await historyOf(leadId)).toEqual(['received', 'pending', 'expired', 'accepted']);
   await settled(leadId);
+  expect(await historyOf(leadId)).toEqual(['received', 'pending', 'expired', 'accepted']);
   expect(hits('clk-late-exp')).toEqual(['accepted:4.25']);
 });
 
@@ -123,6 +123,7 @@ test('a returned postback on an expired lead is refused (409): there was no sale
     query: `subid=${leadId}&status=chargeback&token=slow-token-1234`,
   });
   expect(res).toMatchObject({ status: 409, body: { error: { code: 'conflict' } } });
+  await settled(leadId);
   expect(await historyOf(leadId)).toEqual(['received', 'pending', 'expired']);
 });
 
@@ -176,8 +177,8 @@ test('multi-step: "lead" keeps it pending, then "sale" accepts it', async () => 
   });
   const lead = await waitForStatus(leadId, 'accepted');
   expect(lead.payoutCents).toBe(550);
-  expect(await historyOf(leadId)).toEqual(['received', 'pending', 'pending', 'accepted']);
   await settled(leadId);
+  expect(await historyOf(leadId)).toEqual(['received', 'pending', 'pending', 'accepted']);
   expect(hits('clk-late-steps')).toEqual(['accepted:5.50']);
 });
 

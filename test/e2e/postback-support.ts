@@ -9,7 +9,11 @@ export const ACME_TOKEN = 'acme-token-123';
 export const HMAC_SECRET = 'signed-partner-secret-0123456789';
 
 /** Partners told apart by vertical, so a test decides which one gets each lead. */
-export function partnersConfig(partnerUrl: string, sourceUrl: string, acme: Record<string, unknown> = {}) {
+export function partnersConfig(
+  partnerUrl: string,
+  sourceUrl: string,
+  acme: Record<string, unknown> = {},
+): { partners: Record<string, unknown>[]; sources: Record<string, unknown>[] } {
   const cfg = baseConfig(partnerUrl, sourceUrl);
   const delivery = { url: `${partnerUrl}/leads`, timeoutMs: 2000, maxAttempts: 3 };
   const acmePartner = cfg.partners[0] as Record<string, unknown>;
@@ -61,11 +65,13 @@ export async function pendingLead(stack: Stack, vertical: string, clickId: strin
   return leadId;
 }
 
+/** Waits until the lead has this status and its history event is written too (the lead document comes first). */
 export async function waitForStatus(leadId: string, status: string, timeoutMs = 30_000) {
   return eventually(
     async () => {
       const lead = await Lead.findById(leadId).lean();
-      return lead?.status === status ? lead : undefined;
+      if (lead?.status !== status) return undefined;
+      return (await StatusEvent.exists({ _id: `${leadId}:${lead.seq}` })) ? lead : undefined;
     },
     timeoutMs,
     `lead ${leadId} ${status}`,
