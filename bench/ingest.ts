@@ -1,0 +1,237 @@
+// `npm run bench:ingest`: postback ingest throughput and latency at one concurrency, measured in one run, for
+// (a) the gateway (validate, log, dedupe claim, signal), (b) a raw SDK signal loop (the limit of this design),
+// (c) a naive Koa route that only updates MongoDB (what a user would write instead), and (d) the gateway's
+// MongoDB steps alone (to tell the cost of the writes from the cost of the signal).
+// Options: --leads N (measured postbacks per variant, default 2000) --warmup N (default 200) --concurrency N (default 32).
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import mongoose, { Types } from 'mongoose';
+import { Pool } from 'undici';
+import { startPartnerSimulator, startSourceSimulator } from '../apps/dev/simulators';
+import { Lead, PostbackEffect, PostbackLog } from '../shared/models';
+import { leadWorkflowId, postbackSignal, type PostbackSignal } from '../shared/temporal';
+import {
+  ADMIN_KEY,
+  arg,
+  benchConfig,
+  cpuMeter,
+  fmt,
+  PARTNER_TOKEN,
+  percentile,
+  pidsMatching,
+  runLoad,
+  say,
+  SOURCE_KEY,
+  startApp,
+  startBenchServers,
+  throughput,
+  writeConfig,
+  type App,
+  type LoadResult,
+} from './lib/ingest-stack';
+
+const MEASURED = arg('leads', 2000);
+const WARMUP = arg('warmup', 200);
+const CONCURRENCY = arg('concurrency', 32);
+const TASK_QUEUE = 'bench-ingest';
+
+interface Row {
+  name: string;
+  result: LoadResult;
+  cpu: Record<string, number>;
+}
+
+async function get(pool: Pool, path: string): Promise<{ status: number; text: string }> {
+  const res = await pool.request({ path, method: 'GET' });
+  return { status: res.statusCode, text: await res.body.text() };
+}
+
+async function main(): Promise<void> {
+  const total = MEASURED + WARMUP;
+  say(
+    `ingest benchmark: ${MEASURED} measured postbacks per variant after ${WARMUP} warm-up, concurrency ${CONCURRENCY}`,
+  );
+  const servers = await startBenchServers('ingest');
+  const apps: App[] = [];
+  const partner = await startPartnerSimulator(); // answers deliveries, never posts back
+  const source = await startSourceSimulator();
+  const stopAll = async () => {
+    for (const app of apps.reverse()) await app.stop().catch(() => undefined);
+    await partner.stop();
+    await source.stop();
+    await mongoose.disconnect().catch(() => undefined);
+    await servers.stop();
+  };
+  process.once('SIGINT', () => void stopAll().then(() => process.exit(130)));
+  try {
+    const env = {
+      MONGODB_URI: servers.mongoUri,
+      TEMPORAL_ADDRESS: servers.temporal.address,
+      TEMPORAL_NAMESPACE: servers.temporal.namespace,
+      TEMPORAL_TASK_QUEUE: TASK_QUEUE,
+      ROUTING_CONFIG: writeConfig(servers.dir, benchConfig(partner.url, source.url, '24h')),
+      ADMIN_API_KEY: ADMIN_KEY,
+      LOG_LEVEL: 'info',
+    };
+    const worker = await startApp('worker', 'apps/worker/main.ts', servers.dir, env);
+    apps.push(worker);
+    const gateway = await startApp('gateway', 'apps/gateway/main.ts', servers.dir, env, { http: true });
+    apps.push(gateway);
+    await mongoose.connect(servers.mongoUri, { autoIndex: false });
+    const gatewayPool = new Pool(gateway.url!, { connections: CONCURRENCY });
+
+    // Pending leads: created through the gateway, delivered by the worker to a partner that never posts back.
+    const intake = await runLoad(total, 16, async () => {
+      const res = await gatewayPool.request({
+        path: '/leads',
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': SOURCE_KEY },
+        body: JSON.stringify({ vertical: 'auto', geo: { country: 'US' } }),
+      });
+      await res.body.text();
+      if (res.statusCode !== 202) throw new Error(`POST /leads answered ${res.statusCode}`);
+    });
+    say(
+      `created ${intake.latencies.length} leads in ${fmt(intake.wallMs / 1000)} s (${fmt(throughput(intake))}/s, ${intake.errors} errors)`,
+    );
+    const deadline = Date.now() + 60_000 + total * 100;
+    for (;;) {
+      const pending = await Lead.countDocuments({ status: 'pending' });
+      if (pending >= total - intake.errors) break;
+      if (Date.now() > deadline) throw new Error(`only ${pending} of ${total} leads became pending`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const leads = (await Lead.find({ status: 'pending' }, { _id: 1 }).lean()).map((l) => l._id);
+    say(`${leads.length} leads pending; stopping the worker so the runs measure ingest alone`);
+    await worker.stop();
+    apps.splice(apps.indexOf(worker), 1);
+
+    const temporalPids = pidsMatching(servers.temporal.dbFile);
+    const mongoPids = pidsMatching(`${servers.dir}/mongo`);
+    const groups = (extra: Record<string, number[]>) => ({
+      ...extra,
+      temporal: temporalPids,
+      mongo: mongoPids,
+      bench: [process.pid],
+    });
+    const rows: Row[] = [];
+    const measure = async (
+      name: string,
+      pids: Record<string, number[]>,
+      op: (leadId: string) => Promise<void>,
+    ) => {
+      await runLoad(WARMUP, CONCURRENCY, (i) => op(leads[i]!));
+      const meter = cpuMeter(groups(pids));
+      const result = await runLoad(Math.min(MEASURED, leads.length - WARMUP), CONCURRENCY, (i) =>
+        op(leads[WARMUP + i]!),
+      );
+      rows.push({ name, result, cpu: meter.stop() });
+      say(
+        `  ${name}: ${fmt(throughput(result))}/s, p50 ${fmt(percentile(result.latencies, 50))} ms, p99 ${fmt(percentile(result.latencies, 99))} ms, ${result.errors} errors${result.firstError ? ` (${result.firstError})` : ''}`,
+      );
+    };
+
+    // (a) The gateway: every postback is one HTTP request through validation, log, dedupe claim and signal.
+    await measure('gateway', { gateway: [gateway.child.pid!] }, async (leadId) => {
+      const r = await get(
+        gatewayPool,
+        `/postback?subid=${leadId}&status=approved&payout=12.50&txid=tx-${leadId}&token=${PARTNER_TOKEN}`,
+      );
+      if (r.status !== 200 || !r.text.includes('"duplicate":false'))
+        throw new Error(`postback answered ${r.status} ${r.text.slice(0, 200)}`);
+    });
+    const handled = await PostbackLog.find({ outcome: 'applied' }, { latencyMs: 1 }).lean();
+    const serverSide = handled.map((l) => l.latencyMs ?? 0).sort((a, b) => a - b);
+
+    // (b) The raw SDK loop: the same signal, sent straight from a client at the same concurrency.
+    const client = new Client({
+      connection: await Connection.connect({ address: servers.temporal.address }),
+      namespace: servers.temporal.namespace,
+    });
+    await measure('raw signal', {}, async (leadId) => {
+      const signal: PostbackSignal = {
+        postbackId: randomUUID(),
+        partnerId: 'acme',
+        status: 'accepted',
+        rawStatus: 'approved',
+        payoutCents: 1250,
+        currency: 'USD',
+        receivedAt: new Date().toISOString(),
+      };
+      await client.workflow.getHandle(leadWorkflowId(leadId)).signal(postbackSignal, signal);
+    });
+
+    // (d) The gateway's MongoDB steps alone, in its order, from this process: log, read lead, claim check, claim, sent mark, outcome.
+    await measure('gateway Mongo steps only', {}, async (leadId) => {
+      const logId = new Types.ObjectId();
+      const effectId = `${leadId}:acme:bench-${randomUUID()}`;
+      await PostbackLog.create({
+        _id: logId,
+        receivedAt: new Date(),
+        method: 'GET',
+        path: '/postback',
+        query: { subid: leadId },
+        headers: {},
+        ip: '127.0.0.1',
+        requestId: randomUUID(),
+        outcome: 'received',
+      });
+      await Lead.findById(leadId, { sourceId: 1, partnerId: 1, status: 1 }).lean();
+      await PostbackEffect.exists({ _id: effectId });
+      await PostbackEffect.create({
+        _id: effectId,
+        leadId,
+        postbackId: logId.toHexString(),
+        signal: { status: 'accepted' },
+        claimedAt: new Date(),
+      });
+      await PostbackEffect.updateOne({ _id: effectId }, { $set: { sentAt: new Date() } });
+      await PostbackLog.updateOne(
+        { _id: logId },
+        { $set: { outcome: 'applied', httpStatus: 200, latencyMs: 1 } },
+      );
+    });
+
+    // (c) The naive handler: one Koa route, one updateOne.
+    const naive = await startApp('naive', 'bench/lib/ingest-naive.ts', servers.dir, env, { http: true });
+    apps.push(naive);
+    const naivePool = new Pool(naive.url!, { connections: CONCURRENCY });
+    await measure('naive Koa + Mongo', { naive: [naive.child.pid!] }, async (leadId) => {
+      const r = await get(naivePool, `/postback?subid=${leadId}&status=approved&payout=12.50`);
+      if (r.status !== 200) throw new Error(`naive handler answered ${r.status}`);
+    });
+    await Promise.all([gatewayPool.close(), naivePool.close(), client.connection.close()]);
+
+    const by = Object.fromEntries(rows.map((r) => [r.name, throughput(r.result)]));
+    say('');
+    say(
+      `| variant (concurrency ${CONCURRENCY}) | postbacks/s | p50 ms | p99 ms | errors | CPU s during the run |`,
+    );
+    say('|---|---:|---:|---:|---:|---|');
+    for (const r of rows) {
+      const cpu = Object.entries(r.cpu)
+        .filter(([, s]) => s > 0.05)
+        .map(([k, s]) => `${k} ${fmt(s)}`)
+        .join(', ');
+      say(
+        `| ${r.name} | ${fmt(throughput(r.result))} | ${fmt(percentile(r.result.latencies, 50))} | ${fmt(percentile(r.result.latencies, 99))} | ${r.result.errors} | ${cpu} (wall ${fmt(r.result.wallMs / 1000)}) |`,
+      );
+    }
+    say('');
+    say(
+      `gateway handling time as it logged it (PostbackLog.latencyMs): p50 ${fmt(percentile(serverSide, 50))} ms, p99 ${fmt(percentile(serverSide, 99))} ms`,
+    );
+    say(`ratio gateway / raw signal: ${fmt((by['gateway']! / by['raw signal']!) * 100)}% (target >= 70%)`);
+    say(`ratio gateway / naive Koa + Mongo: ${fmt((by['gateway']! / by['naive Koa + Mongo']!) * 100)}%`);
+    say(
+      `ratio gateway Mongo steps only / raw signal: ${fmt((by['gateway Mongo steps only']! / by['raw signal']!) * 100)}%`,
+    );
+  } finally {
+    await stopAll();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

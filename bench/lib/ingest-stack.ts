@@ -1,0 +1,239 @@
+// Shared by the ingest and end-to-end benchmarks: their own Temporal and Mongo-wire servers, the gateway and
+// worker as child processes (as in production), a closed-loop load generator, percentiles and CPU accounting.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  freePort,
+  startMongoServer,
+  startTemporalDevServer,
+  type MongoServer,
+  type TemporalDevServer,
+} from '../../scripts/lib/provision';
+
+export const ROOT = path.resolve(__dirname, '..', '..');
+export const SOURCE_KEY = 'bench-source-key-0123456789';
+export const PARTNER_TOKEN = 'bench-partner-token-123';
+export const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
+
+export const say = (line: string): void => void process.stdout.write(`${line}\n`);
+
+/** `--name value` or `--name=value` from argv, else the fallback. */
+export function arg(name: string, fallback: number): number {
+  const argv = process.argv;
+  const i = argv.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+  if (i < 0) return fallback;
+  const raw = argv[i]!.includes('=') ? argv[i]!.split('=')[1] : argv[i + 1];
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} needs a positive number, got ${raw}`);
+  return n;
+}
+
+export interface BenchServers {
+  dir: string;
+  temporal: TemporalDevServer;
+  mongo: MongoServer;
+  mongoUri: string;
+  stop(): Promise<void>;
+}
+
+/** A fresh Temporal dev server and Mongo-wire server in a temp dir, removed by stop(). */
+export async function startBenchServers(name: string): Promise<BenchServers> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `leadrouter-bench-${name}-`));
+  const [temporal, mongo] = await Promise.all([
+    startTemporalDevServer({ dbFile: path.join(dir, 'temporal', 'temporal.db') }),
+    startMongoServer({ dataDir: path.join(dir, 'mongo') }),
+  ]);
+  return {
+    dir,
+    temporal,
+    mongo,
+    mongoUri: `${mongo.uri}/bench`,
+    async stop() {
+      await Promise.all([temporal.stop(), mongo.stop()]);
+      // BENCH_KEEP=1 keeps the logs and data for a look after the run.
+      if (process.env.BENCH_KEEP === '1') say(`kept ${dir}`);
+      else fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface App {
+  name: string;
+  child: ChildProcess;
+  url?: string;
+  stop(): Promise<void>;
+}
+
+/** Runs one of the project's processes (or a bench helper) with tsx, its output in a log file in `dir`. */
+export async function startApp(
+  name: string,
+  entry: string,
+  dir: string,
+  env: Record<string, string>,
+  opts: { http?: boolean } = {},
+): Promise<App> {
+  const port = opts.http ? await freePort() : undefined;
+  const log = fs.openSync(path.join(dir, `${name}.log`), 'a');
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, entry)], {
+    cwd: ROOT,
+    env: { ...process.env, HOST: '127.0.0.1', ...(port ? { PORT: String(port) } : {}), ...env },
+    stdio: ['ignore', log, log],
+  });
+  fs.closeSync(log);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  process.once('exit', () => child.kill('SIGKILL'));
+  const app: App = {
+    name,
+    child,
+    url: port ? `http://127.0.0.1:${port}` : undefined,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+  if (app.url) {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (child.exitCode !== null)
+        throw new Error(`${name} exited with ${child.exitCode}; see ${path.join(dir, `${name}.log`)}`);
+      try {
+        const res = await fetch(`${app.url}/healthz`);
+        if (res.status === 200) break;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) throw new Error(`${name} did not answer /healthz within 60 s`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  return app;
+}
+
+/** The routing config the benchmarks run with: one partner, one source, as in config/routing.yaml. */
+export function benchConfig(partnerUrl: string, sourceUrl: string, timeout: string): unknown {
+  return {
+    partners: [
+      {
+        id: 'acme',
+        delivery: { url: `${partnerUrl}/leads`, timeoutMs: 5000, maxAttempts: 3 },
+        postback: { token: PARTNER_TOKEN, statusMap: { lead: 'pending' }, timeout },
+        payout: 12.5,
+      },
+    ],
+    sources: [
+      {
+        id: 'src-1',
+        apiKey: SOURCE_KEY,
+        postbackUrl: `${sourceUrl}/pb?clickid={clickid}&status={status}&payout={payout}&event={event_id}`,
+        notifyOn: ['accepted', 'rejected', 'returned'],
+      },
+    ],
+    settings: { adminApiKey: ADMIN_KEY },
+  };
+}
+
+export function writeConfig(dir: string, config: unknown): string {
+  const file = path.join(dir, 'routing.json');
+  fs.writeFileSync(file, JSON.stringify(config, null, 2));
+  return file;
+}
+
+export interface LoadResult {
+  count: number;
+  errors: number;
+  firstError?: string;
+  wallMs: number;
+  /** Per-operation latencies in ms, sorted. */
+  latencies: number[];
+}
+
+/** Closed loop: `concurrency` workers each run the next operation as soon as their previous one ends. */
+export async function runLoad(
+  count: number,
+  concurrency: number,
+  op: (i: number) => Promise<void>,
+): Promise<LoadResult> {
+  const latencies: number[] = [];
+  let next = 0;
+  let errors = 0;
+  let firstError: string | undefined;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, count) }, async () => {
+      for (let i = next++; i < count; i = next++) {
+        const t = performance.now();
+        try {
+          await op(i);
+          latencies.push(performance.now() - t);
+        } catch (err) {
+          errors += 1;
+          firstError ??= err instanceof Error ? err.message : String(err);
+        }
+      }
+    }),
+  );
+  const wallMs = performance.now() - started;
+  latencies.sort((a, b) => a - b);
+  return { count, errors, firstError, wallMs, latencies };
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (!sorted.length) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+export const throughput = (r: LoadResult): number => (r.latencies.length / r.wallMs) * 1000;
+
+// ---- CPU accounting from /proc: which process spent the machine's two cores during a phase ----
+
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+function cpuTicks(pid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]); // utime + stime
+  } catch {
+    return undefined;
+  }
+}
+
+/** Pids whose command line contains `needle` (to find the server binaries the provision helpers started). */
+export function pidsMatching(needle: string): number[] {
+  const out: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(needle)) out.push(Number(entry));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+/** CPU seconds each named process group uses between start() and stop(). */
+export function cpuMeter(groups: Record<string, number[]>): { stop(): Record<string, number> } {
+  const before = Object.fromEntries(
+    Object.entries(groups).map(([k, pids]) => [k, pids.map((p) => cpuTicks(p) ?? 0)]),
+  );
+  return {
+    stop() {
+      const out: Record<string, number> = {};
+      for (const [k, pids] of Object.entries(groups)) {
+        out[k] =
+          pids.reduce((sum, p, i) => sum + ((cpuTicks(p) ?? 0) - before[k]![i]!), 0) / TICKS_PER_SECOND;
+      }
+      return out;
+    },
+  };
+}
+
+export function fmt(n: number, digits = 1): string {
+  return Number.isFinite(n) ? n.toFixed(digits) : 'n/a';
+}
