@@ -107,6 +107,25 @@ test('lead search: filters, stable cursor pagination, bad input is a 400', async
   expect(seen.indexOf(ids[4] as string)).toBeLessThan(seen.indexOf(ids[0] as string));
   expect(pages).toBeGreaterThanOrEqual(3);
 
+  // A time window and the cursor together, one lead per page.
+  const all = (await getJson(`${stack.baseUrl}/admin/leads?sourceId=src-1&limit=500`, ADMIN)).body.leads as {
+    leadId: string;
+    createdAt: string;
+  }[];
+  const from = all.find((l) => l.leadId === ids[1])?.createdAt as string;
+  const expected = all.filter((l) => l.createdAt >= from).map((l) => l.leadId);
+  const windowed: string[] = [];
+  cursor = undefined;
+  do {
+    const r = await getJson(
+      `${stack.baseUrl}/admin/leads?from=${encodeURIComponent(from)}&limit=1${cursor ? `&cursor=${cursor}` : ''}`,
+      ADMIN,
+    );
+    windowed.push(...(r.body.leads as { leadId: string }[]).map((l) => l.leadId));
+    cursor = r.body.nextCursor as string | undefined;
+  } while (cursor && windowed.length < 50);
+  expect(windowed).toEqual(expected);
+
   const none = await getJson(`${stack.baseUrl}/admin/leads?sourceId=nobody`, ADMIN);
   expect(none).toEqual({ status: 200, body: { leads: [] } });
   const future = await getJson(`${stack.baseUrl}/admin/leads?from=2999-01-01`, ADMIN);
