@@ -51,8 +51,9 @@ export function leadActivities({ config, logger, metrics }: ActivityDeps) {
       else unset.expiresAt = 1;
       if (isTerminal(status)) set.finalAt = at;
       const update = Object.keys(unset).length ? { $set: set, $unset: unset } : { $set: set };
-      await Lead.updateOne({ _id: leadId, seq: { $lt: seq } }, update, { timestamps: false });
+      // The event first, then the lead: whoever sees the lead at a status also finds that status in its history.
       const lead = await Lead.findById(leadId, { sourceId: 1 }).lean();
+      let fresh = true;
       try {
         await StatusEvent.create({
           _id: `${leadId}:${seq}`,
@@ -69,8 +70,10 @@ export function leadActivities({ config, logger, metrics }: ActivityDeps) {
         });
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
-        return; // recorded by an earlier attempt of this activity
+        fresh = false; // recorded by an earlier attempt of this activity, which may have failed before the update
       }
+      await Lead.updateOne({ _id: leadId, seq: { $lt: seq } }, update, { timestamps: false });
+      if (!fresh) return;
       if (isTerminal(status)) metrics?.leadsFinal.inc({ status, partner: input.partnerId ?? 'none' });
       logger.info({ leadId, workflowId: `lead-${leadId}`, status, reason: input.reason, partnerId: input.partnerId }, 'lead status');
     },
