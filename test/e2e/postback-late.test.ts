@@ -55,12 +55,13 @@ const hits = (clickId: string) =>
 
 test('accepted, then a chargeback: returned, revenue reversed, source told', async () => {
   const leadId = await pendingLead(stack, 'auto', 'clk-late-cb');
-  expect((await acme(leadId, 'approved', { payout: '18.00' })).status).toBe(200);
+  // The network keeps its transaction id from the sale to the chargeback: a status update, not a repeat.
+  expect((await acme(leadId, 'approved', { payout: '18.00', txid: 'T-900' })).status).toBe(200);
   const accepted = await waitForStatus(leadId, 'accepted');
   expect(accepted.revenueCents).toBe(1800);
   await settled(leadId); // the workflow has finished: the chargeback needs a new run (signal-with-start)
 
-  expect(await acme(leadId, 'chargeback')).toEqual({
+  expect(await acme(leadId, 'chargeback', { txid: 'T-900' })).toEqual({
     status: 200,
     body: { ok: true, leadId, status: 'returned', duplicate: false },
   });
