@@ -13,6 +13,7 @@ import {
   PostbackEffect,
   PostbackLog,
   SignatureNonce,
+  StatusEvent,
 } from '../../shared/models';
 import { toCents } from '../../shared/money';
 import { postbackParamsSchema, type PostbackParams } from '../../shared/schemas';
@@ -359,7 +360,7 @@ export class PostbackService {
     // A partner named in the path proves who it is before we say anything about the lead.
     if (partner) await this.authenticate(partner, req, raw, params, receivedAt);
 
-    const lead = await Lead.findById(params.subid, { sourceId: 1, partnerId: 1, status: 1, updatedAt: 1 }).lean();
+    const lead = await Lead.findById(params.subid, { sourceId: 1, partnerId: 1, status: 1 }).lean();
     if (!lead) throw new AppError('unknown_lead', 'no lead with this subid');
     // The partner holding the lead is the one it was delivered to last (lead.partnerId lags: it is written
     // after the delivery). Only that partner decides it: a partner earlier in the waterfall is not credited.
@@ -405,7 +406,7 @@ export class PostbackService {
       // lead.status lags the workflow (a worker restart, a Temporal outage): an earlier postback that makes
       // this one valid (approved, then a chargeback) may be claimed and not recorded yet. Then this one is
       // valid too; and while that one still waits in the outbox, this one queues behind it (order kept).
-      const enabling = await this.unrecordedClaimsEnabling(params.subid, partner.id, status, lead.updatedAt);
+      const enabling = await this.unrecordedClaimsEnabling(params.subid, partner.id, status);
       if (!enabling.length) throw new AppError('conflict', `a lead that is ${lead.status} cannot become ${status}`);
       behindQueued = enabling.some((c) => !c.sentAt);
     }
@@ -452,13 +453,15 @@ export class PostbackService {
     return { httpStatus: 200, body: { ok: true, leadId: params.subid, status, duplicate: false } };
   }
 
-  /** Claims of this partner for this lead, newer than the lead document, from which `status` is a valid transition. */
-  private async unrecordedClaimsEnabling(leadId: string, partnerId: string, status: PostbackStatus, leadUpdatedAt: Date | null | undefined) {
+  /** This partner's claims for this lead that its workflow has not recorded yet and from which `status` is a valid transition. */
+  private async unrecordedClaimsEnabling(leadId: string, partnerId: string, status: PostbackStatus) {
     const ids = POSTBACK_STATUSES.filter((s) => canTransition(s, status)).map((s) => `${leadId}:${partnerId}:${s}`);
-    if (!ids.length) return [];
-    const claims = await PostbackEffect.find({ _id: { $in: ids } }, { claimedAt: 1, sentAt: 1 }).lean();
-    const since = leadUpdatedAt ? new Date(leadUpdatedAt).getTime() : 0;
-    return claims.filter((c) => new Date(c.claimedAt).getTime() >= since);
+    const claims = ids.length ? await PostbackEffect.find({ _id: { $in: ids } }, { postbackId: 1, sentAt: 1 }).lean() : [];
+    const unrecorded = [];
+    for (const claim of claims) {
+      if (!(await StatusEvent.exists({ leadId, postbackId: claim.postbackId }))) unrecorded.push(claim);
+    }
+    return unrecorded;
   }
 
   private statusMap(partner: PartnerConfig): Map<string, PostbackStatus> {
