@@ -72,9 +72,9 @@ export async function startApp(
   entry: string,
   dir: string,
   env: Record<string, string>,
-  opts: { http?: boolean } = {},
+  opts: { http?: boolean; port?: number } = {},
 ): Promise<App> {
-  const port = opts.http ? await freePort() : undefined;
+  const port = opts.http ? (opts.port ?? (await freePort())) : undefined;
   const log = fs.openSync(path.join(dir, `${name}.log`), 'a');
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, entry)], {
     cwd: ROOT,
