@@ -48,8 +48,9 @@ async function main(): Promise<void> {
   const demo = process.argv.includes('--demo');
   const env = readEnv();
   const config = loadRoutingConfig(env.ROUTING_CONFIG);
-  process.once('SIGINT', () => void shutdown(0));
-  process.once('SIGTERM', () => void shutdown(0));
+  // `on`, not `once`: the provisioner re-raises a signal nobody else listens to, which would cut our cleanup short.
+  process.on('SIGINT', () => void shutdown(0));
+  process.on('SIGTERM', () => void shutdown(0));
 
   say('starting Temporal and MongoDB (first run fetches or builds them; later runs reuse the cache)...');
   const [temporal, mongo] = await Promise.all([

@@ -6,6 +6,7 @@ import { connectMongo, disconnectMongo } from '../../shared/db';
 import { readEnv } from '../../shared/env';
 import { createLogger } from '../../shared/logger';
 import { createMetrics } from '../../shared/metrics';
+import { startWorkerMetrics, type WorkerMetricsServer } from './metrics';
 import { createLeadWorker } from './worker';
 
 export async function runWorker(): Promise<() => Promise<void>> {
@@ -15,6 +16,14 @@ export async function runWorker(): Promise<() => Promise<void>> {
   const config = new ConfigIndex(loadRoutingConfig(env.ROUTING_CONFIG));
   await connectMongo(env.MONGODB_URI);
   const metrics = createMetrics();
+  // Before the first connection: the SDK's runtime (and its Prometheus exporter) is installed once.
+  let metricsServer: WorkerMetricsServer | undefined;
+  try {
+    metricsServer = await startWorkerMetrics({ metrics, logger, port: env.METRICS_PORT });
+  } catch (err) {
+    // A second worker on one host finds the port taken: it works on, unscraped, rather than not at all.
+    logger.warn({ err: String(err), port: env.METRICS_PORT }, 'worker metrics not served');
+  }
   const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
   const worker = await createLeadWorker({
     connection,
@@ -29,6 +38,7 @@ export async function runWorker(): Promise<() => Promise<void>> {
     worker.shutdown();
     await running;
     await connection.close();
+    await metricsServer?.close();
     await disconnectMongo();
   };
 }
@@ -36,7 +46,10 @@ export async function runWorker(): Promise<() => Promise<void>> {
 if (require.main === module) {
   runWorker()
     .then((stop) => {
-      const shutdown = () => void stop().then(() => process.exit(0));
+      const shutdown = () => {
+        setTimeout(() => process.exit(1), 15_000).unref();
+        void stop().then(() => process.exit(0));
+      };
       process.once('SIGINT', shutdown);
       process.once('SIGTERM', shutdown);
     })

@@ -29,5 +29,7 @@ export async function createLeadWorker(options: LeadWorkerOptions): Promise<Work
     workflowBundle: await workflowBundle(),
     activities: createActivities(options.deps),
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? 200,
+    // A stop must not hang when the server is already gone (Ctrl-C takes both down together).
+    shutdownForceTime: '10s',
   });
 }
