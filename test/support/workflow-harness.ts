@@ -1,7 +1,8 @@
 // The lead workflow on the time-skipping test server with its real worker and activities: a Mongo-wire
 // database of its own, loopback partner and source simulators, and helpers to create leads like the gateway.
 import { randomBytes } from 'node:crypto';
-import type { WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import type { WorkflowHandle, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { undiciHttp } from '../../activities/http';
@@ -20,14 +21,18 @@ import { Delivery, Lead, Notification, StatusEvent } from '../../shared/models';
 import {
   LEAD_WORKFLOW_TYPE,
   leadWorkflowId,
+  postbackSignal,
+  replayNotificationSignal,
   SEARCH_ATTRIBUTES,
+  statusQuery,
   type LeadWorkflowInput,
   type LeadWorkflowView,
+  type PostbackSignal,
+  type ReplayNotificationSignal,
 } from '../../shared/temporal';
 import type { leadWorkflow } from '../../workflows/lead';
-import { DEFAULT_SEARCH_ATTRIBUTES } from '../../scripts/lib/provision';
 import { createTimeSkippingEnv, testEnv, uniqueDbName, uniqueTaskQueue } from './servers';
-import { quietTemporalRuntime } from './stack';
+import { eventually, quietTemporalRuntime } from './stack';
 
 /** The simulators a routing config can point at. */
 export interface Endpoints {
@@ -70,6 +75,55 @@ export interface LeadRecord {
   }[];
 }
 
+export interface LeadConfigOptions {
+  /** Add partner `bravo` (priority 2) behind `acme` in the waterfall. */
+  withBravo?: boolean;
+  /** Overrides of the source's notification retry policy. */
+  notify?: Record<string, unknown>;
+}
+
+/** The source's postback URL carries every macro, so tests see exactly what was filled in. */
+export const SOURCE_POSTBACK_PATH =
+  '/pb?clickid={clickid}&status={status}&payout={payout}&currency={currency}&partner={partner}&lead={lead_id}&event={event_id}';
+
+/** Partner acme (and optionally bravo) with a 24h postback timeout and a 12.50 default payout; one source, src-1. */
+export function leadTestConfig(e: Endpoints, opts: LeadConfigOptions = {}) {
+  const partner = (id: string, url: string, priority: number) => ({
+    id,
+    delivery: { url: `${url}/leads`, timeoutMs: 2000, maxAttempts: 5 },
+    postback: { token: `${id}-token-123`, timeout: '24h' },
+    routing: { priority },
+    payout: 12.5,
+  });
+  return {
+    partners: [partner('acme', e.acme, 1), ...(opts.withBravo ? [partner('bravo', e.bravo, 2)] : [])],
+    sources: [
+      {
+        id: 'src-1',
+        apiKey: 'key-src-1-abcdef',
+        postbackUrl: `${e.source}${SOURCE_POSTBACK_PATH}`,
+        notify: { initialInterval: 200, maxInterval: 5000, maxDuration: '10m', ...opts.notify },
+      },
+    ],
+  };
+}
+
+/** A partner's postback as the gateway signals it, for partner acme unless overridden. */
+export function postbackFor(
+  leadId: string,
+  status: PostbackSignal['status'],
+  extra: Partial<PostbackSignal> = {},
+): PostbackSignal {
+  return {
+    postbackId: `pb-${leadId}-${status}-${randomBytes(3).toString('hex')}`,
+    partnerId: 'acme',
+    status,
+    rawStatus: status,
+    receivedAt: new Date().toISOString(),
+    ...extra,
+  };
+}
+
 export interface WorkflowHarness {
   env: TestWorkflowEnvironment;
   taskQueue: string;
@@ -88,28 +142,27 @@ export interface WorkflowHarness {
   /** The lead document, its status history (in order), delivery attempts and notification attempts. */
   record(leadId: string): Promise<LeadRecord>;
   queryStatus(leadId: string): Promise<LeadWorkflowView>;
+  /** Waits in real time (no time skipping) until the lead document has this status. */
+  waitForStatus(leadId: string, status: string): Promise<LeadRecord>;
+  /** What the gateway does with a postback or a replay request: signal-with-start; returns the run's handle. */
+  signalWithStart(
+    leadId: string,
+    signal: { postback: PostbackSignal } | { replayNotification: ReplayNotificationSignal },
+  ): Promise<{ runId: string; handle: WorkflowHandle<typeof leadWorkflow> }>;
   stop(): Promise<void>;
 }
 
 /**
- * The time-skipping server has no search attributes beyond the built-in ones, and a workflow that
- * upserts an unregistered one fails its workflow task. Like the dev setup (scripts/lib/provision),
- * we register the ones the spec names through the operator service, which the test server implements.
+ * The time-skipping server knows only the built-in search attributes, and a workflow that upserts an
+ * unknown one fails its workflow task. It has no ListSearchAttributes (so not the idempotent
+ * `leadrouter temporal setup`), but it does implement AddSearchAttributes: we register the ones the
+ * spec names on each fresh server, as the dev setup does on the dev server.
  */
-async function registerSearchAttributes(env: TestWorkflowEnvironment): Promise<void> {
-  const { temporal } = await import('@temporalio/proto');
-  const Type = temporal.api.enums.v1.IndexedValueType;
-  const byName: Record<string, number> = { Keyword: Type.INDEXED_VALUE_TYPE_KEYWORD };
-  const searchAttributes = Object.fromEntries(
-    Object.entries(DEFAULT_SEARCH_ATTRIBUTES).map(([name, type]) => {
-      const t = byName[type];
-      if (t === undefined) throw new Error(`search attribute ${name}: unsupported type ${type}`);
-      return [name, t];
-    }),
-  );
+async function registerLeadSearchAttributes(env: TestWorkflowEnvironment): Promise<void> {
+  const keyword = temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD;
   await env.connection.operatorService.addSearchAttributes({
     namespace: env.namespace ?? 'default',
-    searchAttributes,
+    searchAttributes: Object.fromEntries(Object.values(SEARCH_ATTRIBUTES).map((key) => [key.name, keyword])),
   });
 }
 
@@ -117,26 +170,55 @@ export async function startWorkflowHarness(
   build: (endpoints: Endpoints) => unknown,
 ): Promise<WorkflowHarness> {
   quietTemporalRuntime();
-  const [env, acme, bravo, source] = await Promise.all([
-    createTimeSkippingEnv(),
-    startPartnerSimulator(),
-    startPartnerSimulator(),
-    startSourceSimulator(),
-  ]);
-  const endpoints: Endpoints = { acme: acme.url, bravo: bravo.url, source: source.url };
-  let config = new ConfigIndex(parseRoutingConfig(build(endpoints)));
-  const logger = createLogger('workflow-test', process.env.TEST_LOG_LEVEL ?? 'silent');
-  await connectMongo(`${testEnv().mongoUri.replace(/\/$/, '')}/${uniqueDbName('wf')}`);
-  await registerSearchAttributes(env);
-
+  // Undone in reverse order by stop(), or at once when a later step of the start-up fails, so a
+  // failed beforeAll does not leave a test server and a polling worker keeping jest alive.
+  const undo: (() => Promise<unknown>)[] = [];
+  const stopAll = async () => {
+    for (const step of undo.splice(0).reverse()) await step().catch(() => undefined);
+  };
+  let env: TestWorkflowEnvironment;
+  let acme: PartnerSimulator, bravo: PartnerSimulator, source: SourceSimulator;
+  let worker: Worker;
+  let config: ConfigIndex;
   const taskQueue = uniqueTaskQueue('wf');
-  const worker = await createLeadWorker({
-    connection: env.nativeConnection,
-    namespace: env.namespace ?? 'default',
-    taskQueue,
-    deps: { config: () => config, http: undiciHttp, now: () => new Date(), logger, metrics: createMetrics() },
-  });
-  const running = worker.run();
+  try {
+    env = await createTimeSkippingEnv();
+    undo.push(() => env.teardown());
+    [acme, bravo, source] = await Promise.all([
+      startPartnerSimulator(),
+      startPartnerSimulator(),
+      startSourceSimulator(),
+    ]);
+    undo.push(() => Promise.all([acme.stop(), bravo.stop(), source.stop()]));
+    config = new ConfigIndex(
+      parseRoutingConfig(build({ acme: acme.url, bravo: bravo.url, source: source.url })),
+    );
+    await connectMongo(`${testEnv().mongoUri.replace(/\/$/, '')}/${uniqueDbName('wf')}`);
+    undo.push(() => disconnectMongo());
+    await registerLeadSearchAttributes(env);
+    const logger = createLogger('workflow-test', process.env.TEST_LOG_LEVEL ?? 'silent');
+    worker = await createLeadWorker({
+      connection: env.nativeConnection,
+      namespace: env.namespace ?? 'default',
+      taskQueue,
+      deps: {
+        config: () => config,
+        http: undiciHttp,
+        now: () => new Date(),
+        logger,
+        metrics: createMetrics(),
+      },
+    });
+    const running = worker.run();
+    undo.push(async () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running;
+    });
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+  const endpoints: Endpoints = { acme: acme.url, bravo: bravo.url, source: source.url };
 
   const defaultSource = () => config.config.sources[0]?.id ?? 'src-1';
 
@@ -209,15 +291,43 @@ export async function startWorkflowHarness(
       };
     },
     queryStatus(leadId) {
-      return env.client.workflow.getHandle(leadWorkflowId(leadId)).query<LeadWorkflowView>('status');
+      return env.client.workflow.getHandle(leadWorkflowId(leadId)).query(statusQuery);
     },
-    async stop() {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
-      await running.catch(() => undefined);
-      await Promise.all([acme.stop(), bravo.stop(), source.stop()]);
-      await disconnectMongo();
-      await env.teardown();
+    async waitForStatus(leadId, status) {
+      return eventually(
+        async () => {
+          const r = await harness.record(leadId);
+          return r.lead.status === status ? r : undefined;
+        },
+        30_000,
+        `lead ${leadId} ${status}`,
+      );
     },
+    async signalWithStart(leadId, signal) {
+      const common = {
+        workflowId: leadWorkflowId(leadId),
+        taskQueue,
+        args: [{ leadId } satisfies LeadWorkflowInput],
+      };
+      const started =
+        'postback' in signal
+          ? await env.client.workflow.signalWithStart(LEAD_WORKFLOW_TYPE, {
+              ...common,
+              signal: postbackSignal,
+              signalArgs: [signal.postback],
+            })
+          : await env.client.workflow.signalWithStart(LEAD_WORKFLOW_TYPE, {
+              ...common,
+              signal: replayNotificationSignal,
+              signalArgs: [signal.replayNotification],
+            });
+      const runId = started.signaledRunId;
+      return {
+        runId,
+        handle: env.client.workflow.getHandle<typeof leadWorkflow>(leadWorkflowId(leadId), runId),
+      };
+    },
+    stop: stopAll,
   };
   return harness;
 }

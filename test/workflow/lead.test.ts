@@ -1,60 +1,23 @@
 // leadWorkflow on the time-skipping server with the real worker, activities, Mongo-wire database and
 // loopback partner/source APIs: each case checks the lead document, its history and the workflow's own view.
 import { randomBytes } from 'node:crypto';
-import {
-  LEAD_WORKFLOW_TYPE,
-  leadWorkflowId,
-  postbackSignal,
-  replayNotificationSignal,
-  SEARCH_ATTRIBUTES,
-  type LeadWorkflowInput,
-  type LeadWorkflowView,
-  type PostbackSignal,
-} from '../../shared/temporal';
+import { postbackSignal, SEARCH_ATTRIBUTES, type LeadWorkflowView } from '../../shared/temporal';
 import { eventually } from '../support/stack';
 import {
+  leadTestConfig,
+  postbackFor,
   startWorkflowHarness,
-  type Endpoints,
   type LeadHandle,
+  type LeadRecord,
   type WorkflowHarness,
 } from '../support/workflow-harness';
-
-const SOURCE_TEMPLATE =
-  '/pb?clickid={clickid}&status={status}&payout={payout}&currency={currency}&partner={partner}&lead={lead_id}&event={event_id}';
-
-interface ConfigOptions {
-  /** Add partner `bravo` behind `acme` in the waterfall. */
-  withBravo?: boolean;
-  notify?: Record<string, unknown>;
-}
-
-function routingConfig(e: Endpoints, opts: ConfigOptions = {}) {
-  const partner = (id: string, url: string, priority: number) => ({
-    id,
-    delivery: { url: `${url}/leads`, timeoutMs: 2000, maxAttempts: 5 },
-    postback: { token: `${id}-token-123`, timeout: '24h' },
-    routing: { priority },
-    payout: 12.5,
-  });
-  return {
-    partners: [partner('acme', e.acme, 1), ...(opts.withBravo ? [partner('bravo', e.bravo, 2)] : [])],
-    sources: [
-      {
-        id: 'src-1',
-        apiKey: 'key-src-1-abcdef',
-        postbackUrl: `${e.source}${SOURCE_TEMPLATE}`,
-        notify: { initialInterval: 200, maxInterval: 5000, maxDuration: '10m', ...opts.notify },
-      },
-    ],
-  };
-}
 
 let h: WorkflowHarness;
 /** Workflows a test left waiting: terminated after it, so a later test's time skip does not move them. */
 const open: LeadHandle[] = [];
 
 beforeAll(async () => {
-  h = await startWorkflowHarness((e) => routingConfig(e));
+  h = await startWorkflowHarness((e) => leadTestConfig(e));
 }, 60_000);
 
 afterAll(async () => {
@@ -62,7 +25,7 @@ afterAll(async () => {
 });
 
 beforeEach(() => {
-  h.useConfig((e) => routingConfig(e));
+  h.useConfig((e) => leadTestConfig(e));
   h.acme.setBehavior(() => ({}));
   h.bravo.setBehavior(() => ({}));
   h.source.failNext(0);
@@ -78,34 +41,17 @@ function clickId(): string {
   return `clk-${randomBytes(4).toString('hex')}`;
 }
 
-function postback(
-  leadId: string,
-  status: PostbackSignal['status'],
-  extra: Partial<PostbackSignal> = {},
-): PostbackSignal {
-  return {
-    postbackId: `pb-${leadId}-${status}-${randomBytes(3).toString('hex')}`,
-    partnerId: 'acme',
-    status,
-    rawStatus: status,
-    receivedAt: new Date().toISOString(),
-    ...extra,
-  };
-}
+const postback = postbackFor;
 
 /** Submits a lead and waits (in real time) until its workflow has recorded it as pending with a partner. */
 async function pendingLead(fields: Record<string, unknown> = {}) {
   const { leadId, handle } = await h.submitLead({ clickId: clickId(), vertical: 'auto', ...fields });
   open.push(handle);
-  await eventually(
-    async () => ((await h.record(leadId)).lead.status === 'pending' ? true : undefined),
-    30_000,
-    `${leadId} pending`,
-  );
+  await h.waitForStatus(leadId, 'pending');
   return { leadId, handle };
 }
 
-const statuses = (r: { history: { status: string }[] }) => r.history.map((e) => e.status);
+const statuses = (r: LeadRecord) => r.history.map((e) => e.status);
 
 test('postback accepted: lead accepted with its payout, source notified once with the macros filled', async () => {
   const { leadId, handle } = await pendingLead();
@@ -244,12 +190,7 @@ test('partner down then up: delivery retried with backoff until it lands, the le
   );
   expect(await h.queryStatus(leadId)).toMatchObject({ status: 'received', partnersTried: ['acme'] });
 
-  await eventually(
-    async () => ((await h.record(leadId)).lead.status === 'pending' ? true : undefined),
-    30_000,
-    `${leadId} pending`,
-  );
-  const r = await h.record(leadId);
+  const r = await h.waitForStatus(leadId, 'pending');
   expect(r.lead).toMatchObject({ status: 'pending', partnerId: 'acme' });
   expect(statuses(r)).toEqual(['received', 'pending']);
   expect(r.deliveries.map((d) => [d.attempt, d.outcome, d.httpStatus])).toEqual([
@@ -283,7 +224,7 @@ test('partner answers 4xx and is the only partner: one delivery attempt, no retr
 });
 
 test('partner answers 4xx with a second partner configured: the lead goes on to the next one', async () => {
-  h.useConfig((e) => routingConfig(e, { withBravo: true }));
+  h.useConfig((e) => leadTestConfig(e, { withBravo: true }));
   h.acme.setBehavior(() => ({ httpStatus: 422 }));
   const { leadId } = await pendingLead();
 
@@ -306,7 +247,7 @@ test('partner answers 4xx with a second partner configured: the lead goes on to 
 
 test('source endpoint failing then OK: notification retried at growing intervals, delivered once', async () => {
   const initialInterval = 400;
-  h.useConfig((e) => routingConfig(e, { notify: { initialInterval, maxInterval: 10_000 } }));
+  h.useConfig((e) => leadTestConfig(e, { notify: { initialInterval, maxInterval: 10_000 } }));
   const { leadId, handle } = await pendingLead();
   h.source.failNext(3);
   await handle.signal(postbackSignal, postback(leadId, 'accepted', { payoutCents: 1000 }));
@@ -340,7 +281,7 @@ test('source endpoint failing then OK: notification retried at growing intervals
 
 test('exhausted notification is recorded on the lead, and the replayNotification signal sends it again', async () => {
   h.useConfig((e) =>
-    routingConfig(e, { notify: { initialInterval: 100, maxInterval: 500, maxDuration: '2s' } }),
+    leadTestConfig(e, { notify: { initialInterval: 100, maxInterval: 500, maxDuration: '2s' } }),
   );
   const { leadId, handle } = await pendingLead();
   h.source.failNext(1_000_000);
@@ -359,17 +300,11 @@ test('exhausted notification is recorded on the lead, and the replayNotification
 
   // The operator's replay after the source is fixed: the workflow has ended, so signal-with-start, as the gateway does.
   h.source.failNext(0);
-  const replayed = await h.env.client.workflow.signalWithStart(LEAD_WORKFLOW_TYPE, {
-    workflowId: leadWorkflowId(leadId),
-    taskQueue: h.taskQueue,
-    args: [{ leadId } satisfies LeadWorkflowInput],
-    signal: replayNotificationSignal,
-    signalArgs: [{ status: 'accepted', requestedAt: new Date().toISOString() }],
+  const replay = await h.signalWithStart(leadId, {
+    replayNotification: { status: 'accepted', requestedAt: new Date().toISOString() },
   });
-  expect(replayed.signaledRunId).not.toBe(handle.firstExecutionRunId);
-  const second = await h.env.client.workflow
-    .getHandle(leadWorkflowId(leadId), replayed.signaledRunId)
-    .result();
+  expect(replay.runId).not.toBe(handle.firstExecutionRunId);
+  const second = await replay.handle.result();
 
   expect(second).toMatchObject({ status: 'accepted', notifications: { accepted: 'delivered' } });
   const after = await h.record(leadId);
@@ -389,15 +324,11 @@ test('late postback after the workflow completed: a returned signal-with-start s
   await handle.result();
   expect((await h.record(leadId)).lead).toMatchObject({ status: 'accepted', revenueCents: 3000 });
 
-  const started = await h.env.client.workflow.signalWithStart(LEAD_WORKFLOW_TYPE, {
-    workflowId: leadWorkflowId(leadId),
-    taskQueue: h.taskQueue,
-    args: [{ leadId } satisfies LeadWorkflowInput],
-    signal: postbackSignal,
-    signalArgs: [postback(leadId, 'returned', { rawStatus: 'chargeback' })],
+  const late = await h.signalWithStart(leadId, {
+    postback: postback(leadId, 'returned', { rawStatus: 'chargeback' }),
   });
-  expect(started.signaledRunId).not.toBe(handle.firstExecutionRunId);
-  const view = await h.env.client.workflow.getHandle(leadWorkflowId(leadId), started.signaledRunId).result();
+  expect(late.runId).not.toBe(handle.firstExecutionRunId);
+  const view = await late.handle.result();
 
   expect(view).toMatchObject({
     status: 'returned',

@@ -1,0 +1,165 @@
+// Replays the committed histories of finished lead workflows (test/workflow/histories/*.json) with the
+// current workflow bundle: a change to workflows/lead.ts that running workflows could not replay
+// (a non-deterministic change) fails here instead of in production.
+//
+// To re-record them after a deliberate, versioned change: RECORD_HISTORIES=1 npx jest test/workflow/replay.test.ts
+// then commit the JSON files. Recording runs the scenarios below on the time-skipping server.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { WorkflowHandle } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
+import { workflowBundle } from '../../apps/worker/worker';
+import { postbackSignal } from '../../shared/temporal';
+import { eventually, quietTemporalRuntime } from '../support/stack';
+import { historyFromJson, historyToJson } from './history-json';
+import {
+  leadTestConfig,
+  postbackFor,
+  startWorkflowHarness,
+  type LeadHandle,
+  type WorkflowHarness,
+} from '../support/workflow-harness';
+
+const HISTORIES_DIR = path.join(__dirname, 'histories');
+
+type Run = Pick<WorkflowHandle, 'fetchHistory'>;
+/** Plays one case through and returns its finished runs by history file name. */
+type Scenario = (h: WorkflowHarness) => Promise<Record<string, Run>>;
+
+/** A handle on one run: a handle from start() follows the chain to a later run started with a signal. */
+function firstRun(h: WorkflowHarness, handle: LeadHandle): Run {
+  return h.env.client.workflow.getHandle(handle.workflowId, handle.firstExecutionRunId);
+}
+
+/** Finished runs covering each path through the workflow. */
+const SCENARIOS: Record<string, Scenario> = {
+  async accepted(h) {
+    const { leadId, handle } = await h.submitLead({ clickId: 'clk-accepted' });
+    await h.waitForStatus(leadId, 'pending');
+    await handle.signal(postbackSignal, postbackFor(leadId, 'pending', { rawStatus: 'lead' }));
+    // Recorded before the verdict arrives, so the two postbacks reach the workflow in separate tasks.
+    await eventually(
+      async () => ((await h.record(leadId)).history.length === 3 ? true : undefined),
+      30_000,
+      'pending postback',
+    );
+    await handle.signal(postbackSignal, postbackFor(leadId, 'accepted', { payoutCents: 2050 }));
+    await handle.result();
+    return { accepted: firstRun(h, handle) };
+  },
+  async rejected(h) {
+    const { leadId, handle } = await h.submitLead({ clickId: 'clk-rejected' });
+    await h.waitForStatus(leadId, 'pending');
+    await handle.signal(postbackSignal, postbackFor(leadId, 'rejected'));
+    await handle.result();
+    return { rejected: firstRun(h, handle) };
+  },
+  async expired(h) {
+    const { leadId, handle } = await h.submitLead({ clickId: 'clk-expired' });
+    await h.waitForStatus(leadId, 'pending');
+    await handle.result();
+    return { expired: firstRun(h, handle) };
+  },
+  /** A chargeback signalled with start after the accepted run had completed: the second run. */
+  async returned(h) {
+    const { leadId, handle } = await h.submitLead({ clickId: 'clk-returned' });
+    await h.waitForStatus(leadId, 'pending');
+    await handle.signal(postbackSignal, postbackFor(leadId, 'accepted', { payoutCents: 3000 }));
+    await handle.result();
+    const late = await h.signalWithStart(leadId, { postback: postbackFor(leadId, 'returned') });
+    await late.handle.result();
+    return { returned: late.handle };
+  },
+  /** acme refuses (4xx), bravo takes it; then the source's notification fails once and is retried. */
+  async 'waterfall-then-notification-retry'(h) {
+    h.useConfig((e) => leadTestConfig(e, { withBravo: true }));
+    h.acme.setBehavior(() => ({ httpStatus: 422 }));
+    try {
+      const { leadId, handle } = await h.submitLead({ clickId: 'clk-waterfall' });
+      await h.waitForStatus(leadId, 'pending');
+      h.source.failNext(1);
+      await handle.signal(postbackSignal, postbackFor(leadId, 'accepted', { partnerId: 'bravo' }));
+      await handle.result();
+      return { 'waterfall-then-notification-retry': firstRun(h, handle) };
+    } finally {
+      h.useConfig((e) => leadTestConfig(e));
+      h.acme.setBehavior(() => ({}));
+    }
+  },
+  /** The source is down past the notification's max duration, then an operator replays it (a new run). */
+  async 'notification-exhausted'(h) {
+    h.useConfig((e) =>
+      leadTestConfig(e, { notify: { initialInterval: 100, maxInterval: 500, maxDuration: '2s' } }),
+    );
+    try {
+      const { leadId, handle } = await h.submitLead({ clickId: 'clk-exhausted' });
+      await h.waitForStatus(leadId, 'pending');
+      h.source.failNext(1_000_000);
+      await handle.signal(postbackSignal, postbackFor(leadId, 'accepted'));
+      await handle.result();
+      h.source.failNext(0);
+      const replay = await h.signalWithStart(leadId, {
+        replayNotification: { status: 'accepted', requestedAt: new Date().toISOString() },
+      });
+      await replay.handle.result();
+      return { 'notification-exhausted': firstRun(h, handle), 'notification-replayed': replay.handle };
+    } finally {
+      h.source.failNext(0);
+      h.useConfig((e) => leadTestConfig(e));
+    }
+  },
+};
+
+const EXPECTED_FILES = [
+  'accepted',
+  'rejected',
+  'expired',
+  'returned',
+  'waterfall-then-notification-retry',
+  'notification-exhausted',
+  'notification-replayed',
+]
+  .map((name) => `${name}.json`)
+  .sort();
+
+async function recordHistories(): Promise<void> {
+  fs.mkdirSync(HISTORIES_DIR, { recursive: true });
+  const h = await startWorkflowHarness((e) => leadTestConfig(e));
+  try {
+    for (const scenario of Object.values(SCENARIOS)) {
+      for (const [name, run] of Object.entries(await scenario(h))) {
+        fs.writeFileSync(path.join(HISTORIES_DIR, `${name}.json`), historyToJson(await run.fetchHistory()));
+      }
+    }
+  } finally {
+    await h.stop();
+  }
+}
+
+beforeAll(async () => {
+  quietTemporalRuntime();
+  if (process.env.RECORD_HISTORIES === '1') await recordHistories();
+}, 120_000);
+
+test('every committed lead workflow history replays with the current workflow code', async () => {
+  const files = fs
+    .readdirSync(HISTORIES_DIR)
+    .filter((f) => f.endsWith('.json'))
+    .sort();
+  expect(files).toEqual(EXPECTED_FILES);
+  const histories = files.map((file) => ({
+    workflowId: `replay-${path.basename(file, '.json')}`,
+    history: historyFromJson(fs.readFileSync(path.join(HISTORIES_DIR, file), 'utf8')),
+  }));
+  for (const { history } of histories) expect(history.events?.length).toBeGreaterThan(5);
+
+  const results: { workflowId: string; error?: string }[] = [];
+  const replays = Worker.runReplayHistories(
+    { workflowBundle: await workflowBundle(), replayName: 'lead-replay' },
+    histories,
+  );
+  for await (const r of replays)
+    results.push({ workflowId: r.workflowId, error: r.error && `${r.error.name}: ${r.error.message}` });
+
+  expect(results).toEqual(histories.map(({ workflowId }) => ({ workflowId, error: undefined })));
+});
