@@ -21,6 +21,7 @@ import {
 } from '../support/workflow-harness';
 
 const HISTORIES_DIR = path.join(__dirname, 'histories');
+const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
 type Run = Pick<WorkflowHandle, 'fetchHistory'>;
 /** Plays one case through and returns its finished runs by history file name. */
@@ -128,7 +129,11 @@ async function recordHistories(): Promise<void> {
   try {
     for (const scenario of Object.values(SCENARIOS)) {
       for (const [name, run] of Object.entries(await scenario(h))) {
-        fs.writeFileSync(path.join(HISTORIES_DIR, `${name}.json`), historyToJson(await run.fetchHistory()));
+        // Failure stack traces carry this checkout's absolute path: not something to commit.
+        const json = historyToJson(await run.fetchHistory())
+          .split(REPO_ROOT)
+          .join('<repo>');
+        fs.writeFileSync(path.join(HISTORIES_DIR, `${name}.json`), json);
       }
     }
   } finally {
