@@ -51,10 +51,11 @@ const hits = (clickId: string) =>
   source.hits.filter((h) => h.query.clickid === clickId).map((h) => h.query.status);
 
 test('postbacks and a lead received while Temporal is down are applied once it is back, each exactly once', async () => {
-  const [sold, scrubbed, held] = await Promise.all([
+  const [sold, scrubbed, held, reversed] = await Promise.all([
     pendingLead(stack, 'auto', 'clk-out-sold'),
     pendingLead(stack, 'auto', 'clk-out-scrubbed'),
     pendingLead(stack, 'auto', 'clk-out-held'),
+    pendingLead(stack, 'auto', 'clk-out-reversed'),
   ]);
 
   await temporal.stop();
@@ -77,6 +78,15 @@ test('postbacks and a lead received while Temporal is down are applied once it i
     status: 202,
     body: { status: 'accepted', queued: true },
   });
+  // A sale and its chargeback, both while down: the chargeback is valid after the queued sale, and waits behind it.
+  expect(await pb({ subid: reversed, status: 'approved', payout: '8.00' })).toMatchObject({
+    status: 202,
+    body: { status: 'accepted', queued: true },
+  });
+  expect(await pb({ subid: reversed, status: 'chargeback' })).toMatchObject({
+    status: 202,
+    body: { status: 'returned', queued: true },
+  });
   expect(await pb({ subid: sold, status: 'approved', payout: '31.40' })).toEqual({
     status: 200,
     body: { ok: true, leadId: sold, status: 'accepted', duplicate: true },
@@ -93,14 +103,12 @@ test('postbacks and a lead received while Temporal is down are applied once it i
 
   // While down nothing has moved, and the reconciler keeps everything queued across its passes.
   await new Promise((r) => setTimeout(r, 1500));
-  expect((await Lead.find({ _id: { $in: [sold, scrubbed, held] } }).lean()).map((l) => l.status)).toEqual([
-    'pending',
-    'pending',
-    'pending',
-  ]);
-  expect(await PostbackEffect.countDocuments({ sentAt: { $exists: false } })).toBe(4);
+  expect(
+    (await Lead.find({ _id: { $in: [sold, scrubbed, held, reversed] } }).lean()).map((l) => l.status),
+  ).toEqual(['pending', 'pending', 'pending', 'pending']);
+  expect(await PostbackEffect.countDocuments({ sentAt: { $exists: false } })).toBe(6);
   expect(await IntakeOutbox.countDocuments({ _id: lateId })).toBe(1);
-  expect(await PostbackLog.countDocuments({ outcome: 'queued' })).toBe(4);
+  expect(await PostbackLog.countDocuments({ outcome: 'queued' })).toBe(6);
 
   await temporal.start();
 
@@ -108,6 +116,8 @@ test('postbacks and a lead received while Temporal is down are applied once it i
   expect(soldLead.payoutCents).toBe(3140);
   await waitForStatus(scrubbed, 'rejected', 60_000);
   await waitForStatus(held, 'accepted', 60_000);
+  const reversedLead = await waitForStatus(reversed, 'returned', 60_000);
+  expect([reversedLead.payoutCents, reversedLead.revenueCents]).toEqual([800, 0]);
   await waitForStatus(lateId, 'pending', 60_000);
   expect(await pb({ subid: lateId, status: 'approved' })).toMatchObject({
     status: 200,
@@ -115,18 +125,22 @@ test('postbacks and a lead received while Temporal is down are applied once it i
   });
   await waitForStatus(lateId, 'accepted', 30_000);
 
-  for (const leadId of [sold, scrubbed, held, lateId]) {
+  for (const leadId of [sold, scrubbed, held, reversed, lateId]) {
     await stack.client.workflow.getHandle(`lead-${leadId}`).result();
   }
   expect(await historyOf(sold)).toEqual(['received', 'pending', 'accepted']);
   expect(await historyOf(scrubbed)).toEqual(['received', 'pending', 'rejected']);
   expect(await historyOf(held)).toEqual(['received', 'pending', 'pending', 'accepted']);
   expect(await historyOf(lateId)).toEqual(['received', 'pending', 'accepted']);
-  expect(await StatusEvent.countDocuments({ leadId: { $in: [sold, scrubbed, held, lateId] } })).toBe(13);
+  expect(await historyOf(reversed)).toEqual(['received', 'pending', 'accepted', 'returned']);
+  expect(
+    await StatusEvent.countDocuments({ leadId: { $in: [sold, scrubbed, held, reversed, lateId] } }),
+  ).toBe(17);
   // One notification per status the source asked for (accepted, rejected), none twice.
   expect(hits('clk-out-sold')).toEqual(['accepted']);
   expect(hits('clk-out-scrubbed')).toEqual(['rejected']);
   expect(hits('clk-out-held')).toEqual(['accepted']);
+  expect(hits('clk-out-reversed')).toEqual(['accepted', 'returned']);
   expect(hits('clk-out-late')).toEqual(['accepted']);
   for (const [leadId, status] of [
     [sold, 'accepted'],
