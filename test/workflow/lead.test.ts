@@ -206,6 +206,21 @@ test('partner down then up: delivery retried with backoff until it lands, the le
   });
 });
 
+test('partner down for good: delivery gives up after maxAttempts and the lead fails', async () => {
+  h.acme.setBehavior(() => ({ httpStatus: 503 }));
+  const { leadId, handle } = await h.submitLead({ clickId: clickId() });
+  // Awaiting the result lets the test server skip the retry backoff (1s doubling).
+  const view = await handle.result();
+
+  expect(view).toMatchObject({ status: 'failed', partnersTried: ['acme'] });
+  const r = await h.record(leadId);
+  expect(statuses(r)).toEqual(['received', 'failed']);
+  expect(r.deliveries.map((d) => [d.attempt, d.outcome, d.httpStatus])).toEqual(
+    [1, 2, 3, 4, 5].map((attempt) => [attempt, 'error', 503]),
+  );
+  expect(h.acme.received.filter((l) => l.subid === leadId)).toHaveLength(5);
+});
+
 test('partner answers 4xx and is the only partner: one delivery attempt, no retry, lead failed', async () => {
   h.acme.setBehavior(() => ({ httpStatus: 400, body: { error: 'duplicate lead' } }));
   const { leadId, handle } = await h.submitLead({ clickId: clickId() });
@@ -243,6 +258,24 @@ test('partner answers 4xx with a second partner configured: the lead goes on to 
     partnerId: 'bravo',
     partnersTried: ['acme', 'bravo'],
   });
+});
+
+test('a postback signalled twice (the outbox resending) takes effect once', async () => {
+  const { leadId, handle } = await pendingLead();
+  const pending = postback(leadId, 'pending', { rawStatus: 'hold' });
+  await handle.signal(postbackSignal, pending);
+  await handle.signal(postbackSignal, pending);
+  const accepted = postback(leadId, 'accepted', { payoutCents: 700 });
+  await handle.signal(postbackSignal, accepted);
+  await handle.signal(postbackSignal, accepted);
+  const view = await handle.result();
+
+  expect(view).toMatchObject({ status: 'accepted', payoutCents: 700 });
+  const r = await h.record(leadId);
+  expect(statuses(r)).toEqual(['received', 'pending', 'pending', 'accepted']);
+  expect(r.history[2]).toMatchObject({ rawStatus: 'hold' });
+  expect(r.lead).toMatchObject({ status: 'accepted', revenueCents: 700 });
+  expect(h.source.hits.filter((hit) => hit.query.lead === leadId)).toHaveLength(1);
 });
 
 test('source endpoint failing then OK: notification retried at growing intervals, delivered once', async () => {
@@ -348,5 +381,41 @@ test('late postback after the workflow completed: a returned signal-with-start s
   ).toEqual([
     ['accepted', '30.00'],
     ['returned', '30.00'],
+  ]);
+});
+
+test('late acceptance after expiry: a new run accepts the lead at the partner default payout', async () => {
+  const { leadId, handle } = await pendingLead();
+  expect(await handle.result()).toMatchObject({ status: 'expired' });
+
+  const late = await h.signalWithStart(leadId, {
+    postback: postback(leadId, 'accepted', { rawStatus: 'sale' }),
+  });
+  const view = await late.handle.result();
+
+  expect(view).toMatchObject({ status: 'accepted', partnerId: 'acme', payoutCents: 1250, currency: 'USD' });
+  const r = await h.record(leadId);
+  expect(r.lead).toMatchObject({ status: 'accepted', payoutCents: 1250, revenueCents: 1250, seq: 3 });
+  expect(statuses(r)).toEqual(['received', 'pending', 'expired', 'accepted']);
+  expect(r.history[3]).toMatchObject({ revenueDeltaCents: 1250, reason: 'late acceptance after expired' });
+  expect(h.source.hits.filter((hit) => hit.query.lead === leadId).map((hit) => hit.query.payout)).toEqual([
+    '12.50',
+  ]);
+});
+
+test('a late postback that is not a valid transition (rejected after accepted) changes nothing', async () => {
+  const { leadId, handle } = await pendingLead();
+  await handle.signal(postbackSignal, postback(leadId, 'accepted', { payoutCents: 900 }));
+  await handle.result();
+
+  const late = await h.signalWithStart(leadId, { postback: postback(leadId, 'rejected') });
+  const view = await late.handle.result();
+
+  expect(view).toMatchObject({ status: 'accepted', payoutCents: 900 });
+  const r = await h.record(leadId);
+  expect(r.lead).toMatchObject({ status: 'accepted', revenueCents: 900, seq: 2 });
+  expect(statuses(r)).toEqual(['received', 'pending', 'accepted']);
+  expect(h.source.hits.filter((hit) => hit.query.lead === leadId).map((hit) => hit.query.status)).toEqual([
+    'accepted',
   ]);
 });
