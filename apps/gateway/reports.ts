@@ -106,10 +106,25 @@ async function insertBuckets(docs: BucketDoc[]): Promise<void> {
   }
 }
 
+/**
+ * Facts about a database's buckets that never change once true (buckets are insert-only): its origin hour and
+ * that the running totals reach a given hour. Cached per database so a report costs only its own lookups.
+ */
+const known = new Map<string, { origin?: number; builtThrough?: number }>();
+const facts = () => {
+  const name = ReportBucket.db.name;
+  let f = known.get(name);
+  if (!f) known.set(name, (f = {}));
+  return f;
+};
+
 /** The origin hour of the running totals, fixed by the first build. */
 async function readOrigin(): Promise<number | undefined> {
+  const f = facts();
+  if (f.origin !== undefined) return f.origin;
   const doc = await ReportBucket.findById('origin', { hour: 1 }).lean();
-  return doc?.hour.getTime();
+  if (doc) f.origin = doc.hour.getTime();
+  return f.origin;
 }
 
 /** The last hour in [origin, last] whose running totals exist (they are built in order, without gaps). */
@@ -137,6 +152,8 @@ export async function buildReportBuckets(
 ): Promise<{ hoursBuilt: number }> {
   const closed = closedUntil(now, graceMs);
   const lastHour = closed - HOUR_MS;
+  const f = facts();
+  if (f.builtThrough !== undefined && f.builtThrough >= lastHour) return { hoursBuilt: 0 };
   let origin = await readOrigin();
   let since: number;
   const running: Record<GroupBy, Tally> = { source: new Tally(), partner: new Tally() };
@@ -145,7 +162,10 @@ export async function buildReportBuckets(
   } else {
     if (origin > lastHour) return { hoursBuilt: 0 };
     const built = await lastBuiltHour(origin, lastHour);
-    if (built === lastHour) return { hoursBuilt: 0 };
+    if (built === lastHour) {
+      f.builtThrough = lastHour;
+      return { hoursBuilt: 0 };
+    }
     if (built !== undefined) {
       for (const g of ['source', 'partner'] as const)
         running[g].addCells((await bucketRows<Cell[]>(cumId(g, built))) ?? [], 1);
@@ -206,6 +226,7 @@ export async function buildReportBuckets(
   // An hour's events before its running totals: whoever sees a total may rely on the hour's events being there.
   await insertBuckets(evDocs);
   await insertBuckets(cumDocs);
+  f.builtThrough = Math.max(f.builtThrough ?? -Infinity, lastHour);
   return { hoursBuilt };
 }
 
