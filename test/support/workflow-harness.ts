@@ -133,7 +133,10 @@ export interface WorkflowHarness {
   source: SourceSimulator;
   /** Replaces the routing config the activities read (the next activity sees it, like a reload). */
   useConfig(build: (endpoints: Endpoints) => unknown): void;
-  /** Stores a lead as the gateway's intake does (status `received`, seq 0, history event `<leadId>:0`). */
+  /**
+   * Stores a lead as the gateway's intake does (status `received`, seq 0, history event `<leadId>:0`),
+   * minus the intake outbox entry: here the test starts the workflow itself.
+   */
   insertLead(fields?: LeadFields, sourceId?: string): Promise<string>;
   /** Starts the lead's workflow as the gateway does. */
   startLead(leadId: string, sourceId?: string): Promise<LeadHandle>;
