@@ -39,8 +39,9 @@ export function createGateway(deps: GatewayDeps): Koa {
 
   app.use(requestId());
   app.use(logRefusedPostbacks(postbacks));
-  app.use(errorHandler(logger));
+  // Outside the error mapper, so refused requests (4xx) are counted and logged with the status they got.
   app.use(accessLog(logger, metrics));
+  app.use(errorHandler(logger));
   app.use(requireBodyType());
   app.use(bodyParser({ enableTypes: ['json', 'form'], jsonLimit: limit, formLimit: limit, jsonStrict: true }));
 

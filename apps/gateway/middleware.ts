@@ -41,7 +41,8 @@ export function errorHandler(logger: Logger) {
           expose?: boolean;
         };
         const status = e.status ?? e.statusCode ?? 500;
-        if (status === 405) {
+        // 501 is the router's answer to a method it does not know at all (TRACE, PROPFIND): still the client's choice.
+        if (status === 405 || status === 501) {
           // Not an input error: the route exists, the method does not (no AppError code, so answered here).
           ctx.status = 405;
           ctx.body = {
