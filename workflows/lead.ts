@@ -171,10 +171,14 @@ export async function leadWorkflow({ leadId }: LeadWorkflowInput): Promise<LeadW
 
   async function route(): Promise<void> {
     const plan = await store.planRoute(leadId);
-    const order = orderCandidates(plan.candidates, Math.random).slice(0, plan.maxPartners);
+    const order = orderCandidates(plan.candidates, Math.random);
+    let tried = 0;
     for (const c of order) {
+      // maxPartners counts partners the lead was offered to; one whose cap is full was not.
+      if (tried >= plan.maxPartners) break;
       const cap = await store.reserveCap({ partnerId: c.partnerId, leadId });
       if (!cap.ok) continue;
+      tried += 1;
       view.partnersTried.push(c.partnerId);
       partnerPayout = { cents: c.payoutCents, currency: c.currency };
       let result: DeliveryResult | undefined;

@@ -174,3 +174,25 @@ test('no eligible partner: the lead fails with a reason', async () => {
   const failed = await StatusEvent.findOne({ leadId, status: 'failed' }).lean();
   expect(failed?.reason).toBe('no eligible partner');
 });
+
+test('a partner whose cap is full is skipped without using up one of maxPartnersPerLead', async () => {
+  h.useConfig(
+    [
+      { id: 'a', routing: { priority: 1, dailyCap: 0 } },
+      { id: 'b', routing: { priority: 2 } },
+      { id: 'c', routing: { priority: 3 } },
+    ],
+    { maxPartnersPerLead: 2 },
+  );
+  h.sims.a.setBehavior(accepts);
+  h.sims.b.setBehavior(rejects);
+  h.sims.c.setBehavior(accepts);
+  const { leadId, view } = await h.runLead();
+  expect(view).toMatchObject({ status: 'accepted', partnerId: 'c', partnersTried: ['b', 'c'] });
+  expect(h.receivedBy(h.sims.a, leadId)).toBe(0);
+  expect(await h.deliveries(leadId)).toEqual([
+    { partnerId: 'a', outcome: 'skipped', httpStatus: undefined },
+    { partnerId: 'b', outcome: 'rejected', httpStatus: 200 },
+    { partnerId: 'c', outcome: 'accepted', httpStatus: 200 },
+  ]);
+});
