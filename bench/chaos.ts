@@ -25,6 +25,7 @@ const LEADS = Number(args.leads);
 const RATE = Number(args.rate);
 const CONCURRENCY = Number(args.concurrency);
 const DEADLINE = Date.now() + Number(args.timeout) * 1000;
+const STALL_MS = 120_000;
 const started = Date.now();
 const say = (line: string) => process.stdout.write(`[chaos ${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s] ${line}\n`);
 
@@ -209,6 +210,8 @@ async function main(): Promise<number> {
     const expectedEvents = new Map<string, Scenario>();
     for (const [leadId, scenario] of scenarios) for (const status of EXPECT[scenario].events) expectedEvents.set(`${leadId}.${status}`, scenario);
     let lastLine = 0;
+    let lastState = '';
+    let lastChange = Date.now();
     for (;;) {
       const leads = await db.collection('leads').find({}, { projection: { status: 1 } }).toArray();
       const atFinal = leads.filter((l) => l.status === EXPECT[scenarios.get(String(l._id)) as Scenario]?.final).length;
@@ -223,6 +226,13 @@ async function main(): Promise<number> {
       if (atFinal === LEADS && eventsMissing === 0 && partnerBusy === 0 && unsent === 0) break;
       if (Date.now() > DEADLINE) {
         say('deadline reached before everything settled');
+        break;
+      }
+      // Retries run every few seconds at most, so two minutes without any change means stuck, not slow.
+      const state = `${atFinal}/${eventsMissing}/${partnerBusy}/${unsent}`;
+      if (state !== lastState) [lastState, lastChange] = [state, Date.now()];
+      if (partnerBusy === 0 && Date.now() - lastChange > STALL_MS) {
+        say(`nothing changed for ${STALL_MS / 1000} s; counting what there is`);
         break;
       }
       await sleep(1000);

@@ -20,6 +20,8 @@ export interface BenchStackOptions {
   database?: string;
   /** The gateway's port, when the caller must know it before the stack starts (simulators post back to it). */
   gatewayPort?: number;
+  /** Where the Temporal db file lives (default `<dir>/temporal`); a tmpfs dir takes fsync cost out of a run. */
+  temporalDbDir?: string;
   /** Extra environment for the worker and gateway processes (LOG_LEVEL, ...). */
   env?: Record<string, string>;
   say?: (line: string) => void;
@@ -52,7 +54,7 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
   fs.mkdirSync(logs, { recursive: true });
   const configFile = path.join(dir, 'routing.json');
   fs.writeFileSync(configFile, JSON.stringify(options.config, null, 2));
-  const dbFile = path.join(dir, 'temporal', 'temporal.db');
+  const dbFile = path.join(options.temporalDbDir ?? path.join(dir, 'temporal'), 'temporal.db');
   const mongoDir = path.join(dir, 'mongo');
 
   const [temporalPort, mongoPort, gatewayPort] = await Promise.all([freePort(), freePort(), options.gatewayPort ?? freePort()]);
