@@ -59,10 +59,27 @@ export class LeadService {
     return { created: true, queued, leadId, workflowId, status: 'received' };
   }
 
-  private repeat(existing: { sourceId: string; status: string }, source: SourceConfig, leadId: string): IntakeResult {
+  private async repeat(existing: { sourceId: string; status: string }, source: SourceConfig, leadId: string): Promise<IntakeResult> {
     // Another source's id is not this source's to read or to retry.
     if (existing.sourceId !== source.id) throw new AppError('conflict', 'leadId is already used');
-    return { created: false, queued: false, leadId, workflowId: leadWorkflowId(leadId), status: existing.status as CanonicalStatus };
+    const workflowId = leadWorkflowId(leadId);
+    let queued = false;
+    if (existing.status === 'received') {
+      // A first attempt that died between storing the lead and queueing its start (database or process gone
+      // mid-request, found by npm run chaos) left a lead nobody would start: the source's retry finishes the
+      // job. Starting is idempotent, so a lead whose workflow is already running is left as it is.
+      await IntakeOutbox.create({ _id: leadId, createdAt: new Date() }).catch((err: unknown) => {
+        if (!isDuplicateKey(err)) throw err;
+      });
+      try {
+        await this.deps.temporal.startLead(leadId, source.id);
+        await IntakeOutbox.deleteOne({ _id: leadId });
+      } catch (err) {
+        queued = true;
+        this.deps.logger.warn({ err: String(err), leadId, workflowId }, 'Temporal unavailable; lead start queued');
+      }
+    }
+    return { created: false, queued, leadId, workflowId, status: existing.status as CanonicalStatus };
   }
 
   async view(leadId: string, viewer: { admin?: boolean; source?: SourceConfig }): Promise<LeadView> {

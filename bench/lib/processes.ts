@@ -27,6 +27,9 @@ function hookExit(): void {
   process.on('exit', () => {
     for (const child of live) child.kill('SIGKILL');
   });
+  // A signal's default action skips 'exit' handlers: exit explicitly so the hooks above (and provision's
+  // server reaping) run when the benchmark is interrupted.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, () => process.exit(130));
 }
 
 /** Starts `node --import tsx <entry>` from the repo root, stdout and stderr appended to `logFile`. */
