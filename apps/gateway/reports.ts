@@ -2,12 +2,13 @@
 // Counted by event time from the insert-only status events: a lead accepted today counts today.
 //
 // Closed hours are read from pre-aggregated buckets (report_buckets), written once and never updated:
-//   cum:<groupBy>:<hour>  running totals of every event before the end of that hour, per group and status;
-//   ev:<hour>             that hour's events in compact form, for windows that start or end inside it;
-//   origin                the hour the running totals start at (no event is older).
-// A window [from, to) is then two running totals subtracted plus at most two partial hours: a handful of
-// lookups by _id whatever its length. Events after the last closed hour are aggregated live. Rows are stored
-// as JSON text because FerretDB decodes nested arrays element by element (about 90 µs each) but text at once.
+//   h:<groupBy>:<hour>  the running totals of every event before the end of that hour, per group and status,
+//                       and that hour's own events in compact form;
+//   origin              the hour the running totals start at (no event is older).
+// "Events before t" is then one bucket (the total at the end of t's hour minus that hour's events from t on),
+// so a window [from, to) is two lookups by _id whatever its length. Events after the last closed hour are
+// aggregated live. Rows are stored as JSON text: FerretDB decodes nested arrays element by element (about
+// 90 µs each) but a string at once.
 import type { mongo } from 'mongoose';
 import type { z } from 'zod';
 import { AppError } from '../../shared/errors';
@@ -28,10 +29,8 @@ export const BUCKET_GRACE_MS = 5 * 60_000;
 const NONE = '(none)';
 
 const floorHour = (t: number) => Math.floor(t / HOUR_MS) * HOUR_MS;
-const ceilHour = (t: number) => Math.ceil(t / HOUR_MS) * HOUR_MS;
 const hourKey = (t: number) => new Date(t).toISOString().slice(0, 13);
-const cumId = (groupBy: GroupBy, hour: number) => `cum:${groupBy}:${hourKey(hour)}`;
-const evId = (hour: number) => `ev:${hourKey(hour)}`;
+const bucketId = (groupBy: GroupBy, hour: number) => `h:${groupBy}:${hourKey(hour)}`;
 
 /** End of the last hour whose buckets may be computed at `now`: hours ending before it can get no new events. */
 export function closedUntil(now: Date, graceMs = BUCKET_GRACE_MS): number {
@@ -40,8 +39,13 @@ export function closedUntil(now: Date, graceMs = BUCKET_GRACE_MS): number {
 
 /** [group, status, count, revenue cents] */
 type Cell = [string, string, number, number];
-/** [ms into the hour, sourceId, partnerId, status, revenue cents] */
-type CompactEvent = [number, string, string, string, number];
+/** [ms into the hour, group, status, revenue cents] */
+type CompactEvent = [number, string, string, number];
+/** One hour of one grouping: running totals at its end, and its own events. */
+interface HourRows {
+  cum: Cell[];
+  ev: CompactEvent[];
+}
 
 /** Counts and revenue per group and status, keyed "group\u0000status". */
 class Tally {
@@ -84,9 +88,9 @@ interface BucketDoc {
   rows: string;
 }
 
-async function bucketRows<T>(id: string): Promise<T | undefined> {
-  const doc = await ReportBucket.findById(id, { rows: 1 }).lean();
-  return doc ? (JSON.parse(doc.rows as string) as T) : undefined;
+async function hourRows(groupBy: GroupBy, hour: number): Promise<HourRows | undefined> {
+  const doc = await ReportBucket.findById(bucketId(groupBy, hour), { rows: 1 }).lean();
+  return doc ? (JSON.parse(doc.rows as string) as HourRows) : undefined;
 }
 
 /** Inserts buckets, ignoring the ones another builder inserted first (their content is the same). */
@@ -129,7 +133,7 @@ async function readOrigin(): Promise<number | undefined> {
 
 /** The last hour in [origin, last] whose running totals exist (they are built in order, without gaps). */
 async function lastBuiltHour(origin: number, last: number): Promise<number | undefined> {
-  const built = async (h: number) => (await ReportBucket.exists({ _id: cumId('partner', h) })) !== null;
+  const built = async (h: number) => (await ReportBucket.exists({ _id: bucketId('partner', h) })) !== null;
   if (await built(last)) return last;
   if (!(await built(origin))) return undefined;
   let lo = origin; // built
@@ -168,7 +172,7 @@ export async function buildReportBuckets(
     }
     if (built !== undefined) {
       for (const g of ['source', 'partner'] as const)
-        running[g].addCells((await bucketRows<Cell[]>(cumId(g, built))) ?? [], 1);
+        running[g].addCells((await hourRows(g, built))?.cum ?? [], 1);
     }
     since = built === undefined ? origin : built + HOUR_MS;
   }
@@ -194,69 +198,50 @@ export async function buildReportBuckets(
     if (list) list.push(e);
     else byHour.set(h, [e]);
   }
-  const evDocs: BucketDoc[] = [];
-  const cumDocs: BucketDoc[] = [];
+  const docs: BucketDoc[] = [];
   let hoursBuilt = 0;
   for (let h = since; h <= lastHour; h += HOUR_MS) {
     const inHour = byHour.get(h) ?? [];
-    if (inHour.length) {
-      const compact: CompactEvent[] = inHour.map((e) => [
-        e.at.getTime() - h,
-        e.sourceId ?? NONE,
-        e.partnerId ?? NONE,
-        e.status,
-        e.revenueDeltaCents ?? 0,
-      ]);
-      evDocs.push({ _id: evId(h), hour: new Date(h), groupBy: 'events', rows: JSON.stringify(compact) });
-    }
-    for (const e of inHour) {
-      running.source.add(e.sourceId ?? NONE, e.status, 1, e.revenueDeltaCents ?? 0);
-      running.partner.add(e.partnerId ?? NONE, e.status, 1, e.revenueDeltaCents ?? 0);
-    }
     for (const g of ['source', 'partner'] as const) {
-      cumDocs.push({
-        _id: cumId(g, h),
-        hour: new Date(h),
-        groupBy: `cum-${g}`,
-        rows: JSON.stringify(running[g].toCells()),
-      });
+      const group = (e: EventLite) => (g === 'source' ? e.sourceId : e.partnerId) ?? NONE;
+      for (const e of inHour) running[g].add(group(e), e.status, 1, e.revenueDeltaCents ?? 0);
+      const rows: HourRows = {
+        cum: running[g].toCells(),
+        ev: inHour.map((e) => [e.at.getTime() - h, group(e), e.status, e.revenueDeltaCents ?? 0]),
+      };
+      docs.push({ _id: bucketId(g, h), hour: new Date(h), groupBy: g, rows: JSON.stringify(rows) });
     }
     hoursBuilt += 1;
   }
-  // An hour's events before its running totals: whoever sees a total may rely on the hour's events being there.
-  await insertBuckets(evDocs);
-  await insertBuckets(cumDocs);
+  // In hour order, so the built hours stay a prefix (lastBuiltHour relies on it).
+  await insertBuckets(docs);
   f.builtThrough = Math.max(f.builtThrough ?? -Infinity, lastHour);
   return { hoursBuilt };
 }
 
+/**
+ * Adds `sign` times the events before `t` (t <= closedUntil): the running total at the end of t's hour minus
+ * that hour's events from t on; for t on an hour boundary, the total at the end of the hour before.
+ */
+async function addEventsBefore(tally: Tally, groupBy: GroupBy, t: number, sign: 1 | -1): Promise<void> {
+  const origin = (await readOrigin()) ?? Infinity;
+  if (t <= origin) return; // no event is older than the origin
+  const aligned = t % HOUR_MS === 0;
+  const hour = aligned ? t - HOUR_MS : floorHour(t);
+  const rows = await hourRows(groupBy, hour);
+  if (!rows)
+    throw new AppError(
+      'dependency_unavailable',
+      `report bucket ${bucketId(groupBy, hour)} is missing; retry`,
+    );
+  tally.addCells(rows.cum, sign);
+  if (aligned) return;
+  for (const [dt, g, s, c] of rows.ev) if (hour + dt >= t) tally.add(g, s, -sign, -sign * c);
+}
+
 /** Adds the closed part [from, until) of a window (until <= closedUntil) from the buckets. */
 async function addClosed(tally: Tally, groupBy: GroupBy, from: number, until: number): Promise<void> {
-  const origin = (await readOrigin()) ?? Infinity;
-  const firstFull = ceilHour(from);
-  const endFull = floorHour(until);
-  const partial = async (hour: number, lo: number, hi: number) => {
-    if (hour < origin) return;
-    for (const [t, src, ptn, s, c] of (await bucketRows<CompactEvent[]>(evId(hour))) ?? []) {
-      if (hour + t >= lo && hour + t < hi) tally.add(groupBy === 'source' ? src : ptn, s, 1, c);
-    }
-  };
-  const cum = async (hour: number, sign: 1 | -1) => {
-    if (hour < origin) return; // before the origin every running total is zero
-    const rows = await bucketRows<Cell[]>(cumId(groupBy, hour));
-    if (!rows)
-      throw new AppError('dependency_unavailable', `report bucket ${cumId(groupBy, hour)} is missing; retry`);
-    tally.addCells(rows, sign);
-  };
-  const work: Promise<void>[] = [];
-  if (firstFull > endFull) {
-    work.push(partial(floorHour(from), from, until)); // the whole window is inside one hour
-  } else {
-    if (from < firstFull) work.push(partial(floorHour(from), from, firstFull));
-    if (firstFull < endFull) work.push(cum(endFull - HOUR_MS, 1), cum(firstFull - HOUR_MS, -1));
-    if (endFull < until) work.push(partial(endFull, endFull, until));
-  }
-  await Promise.all(work);
+  await Promise.all([addEventsBefore(tally, groupBy, until, 1), addEventsBefore(tally, groupBy, from, -1)]);
 }
 
 /** Adds events in [from, to) straight from the status events (the hours not yet closed). */
