@@ -2,13 +2,15 @@
 // (a) the gateway (validate, log, dedupe claim, signal), (b) a raw SDK signal loop (the limit of this design),
 // (c) a naive Koa route that only updates MongoDB (what a user would write instead), and (d) the gateway's
 // MongoDB steps alone (to tell the cost of the writes from the cost of the signal).
-// Options: --leads N (measured postbacks per variant, default 2000) --warmup N (default 200) --concurrency N (default 32).
+// Options: --leads N (measured postbacks per variant, default 2000) --warmup N (default 200) --concurrency N (default 32)
+//          --cpu-prof (profile the gateway with node --cpu-prof and print where its CPU went).
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import mongoose, { Types } from 'mongoose';
 import { Pool } from 'undici';
 import { startPartnerSimulator, startSourceSimulator } from '../apps/dev/simulators';
-import { Lead, PostbackEffect, PostbackLog } from '../shared/models';
+import { Delivery, Lead, PostbackEffect, PostbackLog } from '../shared/models';
 import { leadWorkflowId, postbackSignal, type PostbackSignal } from '../shared/temporal';
 import {
   ADMIN_KEY,
@@ -24,6 +26,7 @@ import {
   SOURCE_KEY,
   startApp,
   startBenchServers,
+  summarizeCpuProfiles,
   throughput,
   writeConfig,
   type App,
@@ -34,6 +37,7 @@ const MEASURED = arg('leads', 2000);
 const WARMUP = arg('warmup', 200);
 const CONCURRENCY = arg('concurrency', 32);
 const TASK_QUEUE = 'bench-ingest';
+const PROFILE = process.argv.includes('--cpu-prof');
 
 interface Row {
   name: string;
@@ -75,14 +79,16 @@ async function main(): Promise<void> {
     };
     const worker = await startApp('worker', 'apps/worker/main.ts', servers.dir, env);
     apps.push(worker);
-    const gateway = await startApp('gateway', 'apps/gateway/main.ts', servers.dir, env, { http: true });
-    apps.push(gateway);
+    const intakeGateway = await startApp('gateway-intake', 'apps/gateway/main.ts', servers.dir, env, {
+      http: true,
+    });
+    apps.push(intakeGateway);
     await mongoose.connect(servers.mongoUri, { autoIndex: false });
-    const gatewayPool = new Pool(gateway.url!, { connections: CONCURRENCY });
+    const intakePool = new Pool(intakeGateway.url!, { connections: CONCURRENCY });
 
     // Pending leads: created through the gateway, delivered by the worker to a partner that never posts back.
     const intake = await runLoad(total, 16, async () => {
-      const res = await gatewayPool.request({
+      const res = await intakePool.request({
         path: '/leads',
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-api-key': SOURCE_KEY },
@@ -105,6 +111,17 @@ async function main(): Promise<void> {
     say(`${leads.length} leads pending; stopping the worker so the runs measure ingest alone`);
     await worker.stop();
     apps.splice(apps.indexOf(worker), 1);
+    // A fresh gateway for the postbacks, so its profile (--cpu-prof) holds ingest alone, not the lead intake.
+    await intakePool.close();
+    await intakeGateway.stop();
+    apps.splice(apps.indexOf(intakeGateway), 1);
+    const profileDir = path.join(servers.dir, 'profile');
+    const gateway = await startApp('gateway', 'apps/gateway/main.ts', servers.dir, env, {
+      http: true,
+      nodeArgs: PROFILE ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [],
+    });
+    apps.push(gateway);
+    const gatewayPool = new Pool(gateway.url!, { connections: CONCURRENCY });
 
     const temporalPids = pidsMatching(servers.temporal.dbFile);
     const mongoPids = pidsMatching(`${servers.dir}/mongo`);
@@ -161,7 +178,8 @@ async function main(): Promise<void> {
       await client.workflow.getHandle(leadWorkflowId(leadId)).signal(postbackSignal, signal);
     });
 
-    // (d) The gateway's MongoDB steps alone, in its order, from this process: log, read lead, claim check, claim, sent mark, outcome.
+    // (d) The gateway's MongoDB steps alone, in its order, from this process: log, read lead, last delivery,
+    // claim check, claim, sent mark, outcome.
     await measure('gateway Mongo steps only', {}, async (leadId) => {
       const logId = new Types.ObjectId();
       const effectId = `${leadId}:acme:bench-${randomUUID()}`;
@@ -177,6 +195,9 @@ async function main(): Promise<void> {
         outcome: 'received',
       });
       await Lead.findById(leadId, { sourceId: 1, partnerId: 1, status: 1 }).lean();
+      await Delivery.findOne({ leadId, outcome: { $ne: 'skipped' } }, { partnerId: 1 })
+        .sort({ at: -1 })
+        .lean();
       await PostbackEffect.exists({ _id: effectId });
       await PostbackEffect.create({
         _id: effectId,
@@ -226,6 +247,12 @@ async function main(): Promise<void> {
     say(
       `ratio gateway Mongo steps only / raw signal: ${fmt((by['gateway Mongo steps only']! / by['raw signal']!) * 100)}%`,
     );
+    if (PROFILE) {
+      await gateway.stop(); // the profile is written when the process exits
+      say('');
+      say(`gateway CPU profile (self time while handling the postbacks; files in ${profileDir}):`);
+      for (const line of summarizeCpuProfiles(profileDir, gateway.startupMs + 500)) say(`  ${line}`);
+    }
   } finally {
     await stopAll();
   }

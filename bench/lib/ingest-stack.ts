@@ -62,6 +62,8 @@ export async function startBenchServers(name: string): Promise<BenchServers> {
 export interface App {
   name: string;
   child: ChildProcess;
+  /** Milliseconds from spawn until it answered /healthz (HTTP apps). */
+  startupMs: number;
   url?: string;
   stop(): Promise<void>;
 }
@@ -72,21 +74,27 @@ export async function startApp(
   entry: string,
   dir: string,
   env: Record<string, string>,
-  opts: { http?: boolean; port?: number } = {},
+  opts: { http?: boolean; port?: number; nodeArgs?: string[] } = {},
 ): Promise<App> {
   const port = opts.http ? (opts.port ?? (await freePort())) : undefined;
   const log = fs.openSync(path.join(dir, `${name}.log`), 'a');
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, entry)], {
-    cwd: ROOT,
-    env: { ...process.env, HOST: '127.0.0.1', ...(port ? { PORT: String(port) } : {}), ...env },
-    stdio: ['ignore', log, log],
-  });
+  const child = spawn(
+    process.execPath,
+    [...(opts.nodeArgs ?? []), '--import', 'tsx', path.join(ROOT, entry)],
+    {
+      cwd: ROOT,
+      env: { ...process.env, HOST: '127.0.0.1', ...(port ? { PORT: String(port) } : {}), ...env },
+      stdio: ['ignore', log, log],
+    },
+  );
   fs.closeSync(log);
+  const spawnedAt = performance.now();
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   process.once('exit', () => child.kill('SIGKILL'));
   const app: App = {
     name,
     child,
+    startupMs: 0,
     url: port ? `http://127.0.0.1:${port}` : undefined,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
@@ -110,6 +118,7 @@ export async function startApp(
       if (Date.now() > deadline) throw new Error(`${name} did not answer /healthz within 60 s`);
       await new Promise((r) => setTimeout(r, 200));
     }
+    app.startupMs = performance.now() - spawnedAt;
   }
   return app;
 }
@@ -236,4 +245,56 @@ export function cpuMeter(groups: Record<string, number[]>): { stop(): Record<str
 
 export function fmt(n: number, digits = 1): string {
   return Number.isFinite(n) ? n.toFixed(digits) : 'n/a';
+}
+
+// ---- CPU profile summary (node --cpu-prof): where a process spent its samples, by package or project file ----
+
+interface CpuProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string }; hitCount?: number }[];
+  samples: number[];
+  timeDeltas: number[];
+  startTime: number;
+  endTime: number;
+}
+
+function bucketOf(url: string, fn: string): string {
+  if (!url) return fn.startsWith('(') ? fn : '(native)';
+  const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (m) return m[1]!;
+  if (url.startsWith('node:')) return `node:${url.slice(5).split('/')[0]}`;
+  const rel = url.replace(/^file:\/\//, '').replace(`${ROOT}/`, '');
+  return rel.startsWith('/') ? '(other)' : rel;
+}
+
+/**
+ * Self-time shares of the busiest buckets in the .cpuprofile files in `dir` (idle excluded), counting only
+ * samples taken `skipMs` or more after the profile started (start-up compiles and loads modules).
+ */
+export function summarizeCpuProfiles(dir: string, skipMs = 0, top = 14): string[] {
+  const totals = new Map<string, number>();
+  const fns = new Map<string, number>();
+  for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))) {
+    const profile = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as CpuProfile;
+    const hitCount = new Map<number, number>();
+    let t = 0;
+    profile.samples.forEach((id, i) => {
+      t += profile.timeDeltas[i] ?? 0;
+      if (t >= skipMs * 1000) hitCount.set(id, (hitCount.get(id) ?? 0) + 1);
+    });
+    for (const node of profile.nodes) {
+      const hits = hitCount.get(node.id) ?? 0;
+      if (!hits || node.callFrame.functionName === '(idle)') continue;
+      const bucket = bucketOf(node.callFrame.url, node.callFrame.functionName);
+      totals.set(bucket, (totals.get(bucket) ?? 0) + hits);
+      const fn = `${node.callFrame.functionName || '(anonymous)'} ${bucket}`;
+      fns.set(fn, (fns.get(fn) ?? 0) + hits);
+    }
+  }
+  const all = [...totals.values()].reduce((a, b) => a + b, 0);
+  const rank = (m: Map<string, number>) =>
+    [...m]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([k, v]) => `${fmt((v / all) * 100)}% ${k}`);
+  return ['by package or file:', ...rank(totals), 'by function:', ...rank(fns)];
 }
