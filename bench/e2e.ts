@@ -118,7 +118,10 @@ async function main(): Promise<void> {
     );
     const deadline = Date.now() + 120_000 + LEADS * 200;
     let completed = 0;
-    for (let lastReport = 0; completed < leadIds.length && Date.now() < deadline;) {
+    // A postback the gateway refused (4xx) is not retried by the partner: that lead cannot complete.
+    const refused = () =>
+      partner.postbackResults.filter((r) => r.httpStatus >= 400 || r.httpStatus === 0).length;
+    for (let lastReport = 0; completed + refused() < leadIds.length && Date.now() < deadline;) {
       await new Promise((r) => setTimeout(r, POLL_MS));
       completed = await acceptedNotifications();
       if (Date.now() - lastReport > 5000) {
@@ -188,7 +191,14 @@ async function main(): Promise<void> {
     say(
       `target >= 100 leads/s: ${rate >= 100 ? 'met' : 'missed'} (${fmt(rate)}); target p99 postback-to-status < 1000 ms: ${percentile(notifiedAfter, 99) < 1000 ? 'met' : percentile(decided, 99) < 1000 ? 'met for the decision, missed once stored' : 'missed'} (decided ${fmt(percentile(decided, 99))} ms, stored before ${fmt(percentile(notifiedAfter, 99))} ms)`,
     );
-    if (done < leadIds.length) say(`${leadIds.length - done} leads were not completed before the deadline`);
+    const answers: Record<string, number> = {};
+    for (const r of partner.postbackResults) {
+      const code = /"code":"([a-z_]+)"/.exec(r.body)?.[1];
+      const key = r.httpStatus < 400 ? String(r.httpStatus) : `${r.httpStatus} ${code ?? ''}`;
+      answers[key] = (answers[key] ?? 0) + 1;
+    }
+    say(`partner's postbacks answered: ${JSON.stringify(answers)}`);
+    if (done < leadIds.length) say(`${leadIds.length - done} leads did not complete`);
   } finally {
     await stopAll();
   }
