@@ -61,7 +61,7 @@ afterAll(async () => {
 });
 
 /** Waits until `n` leads of this vertical have a final status; polls once a second so the database serves the leads. */
-async function finalLeads(vertical: string, n: number, timeoutMs = 150_000) {
+async function finalLeads(vertical: string, n: number, timeoutMs = 240_000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const leads = await Lead.find({ vertical }, { status: 1, partnerId: 1 }).lean();
@@ -93,7 +93,7 @@ test('200 leads at once against a daily cap of 50: exactly 50 go to the capped p
   expect(new Set(slots.map((s) => s.leadId)).size).toBe(50);
   const cappedLeads = new Set(leads.filter((l) => l.partnerId === 'capped').map((l) => l._id));
   expect(slots.every((s) => cappedLeads.has(s.leadId))).toBe(true);
-}, 240_000);
+}, 300_000);
 
 test('a slot taken by a delivery that failed is given back and reused', async () => {
   // Three leads the partner refuses: each takes a slot of the cap of 3 and gives it back.
@@ -114,4 +114,4 @@ test('a slot taken by a delivery that failed is given back and reused', async ()
     .lean();
   expect(leads.map((l) => l.partnerId)).toEqual(['flaky', 'flaky', 'flaky', 'open']);
   expect(await CapSlot.countDocuments({ partnerId: 'flaky' })).toBe(3);
-}, 240_000);
+}, 300_000);
