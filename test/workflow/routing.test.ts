@@ -196,3 +196,23 @@ test('a partner whose cap is full is skipped without using up one of maxPartners
     { partnerId: 'c', outcome: 'accepted', httpStatus: 200 },
   ]);
 });
+
+test('an hourly cap under a daily one: a lead refused by the hourly cap gives its daily slot back', async () => {
+  h.useConfig([
+    { id: 'a', routing: { priority: 1, dailyCap: 10, hourlyCap: 2 } },
+    { id: 'b', routing: { priority: 2 } },
+  ]);
+  h.sims.a.setBehavior(accepts);
+  h.sims.b.setBehavior(accepts);
+  const clock = new Date('2026-11-26T10:30:00Z');
+  h.setClock(() => clock);
+  const partners: (string | undefined)[] = [];
+  for (let i = 0; i < 3; i++) partners.push((await h.runLead()).view.partnerId);
+  expect(partners).toEqual(['a', 'a', 'b']);
+  expect(await CapSlot.countDocuments({ partnerId: 'a', period: 'd2026-11-26' })).toBe(2);
+  expect(await CapSlot.countDocuments({ partnerId: 'a', period: 'h2026-11-26T10' })).toBe(2);
+  // The next hour has room again.
+  h.setClock(() => new Date('2026-11-26T11:05:00Z'));
+  expect((await h.runLead()).view.partnerId).toBe('a');
+  expect(await CapSlot.countDocuments({ partnerId: 'a', period: 'd2026-11-26' })).toBe(3);
+});
