@@ -3,7 +3,8 @@
 // (c) a naive Koa route that only updates MongoDB (what a user would write instead), and (d) the gateway's
 // MongoDB steps alone (to tell the cost of the writes from the cost of the signal).
 // Options: --leads N (measured postbacks per variant, default 2000) --warmup N (default 200) --concurrency N (default 32)
-//          --cpu-prof (profile the gateway with node --cpu-prof and print where its CPU went).
+//          --cpu-prof (profile the gateway with node --cpu-prof and print where its CPU went)
+//          --other-gateway DIR (also measure the gateway of another checkout, e.g. with a proposed change).
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -38,6 +39,10 @@ const WARMUP = arg('warmup', 200);
 const CONCURRENCY = arg('concurrency', 32);
 const TASK_QUEUE = 'bench-ingest';
 const PROFILE = process.argv.includes('--cpu-prof');
+const OTHER_GATEWAY = (() => {
+  const i = process.argv.indexOf('--other-gateway');
+  return i >= 0 ? process.argv[i + 1] : undefined;
+})();
 
 interface Row {
   name: string;
@@ -100,7 +105,7 @@ async function main(): Promise<void> {
     say(
       `created ${intake.latencies.length} leads in ${fmt(intake.wallMs / 1000)} s (${fmt(throughput(intake))}/s, ${intake.errors} errors)`,
     );
-    const deadline = Date.now() + 60_000 + total * 100;
+    const deadline = Date.now() + 120_000 + total * 300;
     for (;;) {
       const pending = await Lead.countDocuments({ status: 'pending' });
       if (pending >= total - intake.errors) break;
@@ -160,6 +165,28 @@ async function main(): Promise<void> {
     const handled = await PostbackLog.find({ outcome: 'applied' }, { latencyMs: 1 }).lean();
     const serverSide = handled.map((l) => l.latencyMs ?? 0).sort((a, b) => a - b);
 
+    // (a') The same gateway from another checkout (a proposed change), on the same servers and leads, now
+    // with "hold" postbacks: another status is another dedupe claim, so these are first postbacks too.
+    if (OTHER_GATEWAY) {
+      const other = await startApp('gateway-other', 'apps/gateway/main.ts', servers.dir, env, {
+        http: true,
+        root: path.resolve(OTHER_GATEWAY),
+      });
+      apps.push(other);
+      const otherPool = new Pool(other.url!, { connections: CONCURRENCY });
+      await measure(`gateway from ${OTHER_GATEWAY}`, { gateway: [other.child.pid!] }, async (leadId) => {
+        const r = await get(
+          otherPool,
+          `/postback?subid=${leadId}&status=hold&txid=txh-${leadId}&token=${PARTNER_TOKEN}`,
+        );
+        if (r.status !== 200 || !r.text.includes('"duplicate":false'))
+          throw new Error(`postback answered ${r.status} ${r.text.slice(0, 200)}`);
+      });
+      await otherPool.close();
+      await other.stop();
+      apps.splice(apps.indexOf(other), 1);
+    }
+
     // (b) The raw SDK loop: the same signal, sent straight from a client at the same concurrency.
     const client = new Client({
       connection: await Connection.connect({ address: servers.temporal.address }),
@@ -180,38 +207,60 @@ async function main(): Promise<void> {
 
     // (d) The gateway's MongoDB steps alone, in its order, from this process: log, read lead, last delivery,
     // claim check, claim, sent mark, outcome.
+    const stepMs = new Map<string, number>();
+    const step = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
+      const t = performance.now();
+      try {
+        return await work();
+      } finally {
+        stepMs.set(name, (stepMs.get(name) ?? 0) + performance.now() - t);
+      }
+    };
     await measure('gateway Mongo steps only', {}, async (leadId) => {
       const logId = new Types.ObjectId();
       const effectId = `${leadId}:acme:bench-${randomUUID()}`;
-      await PostbackLog.create({
-        _id: logId,
-        receivedAt: new Date(),
-        method: 'GET',
-        path: '/postback',
-        query: { subid: leadId },
-        headers: {},
-        ip: '127.0.0.1',
-        requestId: randomUUID(),
-        outcome: 'received',
-      });
-      await Lead.findById(leadId, { sourceId: 1, partnerId: 1, status: 1 }).lean();
-      await Delivery.findOne({ leadId, outcome: { $ne: 'skipped' } }, { partnerId: 1 })
-        .sort({ at: -1 })
-        .lean();
-      await PostbackEffect.exists({ _id: effectId });
-      await PostbackEffect.create({
-        _id: effectId,
-        leadId,
-        postbackId: logId.toHexString(),
-        signal: { status: 'accepted' },
-        claimedAt: new Date(),
-      });
-      await PostbackEffect.updateOne({ _id: effectId }, { $set: { sentAt: new Date() } });
-      await PostbackLog.updateOne(
-        { _id: logId },
-        { $set: { outcome: 'applied', httpStatus: 200, latencyMs: 1 } },
+      await step('PostbackLog.create (received)', () =>
+        PostbackLog.create({
+          _id: logId,
+          receivedAt: new Date(),
+          method: 'GET',
+          path: '/postback',
+          query: { subid: leadId },
+          headers: {},
+          ip: '127.0.0.1',
+          requestId: randomUUID(),
+          outcome: 'received',
+        }),
+      );
+      await step('Lead.findById', () =>
+        Lead.findById(leadId, { sourceId: 1, partnerId: 1, status: 1 }).lean(),
+      );
+      await step('Delivery.findOne (last delivery, by leadId)', () =>
+        Delivery.findOne({ leadId, outcome: { $ne: 'skipped' } }, { partnerId: 1 })
+          .sort({ at: -1 })
+          .lean(),
+      );
+      await step('PostbackEffect.exists', () => PostbackEffect.exists({ _id: effectId }));
+      await step('PostbackEffect.create (claim)', () =>
+        PostbackEffect.create({
+          _id: effectId,
+          leadId,
+          postbackId: logId.toHexString(),
+          signal: { status: 'accepted' },
+          claimedAt: new Date(),
+        }),
+      );
+      await step('PostbackEffect.updateOne (sentAt)', () =>
+        PostbackEffect.updateOne({ _id: effectId }, { $set: { sentAt: new Date() } }),
+      );
+      await step('PostbackLog.updateOne (outcome)', () =>
+        PostbackLog.updateOne(
+          { _id: logId },
+          { $set: { outcome: 'applied', httpStatus: 200, latencyMs: 1 } },
+        ),
       );
     });
+    const stepTotal = [...stepMs.values()].reduce((a, b) => a + b, 0);
 
     // (c) The naive handler: one Koa route, one updateOne.
     const naive = await startApp('naive', 'bench/lib/ingest-naive.ts', servers.dir, env, { http: true });
@@ -247,6 +296,10 @@ async function main(): Promise<void> {
     say(
       `ratio gateway Mongo steps only / raw signal: ${fmt((by['gateway Mongo steps only']! / by['raw signal']!) * 100)}%`,
     );
+    say('');
+    say('time per step in "gateway Mongo steps only" (warm-up included), share of the total:');
+    for (const [name, ms] of [...stepMs].sort((a, b) => b[1] - a[1]))
+      say(`  ${fmt((ms / stepTotal) * 100)}% ${name}`);
     if (PROFILE) {
       await gateway.stop(); // the profile is written when the process exits
       say('');
