@@ -154,6 +154,7 @@ const capSlotSchema = new Schema({
 });
 capSlotSchema.index({ partnerId: 1, period: 1 });
 capSlotSchema.index({ leadId: 1 });
+capSlotSchema.index({ takenAt: 1 });
 export const CapSlot = mongoose.model('CapSlot', capSlotSchema, 'cap_slots');
 
 /** Signatures already seen, so a captured signed postback cannot be replayed. */

@@ -1,7 +1,9 @@
 // The reconciler: sends what the gateway stored while Temporal was unreachable (lead starts, postback
-// signals), and sweeps expired signature nonces. Safe to run in every gateway: the workflow ignores repeats.
+// signals), and keeps house: expired signature nonces, cap slots of periods long over, report buckets of
+// hours just closed. Safe to run in every gateway: the workflow ignores repeats, buckets are insert-only.
 import type { Logger } from '../../shared/logger';
-import { IntakeOutbox, Lead, PostbackEffect, SignatureNonce } from '../../shared/models';
+import { CapSlot, IntakeOutbox, Lead, PostbackEffect, SignatureNonce } from '../../shared/models';
+import { buildReportBuckets } from './reports';
 import type { PostbackSignal } from '../../shared/temporal';
 import type { TemporalGateway } from './temporal';
 
@@ -11,12 +13,23 @@ export interface ReconcilerOptions {
   intervalMs?: number;
   /** Entries younger than this are left to the request that wrote them. */
   graceMs?: number;
+  /**
+   * How often the postback claims are searched for unsent ones even when no Temporal call failed here (another
+   * gateway may have died with some). Between those, only a failed call triggers the search: on a server without
+   * an index for it (FerretDB) it reads every claim ever made.
+   */
+  fullScanIntervalMs?: number;
+  /** How often house is kept (cap slots, report buckets); 0 turns it off. */
+  housekeepingIntervalMs?: number;
   now?: () => Date;
 }
 
 export class Reconciler {
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
+  private lastFullScan = 0;
+  private lastHousekeeping = 0;
+  private housekeeping?: Promise<void>;
 
   constructor(private readonly options: ReconcilerOptions) {}
 
@@ -28,7 +41,34 @@ export class Reconciler {
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    await this.idle();
+  }
+
+  /** Resolves when no pass and no housekeeping is under way. */
+  async idle(): Promise<void> {
     await this.running;
+    await this.housekeeping;
+  }
+
+  /**
+   * Runs beside the passes, never delaying them: building the first report buckets over a large history
+   * takes a while, and a report would otherwise pay for it.
+   */
+  private keepHouse(now: Date): void {
+    const interval = this.options.housekeepingIntervalMs ?? 60_000;
+    if (!interval || this.housekeeping || now.getTime() - this.lastHousekeeping < interval) return;
+    this.lastHousekeeping = now.getTime();
+    this.housekeeping = (async () => {
+      try {
+        // Daily and hourly periods are over after a day; their slots only slow down the next reservation.
+        await CapSlot.deleteMany({ takenAt: { $lt: new Date(now.getTime() - 26 * 3_600_000) } });
+        await buildReportBuckets(now);
+      } catch (err) {
+        this.options.logger.warn({ err: String(err) }, 'housekeeping failed; will retry');
+      } finally {
+        this.housekeeping = undefined;
+      }
+    })();
   }
 
   /** One pass; returns how many entries it delivered. */
@@ -50,16 +90,25 @@ export class Reconciler {
   private async pass(): Promise<number> {
     const { temporal, logger } = this.options;
     const now = this.options.now?.() ?? new Date();
+    this.keepHouse(now);
     const cutoff = new Date(now.getTime() - (this.options.graceMs ?? 3000));
     // Oldest first: a lead's postbacks reach its workflow in the order they arrived (hold before approved).
     const intake = await IntakeOutbox.find({ createdAt: { $lt: cutoff } })
       .sort({ createdAt: 1 })
       .limit(200)
       .lean();
-    const effects = await PostbackEffect.find({ sentAt: { $exists: false }, claimedAt: { $lt: cutoff } })
-      .sort({ claimedAt: 1 })
-      .limit(200)
-      .lean();
+    const due = now.getTime() - this.lastFullScan >= (this.options.fullScanIntervalMs ?? 5 * 60_000);
+    const scan = temporal.takeBacklog() || due;
+    if (due) this.lastFullScan = now.getTime();
+    const effects = scan
+      ? await PostbackEffect.find({ sentAt: { $exists: false }, claimedAt: { $lt: cutoff } })
+          .sort({ claimedAt: 1 })
+          .limit(200)
+          .lean()
+      : [];
+    // Claims younger than the grace period are still their request's; look again next pass.
+    if (scan && (effects.length || (await PostbackEffect.exists({ sentAt: { $exists: false } }))))
+      temporal.markBacklog();
     await SignatureNonce.deleteMany({ expiresAt: { $lt: now } });
     if (!intake.length && !effects.length) return 0;
     // One cheap probe instead of a timeout per entry while Temporal is still down.

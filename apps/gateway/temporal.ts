@@ -23,6 +23,8 @@ export interface TemporalGatewayOptions {
 export class TemporalGateway {
   private pending?: Promise<Client>;
   private readonly callTimeoutMs: number;
+  /** A call failed since the reconciler last looked: something may wait in an outbox. */
+  private backlog = true;
 
   constructor(readonly options: TemporalGatewayOptions) {
     this.callTimeoutMs = options.callTimeoutMs ?? 3000;
@@ -41,8 +43,24 @@ export class TemporalGateway {
   }
 
   private async call<T>(fn: (client: Client) => Promise<T>): Promise<T> {
-    const client = await this.client();
-    return client.connection.withDeadline(Date.now() + this.callTimeoutMs, () => fn(client));
+    try {
+      const client = await this.client();
+      return await client.connection.withDeadline(Date.now() + this.callTimeoutMs, () => fn(client));
+    } catch (err) {
+      this.backlog = true;
+      throw err;
+    }
+  }
+
+  /** Whether a call failed since the last `takeBacklog()` (true at start: an earlier process may have left some). */
+  takeBacklog(): boolean {
+    const had = this.backlog;
+    this.backlog = false;
+    return had;
+  }
+
+  markBacklog(): void {
+    this.backlog = true;
   }
 
   /** Starts a lead's workflow; an already running or finished one with that id is left as it is. */

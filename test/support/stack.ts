@@ -67,10 +67,20 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const server: Server = app.listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const reconciler = new Reconciler({ temporal, logger, intervalMs: options.reconcilerIntervalMs ?? 500, graceMs: 200 });
+  // Housekeeping (report buckets, cap slot sweep) stays off: tests that seed old events decide when buckets are built.
+  const reconciler = new Reconciler({
+    temporal,
+    logger,
+    intervalMs: options.reconcilerIntervalMs ?? 500,
+    graceMs: 200,
+    housekeepingIntervalMs: 0,
+  });
   reconciler.start();
 
-  const client = new Client({ connection: await Connection.connect({ address }), namespace: env.temporalNamespace });
+  const client = new Client({
+    connection: await Connection.connect({ address }),
+    namespace: env.temporalNamespace,
+  });
   let nativeConnection: NativeConnection | undefined;
   let worker: Worker | undefined;
   let running: Promise<void> | undefined;
@@ -118,7 +128,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 }
 
 /** Polls until `check` returns a value other than undefined, or fails with the last state after `timeoutMs`. */
-export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 20_000, what = 'condition'): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined>,
+  timeoutMs = 20_000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -128,13 +142,18 @@ export async function eventually<T>(check: () => Promise<T | undefined>, timeout
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
 
 /** A minimal valid routing config around the given partner and source endpoints. */
-export function baseConfig(partnerUrl: string, sourceUrl: string, overrides: { partner?: Record<string, unknown>; source?: Record<string, unknown> } = {}) {
+export function baseConfig(
+  partnerUrl: string,
+  sourceUrl: string,
+  overrides: { partner?: Record<string, unknown>; source?: Record<string, unknown> } = {},
+) {
   return {
     partners: [
       {
@@ -158,7 +177,11 @@ export function baseConfig(partnerUrl: string, sourceUrl: string, overrides: { p
 }
 
 export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}) {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 

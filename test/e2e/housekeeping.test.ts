@@ -1,0 +1,99 @@
+// The reconciler's housekeeping on the real Mongo-wire server: cap slots of periods long over are swept,
+// report buckets of closed hours are built in the background, and unsent postback claims are only searched
+// for when a Temporal call failed (or on the periodic full scan).
+import { Reconciler } from '../../apps/gateway/outbox';
+import { TemporalGateway } from '../../apps/gateway/temporal';
+import { connectMongo, disconnectMongo } from '../../shared/db';
+import { createLogger } from '../../shared/logger';
+import { CapSlot, ReportBucket, StatusEvent } from '../../shared/models';
+import { testEnv, uniqueDbName } from '../support/servers';
+
+const HOUR = 3_600_000;
+const logger = createLogger('test', 'silent');
+
+beforeAll(async () => {
+  await connectMongo(`${testEnv().mongoUri.replace(/\/$/, '')}/${uniqueDbName('housekeeping')}`);
+});
+afterAll(async () => {
+  await disconnectMongo();
+});
+
+test('old cap slots are swept, current ones kept, and closed hours get report buckets', async () => {
+  const now = new Date('2026-11-26T12:30:00Z');
+  await CapSlot.create([
+    {
+      _id: 'acme:d2026-11-24:1',
+      partnerId: 'acme',
+      period: 'd2026-11-24',
+      leadId: 'old-lead',
+      takenAt: new Date(now.getTime() - 48 * HOUR),
+    },
+    {
+      _id: 'acme:d2026-11-26:1',
+      partnerId: 'acme',
+      period: 'd2026-11-26',
+      leadId: 'new-lead',
+      takenAt: new Date(now.getTime() - HOUR),
+    },
+  ]);
+  await StatusEvent.create([
+    {
+      _id: 'e1:0',
+      leadId: 'e1',
+      sourceId: 'src-1',
+      status: 'received',
+      at: new Date(now.getTime() - 3 * HOUR),
+    },
+    {
+      _id: 'e1:1',
+      leadId: 'e1',
+      sourceId: 'src-1',
+      partnerId: 'acme',
+      status: 'accepted',
+      at: new Date(now.getTime() - 2 * HOUR),
+      revenueDeltaCents: 1250,
+    },
+  ]);
+  const temporal = new TemporalGateway({
+    address: testEnv().temporalAddress,
+    namespace: 'default',
+    taskQueue: 'unused',
+  });
+  const reconciler = new Reconciler({ temporal, logger, now: () => now, housekeepingIntervalMs: 60_000 });
+  await reconciler.tick();
+  await reconciler.idle();
+  expect((await CapSlot.find().lean()).map((s) => s._id)).toEqual(['acme:d2026-11-26:1']);
+  // Hours up to 11:00-12:00 are closed at 12:30 (5 min grace): each grouping has a bucket for each.
+  const buckets = await ReportBucket.find({ groupBy: 'source' }, { _id: 1 }).lean();
+  expect(buckets.map((b) => b._id)).toEqual(
+    expect.arrayContaining(['h:source:2026-11-26T09', 'h:source:2026-11-26T10', 'h:source:2026-11-26T11']),
+  );
+  await temporal.close();
+});
+
+test('a failed Temporal call triggers the search for unsent claims; a quiet gateway does not search', async () => {
+  const temporal = new TemporalGateway({
+    address: testEnv().temporalAddress,
+    namespace: 'default',
+    taskQueue: 'unused',
+  });
+  expect(temporal.takeBacklog()).toBe(true); // a new process looks once: another may have left claims
+  expect(temporal.takeBacklog()).toBe(false);
+  const down = new TemporalGateway({
+    address: '127.0.0.1:1',
+    namespace: 'default',
+    taskQueue: 'unused',
+    callTimeoutMs: 300,
+  });
+  down.takeBacklog();
+  await expect(
+    down.signalPostback('x', {
+      postbackId: 'p',
+      partnerId: 'acme',
+      status: 'accepted',
+      receivedAt: new Date().toISOString(),
+    }),
+  ).rejects.toThrow();
+  expect(down.takeBacklog()).toBe(true);
+  await Promise.all([temporal.close(), down.close()]);
+});
