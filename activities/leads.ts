@@ -52,7 +52,7 @@ export function leadActivities({ config, logger, metrics }: ActivityDeps) {
       if (isTerminal(status)) set.finalAt = at;
       const update = Object.keys(unset).length ? { $set: set, $unset: unset } : { $set: set };
       // The event first, then the lead: whoever sees the lead at a status also finds that status in its history.
-      const lead = await Lead.findById(leadId, { sourceId: 1 }).lean();
+      const lead = await Lead.findById(leadId, { sourceId: 1, seq: 1 }).lean();
       let fresh = true;
       try {
         await StatusEvent.create({
@@ -72,7 +72,9 @@ export function leadActivities({ config, logger, metrics }: ActivityDeps) {
         if (!isDuplicateKey(err)) throw err;
         fresh = false; // recorded by an earlier attempt of this activity, which may have failed before the update
       }
-      await Lead.updateOne({ _id: leadId, seq: { $lt: seq } }, update, { timestamps: false });
+      // Compared here, then written by _id alone: FerretDB pushes down only a lone _id, so `{ _id, seq: { $lt } }`
+      // scanned every lead once per status (quadratic, found by bench:scale). The lead has one writer, its workflow.
+      if (lead && (lead.seq ?? 0) < seq) await Lead.updateOne({ _id: leadId }, update, { timestamps: false });
       if (!fresh) return;
       if (isTerminal(status)) metrics?.leadsFinal.inc({ status, partner: input.partnerId ?? 'none' });
       logger.info({ leadId, workflowId: `lead-${leadId}`, status, reason: input.reason, partnerId: input.partnerId }, 'lead status');
