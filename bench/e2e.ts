@@ -2,7 +2,7 @@
 // approved postback -> status stored -> source notified), and the latency from postback received
 // (PostbackLog.receivedAt) to the accepted status: decided (StatusEvent.at, the workflow's clock as it
 // handled the signal) and surely stored (Notification.at: the source is notified only after the write).
-// Options: --leads N (default 1000) --concurrency N (leads in flight from the source, default 32)
+// Options: --leads N (default 500) --concurrency N (leads in flight from the source, default 32)
 //          --postback-delay MS (partner's delay before posting back, default 20).
 import mongoose from 'mongoose';
 import { Pool } from 'undici';
@@ -28,7 +28,7 @@ import {
   type App,
 } from './lib/ingest-stack';
 
-const LEADS = arg('leads', 1000);
+const LEADS = arg('leads', 500);
 const CONCURRENCY = arg('concurrency', 32);
 const POSTBACK_DELAY = arg('postback-delay', 20);
 const POLL_MS = 500;

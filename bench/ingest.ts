@@ -2,7 +2,7 @@
 // (a) the gateway (validate, log, dedupe claim, signal), (b) a raw SDK signal loop (the limit of this design),
 // (c) a naive Koa route that only updates MongoDB (what a user would write instead), and (d) the gateway's
 // MongoDB steps alone (to tell the cost of the writes from the cost of the signal).
-// Options: --leads N (measured postbacks per variant, default 2000) --warmup N (default 200) --concurrency N (default 32)
+// Options: --leads N (measured postbacks per variant, default 1000) --warmup N (default 100) --concurrency N (default 32)
 //          --cpu-prof (profile the gateway with node --cpu-prof and print where its CPU went)
 //          --other-gateway DIR (also measure the gateway of another checkout, e.g. with a proposed change).
 import { randomUUID } from 'node:crypto';
@@ -34,8 +34,8 @@ import {
   type LoadResult,
 } from './lib/ingest-stack';
 
-const MEASURED = arg('leads', 2000);
-const WARMUP = arg('warmup', 200);
+const MEASURED = arg('leads', 1000);
+const WARMUP = arg('warmup', 100);
 const CONCURRENCY = arg('concurrency', 32);
 const TASK_QUEUE = 'bench-ingest';
 const PROFILE = process.argv.includes('--cpu-prof');
