@@ -3,7 +3,9 @@
 // (PostbackLog.receivedAt) to the accepted status: decided (StatusEvent.at, the workflow's clock as it
 // handled the signal) and surely stored (Notification.at: the source is notified only after the write).
 // Options: --leads N (default 500) --concurrency N (leads in flight from the source, default 32)
-//          --postback-delay MS (partner's delay before posting back, default 20).
+//          --postback-delay MS (partner's delay before posting back, default 20)
+//          --cpu-prof (profile the worker with node --cpu-prof and print where its CPU went).
+import path from 'node:path';
 import mongoose from 'mongoose';
 import { Pool } from 'undici';
 import { startPartnerSimulator, startSourceSimulator } from '../apps/dev/simulators';
@@ -23,6 +25,7 @@ import {
   SOURCE_KEY,
   startApp,
   startBenchServers,
+  summarizeCpuProfiles,
   throughput,
   writeConfig,
   type App,
@@ -32,6 +35,7 @@ const LEADS = arg('leads', 500);
 const CONCURRENCY = arg('concurrency', 32);
 const POSTBACK_DELAY = arg('postback-delay', 20);
 const POLL_MS = 500;
+const PROFILE = process.argv.includes('--cpu-prof');
 
 async function main(): Promise<void> {
   say(
@@ -66,7 +70,11 @@ async function main(): Promise<void> {
       ADMIN_API_KEY: ADMIN_KEY,
       LOG_LEVEL: 'info',
     };
-    const worker = await startApp('worker', 'apps/worker/main.ts', servers.dir, env);
+    const workerProfile = path.join(servers.dir, 'profile-worker');
+    const worker = await startApp('worker', 'apps/worker/main.ts', servers.dir, env, {
+      nodeArgs: PROFILE ? ['--cpu-prof', '--cpu-prof-dir', workerProfile] : [],
+    });
+    const workerStarted = performance.now();
     apps.push(worker);
     const gateway = await startApp('gateway', 'apps/gateway/main.ts', servers.dir, env, {
       http: true,
@@ -199,6 +207,14 @@ async function main(): Promise<void> {
     }
     say(`partner's postbacks answered: ${JSON.stringify(answers)}`);
     if (done < leadIds.length) say(`${leadIds.length - done} leads did not complete`);
+    if (PROFILE) {
+      // The worker's start (bundling the workflows) is left out: only samples from the measured run count.
+      const skipMs = started - workerStarted;
+      await worker.stop();
+      say('');
+      say(`worker CPU profile during the run (files in ${workerProfile}):`);
+      for (const line of summarizeCpuProfiles(workerProfile, skipMs)) say(`  ${line}`);
+    }
   } finally {
     await stopAll();
   }
