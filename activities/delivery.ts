@@ -11,7 +11,10 @@ import type { DeliveryResult } from './types';
 type Outcome = 'accepted' | 'rejected' | 'pending' | 'error';
 
 /** The request a partner receives: our leadId under the partner's subid field, then the lead's fields. */
-export function buildDeliveryBody(partner: PartnerConfig, lead: LeadDoc & { _id: string }): Record<string, unknown> {
+export function buildDeliveryBody(
+  partner: PartnerConfig,
+  lead: LeadDoc & { _id: string },
+): Record<string, unknown> {
   const fields: Record<string, unknown> = {
     [partner.delivery.subidField]: lead._id,
     vertical: lead.vertical,
@@ -34,7 +37,10 @@ function flatten(body: Record<string, unknown>): Record<string, string> {
 }
 
 /** Reads a synchronous verdict: a JSON path mapped like a postback, a text pattern, else "pending". */
-export function readPartnerAnswer(partner: PartnerConfig, body: string): Pick<DeliveryResult, 'outcome' | 'rawStatus' | 'payoutCents' | 'reason'> {
+export function readPartnerAnswer(
+  partner: PartnerConfig,
+  body: string,
+): Pick<DeliveryResult, 'outcome' | 'rawStatus' | 'payoutCents' | 'reason'> {
   const r = partner.response;
   let json: unknown;
   if (r.statusPath || r.payoutPath) {
@@ -58,23 +64,50 @@ export function readPartnerAnswer(partner: PartnerConfig, body: string): Pick<De
     if (raw !== undefined && raw !== null && raw !== '') {
       const map = buildStatusMap({ statusMap: { ...partner.postback.statusMap, ...r.statusMap } });
       const status = map.get(normalizeRawStatus(String(raw)));
-      if (status === 'accepted' || status === 'rejected') return { outcome: status, rawStatus: String(raw), payoutCents };
+      if (status === 'accepted' || status === 'rejected')
+        return { outcome: status, rawStatus: String(raw), payoutCents };
       if (status === 'pending') return { outcome: 'pending', rawStatus: String(raw), payoutCents };
-      return { outcome: 'pending', rawStatus: String(raw), payoutCents, reason: `unmapped synchronous status "${String(raw).slice(0, 64)}"; awaiting postback` };
+      return {
+        outcome: 'pending',
+        rawStatus: String(raw),
+        payoutCents,
+        reason: `unmapped synchronous status "${String(raw).slice(0, 64)}"; awaiting postback`,
+      };
     }
   }
-  if (r.acceptedPattern && new RegExp(r.acceptedPattern).test(body)) return { outcome: 'accepted', payoutCents };
-  if (r.rejectedPattern && new RegExp(r.rejectedPattern).test(body)) return { outcome: 'rejected', payoutCents };
+  if (r.acceptedPattern && new RegExp(r.acceptedPattern).test(body))
+    return { outcome: 'accepted', payoutCents };
+  if (r.rejectedPattern && new RegExp(r.rejectedPattern).test(body))
+    return { outcome: 'rejected', payoutCents };
   return { outcome: 'pending', payoutCents };
 }
 
 export function deliveryActivities({ config, http, now, logger, metrics }: ActivityDeps) {
-  async function record(leadId: string, partnerId: string, attempt: number, at: Date, outcome: Outcome, extra: { httpStatus?: number; latencyMs?: number; reason?: string; rawStatus?: string }) {
+  async function record(
+    leadId: string,
+    partnerId: string,
+    attempt: number,
+    at: Date,
+    outcome: Outcome,
+    extra: { httpStatus?: number; latencyMs?: number; reason?: string; rawStatus?: string },
+  ) {
     metrics?.deliveries.inc({ partner: partnerId, outcome });
-    if (extra.latencyMs !== undefined) metrics?.deliverySeconds.observe({ partner: partnerId }, extra.latencyMs / 1000);
-    logger.info({ leadId, workflowId: `lead-${leadId}`, partnerId, attempt, outcome, ...extra }, 'delivery attempt');
+    if (extra.latencyMs !== undefined)
+      metrics?.deliverySeconds.observe({ partner: partnerId }, extra.latencyMs / 1000);
+    logger.info(
+      { leadId, workflowId: `lead-${leadId}`, partnerId, attempt, outcome, ...extra },
+      'delivery attempt',
+    );
     try {
-      await Delivery.create({ _id: `${leadId}:${partnerId}:${attempt}`, leadId, partnerId, attempt, at, outcome, ...extra });
+      await Delivery.create({
+        _id: `${leadId}:${partnerId}:${attempt}`,
+        leadId,
+        partnerId,
+        attempt,
+        at,
+        outcome,
+        ...extra,
+      });
     } catch (err) {
       if (!isDuplicateKey(err)) throw err;
     }
@@ -87,7 +120,8 @@ export function deliveryActivities({ config, http, now, logger, metrics }: Activ
      */
     async deliverLead({ leadId, partnerId }: { leadId: string; partnerId: string }): Promise<DeliveryResult> {
       const partner = config().partners.get(partnerId);
-      if (!partner) throw ApplicationFailure.nonRetryable(`partner ${partnerId} is not configured`, 'PartnerConfigError');
+      if (!partner)
+        throw ApplicationFailure.nonRetryable(`partner ${partnerId} is not configured`, 'PartnerConfigError');
       const lead = await Lead.findById(leadId).lean();
       if (!lead) throw ApplicationFailure.nonRetryable(`lead ${leadId} not found`, 'PartnerConfigError');
       const attempt = Context.current().info.attempt;
@@ -121,7 +155,11 @@ export function deliveryActivities({ config, http, now, logger, metrics }: Activ
       const latencyMs = Math.round(performance.now() - started);
       const httpStatus = res.status;
       if (httpStatus >= 500 || httpStatus === 429 || httpStatus === 408) {
-        await record(leadId, partnerId, attempt, at, 'error', { httpStatus, latencyMs, reason: `HTTP ${httpStatus}` });
+        await record(leadId, partnerId, attempt, at, 'error', {
+          httpStatus,
+          latencyMs,
+          reason: `HTTP ${httpStatus}`,
+        });
         throw ApplicationFailure.retryable(`partner answered HTTP ${httpStatus}`, 'DeliveryHttpError');
       }
       if (httpStatus >= 400) {
@@ -130,7 +168,12 @@ export function deliveryActivities({ config, http, now, logger, metrics }: Activ
         return { outcome: 'rejected', httpStatus, latencyMs, reason };
       }
       const answer = readPartnerAnswer(partner, res.body);
-      await record(leadId, partnerId, attempt, at, answer.outcome, { httpStatus, latencyMs, reason: answer.reason, rawStatus: answer.rawStatus });
+      await record(leadId, partnerId, attempt, at, answer.outcome, {
+        httpStatus,
+        latencyMs,
+        reason: answer.reason,
+        rawStatus: answer.rawStatus,
+      });
       return { ...answer, httpStatus, latencyMs };
     },
   };

@@ -77,7 +77,10 @@ export function leadActivities({ config, logger, metrics }: ActivityDeps) {
       if (lead && (lead.seq ?? 0) < seq) await Lead.updateOne({ _id: leadId }, update, { timestamps: false });
       if (!fresh) return;
       if (isTerminal(status)) metrics?.leadsFinal.inc({ status, partner: input.partnerId ?? 'none' });
-      logger.info({ leadId, workflowId: `lead-${leadId}`, status, reason: input.reason, partnerId: input.partnerId }, 'lead status');
+      logger.info(
+        { leadId, workflowId: `lead-${leadId}`, status, reason: input.reason, partnerId: input.partnerId },
+        'lead status',
+      );
     },
   };
 }

@@ -10,7 +10,9 @@ import type { NotifyInput, NotifyResult } from './types';
 
 function signer(source: SourceConfig): Webhook | undefined {
   if (!source.secret) return undefined;
-  return source.secret.startsWith('whsec_') ? new Webhook(source.secret) : new Webhook(source.secret, { format: 'raw' });
+  return source.secret.startsWith('whsec_')
+    ? new Webhook(source.secret)
+    : new Webhook(source.secret, { format: 'raw' });
 }
 
 export function notifyActivities({ config, http, now, logger, metrics }: ActivityDeps) {
@@ -20,7 +22,8 @@ export function notifyActivities({ config, http, now, logger, metrics }: Activit
       if (!lead) throw ApplicationFailure.nonRetryable(`lead ${leadId} not found`, 'UnknownLead');
       const source = config().sources.get(lead.sourceId);
       if (!source?.postbackUrl) return { delivered: false, skipped: 'source has no postbackUrl' };
-      const payout = status === 'accepted' || status === 'returned' ? fromCents(lead.payoutCents ?? 0) : '0.00';
+      const payout =
+        status === 'accepted' || status === 'returned' ? fromCents(lead.payoutCents ?? 0) : '0.00';
       const values = {
         clickid: lead.clickId ?? '',
         lead_id: leadId,
@@ -48,7 +51,13 @@ export function notifyActivities({ config, http, now, logger, metrics }: Activit
       let httpStatus: number | undefined;
       let error: string | undefined;
       try {
-        const res = await http({ method: source.postbackMethod, url, headers, body: body || undefined, timeoutMs: 10_000 });
+        const res = await http({
+          method: source.postbackMethod,
+          url,
+          headers,
+          body: body || undefined,
+          timeoutMs: 10_000,
+        });
         httpStatus = res.status;
         if (res.status < 200 || res.status >= 300) error = `HTTP ${res.status}`;
       } catch (err) {
@@ -57,9 +66,36 @@ export function notifyActivities({ config, http, now, logger, metrics }: Activit
       const latencyMs = Math.round(performance.now() - started);
       const ok = !error;
       metrics?.notifications.inc({ source: source.id, result: ok ? 'delivered' : 'failed' });
-      logger.info({ leadId, workflowId: `lead-${leadId}`, sourceId: source.id, status, eventId, attempt, httpStatus, latencyMs, ok, error }, 'source notification attempt');
+      logger.info(
+        {
+          leadId,
+          workflowId: `lead-${leadId}`,
+          sourceId: source.id,
+          status,
+          eventId,
+          attempt,
+          httpStatus,
+          latencyMs,
+          ok,
+          error,
+        },
+        'source notification attempt',
+      );
       try {
-        await Notification.create({ _id: `${eventId}:${at.getTime()}:${attempt}`, leadId, sourceId: source.id, status, eventId, attempt, at, url, ok, httpStatus, latencyMs, error });
+        await Notification.create({
+          _id: `${eventId}:${at.getTime()}:${attempt}`,
+          leadId,
+          sourceId: source.id,
+          status,
+          eventId,
+          attempt,
+          at,
+          url,
+          ok,
+          httpStatus,
+          latencyMs,
+          error,
+        });
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
       }
@@ -73,7 +109,18 @@ export function notifyActivities({ config, http, now, logger, metrics }: Activit
       const at = now();
       metrics?.notifications.inc({ source: lead?.sourceId ?? 'unknown', result: 'exhausted' });
       logger.warn({ leadId, workflowId: `lead-${leadId}`, status, eventId }, 'source notification exhausted');
-      await Notification.create({ _id: `${eventId}:exhausted:${at.getTime()}`, leadId, sourceId: lead?.sourceId, status, eventId, attempt: 0, at, ok: false, exhausted: true, error: 'retries exhausted' });
+      await Notification.create({
+        _id: `${eventId}:exhausted:${at.getTime()}`,
+        leadId,
+        sourceId: lead?.sourceId,
+        status,
+        eventId,
+        attempt: 0,
+        at,
+        ok: false,
+        exhausted: true,
+        error: 'retries exhausted',
+      });
     },
   };
 }

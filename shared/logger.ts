@@ -21,7 +21,10 @@ export const REDACT_PATHS = [
 export function createLogger(name: string, level = process.env.LOG_LEVEL ?? 'info'): Logger {
   const options = { name, level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } };
   if (process.env.LOG_PRETTY === '1') {
-    return pino({ ...options, transport: { target: 'pino-pretty', options: { ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' } } });
+    return pino({
+      ...options,
+      transport: { target: 'pino-pretty', options: { ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' } },
+    });
   }
   return pino(options);
 }

@@ -1,5 +1,14 @@
 // Fills a traffic source's postback URL template: {clickid}, {status}, {payout}, ... each URL-encoded.
-export const NOTIFICATION_MACROS = ['clickid', 'lead_id', 'status', 'payout', 'currency', 'partner', 'source', 'event_id'] as const;
+export const NOTIFICATION_MACROS = [
+  'clickid',
+  'lead_id',
+  'status',
+  'payout',
+  'currency',
+  'partner',
+  'source',
+  'event_id',
+] as const;
 export type MacroValues = Partial<Record<(typeof NOTIFICATION_MACROS)[number], string>>;
 
 /** Unknown macros are left as they are, so a typo shows up in the receiver's logs rather than vanishing. */

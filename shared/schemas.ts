@@ -6,12 +6,20 @@ export const canonicalStatusSchema = z.enum(CANONICAL_STATUSES);
 export const postbackStatusSchema = z.enum(POSTBACK_STATUSES);
 
 /** Ids we hand out and accept as idempotency keys: no spaces, no operators, nothing to inject. */
-export const leadIdSchema = z.string().regex(/^[A-Za-z0-9_-]{6,64}$/, 'must be 6-64 letters, digits, "_" or "-"');
+export const leadIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{6,64}$/, 'must be 6-64 letters, digits, "_" or "-"');
 
 const shortText = z.string().max(256);
 const jsonScalar = z.union([z.string().max(2048), z.number(), z.boolean(), z.null()]);
 // MongoDB-wire servers refuse "." anywhere in a field name (FerretDB) and treat a leading "$" as an operator.
-const flatRecord = z.record(z.string().max(64).regex(/^[^$.][^.]*$/, 'keys may not start with "$" or contain "."'), jsonScalar);
+const flatRecord = z.record(
+  z
+    .string()
+    .max(64)
+    .regex(/^[^$.][^.]*$/, 'keys may not start with "$" or contain "."'),
+  jsonScalar,
+);
 
 export const leadInputSchema = z
   .object({
@@ -20,7 +28,11 @@ export const leadInputSchema = z
     vertical: z.string().max(64).optional(),
     geo: z
       .object({
-        country: z.string().regex(/^[A-Za-z]{2}$/, 'must be an ISO 3166-1 alpha-2 code').transform((c) => c.toUpperCase()).optional(),
+        country: z
+          .string()
+          .regex(/^[A-Za-z]{2}$/, 'must be an ISO 3166-1 alpha-2 code')
+          .transform((c) => c.toUpperCase())
+          .optional(),
         state: z.string().max(64).optional(),
         zip: z.string().max(16).optional(),
       })
@@ -97,7 +109,9 @@ const param = (max: number) => z.string().max(max);
 
 /** A postback's parameters after the partner's aliases are resolved to our names. */
 export const postbackParamsSchema = z.object({
-  subid: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be the leadId we sent: 1-64 letters, digits, "_" or "-"'),
+  subid: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be the leadId we sent: 1-64 letters, digits, "_" or "-"'),
   status: param(64).optional(),
   payout: z
     .string()
@@ -109,7 +123,10 @@ export const postbackParamsSchema = z.object({
     .optional(),
   txid: param(128).optional(),
   token: param(256).optional(),
-  ts: z.string().regex(/^\d{1,12}$/, 'must be unix seconds').optional(),
+  ts: z
+    .string()
+    .regex(/^\d{1,12}$/, 'must be unix seconds')
+    .optional(),
 });
 export type PostbackParams = z.infer<typeof postbackParamsSchema>;
 

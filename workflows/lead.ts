@@ -124,7 +124,10 @@ export async function leadWorkflow({ leadId }: LeadWorkflowInput): Promise<LeadW
       .finally(() => void (notificationsInFlight -= 1));
   }
 
-  async function setStatus(status: CanonicalStatus, details: Omit<RecordStatusInput, 'leadId' | 'seq' | 'status' | 'at'>) {
+  async function setStatus(
+    status: CanonicalStatus,
+    details: Omit<RecordStatusInput, 'leadId' | 'seq' | 'status' | 'at'>,
+  ) {
     seq += 1;
     await store.recordStatus({ leadId, seq, status, at: new Date().toISOString(), ...details });
     view.status = status;
@@ -136,28 +139,52 @@ export async function leadWorkflow({ leadId }: LeadWorkflowInput): Promise<LeadW
     notify(status);
   }
 
-  async function accept(partnerId: string, payoutCents: number | undefined, currency: string | undefined, extra: { reason: string; rawStatus?: string; postbackId?: string }) {
+  async function accept(
+    partnerId: string,
+    payoutCents: number | undefined,
+    currency: string | undefined,
+    extra: { reason: string; rawStatus?: string; postbackId?: string },
+  ) {
     const cents = payoutCents ?? 0;
-    await setStatus('accepted', { partnerId, payoutCents: cents, revenueDeltaCents: cents, currency, ...extra });
+    await setStatus('accepted', {
+      partnerId,
+      payoutCents: cents,
+      revenueDeltaCents: cents,
+      currency,
+      ...extra,
+    });
   }
 
   /** Waits for the partner's verdict until the deadline; `resell` when it rejects and resale is allowed. */
-  async function awaitPostback(c: { partnerId: string; allowResale: boolean; payoutCents?: number; currency?: string }, deadline: number): Promise<Outcome> {
+  async function awaitPostback(
+    c: { partnerId: string; allowResale: boolean; payoutCents?: number; currency?: string },
+    deadline: number,
+  ): Promise<Outcome> {
     for (;;) {
       const remaining = deadline - Date.now();
       const got = remaining > 0 && (await condition(() => inbox.length > 0, remaining));
       if (!got) {
-        await setStatus('expired', { partnerId: c.partnerId, reason: 'no postback before the partner deadline' });
+        await setStatus('expired', {
+          partnerId: c.partnerId,
+          reason: 'no postback before the partner deadline',
+        });
         return 'decided';
       }
       const pb = inbox.shift() as PostbackSignal;
       const base = { partnerId: c.partnerId, rawStatus: pb.rawStatus, postbackId: pb.postbackId };
       switch (pb.status) {
         case 'pending':
-          await setStatus('pending', { ...base, reason: 'partner reports pending', expiresAt: new Date(deadline).toISOString() });
+          await setStatus('pending', {
+            ...base,
+            reason: 'partner reports pending',
+            expiresAt: new Date(deadline).toISOString(),
+          });
           break;
         case 'accepted':
-          await accept(c.partnerId, pb.payoutCents ?? c.payoutCents, pb.currency ?? c.currency, { ...base, reason: 'accepted by partner postback' });
+          await accept(c.partnerId, pb.payoutCents ?? c.payoutCents, pb.currency ?? c.currency, {
+            ...base,
+            reason: 'accepted by partner postback',
+          });
           return 'decided';
         case 'rejected':
           if (c.allowResale) return 'resell';
@@ -193,7 +220,10 @@ export async function leadWorkflow({ leadId }: LeadWorkflowInput): Promise<LeadW
       }
       const cents = result.payoutCents ?? c.payoutCents;
       if (result.outcome === 'accepted') {
-        await accept(c.partnerId, cents, c.currency, { reason: 'accepted by partner on delivery', rawStatus: result.rawStatus });
+        await accept(c.partnerId, cents, c.currency, {
+          reason: 'accepted by partner on delivery',
+          rawStatus: result.rawStatus,
+        });
         return;
       }
       const deadline = Date.now() + c.postbackTimeoutMs;
@@ -216,14 +246,27 @@ export async function leadWorkflow({ leadId }: LeadWorkflowInput): Promise<LeadW
       const pb = inbox.shift();
       if (pb) {
         if (!canTransition(view.status, pb.status)) {
-          log.warn('late postback ignored: not a valid transition', { leadId, from: view.status, to: pb.status });
+          log.warn('late postback ignored: not a valid transition', {
+            leadId,
+            from: view.status,
+            to: pb.status,
+          });
           continue;
         }
         const base = { partnerId: pb.partnerId, rawStatus: pb.rawStatus, postbackId: pb.postbackId };
         if (pb.status === 'returned') {
-          await setStatus('returned', { ...base, reason: 'returned by partner', revenueDeltaCents: -(view.payoutCents ?? 0) });
+          await setStatus('returned', {
+            ...base,
+            reason: 'returned by partner',
+            revenueDeltaCents: -(view.payoutCents ?? 0),
+          });
         } else if (pb.status === 'accepted') {
-          await accept(pb.partnerId, pb.payoutCents ?? partnerPayout.cents, pb.currency ?? partnerPayout.currency, { ...base, reason: `late acceptance after ${view.status}` });
+          await accept(
+            pb.partnerId,
+            pb.payoutCents ?? partnerPayout.cents,
+            pb.currency ?? partnerPayout.currency,
+            { ...base, reason: `late acceptance after ${view.status}` },
+          );
         } else if (pb.status === 'rejected') {
           await setStatus('rejected', { ...base, reason: `late rejection after ${view.status}` });
         }
@@ -245,10 +288,16 @@ export async function leadWorkflow({ leadId }: LeadWorkflowInput): Promise<LeadW
     // A new run for a lead whose earlier run was ended by hand: keep waiting until its deadline.
     const deadline = lead.expiresAt ? Date.parse(lead.expiresAt) : Date.now();
     const outcome = await awaitPostback(
-      { partnerId: lead.partnerId, allowResale: false, payoutCents: lead.partnerPayoutCents, currency: lead.currency },
+      {
+        partnerId: lead.partnerId,
+        allowResale: false,
+        payoutCents: lead.partnerPayoutCents,
+        currency: lead.currency,
+      },
       deadline,
     );
-    if (outcome === 'resell') await setStatus('rejected', { partnerId: lead.partnerId, reason: 'rejected by partner postback' });
+    if (outcome === 'resell')
+      await setStatus('rejected', { partnerId: lead.partnerId, reason: 'rejected by partner postback' });
   } else {
     publish();
   }

@@ -1,7 +1,14 @@
 // The demo path: partner and source simulators on the loopback ports the example config names, and a
 // handful of leads pushed through so that each ends in a different status.
 import type { RoutingConfig } from '../../shared/config';
-import { startPartnerSimulator, startSourceSimulator, type PartnerBehavior, type PartnerSimulator, type ReceivedLead, type SourceSimulator } from './simulators';
+import {
+  startPartnerSimulator,
+  startSourceSimulator,
+  type PartnerBehavior,
+  type PartnerSimulator,
+  type ReceivedLead,
+  type SourceSimulator,
+} from './simulators';
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost']);
 
@@ -14,17 +21,33 @@ function loopbackPort(url: string): number | undefined {
 function behaviorFor(partnerId: string) {
   return (lead: ReceivedLead): PartnerBehavior => {
     // JSON partners get nested fields; form partners get them flattened (data.demo -> demo).
-    const scenario = String((lead.body.data as Record<string, unknown> | undefined)?.demo ?? lead.body.demo ?? 'accept');
+    const scenario = String(
+      (lead.body.data as Record<string, unknown> | undefined)?.demo ?? lead.body.demo ?? 'accept',
+    );
     switch (scenario) {
       case 'accept':
-        return { postback: [{ status: 'approved', payout: '15.00', txid: `tx-${lead.subid}`, delayMs: 800 }] };
+        return {
+          postback: [{ status: 'approved', payout: '15.00', txid: `tx-${lead.subid}`, delayMs: 800 }],
+        };
       case 'multistep':
-        return { postback: [{ status: 'hold', delayMs: 800 }, { status: 'approved', payout: '22.40', delayMs: 1500 }] };
+        return {
+          postback: [
+            { status: 'hold', delayMs: 800 },
+            { status: 'approved', payout: '22.40', delayMs: 1500 },
+          ],
+        };
       case 'reject':
         // Acme says no on the spot (synchronous answer): the lead falls through to the next partner, which declines later.
-        return partnerId === 'acme' ? { body: { status: 'rejected' } } : { postback: [{ status: 'declined', delayMs: 800 }] };
+        return partnerId === 'acme'
+          ? { body: { status: 'rejected' } }
+          : { postback: [{ status: 'declined', delayMs: 800 }] };
       case 'chargeback':
-        return { postback: [{ status: 'approved', payout: '18.00', delayMs: 800 }, { status: 'chargeback', delayMs: 2000 }] };
+        return {
+          postback: [
+            { status: 'approved', payout: '18.00', delayMs: 800 },
+            { status: 'chargeback', delayMs: 2000 },
+          ],
+        };
       case 'silent':
         return {};
       default:
@@ -40,7 +63,10 @@ export interface DemoSimulators {
 }
 
 /** Starts a simulator for every partner and source whose URL is on loopback, posting back to the gateway. */
-export async function startDemoSimulators(config: RoutingConfig, gatewayUrl: string): Promise<DemoSimulators> {
+export async function startDemoSimulators(
+  config: RoutingConfig,
+  gatewayUrl: string,
+): Promise<DemoSimulators> {
   const partners = new Map<string, PartnerSimulator>();
   for (const p of config.partners) {
     const port = loopbackPort(p.delivery.url);
@@ -57,7 +83,9 @@ export async function startDemoSimulators(config: RoutingConfig, gatewayUrl: str
       }),
     );
   }
-  const sourcePort = config.sources.map((s) => (s.postbackUrl ? loopbackPort(s.postbackUrl) : undefined)).find((p) => p !== undefined);
+  const sourcePort = config.sources
+    .map((s) => (s.postbackUrl ? loopbackPort(s.postbackUrl) : undefined))
+    .find((p) => p !== undefined);
   const source = sourcePort !== undefined ? await startSourceSimulator({ port: sourcePort }) : undefined;
   return {
     partners,
@@ -70,24 +98,66 @@ export async function startDemoSimulators(config: RoutingConfig, gatewayUrl: str
 }
 
 export const DEMO_LEADS = [
-  { expect: 'accepted', body: { clickId: 'demo-accept', vertical: 'auto', geo: { country: 'US', state: 'TX', zip: '73301' }, data: { demo: 'accept' } } },
-  { expect: 'accepted', body: { clickId: 'demo-hold-then-approve', vertical: 'home', geo: { country: 'US' }, data: { demo: 'multistep' } } },
-  { expect: 'rejected', body: { clickId: 'demo-reject', vertical: 'auto', geo: { country: 'US' }, data: { demo: 'reject' } } },
-  { expect: 'returned', body: { clickId: 'demo-chargeback', vertical: 'auto', geo: { country: 'US' }, data: { demo: 'chargeback' } } },
-  { expect: 'expired', body: { clickId: 'demo-expire', vertical: 'auto', geo: { country: 'GB' }, data: { demo: 'silent' } } },
-  { expect: 'failed', body: { clickId: 'demo-no-buyer', vertical: 'auto', geo: { country: 'FR' }, data: { demo: 'accept' } } },
+  {
+    expect: 'accepted',
+    body: {
+      clickId: 'demo-accept',
+      vertical: 'auto',
+      geo: { country: 'US', state: 'TX', zip: '73301' },
+      data: { demo: 'accept' },
+    },
+  },
+  {
+    expect: 'accepted',
+    body: {
+      clickId: 'demo-hold-then-approve',
+      vertical: 'home',
+      geo: { country: 'US' },
+      data: { demo: 'multistep' },
+    },
+  },
+  {
+    expect: 'rejected',
+    body: { clickId: 'demo-reject', vertical: 'auto', geo: { country: 'US' }, data: { demo: 'reject' } },
+  },
+  {
+    expect: 'returned',
+    body: {
+      clickId: 'demo-chargeback',
+      vertical: 'auto',
+      geo: { country: 'US' },
+      data: { demo: 'chargeback' },
+    },
+  },
+  {
+    expect: 'expired',
+    body: { clickId: 'demo-expire', vertical: 'auto', geo: { country: 'GB' }, data: { demo: 'silent' } },
+  },
+  {
+    expect: 'failed',
+    body: { clickId: 'demo-no-buyer', vertical: 'auto', geo: { country: 'FR' }, data: { demo: 'accept' } },
+  },
 ] as const;
 
 /** Pushes the demo leads through the gateway and prints where each one ends. */
-export async function runDemo(gatewayUrl: string, apiKey: string, uiUrl: string | undefined, print: (line: string) => void): Promise<boolean> {
+export async function runDemo(
+  gatewayUrl: string,
+  apiKey: string,
+  uiUrl: string | undefined,
+  print: (line: string) => void,
+): Promise<boolean> {
   const started: { leadId: string; expect: string; clickId: string }[] = [];
   for (const lead of DEMO_LEADS) {
-    const res = await fetch(`${gatewayUrl}/leads`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': apiKey }, body: JSON.stringify(lead.body) });
+    const res = await fetch(`${gatewayUrl}/leads`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': apiKey },
+      body: JSON.stringify(lead.body),
+    });
     const body = (await res.json()) as { leadId: string };
     started.push({ leadId: body.leadId, expect: lead.expect, clickId: lead.body.clickId });
     print(`  lead ${body.leadId}  ${lead.body.clickId.padEnd(24)} -> expecting ${lead.expect}`);
   }
-  print('  waiting for postbacks and timeouts (the expiring lead takes its partner\'s 30 s deadline)...');
+  print("  waiting for postbacks and timeouts (the expiring lead takes its partner's 30 s deadline)...");
   const deadline = Date.now() + 90_000;
   const final = new Map<string, string>();
   while (Date.now() < deadline && final.size < started.length) {
@@ -104,7 +174,9 @@ export async function runDemo(gatewayUrl: string, apiKey: string, uiUrl: string 
     const res = await fetch(`${gatewayUrl}/leads/${s.leadId}`, { headers: { 'x-api-key': apiKey } });
     const lead = (await res.json()) as { status: string; partnerId?: string; payout?: string };
     const mark = lead.status === s.expect ? 'ok ' : 'DIFF';
-    print(`  ${mark} ${s.clickId.padEnd(24)} ${lead.status.padEnd(10)} ${gatewayUrl}/leads/${s.leadId}${uiUrl ? `  ${uiUrl}/namespaces/default/workflows/lead-${s.leadId}` : ''}`);
+    print(
+      `  ${mark} ${s.clickId.padEnd(24)} ${lead.status.padEnd(10)} ${gatewayUrl}/leads/${s.leadId}${uiUrl ? `  ${uiUrl}/namespaces/default/workflows/lead-${s.leadId}` : ''}`,
+    );
   }
   return final.size === started.length;
 }

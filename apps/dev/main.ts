@@ -23,7 +23,11 @@ function portOr(preferred: number): Promise<number> {
 }
 
 function startApp(name: string, entry: string, env: NodeJS.ProcessEnv): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, entry)], { cwd: root, env, stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, entry)], {
+    cwd: root,
+    env,
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
   child.once('exit', (code, signal) => {
     if (!stopping) {
       say(`${name} exited (${signal ?? code}); stopping`);
@@ -57,7 +61,10 @@ async function main(): Promise<void> {
     resolveTemporal({ dbFile: path.join(dataDir, 'temporal.db'), port: 7233, uiPort: 8233 }),
     portOr(27017).then((port) => resolveMongo({ dataDir: path.join(dataDir, 'mongo'), port })),
   ]);
-  cleanups.push(() => temporal.stop(), () => mongo.stop());
+  cleanups.push(
+    () => temporal.stop(),
+    () => mongo.stop(),
+  );
   const mongoUri = process.env.MONGODB_URI ?? `${mongo.uri}/leadrouter`;
   const childEnv = {
     ...process.env,
@@ -84,12 +91,15 @@ async function main(): Promise<void> {
     clearTimeout(timer);
   };
   process.once('exit', () => {
-    for (const child of [worker, gateway]) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    for (const child of [worker, gateway])
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
   cleanups.push(stopChild(worker), stopChild(gateway));
 
   for (let i = 0; i < 300; i++) {
-    const ok = await fetch(`${gatewayUrl}/healthz`).then((r) => r.ok).catch(() => false);
+    const ok = await fetch(`${gatewayUrl}/healthz`)
+      .then((r) => r.ok)
+      .catch(() => false);
     if (ok) break;
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -98,19 +108,27 @@ async function main(): Promise<void> {
   say(`Temporal UI  ${temporal.uiUrl ?? '(external server)'}`);
   say(`Temporal     ${temporal.address}  namespace ${temporal.namespace}`);
   say(`MongoDB      ${mongoUri}  (${mongo.kind})`);
-  say(`simulators   ${[...sims.partners.keys()].map((id) => `partner ${id} ${sims.partners.get(id)?.url}`).join(', ')}${sims.source ? `, source ${sims.source.url}` : ''}`);
+  say(
+    `simulators   ${[...sims.partners.keys()].map((id) => `partner ${id} ${sims.partners.get(id)?.url}`).join(', ')}${sims.source ? `, source ${sims.source.url}` : ''}`,
+  );
   const source = config.sources[0];
   if (source) {
     say('');
     say('send a lead:');
-    say(`  curl -s -XPOST ${gatewayUrl}/leads -H 'x-api-key: ${source.apiKey}' -H 'content-type: application/json' -d '{"clickId":"c1","vertical":"auto","geo":{"country":"US"}}'`);
+    say(
+      `  curl -s -XPOST ${gatewayUrl}/leads -H 'x-api-key: ${source.apiKey}' -H 'content-type: application/json' -d '{"clickId":"c1","vertical":"auto","geo":{"country":"US"}}'`,
+    );
   }
   say('Ctrl-C stops everything.');
   if (demo && source) {
     say('');
     say('demo: pushing leads through...');
     const ok = await runDemo(gatewayUrl, source.apiKey, temporal.uiUrl, say);
-    say(ok ? 'demo: every lead reached its expected status' : 'demo: some leads did not reach their expected status (see above)');
+    say(
+      ok
+        ? 'demo: every lead reached its expected status'
+        : 'demo: some leads did not reach their expected status (see above)',
+    );
   }
 }
 

@@ -15,7 +15,13 @@ export interface PartnerBehavior {
   /** Answer body (JSON-encoded unless a string). */
   body?: unknown;
   /** A postback to send after answering, or none. */
-  postback?: { status?: string; payout?: string; txid?: string; delayMs?: number; extra?: Record<string, string> }[];
+  postback?: {
+    status?: string;
+    payout?: string;
+    txid?: string;
+    delayMs?: number;
+    extra?: Record<string, string>;
+  }[];
 }
 
 export interface PartnerSimulator {
@@ -38,7 +44,9 @@ async function readBody(req: IncomingMessage): Promise<string> {
 function listen(server: http.Server, port = 0): Promise<string> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`));
+    server.listen(port, '127.0.0.1', () =>
+      resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`),
+    );
   });
 }
 
@@ -64,7 +72,9 @@ export interface PartnerSimulatorOptions {
   postbackRetry?: { attempts: number; initialDelayMs?: number; maxDelayMs?: number; timeoutMs?: number };
 }
 
-export async function startPartnerSimulator(options: PartnerSimulatorOptions = {}): Promise<PartnerSimulator> {
+export async function startPartnerSimulator(
+  options: PartnerSimulatorOptions = {},
+): Promise<PartnerSimulator> {
   let behavior: (lead: ReceivedLead, n: number) => PartnerBehavior = options.behavior ?? (() => ({}));
   const received: ReceivedLead[] = [];
   const postbackResults: PartnerSimulator['postbackResults'] = [];
@@ -105,7 +115,13 @@ export async function startPartnerSimulator(options: PartnerSimulatorOptions = {
       }
       const retriable = httpStatus === 0 || httpStatus === 429 || httpStatus >= 500;
       if (!retry || !retriable || attempt >= retry.attempts || stopped) {
-        postbackResults.push({ subid, status: pb.status, httpStatus, body: text, ...(retry ? { attempts: attempt } : {}) });
+        postbackResults.push({
+          subid,
+          status: pb.status,
+          httpStatus,
+          body: text,
+          ...(retry ? { attempts: attempt } : {}),
+        });
         return;
       }
       await new Promise((r) => setTimeout(r, delay));
@@ -117,7 +133,8 @@ export async function startPartnerSimulator(options: PartnerSimulatorOptions = {
     void (async () => {
       const text = await readBody(req);
       let body: Record<string, unknown> = {};
-      if ((req.headers['content-type'] ?? '').includes('json')) body = JSON.parse(text || '{}') as Record<string, unknown>;
+      if ((req.headers['content-type'] ?? '').includes('json'))
+        body = JSON.parse(text || '{}') as Record<string, unknown>;
       else body = Object.fromEntries(new URLSearchParams(text || new URL(req.url ?? '/', 'http://x').search));
       const subid = String(body[options.subidField ?? 'subid'] ?? '');
       const lead = { subid, body, at: Date.now() };
@@ -168,7 +185,9 @@ export interface SourceSimulator {
   stop(): Promise<void>;
 }
 
-export async function startSourceSimulator(options: { port?: number; failFirst?: number } = {}): Promise<SourceSimulator> {
+export async function startSourceSimulator(
+  options: { port?: number; failFirst?: number } = {},
+): Promise<SourceSimulator> {
   let failures = options.failFirst ?? 0;
   const hits: SourceHit[] = [];
   const server = http.createServer((req, res) => {
@@ -176,7 +195,13 @@ export async function startSourceSimulator(options: { port?: number; failFirst?:
       const body = await readBody(req);
       const answered = failures > 0 ? 500 : 200;
       if (failures > 0) failures--;
-      hits.push({ query: Object.fromEntries(new URL(req.url ?? '/', 'http://x').searchParams), headers: req.headers, body, at: Date.now(), answered });
+      hits.push({
+        query: Object.fromEntries(new URL(req.url ?? '/', 'http://x').searchParams),
+        headers: req.headers,
+        body,
+        at: Date.now(),
+        answered,
+      });
       res.statusCode = answered;
       res.end(answered === 200 ? 'ok' : 'try again');
     })();

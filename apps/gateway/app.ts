@@ -10,7 +10,16 @@ import type { Metrics } from '../../shared/metrics';
 import { leadInputSchema, reportQuerySchema } from '../../shared/schemas';
 import { adminRouter } from './admin';
 import { LeadService } from './leads';
-import { accessLog, clientIp, errorHandler, logRefusedPostbacks, requestId, requireBodyType, sourceAuth, sourceOrAdminAuth } from './middleware';
+import {
+  accessLog,
+  clientIp,
+  errorHandler,
+  logRefusedPostbacks,
+  requestId,
+  requireBodyType,
+  sourceAuth,
+  sourceOrAdminAuth,
+} from './middleware';
 import { PostbackService } from './postbacks';
 import { docsRouter } from './openapi';
 import { summaryReport } from './reports';
@@ -43,7 +52,9 @@ export function createGateway(deps: GatewayDeps): Koa {
   app.use(accessLog(logger, metrics));
   app.use(errorHandler(logger));
   app.use(requireBodyType());
-  app.use(bodyParser({ enableTypes: ['json', 'form'], jsonLimit: limit, formLimit: limit, jsonStrict: true }));
+  app.use(
+    bodyParser({ enableTypes: ['json', 'form'], jsonLimit: limit, formLimit: limit, jsonStrict: true }),
+  );
 
   const router = new Router();
 
@@ -86,7 +97,11 @@ export function createGateway(deps: GatewayDeps): Koa {
   router.get('/healthz', async (ctx) => {
     const [mongo, temporalUp] = await Promise.all([pingMongo(), temporal.ping()]);
     ctx.status = mongo && temporalUp ? 200 : 503;
-    ctx.body = { ok: mongo && temporalUp, mongo: mongo ? 'up' : 'down', temporal: temporalUp ? 'up' : 'down' };
+    ctx.body = {
+      ok: mongo && temporalUp,
+      mongo: mongo ? 'up' : 'down',
+      temporal: temporalUp ? 'up' : 'down',
+    };
   });
 
   router.get('/metrics', async (ctx) => {

@@ -25,7 +25,9 @@ export interface IntakeResult {
 }
 
 export class LeadService {
-  constructor(private readonly deps: { temporal: TemporalGateway; logger: Logger; metrics: Metrics; now?: () => Date }) {}
+  constructor(
+    private readonly deps: { temporal: TemporalGateway; logger: Logger; metrics: Metrics; now?: () => Date },
+  ) {}
 
   async intake(source: SourceConfig, input: LeadInput): Promise<IntakeResult> {
     const leadId = input.leadId ?? newLeadId();
@@ -35,7 +37,15 @@ export class LeadService {
     if (existing) return this.repeat(existing, source, leadId);
     const { leadId: _omit, ...fields } = input;
     try {
-      await Lead.create({ _id: leadId, ...fields, sourceId: source.id, status: 'received', seq: 0, createdAt: at, updatedAt: at });
+      await Lead.create({
+        _id: leadId,
+        ...fields,
+        sourceId: source.id,
+        status: 'received',
+        seq: 0,
+        createdAt: at,
+        updatedAt: at,
+      });
     } catch (err) {
       if (!isDuplicateKey(err)) throw err;
       const raced = await Lead.findById(leadId, { sourceId: 1, status: 1 }).lean();
@@ -43,7 +53,14 @@ export class LeadService {
       throw err;
     }
     await Promise.all([
-      StatusEvent.create({ _id: `${leadId}:0`, leadId, sourceId: source.id, status: 'received', at, reason: 'received from source' }),
+      StatusEvent.create({
+        _id: `${leadId}:0`,
+        leadId,
+        sourceId: source.id,
+        status: 'received',
+        at,
+        reason: 'received from source',
+      }),
       IntakeOutbox.create({ _id: leadId, createdAt: at }),
     ]);
     this.deps.metrics.leadsReceived.inc({ source: source.id });
@@ -53,13 +70,20 @@ export class LeadService {
       await IntakeOutbox.deleteOne({ _id: leadId });
     } catch (err) {
       queued = true;
-      this.deps.logger.warn({ err: String(err), leadId, workflowId }, 'Temporal unavailable; lead start queued');
+      this.deps.logger.warn(
+        { err: String(err), leadId, workflowId },
+        'Temporal unavailable; lead start queued',
+      );
     }
     this.deps.logger.info({ leadId, workflowId, sourceId: source.id, queued }, 'lead received');
     return { created: true, queued, leadId, workflowId, status: 'received' };
   }
 
-  private async repeat(existing: { sourceId: string; status: string }, source: SourceConfig, leadId: string): Promise<IntakeResult> {
+  private async repeat(
+    existing: { sourceId: string; status: string },
+    source: SourceConfig,
+    leadId: string,
+  ): Promise<IntakeResult> {
     // Another source's id is not this source's to read or to retry.
     if (existing.sourceId !== source.id) throw new AppError('conflict', 'leadId is already used');
     const workflowId = leadWorkflowId(leadId);
@@ -76,7 +100,10 @@ export class LeadService {
         await IntakeOutbox.deleteOne({ _id: leadId });
       } catch (err) {
         queued = true;
-        this.deps.logger.warn({ err: String(err), leadId, workflowId }, 'Temporal unavailable; lead start queued');
+        this.deps.logger.warn(
+          { err: String(err), leadId, workflowId },
+          'Temporal unavailable; lead start queued',
+        );
       }
     }
     return { created: false, queued, leadId, workflowId, status: existing.status as CanonicalStatus };
@@ -85,7 +112,8 @@ export class LeadService {
   async view(leadId: string, viewer: { admin?: boolean; source?: SourceConfig }): Promise<LeadView> {
     const lead = await Lead.findById(leadId).lean();
     // A lead of another source is reported as unknown: its existence is not the viewer's business.
-    if (!lead || (!viewer.admin && lead.sourceId !== viewer.source?.id)) throw new AppError('unknown_lead', 'no such lead');
+    if (!lead || (!viewer.admin && lead.sourceId !== viewer.source?.id))
+      throw new AppError('unknown_lead', 'no such lead');
     const [history, deliveries, notifications] = await Promise.all([
       StatusEvent.find({ leadId }).sort({ at: 1, _id: 1 }).lean(),
       Delivery.find({ leadId }).sort({ at: 1 }).lean(),

@@ -11,12 +11,24 @@ import { TemporalGateway } from './temporal';
 export async function runGateway(): Promise<() => Promise<void>> {
   const env = readEnv();
   const logger = createLogger('gateway', env.LOG_LEVEL);
-  if (!env.MONGODB_URI) throw new Error('MONGODB_URI is required (npm run dev starts a local server and sets it)');
+  if (!env.MONGODB_URI)
+    throw new Error('MONGODB_URI is required (npm run dev starts a local server and sets it)');
   const config = new ConfigIndex(loadRoutingConfig(env.ROUTING_CONFIG));
   await connectMongo(env.MONGODB_URI);
   const metrics = createMetrics();
-  const temporal = new TemporalGateway({ address: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.TEMPORAL_TASK_QUEUE });
-  const app = createGateway({ config: () => config, temporal, logger, metrics, adminKey: env.ADMIN_API_KEY, trustProxy: env.TRUST_PROXY });
+  const temporal = new TemporalGateway({
+    address: env.TEMPORAL_ADDRESS,
+    namespace: env.TEMPORAL_NAMESPACE,
+    taskQueue: env.TEMPORAL_TASK_QUEUE,
+  });
+  const app = createGateway({
+    config: () => config,
+    temporal,
+    logger,
+    metrics,
+    adminKey: env.ADMIN_API_KEY,
+    trustProxy: env.TRUST_PROXY,
+  });
   const reconciler = new Reconciler({ temporal, logger });
   reconciler.start();
   const server = app.listen(env.PORT, env.HOST);
@@ -24,7 +36,15 @@ export async function runGateway(): Promise<() => Promise<void>> {
     server.once('listening', resolve);
     server.once('error', reject);
   });
-  logger.info({ port: env.PORT, config: env.ROUTING_CONFIG, partners: config.config.partners.length, sources: config.config.sources.length }, 'gateway listening');
+  logger.info(
+    {
+      port: env.PORT,
+      config: env.ROUTING_CONFIG,
+      partners: config.config.partners.length,
+      sources: config.config.sources.length,
+    },
+    'gateway listening',
+  );
   return async () => {
     await new Promise<void>((r) => server.close(() => r()));
     await reconciler.stop();

@@ -19,7 +19,12 @@ import { toCents } from '../../shared/money';
 import { postbackParamsSchema, type PostbackParams } from '../../shared/schemas';
 import { SIGNATURE_WINDOW_SECONDS, safeEqual, signParams } from '../../shared/signature';
 import { buildStatusMap, mapPartnerStatus } from '../../shared/status-map';
-import { canTransition, POSTBACK_STATUSES, type CanonicalStatus, type PostbackStatus } from '../../shared/statuses';
+import {
+  canTransition,
+  POSTBACK_STATUSES,
+  type CanonicalStatus,
+  type PostbackStatus,
+} from '../../shared/statuses';
 import type { PostbackSignal } from '../../shared/temporal';
 import { zodIssues } from './validation';
 import type { TemporalGateway } from './temporal';
@@ -407,7 +412,8 @@ export class PostbackService {
       // this one valid (approved, then a chargeback) may be claimed and not recorded yet. Then this one is
       // valid too; and while that one still waits in the outbox, this one queues behind it (order kept).
       const enabling = await this.unrecordedClaimsEnabling(params.subid, partner.id, status);
-      if (!enabling.length) throw new AppError('conflict', `a lead that is ${lead.status} cannot become ${status}`);
+      if (!enabling.length)
+        throw new AppError('conflict', `a lead that is ${lead.status} cannot become ${status}`);
       behindQueued = enabling.some((c) => !c.sentAt);
     }
 
@@ -434,7 +440,10 @@ export class PostbackService {
       return duplicate;
     }
     if (behindQueued) {
-      return { httpStatus: 202, body: { ok: true, leadId: params.subid, status, duplicate: false, queued: true } };
+      return {
+        httpStatus: 202,
+        body: { ok: true, leadId: params.subid, status, duplicate: false, queued: true },
+      };
     }
     try {
       await this.deps.temporal.signalPostback(params.subid, signal);
@@ -455,8 +464,12 @@ export class PostbackService {
 
   /** This partner's claims for this lead that its workflow has not recorded yet and from which `status` is a valid transition. */
   private async unrecordedClaimsEnabling(leadId: string, partnerId: string, status: PostbackStatus) {
-    const ids = POSTBACK_STATUSES.filter((s) => canTransition(s, status)).map((s) => `${leadId}:${partnerId}:${s}`);
-    const claims = ids.length ? await PostbackEffect.find({ _id: { $in: ids } }, { postbackId: 1, sentAt: 1 }).lean() : [];
+    const ids = POSTBACK_STATUSES.filter((s) => canTransition(s, status)).map(
+      (s) => `${leadId}:${partnerId}:${s}`,
+    );
+    const claims = ids.length
+      ? await PostbackEffect.find({ _id: { $in: ids } }, { postbackId: 1, sentAt: 1 }).lean()
+      : [];
     const unrecorded = [];
     for (const claim of claims) {
       if (!(await StatusEvent.exists({ leadId, postbackId: claim.postbackId }))) unrecorded.push(claim);

@@ -12,7 +12,8 @@ import { createLeadWorker } from './worker';
 export async function runWorker(): Promise<() => Promise<void>> {
   const env = readEnv();
   const logger = createLogger('worker', env.LOG_LEVEL);
-  if (!env.MONGODB_URI) throw new Error('MONGODB_URI is required (npm run dev starts a local server and sets it)');
+  if (!env.MONGODB_URI)
+    throw new Error('MONGODB_URI is required (npm run dev starts a local server and sets it)');
   const config = new ConfigIndex(loadRoutingConfig(env.ROUTING_CONFIG));
   await connectMongo(env.MONGODB_URI);
   const metrics = createMetrics();
@@ -33,7 +34,14 @@ export async function runWorker(): Promise<() => Promise<void>> {
   });
   const running = worker.run();
   // The workflow cache size bounds the worker's memory with many leads waiting (docs/benchmarks.md, "Scale").
-  logger.info({ taskQueue: env.TEMPORAL_TASK_QUEUE, temporal: env.TEMPORAL_ADDRESS, maxCachedWorkflows: worker.options.maxCachedWorkflows }, 'worker running');
+  logger.info(
+    {
+      taskQueue: env.TEMPORAL_TASK_QUEUE,
+      temporal: env.TEMPORAL_ADDRESS,
+      maxCachedWorkflows: worker.options.maxCachedWorkflows,
+    },
+    'worker running',
+  );
   return async () => {
     worker.shutdown();
     await running;

@@ -1,6 +1,11 @@
 // End to end over HTTP on the real dev server and Mongo-wire server: lead in, partner gets it with its
 // subid, partner posts back, the lead shows its verdict and payout, and the source got its postback.
-import { startPartnerSimulator, startSourceSimulator, type PartnerSimulator, type SourceSimulator } from '../../apps/dev/simulators';
+import {
+  startPartnerSimulator,
+  startSourceSimulator,
+  type PartnerSimulator,
+  type SourceSimulator,
+} from '../../apps/dev/simulators';
 import { baseConfig, eventually, getJson, postJson, startStack, type Stack } from '../support/stack';
 
 const KEY = { 'x-api-key': 'key-src-1-abcdef' };
@@ -22,33 +27,80 @@ afterAll(async () => {
 });
 
 test('lead accepted by postback: history, payout and source notification', async () => {
-  const created = await postJson(`${stack.baseUrl}/leads`, { clickId: 'clk-42', vertical: 'auto', geo: { country: 'us' } }, KEY);
+  const created = await postJson(
+    `${stack.baseUrl}/leads`,
+    { clickId: 'clk-42', vertical: 'auto', geo: { country: 'us' } },
+    KEY,
+  );
   expect(created.status).toBe(202);
   const leadId = created.body.leadId as string;
   expect(created.body).toEqual({ leadId, workflowId: `lead-${leadId}`, status: 'received' });
 
-  const delivered = await eventually(async () => partner.received.find((l) => l.subid === leadId), 20_000, 'delivery');
+  const delivered = await eventually(
+    async () => partner.received.find((l) => l.subid === leadId),
+    20_000,
+    'delivery',
+  );
   expect(delivered.body).toMatchObject({ subid: leadId, vertical: 'auto', geo: { country: 'US' } });
-  await eventually(async () => ((await getJson(`${stack.baseUrl}/leads/${leadId}`, KEY)).body.status === 'pending' ? true : undefined), 20_000, 'pending');
+  await eventually(
+    async () =>
+      (await getJson(`${stack.baseUrl}/leads/${leadId}`, KEY)).body.status === 'pending' ? true : undefined,
+    20_000,
+    'pending',
+  );
 
-  const pb = await getJson(`${stack.baseUrl}/postback?subid=${leadId}&status=approved&payout=20.5&token=acme-token-123`);
+  const pb = await getJson(
+    `${stack.baseUrl}/postback?subid=${leadId}&status=approved&payout=20.5&token=acme-token-123`,
+  );
   expect(pb).toEqual({ status: 200, body: { ok: true, leadId, status: 'accepted', duplicate: false } });
 
-  const lead = await eventually(async () => {
-    const r = await getJson(`${stack.baseUrl}/leads/${leadId}`, KEY);
-    return r.body.status === 'accepted' ? r.body : undefined;
-  }, 20_000, 'accepted');
-  expect(lead).toMatchObject({ leadId, clickId: 'clk-42', sourceId: 'src-1', partnerId: 'acme', payout: '20.50', currency: 'USD' });
-  expect((lead.history as { status: string }[]).map((h) => h.status)).toEqual(['received', 'pending', 'accepted']);
-  expect(lead.deliveries).toEqual([expect.objectContaining({ partnerId: 'acme', outcome: 'pending', httpStatus: 200 })]);
+  const lead = await eventually(
+    async () => {
+      const r = await getJson(`${stack.baseUrl}/leads/${leadId}`, KEY);
+      return r.body.status === 'accepted' ? r.body : undefined;
+    },
+    20_000,
+    'accepted',
+  );
+  expect(lead).toMatchObject({
+    leadId,
+    clickId: 'clk-42',
+    sourceId: 'src-1',
+    partnerId: 'acme',
+    payout: '20.50',
+    currency: 'USD',
+  });
+  expect((lead.history as { status: string }[]).map((h) => h.status)).toEqual([
+    'received',
+    'pending',
+    'accepted',
+  ]);
+  expect(lead.deliveries).toEqual([
+    expect.objectContaining({ partnerId: 'acme', outcome: 'pending', httpStatus: 200 }),
+  ]);
 
-  const hit = await eventually(async () => source.hits.find((h) => h.query.clickid === 'clk-42'), 20_000, 'source postback');
-  expect(hit.query).toEqual({ clickid: 'clk-42', status: 'accepted', payout: '20.50', event: `${leadId}.accepted` });
-  const withNotification = await eventually(async () => {
-    const r = await getJson(`${stack.baseUrl}/leads/${leadId}`, KEY);
-    return (r.body.notifications as unknown[]).length ? r.body : undefined;
-  }, 20_000, 'notification recorded');
-  expect(withNotification.notifications).toEqual([expect.objectContaining({ status: 'accepted', ok: true, httpStatus: 200 })]);
+  const hit = await eventually(
+    async () => source.hits.find((h) => h.query.clickid === 'clk-42'),
+    20_000,
+    'source postback',
+  );
+  expect(hit.query).toEqual({
+    clickid: 'clk-42',
+    status: 'accepted',
+    payout: '20.50',
+    event: `${leadId}.accepted`,
+  });
+  const withNotification = await eventually(
+    async () => {
+      const r = await getJson(`${stack.baseUrl}/leads/${leadId}`, KEY);
+      return (r.body.notifications as unknown[]).length ? r.body : undefined;
+    },
+    20_000,
+    'notification recorded',
+  );
+  expect(withNotification.notifications).toEqual([
+    expect.objectContaining({ status: 'accepted', ok: true, httpStatus: 200 }),
+  ]);
 });
 
 test('the same leadId again is the same lead, delivered once', async () => {
