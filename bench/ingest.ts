@@ -105,10 +105,13 @@ async function main(): Promise<void> {
     say(
       `created ${intake.latencies.length} leads in ${fmt(intake.wallMs / 1000)} s (${fmt(throughput(intake))}/s, ${intake.errors} errors)`,
     );
+    // Waits for all, or until 20 s pass without progress (a straggler must not sink the run: it is reported).
     const deadline = Date.now() + 120_000 + total * 300;
-    for (;;) {
+    for (let last = -1, since = Date.now(); ;) {
       const pending = await Lead.countDocuments({ status: 'pending' });
       if (pending >= total - intake.errors) break;
+      if (pending !== last) [last, since] = [pending, Date.now()];
+      if (Date.now() - since > 20_000 && pending > WARMUP) break;
       if (Date.now() > deadline) throw new Error(`only ${pending} of ${total} leads became pending`);
       await new Promise((r) => setTimeout(r, 500));
     }
