@@ -365,7 +365,7 @@ export class PostbackService {
     // A partner named in the path proves who it is before we say anything about the lead.
     if (partner) await this.authenticate(partner, req, raw, params, receivedAt);
 
-    const lead = await Lead.findById(params.subid, { sourceId: 1, partnerId: 1, status: 1 }).lean();
+    const lead = await Lead.findById(params.subid, { sourceId: 1, partnerId: 1, status: 1, seq: 1 }).lean();
     if (!lead) throw new AppError('unknown_lead', 'no lead with this subid');
     // The partner holding the lead is the one it was delivered to last (lead.partnerId lags: it is written
     // after the delivery). Only that partner decides it: a partner earlier in the waterfall is not credited.
@@ -387,10 +387,17 @@ export class PostbackService {
       log.rawStatus = params.status;
       await this.authenticate(partner, req, raw, params, receivedAt);
     } else if (partner.id !== currentPartnerId) {
-      if (await Delivery.exists({ leadId: params.subid, partnerId: partner.id })) {
-        throw new AppError('conflict', 'this lead has moved on to another partner');
+      const deliveredHere = await Delivery.exists({ leadId: params.subid, partnerId: partner.id });
+      if (currentPartnerId === undefined && !deliveredHere && (lead.status === 'received' || lead.status === 'pending')) {
+        // The partner answered before the worker recorded the delivery (a slow or restarting worker; found by
+        // npm run chaos): not a refusal, a "retry shortly", which partners do on a 5xx.
+        throw new AppError('dependency_unavailable', 'the delivery of this lead is not recorded yet; retry shortly');
       }
-      throw new AppError('forbidden', 'this lead was not delivered to this partner');
+      // Recorded between the two reads: this partner holds the lead. Otherwise it is not (or no longer) its to decide.
+      if (currentPartnerId !== undefined || !deliveredHere) {
+        if (deliveredHere) throw new AppError('conflict', 'this lead has moved on to another partner');
+        throw new AppError('forbidden', 'this lead was not delivered to this partner');
+      }
     }
 
     const status = mapPartnerStatus(params.status, partner.postback, this.statusMap(partner));
@@ -411,7 +418,7 @@ export class PostbackService {
       // lead.status lags the workflow (a worker restart, a Temporal outage): an earlier postback that makes
       // this one valid (approved, then a chargeback) may be claimed and not recorded yet. Then this one is
       // valid too; and while that one still waits in the outbox, this one queues behind it (order kept).
-      const enabling = await this.unrecordedClaimsEnabling(params.subid, partner.id, status);
+      const enabling = await this.unrecordedClaimsEnabling(params.subid, partner.id, status, lead.seq ?? 0);
       if (!enabling.length)
         throw new AppError('conflict', `a lead that is ${lead.status} cannot become ${status}`);
       behindQueued = enabling.some((c) => !c.sentAt);
@@ -462,17 +469,16 @@ export class PostbackService {
     return { httpStatus: 200, body: { ok: true, leadId: params.subid, status, duplicate: false } };
   }
 
-  /** This partner's claims for this lead that its workflow has not recorded yet and from which `status` is a valid transition. */
-  private async unrecordedClaimsEnabling(leadId: string, partnerId: string, status: PostbackStatus) {
-    const ids = POSTBACK_STATUSES.filter((s) => canTransition(s, status)).map(
-      (s) => `${leadId}:${partnerId}:${s}`,
-    );
-    const claims = ids.length
-      ? await PostbackEffect.find({ _id: { $in: ids } }, { postbackId: 1, sentAt: 1 }).lean()
-      : [];
+  /** This partner's claims for this lead not yet reflected in the lead document, from which `status` is a valid transition. */
+  private async unrecordedClaimsEnabling(leadId: string, partnerId: string, status: PostbackStatus, leadSeq: number) {
+    const ids = POSTBACK_STATUSES.filter((s) => canTransition(s, status)).map((s) => `${leadId}:${partnerId}:${s}`);
+    const claims = ids.length ? await PostbackEffect.find({ _id: { $in: ids } }, { postbackId: 1, sentAt: 1 }).lean() : [];
     const unrecorded = [];
     for (const claim of claims) {
-      if (!(await StatusEvent.exists({ leadId, postbackId: claim.postbackId }))) unrecorded.push(claim);
+      // The status event (`<leadId>:<seq>`) is written before the lead document: compare its seq with the lead's.
+      const event = await StatusEvent.findOne({ leadId, postbackId: claim.postbackId }, { _id: 1 }).lean();
+      const eventSeq = event ? Number(String(event._id).slice(leadId.length + 1)) : Number.POSITIVE_INFINITY;
+      if (eventSeq > leadSeq) unrecorded.push(claim);
     }
     return unrecorded;
   }
