@@ -142,6 +142,12 @@ export function deliveryActivities({ config, http, now, logger, metrics }: Activ
         headers['content-type'] = 'application/json';
       }
       const at = now();
+      // Before the request: the partner may post back before it answers us.
+      await Lead.updateOne(
+        { _id: leadId },
+        { $set: { offeredTo: partnerId, offeredAt: at } },
+        { timestamps: false },
+      );
       const started = performance.now();
       let res;
       try {

@@ -21,6 +21,12 @@ const leadSchema = new Schema(
     sub5: String,
     status: { type: String, required: true },
     partnerId: String,
+    /**
+     * The partner the lead was last handed to, written before the HTTP call: a partner that posts back
+     * while its delivery is still in flight is recognised without reading the delivery log.
+     */
+    offeredTo: String,
+    offeredAt: Date,
     /** Payout agreed for the sale (kept after a return, for the record). */
     payoutCents: Number,
     /** What the lead earns now: the payout when accepted, 0 after a return. */

@@ -14,6 +14,8 @@ export interface PartnerBehavior {
   httpStatus?: number;
   /** Answer body (JSON-encoded unless a string). */
   body?: unknown;
+  /** Post back first and answer the delivery only then (partners that decide inside the request). */
+  postbackBeforeAnswer?: boolean;
   /** A postback to send after answering, or none. */
   postback?: {
     status?: string;
@@ -140,11 +142,14 @@ export async function startPartnerSimulator(
       const lead = { subid, body, at: Date.now() };
       received.push(lead);
       const b = behavior(lead, received.length);
+      if (b.postbackBeforeAnswer) {
+        for (const pb of b.postback ?? []) await postBack(subid, pb);
+      }
       res.statusCode = b.httpStatus ?? 200;
       res.setHeader('content-type', typeof b.body === 'string' ? 'text/plain' : 'application/json');
       res.end(typeof b.body === 'string' ? b.body : JSON.stringify(b.body ?? { received: true }));
       let delay = 0;
-      for (const pb of b.postback ?? []) {
+      for (const pb of b.postbackBeforeAnswer ? [] : (b.postback ?? [])) {
         delay += pb.delayMs ?? 50;
         const t = setTimeout(() => {
           timers.delete(t);

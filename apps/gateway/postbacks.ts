@@ -365,17 +365,18 @@ export class PostbackService {
     // A partner named in the path proves who it is before we say anything about the lead.
     if (partner) await this.authenticate(partner, req, raw, params, receivedAt);
 
-    const lead = await Lead.findById(params.subid, { sourceId: 1, partnerId: 1, status: 1, seq: 1 }).lean();
+    const lead = await Lead.findById(params.subid, {
+      sourceId: 1,
+      partnerId: 1,
+      offeredTo: 1,
+      status: 1,
+      seq: 1,
+    }).lean();
     if (!lead) throw new AppError('unknown_lead', 'no lead with this subid');
-    // The partner holding the lead is the one it was delivered to last (lead.partnerId lags: it is written
-    // after the delivery). Only that partner decides it: a partner earlier in the waterfall is not credited.
-    const latest = await Delivery.findOne(
-      { leadId: params.subid, outcome: { $ne: 'skipped' } },
-      { partnerId: 1 },
-    )
-      .sort({ at: -1 })
-      .lean();
-    const currentPartnerId = latest?.partnerId ?? lead.partnerId ?? undefined;
+    // The partner holding the lead is the one it was handed to last (`offeredTo` is written before the
+    // delivery request; `partnerId` only with the next status). Only that partner decides it: a partner
+    // earlier in the waterfall is not credited.
+    const currentPartnerId = lead.offeredTo ?? lead.partnerId ?? undefined;
     if (!partner) {
       partner = currentPartnerId ? cfg.partners.get(currentPartnerId) : undefined;
       if (!partner) throw new AppError('conflict', 'this lead has not been delivered to a partner yet');
@@ -388,10 +389,17 @@ export class PostbackService {
       await this.authenticate(partner, req, raw, params, receivedAt);
     } else if (partner.id !== currentPartnerId) {
       const deliveredHere = await Delivery.exists({ leadId: params.subid, partnerId: partner.id });
-      if (currentPartnerId === undefined && !deliveredHere && (lead.status === 'received' || lead.status === 'pending')) {
+      if (
+        currentPartnerId === undefined &&
+        !deliveredHere &&
+        (lead.status === 'received' || lead.status === 'pending')
+      ) {
         // The partner answered before the worker recorded the delivery (a slow or restarting worker; found by
         // npm run chaos): not a refusal, a "retry shortly", which partners do on a 5xx.
-        throw new AppError('dependency_unavailable', 'the delivery of this lead is not recorded yet; retry shortly');
+        throw new AppError(
+          'dependency_unavailable',
+          'the delivery of this lead is not recorded yet; retry shortly',
+        );
       }
       // Recorded between the two reads: this partner holds the lead. Otherwise it is not (or no longer) its to decide.
       if (currentPartnerId !== undefined || !deliveredHere) {
@@ -447,6 +455,7 @@ export class PostbackService {
       return duplicate;
     }
     if (behindQueued) {
+      this.deps.temporal.markBacklog(); // the reconciler looks for unsent claims only when told (or every 5 min)
       return {
         httpStatus: 202,
         body: { ok: true, leadId: params.subid, status, duplicate: false, queued: true },
@@ -470,9 +479,18 @@ export class PostbackService {
   }
 
   /** This partner's claims for this lead not yet reflected in the lead document, from which `status` is a valid transition. */
-  private async unrecordedClaimsEnabling(leadId: string, partnerId: string, status: PostbackStatus, leadSeq: number) {
-    const ids = POSTBACK_STATUSES.filter((s) => canTransition(s, status)).map((s) => `${leadId}:${partnerId}:${s}`);
-    const claims = ids.length ? await PostbackEffect.find({ _id: { $in: ids } }, { postbackId: 1, sentAt: 1 }).lean() : [];
+  private async unrecordedClaimsEnabling(
+    leadId: string,
+    partnerId: string,
+    status: PostbackStatus,
+    leadSeq: number,
+  ) {
+    const ids = POSTBACK_STATUSES.filter((s) => canTransition(s, status)).map(
+      (s) => `${leadId}:${partnerId}:${s}`,
+    );
+    const claims = ids.length
+      ? await PostbackEffect.find({ _id: { $in: ids } }, { postbackId: 1, sentAt: 1 }).lean()
+      : [];
     const unrecorded = [];
     for (const claim of claims) {
       // The status event (`<leadId>:<seq>`) is written before the lead document: compare its seq with the lead's.

@@ -4,6 +4,7 @@ import {
   startPartnerSimulator,
   startSourceSimulator,
   type PartnerSimulator,
+  type PartnerSimulatorOptions,
   type SourceSimulator,
 } from '../../apps/dev/simulators';
 import { baseConfig, eventually, getJson, postJson, startStack, type Stack } from '../support/stack';
@@ -13,10 +14,14 @@ let stack: Stack;
 let partner: PartnerSimulator;
 let source: SourceSimulator;
 
+// Read by the simulator at send time: filled in once the gateway's address is known.
+const partnerOptions: PartnerSimulatorOptions = {};
+
 beforeAll(async () => {
-  partner = await startPartnerSimulator();
+  partner = await startPartnerSimulator(partnerOptions);
   source = await startSourceSimulator();
   stack = await startStack({ config: baseConfig(partner.url, source.url) });
+  Object.assign(partnerOptions, { postbackUrl: `${stack.baseUrl}/postback/acme`, token: 'acme-token-123' });
   partner.setBehavior(() => ({}));
 }, 60_000);
 
@@ -113,4 +118,32 @@ test('the same leadId again is the same lead, delivered once', async () => {
   await eventually(async () => partner.received.find((l) => l.subid === 'idem-key-0001'), 20_000, 'delivery');
   await new Promise((r) => setTimeout(r, 500));
   expect(partner.received.filter((l) => l.subid === 'idem-key-0001')).toHaveLength(1);
+});
+
+test('a partner that posts back before answering the delivery still decides the lead', async () => {
+  partner.setBehavior(() => ({
+    postbackBeforeAnswer: true,
+    postback: [{ status: 'approved', payout: '7.25' }],
+  }));
+  try {
+    const created = await postJson(`${stack.baseUrl}/leads`, { clickId: 'clk-eager' }, KEY);
+    const leadId = created.body.leadId as string;
+    const answer = await eventually(
+      async () => partner.postbackResults.find((r) => r.subid === leadId),
+      20_000,
+      'eager postback answered',
+    );
+    expect(answer.httpStatus).toBe(200);
+    const lead = await eventually(
+      async () => {
+        const r = await getJson(`${stack.baseUrl}/leads/${leadId}`, KEY);
+        return r.body.status === 'accepted' ? r.body : undefined;
+      },
+      20_000,
+      'accepted',
+    );
+    expect(lead).toMatchObject({ partnerId: 'acme', payout: '7.25' });
+  } finally {
+    partner.setBehavior(() => ({}));
+  }
 });
