@@ -43,3 +43,18 @@ export class AppError extends Error {
 export function isAppError(err: unknown): err is AppError {
   return err instanceof AppError;
 }
+
+/**
+ * The database going away or being too busy (a MongoDB network or selection error, or FerretDB's SQLite
+ * answering "database is locked") is a 503 the caller should retry, not a bug of ours (500).
+ */
+export function isDependencyOutage(err: unknown): boolean {
+  const e = err as { name?: unknown; message?: unknown } | null;
+  if (typeof e?.name !== 'string') return false;
+  if (/^Mongo(ose)?(Network|ServerSelection|NotConnected|NetworkTimeout)Error$/.test(e.name)) return true;
+  return (
+    e.name === 'MongoServerError' &&
+    typeof e.message === 'string' &&
+    /database is locked|SQLITE_BUSY/i.test(e.message)
+  );
+}

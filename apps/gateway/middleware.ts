@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import type { ConfigIndex, SourceConfig } from '../../shared/config';
-import { AppError, isAppError } from '../../shared/errors';
+import { AppError, isAppError, isDependencyOutage } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import type { Metrics } from '../../shared/metrics';
 import { safeEqual } from '../../shared/signature';
@@ -58,7 +58,10 @@ export function errorHandler(logger: Logger) {
             'invalid_request',
             e.expose && e.message ? e.message : 'malformed request body',
           );
-        else {
+        else if (isDependencyOutage(err)) {
+          logger.warn({ err: String(err), requestId: ctx.state.requestId }, 'database unavailable');
+          appError = new AppError('dependency_unavailable', 'the database is unavailable; retry later');
+        } else {
           logger.error({ err, requestId: ctx.state.requestId }, 'unhandled error');
           appError = new AppError('internal', 'internal error');
         }

@@ -3,7 +3,7 @@
 import { BlockList, isIPv6 } from 'node:net';
 import { Types } from 'mongoose';
 import type { ConfigIndex, PartnerConfig } from '../../shared/config';
-import { AppError, isAppError } from '../../shared/errors';
+import { AppError, isAppError, isDependencyOutage } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import type { Metrics } from '../../shared/metrics';
 import {
@@ -173,15 +173,10 @@ function redactParams(params: unknown, secretNames: ReadonlySet<string>): Record
   return out;
 }
 
-/** The database going away mid-request is a 503 the partner should retry, not our bug (500). */
+/** The database going away or too busy mid-request is a 503 the partner should retry, not our bug (500). */
 function unexpected(err: unknown): AppError {
-  const name = (err as { name?: unknown } | null)?.name;
-  if (
-    typeof name === 'string' &&
-    /^Mongo(ose)?(Network|ServerSelection|NotConnected|NetworkTimeout)Error$/.test(name)
-  ) {
+  if (isDependencyOutage(err))
     return new AppError('dependency_unavailable', 'the database is unavailable; retry later');
-  }
   return new AppError('internal', 'internal error');
 }
 
