@@ -11,7 +11,7 @@ import { Client, Connection } from '@temporalio/client';
 import mongoose, { Types } from 'mongoose';
 import { Pool } from 'undici';
 import { startPartnerSimulator, startSourceSimulator } from '../apps/dev/simulators';
-import { Delivery, Lead, PostbackEffect, PostbackLog } from '../shared/models';
+import { Lead, PostbackEffect, PostbackLog } from '../shared/models';
 import { leadWorkflowId, postbackSignal, type PostbackSignal } from '../shared/temporal';
 import {
   ADMIN_KEY,
@@ -235,13 +235,9 @@ async function main(): Promise<void> {
           outcome: 'received',
         }),
       );
+      // The current partner comes from the lead's `offeredTo`: no read of the delivery log any more.
       await step('Lead.findById', () =>
-        Lead.findById(leadId, { sourceId: 1, partnerId: 1, status: 1 }).lean(),
-      );
-      await step('Delivery.findOne (last delivery, by leadId)', () =>
-        Delivery.findOne({ leadId, outcome: { $ne: 'skipped' } }, { partnerId: 1 })
-          .sort({ at: -1 })
-          .lean(),
+        Lead.findById(leadId, { sourceId: 1, partnerId: 1, offeredTo: 1, status: 1, seq: 1 }).lean(),
       );
       await step('PostbackEffect.exists', () => PostbackEffect.exists({ _id: effectId }));
       await step('PostbackEffect.create (claim)', () =>
