@@ -64,17 +64,7 @@ export class LeadService {
       IntakeOutbox.create({ _id: leadId, createdAt: at }),
     ]);
     this.deps.metrics.leadsReceived.inc({ source: source.id });
-    let queued = false;
-    try {
-      await this.deps.temporal.startLead(leadId, source.id);
-      await IntakeOutbox.deleteOne({ _id: leadId });
-    } catch (err) {
-      queued = true;
-      this.deps.logger.warn(
-        { err: String(err), leadId, workflowId },
-        'Temporal unavailable; lead start queued',
-      );
-    }
+    const queued = !(await this.startOrQueue(leadId, source.id));
     this.deps.logger.info({ leadId, workflowId, sourceId: source.id, queued }, 'lead received');
     return { created: true, queued, leadId, workflowId, status: 'received' };
   }
@@ -95,18 +85,24 @@ export class LeadService {
       await IntakeOutbox.create({ _id: leadId, createdAt: new Date() }).catch((err: unknown) => {
         if (!isDuplicateKey(err)) throw err;
       });
-      try {
-        await this.deps.temporal.startLead(leadId, source.id);
-        await IntakeOutbox.deleteOne({ _id: leadId });
-      } catch (err) {
-        queued = true;
-        this.deps.logger.warn(
-          { err: String(err), leadId, workflowId },
-          'Temporal unavailable; lead start queued',
-        );
-      }
+      queued = !(await this.startOrQueue(leadId, source.id));
     }
     return { created: false, queued, leadId, workflowId, status: existing.status as CanonicalStatus };
+  }
+
+  /** Starts the lead's workflow and clears its outbox entry; false when Temporal is down (the entry stays). */
+  private async startOrQueue(leadId: string, sourceId: string): Promise<boolean> {
+    try {
+      await this.deps.temporal.startLead(leadId, sourceId);
+      await IntakeOutbox.deleteOne({ _id: leadId });
+      return true;
+    } catch (err) {
+      this.deps.logger.warn(
+        { err: String(err), leadId, workflowId: leadWorkflowId(leadId) },
+        'Temporal unavailable; lead start queued',
+      );
+      return false;
+    }
   }
 
   async view(leadId: string, viewer: { admin?: boolean; source?: SourceConfig }): Promise<LeadView> {

@@ -7,6 +7,7 @@ import { AppError, isAppError, isDependencyOutage } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import type { Metrics } from '../../shared/metrics';
 import { safeEqual } from '../../shared/signature';
+import type { RefusedPostback } from './postbacks';
 
 export interface GatewayState {
   requestId: string;
@@ -80,18 +81,7 @@ export function errorHandler(logger: Logger) {
 
 export interface RefusedPostbackRecorder {
   wasHandled(headers: object): boolean;
-  recordRefused(req: {
-    method: string;
-    path: string;
-    query: Record<string, unknown>;
-    headers: Record<string, string | string[] | undefined>;
-    ip: string;
-    requestId: string;
-    httpStatus: number;
-    errorCode?: string;
-    errorMessage?: string;
-    latencyMs: number;
-  }): Promise<void>;
+  recordRefused(req: RefusedPostback): Promise<void>;
 }
 
 const POSTBACK_PATH = /^\/postback(\/|$)/;

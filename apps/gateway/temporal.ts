@@ -1,6 +1,7 @@
 // The gateway's line to Temporal: connects lazily and again after a failure, and bounds every call,
 // so a Temporal outage turns into a quick "queued" answer instead of a hung request.
 import { Client, Connection, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import type { SignalDefinition } from '@temporalio/common';
 import {
   LEAD_WORKFLOW_TYPE,
   leadWorkflowId,
@@ -85,30 +86,26 @@ export class TemporalGateway {
     }
   }
 
-  /**
-   * Signal-with-start: a running workflow gets the signal; a finished one gets a new run that applies it
-   * (a chargeback after acceptance, a late answer after expiry).
-   */
   async signalPostback(leadId: string, signal: PostbackSignal): Promise<void> {
-    await this.call((c) =>
-      c.workflow.signalWithStart(LEAD_WORKFLOW_TYPE, {
-        workflowId: leadWorkflowId(leadId),
-        taskQueue: this.options.taskQueue,
-        args: [{ leadId } satisfies LeadWorkflowInput],
-        signal: postbackSignal,
-        signalArgs: [signal],
-      }),
-    );
+    await this.signalWithStart(leadId, postbackSignal, signal);
   }
 
   async replayNotification(leadId: string, signal: ReplayNotificationSignal): Promise<void> {
+    await this.signalWithStart(leadId, replayNotificationSignal, signal);
+  }
+
+  /**
+   * Signal-with-start: a running workflow gets the signal; a finished one gets a new run that applies it
+   * (a chargeback after acceptance, a late answer after expiry, a notification replay).
+   */
+  private async signalWithStart<T>(leadId: string, signal: SignalDefinition<[T]>, arg: T): Promise<void> {
     await this.call((c) =>
       c.workflow.signalWithStart(LEAD_WORKFLOW_TYPE, {
         workflowId: leadWorkflowId(leadId),
         taskQueue: this.options.taskQueue,
         args: [{ leadId } satisfies LeadWorkflowInput],
-        signal: replayNotificationSignal,
-        signalArgs: [signal],
+        signal,
+        signalArgs: [arg],
       }),
     );
   }
