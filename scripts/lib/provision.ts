@@ -465,6 +465,9 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
   const host = '127.0.0.1';
   fs.mkdirSync(path.dirname(dbFile), { recursive: true });
   const args = ['server', 'start-dev', '--db-filename', dbFile, '--ip', host, '--port', String(port)];
+  // WAL with synchronous=NORMAL: a commit survives the server being killed, and waits for no fsync (the
+  // default rollback journal fsyncs several times per write). docs/decisions/0007-sqlite-durability.md
+  args.push('--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=1');
   args.push(...(opts.uiPort ? ['--ui-port', String(opts.uiPort)] : ['--headless']));
   args.push('--namespace', namespace, '--log-level', opts.logLevel ?? 'warn');
   for (const [name, type] of Object.entries(opts.searchAttributes ?? DEFAULT_SEARCH_ATTRIBUTES)) {
@@ -560,7 +563,8 @@ export async function startMongoServer(opts: MongoServerOptions): Promise<MongoS
     kind = 'ferretdb';
     const args = [
       '--handler=sqlite',
-      `--sqlite-url=file:${dataDir}/`,
+      // FerretDB already uses WAL; synchronous=NORMAL as for Temporal above (decision 0007).
+      `--sqlite-url=file:${dataDir}/?_pragma=synchronous(normal)`,
       `--state-dir=${dataDir}`, // default "." would drop state.json in whatever cwd we have
       `--listen-addr=${host}:${port}`,
       '--debug-addr=-', // default 127.0.0.1:8088 would clash between two instances
