@@ -64,9 +64,11 @@ export async function leadWorkflow({ leadId }: LeadWorkflowInput): Promise<LeadW
   const seenPostbacks = new Set<string>();
   // Handlers are set before the first await so that a signal-with-start's signal is never missed.
   setHandler(postbackSignal, (pb) => {
-    // The gateway's outbox may send a signal twice (a retry after a timeout that had succeeded).
-    if (seenPostbacks.has(pb.postbackId)) return;
-    seenPostbacks.add(pb.postbackId);
+    // Once per request (the outbox may resend one after a timeout that had succeeded) and once per effect: the
+    // gateway signals before it records its claim, so two copies racing in can both be signalled.
+    const effect = `${pb.partnerId}:${pb.status}`;
+    if (seenPostbacks.has(pb.postbackId) || seenPostbacks.has(effect)) return;
+    seenPostbacks.add(pb.postbackId).add(effect);
     inbox.push(pb);
   });
   setHandler(replayNotificationSignal, (r) => void replays.push(r));
