@@ -226,26 +226,6 @@ export class PostbackService {
     // The log id is the postback id: StatusEvent.postbackId leads back to the request that caused it.
     const postbackId = logId.toHexString();
     this.handled.add(req.headers);
-    const secrets = this.secrets();
-    // Logged before anything else: a postback we cannot record is one we cannot vouch for, so the partner must retry.
-    try {
-      await PostbackLog.create({
-        _id: logId,
-        receivedAt,
-        method: req.method,
-        path: req.path,
-        query: redactParams(req.query, secrets),
-        body: redactParams(req.body, secrets),
-        headers: redactHeaders(req.headers),
-        ip: req.ip,
-        requestId: req.requestId,
-        outcome: 'received',
-      });
-    } catch (err) {
-      this.deps.logger.error({ err, requestId: req.requestId }, 'postback log write failed');
-      this.observe('unknown', 'dependency_unavailable', 'rejected', performance.now() - started);
-      throw new AppError('dependency_unavailable', 'postback could not be recorded; retry later');
-    }
     const log: Record<string, unknown> = {};
     let answer: PostbackAnswer | undefined;
     let failure: AppError | undefined;
@@ -264,21 +244,29 @@ export class PostbackService {
           ? 'queued'
           : 'applied'
       : 'rejected';
-    Object.assign(log, {
-      outcome,
-      httpStatus: answer?.httpStatus ?? failure?.status,
-      errorCode: failure?.code,
-      errorMessage: failure?.message,
-      latencyMs: Math.round(latencyMs * 1000) / 1000,
-    });
+    const secrets = this.secrets();
+    // One insert per request, with its outcome, before the answer. An effect is on record before this (in
+    // Temporal's history, or as a queued claim), so a failed log write does not change the answer.
     try {
-      await PostbackLog.updateOne({ _id: logId }, { $set: log });
+      await PostbackLog.create({
+        _id: logId,
+        receivedAt,
+        method: req.method,
+        path: req.path,
+        query: redactParams(req.query, secrets),
+        body: redactParams(req.body, secrets),
+        headers: redactHeaders(req.headers),
+        ip: req.ip,
+        requestId: req.requestId,
+        ...log,
+        outcome,
+        httpStatus: answer?.httpStatus ?? failure?.status,
+        errorCode: failure?.code,
+        errorMessage: failure?.message,
+        latencyMs: Math.round(latencyMs * 1000) / 1000,
+      });
     } catch (err) {
-      // The request is on record already; its effect (if any) happened, so the answer stands.
-      this.deps.logger.error(
-        { err, requestId: req.requestId, postbackId },
-        'postback outcome could not be recorded',
-      );
+      this.deps.logger.error({ err, requestId: req.requestId, postbackId }, 'postback could not be logged');
     }
     const label = answer ? outcome : (failure?.code ?? 'internal');
     this.observe(String(log.partnerId ?? 'unknown'), label, outcome, latencyMs);
@@ -437,40 +425,49 @@ export class PostbackService {
       txid: params.txid,
       receivedAt: receivedAt.toISOString(),
     };
-    try {
-      await PostbackEffect.create({
-        _id: effectId,
-        leadId: params.subid,
-        postbackId,
-        signal,
-        claimedAt: receivedAt,
-      });
-    } catch (err) {
-      if (!isDuplicateKey(err)) throw err;
-      return duplicate;
-    }
+    const queued: PostbackAnswer = {
+      httpStatus: 202,
+      body: { ok: true, leadId: params.subid, status, duplicate: false, queued: true },
+    };
+    const claim = { _id: effectId, leadId: params.subid, postbackId, signal, claimedAt: receivedAt };
     if (behindQueued) {
+      if (!(await this.claim(claim))) return duplicate;
       this.deps.temporal.markBacklog(); // the reconciler looks for unsent claims only when told (or every 5 min)
-      return {
-        httpStatus: 202,
-        body: { ok: true, leadId: params.subid, status, duplicate: false, queued: true },
-      };
+      return queued;
     }
+    // Temporal first: once the signal is accepted the effect is durable in the lead's history, and the
+    // workflow applies a partner's status once however many copies reach it. The claim then records it.
     try {
       await this.deps.temporal.signalPostback(params.subid, signal);
     } catch (err) {
-      // The claim is the outbox entry: the reconciler sends it once Temporal answers again.
+      // Temporal is unavailable: the claim, without `sentAt`, is the outbox entry the reconciler sends.
       this.deps.logger.warn(
         { err: String(err), leadId: params.subid, workflowId: `lead-${params.subid}` },
         'Temporal unavailable; postback queued',
       );
-      return {
-        httpStatus: 202,
-        body: { ok: true, leadId: params.subid, status, duplicate: false, queued: true },
-      };
+      if (!(await this.claim(claim))) return duplicate;
+      this.deps.temporal.markBacklog();
+      return queued;
     }
-    await PostbackEffect.updateOne({ _id: effectId }, { $set: { sentAt: this.now() } });
+    try {
+      // A copy that raced this one in was signalled too (and ignored by the workflow): whichever claims first is the original.
+      if (!(await this.claim({ ...claim, sentAt: this.now() }))) return duplicate;
+    } catch (err) {
+      // Applied already; a repeat will be signalled again and ignored by the workflow.
+      this.deps.logger.error({ err, leadId: params.subid, postbackId }, 'applied postback could not be claimed');
+    }
     return { httpStatus: 200, body: { ok: true, leadId: params.subid, status, duplicate: false } };
+  }
+
+  /** Inserts a claim; false when this effect is claimed already. */
+  private async claim(doc: Record<string, unknown>): Promise<boolean> {
+    try {
+      await PostbackEffect.create(doc);
+      return true;
+    } catch (err) {
+      if (isDuplicateKey(err)) return false;
+      throw err;
+    }
   }
 
   /** This partner's claims for this lead not yet reflected in the lead document, from which `status` is a valid transition. */
