@@ -4,7 +4,9 @@ import {
   ActivityFailure,
   condition,
   log,
+  patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   upsertMemo,
   upsertSearchAttributes,
@@ -28,10 +30,25 @@ import { orderCandidates } from './routing';
 type Activities = ReturnType<typeof createActivities>;
 
 /** MongoDB writes and reads: retried without limit, so a database outage delays a lead but never loses it. */
-const store = proxyActivities<Activities>({
+const MONGO_STEP_OPTIONS = {
   startToCloseTimeout: '30s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
-});
+} as const;
+
+/**
+ * Runs that started after this patch do their MongoDB steps as local activities: the worker runs them inside
+ * the workflow task and records each result as a marker, with no task queue round trip through the server
+ * (decision 0008). Runs recorded before it keep replaying with regular activities.
+ */
+export const LOCAL_MONGO_STEPS_PATCH = 'mongo-steps-as-local-activities';
+
+/** The proxy for this run's MongoDB steps; called once, before the first await, so a run never mixes the two. */
+function mongoSteps() {
+  if (!patched(LOCAL_MONGO_STEPS_PATCH)) return proxyActivities<Activities>(MONGO_STEP_OPTIONS);
+  // Same retry policy. Short backoffs (a database blip) wait in the worker, which keeps the workflow task open;
+  // from 16 s on each wait is a workflow timer, so a long outage does not fill the history with task heartbeats.
+  return proxyLocalActivities<Activities>({ ...MONGO_STEP_OPTIONS, localRetryThreshold: '10s' });
+}
 
 function deliveryActivities(c: RouteCandidate) {
   return proxyActivities<Activities>({
@@ -62,6 +79,7 @@ export async function leadWorkflow({ leadId }: LeadWorkflowInput): Promise<LeadW
   const inbox: PostbackSignal[] = [];
   const replays: ReplayNotificationSignal[] = [];
   const seenPostbacks = new Set<string>();
+  const store = mongoSteps();
   // Handlers are set before the first await so that a signal-with-start's signal is never missed.
   setHandler(postbackSignal, (pb) => {
     // Once per request (the outbox may resend one after a timeout that had succeeded) and once per effect: the

@@ -2,14 +2,17 @@
 // current workflow bundle: a change to workflows/lead.ts that running workflows could not replay
 // (a non-deterministic change) fails here instead of in production.
 //
-// To re-record them after a deliberate, versioned change: RECORD_HISTORIES=1 npx jest test/workflow/replay.test.ts
-// then commit the JSON files. Recording runs the scenarios below on the time-skipping server.
+// A history is never re-recorded over: each one is what runs of the code of its day look like, and such runs
+// may still be open in production. A change that alters the commands a workflow issues goes behind patched()
+// and adds a scenario recorded with the new code: RECORD_HISTORIES=<scenario>[,<scenario>...] npx jest
+// test/workflow/replay.test.ts records just those (on the time-skipping server); then commit the JSON files.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { workflowBundle } from '../../apps/worker/worker';
 import { postbackSignal } from '../../shared/temporal';
+import { LOCAL_MONGO_STEPS_PATCH } from '../../workflows/lead';
 import { eventually, quietTemporalRuntime } from '../support/stack';
 import { historyFromJson, historyToJson } from './history-json';
 import {
@@ -87,6 +90,31 @@ const SCENARIOS: Record<string, Scenario> = {
       h.acme.setBehavior(() => ({}));
     }
   },
+  /**
+   * Recorded after LOCAL_MONGO_STEPS_PATCH: the MongoDB steps are local activities (markers). acme refuses (its
+   * cap slot is released), bravo takes the lead, holds it, then accepts; the source is notified.
+   */
+  async 'local-steps-waterfall-hold-accepted'(h) {
+    h.useConfig((e) => leadTestConfig(e, { withBravo: true }));
+    h.acme.setBehavior(() => ({ httpStatus: 422 }));
+    try {
+      const { leadId, handle } = await h.submitLead({ clickId: 'clk-local-steps' });
+      await h.waitForStatus(leadId, 'pending');
+      const bravo = { partnerId: 'bravo' };
+      await handle.signal(postbackSignal, postbackFor(leadId, 'pending', { ...bravo, rawStatus: 'hold' }));
+      await eventually(
+        async () => ((await h.record(leadId)).history.length === 3 ? true : undefined),
+        30_000,
+        'pending postback',
+      );
+      await handle.signal(postbackSignal, postbackFor(leadId, 'accepted', { ...bravo, payoutCents: 1500 }));
+      await handle.result();
+      return { 'local-steps-waterfall-hold-accepted': firstRun(h, handle) };
+    } finally {
+      h.useConfig((e) => leadTestConfig(e));
+      h.acme.setBehavior(() => ({}));
+    }
+  },
   /** The source is down past the notification's max duration, then an operator replays it (a new run). */
   async 'notification-exhausted'(h) {
     h.useConfig((e) =>
@@ -111,7 +139,8 @@ const SCENARIOS: Record<string, Scenario> = {
   },
 };
 
-const EXPECTED_FILES = [
+/** Recorded before LOCAL_MONGO_STEPS_PATCH: every MongoDB step a regular activity. */
+const BEFORE_LOCAL_STEPS = [
   'accepted',
   'rejected',
   'expired',
@@ -119,15 +148,44 @@ const EXPECTED_FILES = [
   'waterfall-then-notification-retry',
   'notification-exhausted',
   'notification-replayed',
-]
-  .map((name) => `${name}.json`)
-  .sort();
+];
+/** Recorded after it: the MongoDB steps are local activities. */
+const AFTER_LOCAL_STEPS = ['local-steps-waterfall-hold-accepted'];
 
-async function recordHistories(): Promise<void> {
+const EXPECTED_FILES = [...BEFORE_LOCAL_STEPS, ...AFTER_LOCAL_STEPS].map((name) => `${name}.json`).sort();
+
+type History = ReturnType<typeof historyFromJson>;
+
+function committedHistory(name: string): History {
+  return historyFromJson(fs.readFileSync(path.join(HISTORIES_DIR, `${name}.json`), 'utf8'));
+}
+
+/** The patch ids a history's markers record (the SDK's `core_patch` marker carries `{ id, deprecated }`). */
+function patchesIn(history: History): string[] {
+  return (history.events ?? []).flatMap((e) => {
+    const marker = e.markerRecordedEventAttributes;
+    const payload =
+      marker?.markerName === 'core_patch' ? marker.details?.['patch-data']?.payloads?.[0] : undefined;
+    return payload?.data
+      ? [(JSON.parse(Buffer.from(payload.data).toString('utf8')) as { id: string }).id]
+      : [];
+  });
+}
+
+function scheduledActivityTypes(history: History): string[] {
+  return (history.events ?? []).flatMap((e) => {
+    const name = e.activityTaskScheduledEventAttributes?.activityType?.name;
+    return name ? [name] : [];
+  });
+}
+
+async function recordHistories(names: string[]): Promise<void> {
+  const unknown = names.filter((name) => !(name in SCENARIOS));
+  if (unknown.length) throw new Error(`RECORD_HISTORIES: no scenario ${unknown.join(', ')}`);
   fs.mkdirSync(HISTORIES_DIR, { recursive: true });
   const h = await startWorkflowHarness((e) => leadTestConfig(e));
   try {
-    for (const scenario of Object.values(SCENARIOS)) {
+    for (const scenario of names.map((name) => SCENARIOS[name] as Scenario)) {
       for (const [name, run] of Object.entries(await scenario(h))) {
         // Failure stack traces carry this checkout's absolute path: not something to commit.
         const json = historyToJson(await run.fetchHistory())
@@ -143,7 +201,8 @@ async function recordHistories(): Promise<void> {
 
 beforeAll(async () => {
   quietTemporalRuntime();
-  if (process.env.RECORD_HISTORIES === '1') await recordHistories();
+  const record = process.env.RECORD_HISTORIES;
+  if (record) await recordHistories(record.split(',').map((name) => name.trim()));
 }, 120_000);
 
 test('every committed lead workflow history replays with the current workflow code', async () => {
@@ -154,7 +213,7 @@ test('every committed lead workflow history replays with the current workflow co
   expect(files).toEqual(EXPECTED_FILES);
   const histories = files.map((file) => ({
     workflowId: `replay-${path.basename(file, '.json')}`,
-    history: historyFromJson(fs.readFileSync(path.join(HISTORIES_DIR, file), 'utf8')),
+    history: committedHistory(path.basename(file, '.json')),
   }));
   for (const { history } of histories) expect(history.events?.length).toBeGreaterThan(5);
 
@@ -167,4 +226,18 @@ test('every committed lead workflow history replays with the current workflow co
     results.push({ workflowId: r.workflowId, error: r.error && `${r.error.name}: ${r.error.message}` });
 
   expect(results).toEqual(histories.map(({ workflowId }) => ({ workflowId, error: undefined })));
+});
+
+test('the committed histories cover both sides of the local-activities patch', () => {
+  for (const name of BEFORE_LOCAL_STEPS) {
+    const history = committedHistory(name);
+    expect({ name, patches: patchesIn(history) }).toEqual({ name, patches: [] });
+    expect(scheduledActivityTypes(history)).toContain('loadLead');
+  }
+  for (const name of AFTER_LOCAL_STEPS) {
+    const history = committedHistory(name);
+    expect({ name, patches: patchesIn(history) }).toEqual({ name, patches: [LOCAL_MONGO_STEPS_PATCH] });
+    // Only the calls to third parties are left as regular activities.
+    expect(new Set(scheduledActivityTypes(history))).toEqual(new Set(['deliverLead', 'notifySource']));
+  }
 });
