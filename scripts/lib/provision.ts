@@ -24,6 +24,22 @@ export const VERSIONS = {
   ferretdb: 'v1.24.2', // last FerretDB line with the SQLite backend (v2 needs PostgreSQL+DocumentDB)
 } as const;
 
+/**
+ * Patches applied to the FerretDB source before it is built, named in its cache path so a binary built
+ * without them is never reused (decision 0001).
+ */
+const FERRETDB_PATCHES = [
+  {
+    // The SQLite backend creates its `_id` index on `_ferretdb_sjson->"_id"` but queries
+    // `_ferretdb_sjson->'$._id'`: the same value, another expression, so SQLite never uses the index and
+    // every lookup, update and delete by `_id` scans the whole collection. Query the indexed expression.
+    file: 'internal/backends/sqlite/metadata/metadata.go',
+    from: `IDColumn = DefaultColumn + "->'$._id'"`,
+    to: `IDColumn = DefaultColumn + "->'_id'"`,
+  },
+];
+const FERRETDB_BUILD = `${VERSIONS.ferretdb}-id-index`;
+
 /** The env var that, when set, names the binary to use and skips every other lookup. */
 export const BINARY_ENV_VARS: Record<Tool, string> = {
   temporal: 'TEMPORAL_CLI_PATH',
@@ -110,7 +126,7 @@ async function locateUncached(tool: Tool, opts: FindBinaryOptions): Promise<Loca
     throw new Error(`${tool} not found: set ${envVar}, put ${tool} on PATH, or run \`npm run provision\``);
   }
   const onProgress = opts.onProgress ?? defaultProgress;
-  return withLock(`${tool}-${VERSIONS[tool]}`, onProgress, async () => {
+  return withLock(`${tool}-${buildName(tool)}`, onProgress, async () => {
     // Another process may have finished the fetch while we waited for the lock.
     if (isExecutableFile(cached)) return { tool, path: cached, source: 'cache' as const };
     try {
@@ -132,8 +148,13 @@ function howToSupply(tool: Exclude<Tool, 'mongod'>): string {
   return `Set ${BINARY_ENV_VARS[tool]} to an existing binary, put \`${tool}\` on PATH, or make ${fetcher} available.`;
 }
 
+/** The version as built: FerretDB's carries its patches. */
+function buildName(tool: Exclude<Tool, 'mongod'>): string {
+  return tool === 'ferretdb' ? FERRETDB_BUILD : VERSIONS[tool];
+}
+
 function cachedBinaryPath(tool: Exclude<Tool, 'mongod'>): string {
-  return path.join(cacheDir(), tool, VERSIONS[tool], tool);
+  return path.join(cacheDir(), tool, buildName(tool), tool);
 }
 
 async function fetchIntoCache(
@@ -228,7 +249,9 @@ async function buildFerretDb(work: string, onProgress: Progress): Promise<string
     whichSync('go') ?? (isExecutableFile('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : undefined);
   if (!go) throw new Error('go not found on PATH');
   const version = VERSIONS.ferretdb;
-  onProgress(`building FerretDB ${version} with ${go} (first run only; ~1-2 min with a cold Go cache)...`);
+  onProgress(
+    `building FerretDB ${FERRETDB_BUILD} with ${go} (first run only; ~1-2 min with a cold Go cache)...`,
+  );
   // Run outside any Go module so `go mod download` resolves the version from the module proxy.
   const info = JSON.parse(
     await run(go, ['mod', 'download', '-json', `github.com/FerretDB/FerretDB@${version}`], {
@@ -240,6 +263,13 @@ async function buildFerretDb(work: string, onProgress: Progress): Promise<string
   await fsp.cp(info.Dir, src, { recursive: true });
   await makeWritable(src); // module cache files are read-only
   await fsp.writeFile(path.join(src, 'build', 'version', 'version.txt'), version);
+  for (const patch of FERRETDB_PATCHES) {
+    const file = path.join(src, patch.file);
+    const text = await fsp.readFile(file, 'utf8');
+    if (!text.includes(patch.from))
+      throw new Error(`FerretDB ${version}: ${patch.file} no longer has ${patch.from}`);
+    await fsp.writeFile(file, text.replace(patch.from, patch.to));
+  }
   const out = path.join(work, 'ferretdb');
   await run(go, ['build', '-trimpath', '-o', out, './cmd/ferretdb'], { cwd: src, timeoutMs: 15 * 60_000 });
   return out;

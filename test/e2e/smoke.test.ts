@@ -23,6 +23,30 @@ describe('smoke: shared dev servers', () => {
     }
   });
 
+  it('finds, updates and deletes by _id through the _id index, not a collection scan', async () => {
+    const conn = await mongoose
+      .createConnection(testEnv().mongoUri, { dbName: uniqueDbName('smoke-id') })
+      .asPromise();
+    try {
+      const col = conn.db!.collection<{ _id: string; n: number }>('docs');
+      await col.insertMany(Array.from({ length: 50 }, (_, n) => ({ _id: `doc-${n}`, n })));
+      const explain = await conn.db!.command({
+        explain: { find: 'docs', filter: { _id: 'doc-7' }, limit: 1 },
+      });
+      // mongod says IDHACK or IXSCAN; FerretDB (our build, decision 0001) shows SQLite's plan.
+      expect(JSON.stringify(explain.queryPlanner)).toMatch(/IDHACK|IXSCAN|USING INDEX/);
+      expect(JSON.stringify(explain.queryPlanner)).not.toMatch(/COLLSCAN|detail=SCAN/);
+      await col.updateOne({ _id: 'doc-7' }, { $set: { n: 70 } });
+      await col.deleteOne({ _id: 'doc-8' });
+      expect(await col.findOne({ _id: 'doc-7' })).toEqual({ _id: 'doc-7', n: 70 });
+      expect(await col.findOne({ _id: 'doc-8' })).toBeNull();
+      expect(await col.countDocuments()).toBe(49);
+    } finally {
+      await conn.dropDatabase();
+      await conn.close();
+    }
+  });
+
   it('runs a workflow to completion on the dev server', async () => {
     const { temporalAddress: address, temporalNamespace: namespace } = testEnv();
     const taskQueue = uniqueTaskQueue('smoke');
