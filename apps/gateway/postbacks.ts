@@ -454,7 +454,10 @@ export class PostbackService {
       if (!(await this.claim({ ...claim, sentAt: this.now() }))) return duplicate;
     } catch (err) {
       // Applied already; a repeat will be signalled again and ignored by the workflow.
-      this.deps.logger.error({ err, leadId: params.subid, postbackId }, 'applied postback could not be claimed');
+      this.deps.logger.error(
+        { err, leadId: params.subid, postbackId },
+        'applied postback could not be claimed',
+      );
     }
     return { httpStatus: 200, body: { ok: true, leadId: params.subid, status, duplicate: false } };
   }
