@@ -67,6 +67,30 @@ const MAX_PARAM_LENGTH = 2048;
 /** Plain names only: `subid[$ne]`, `a.b` and `__proto__` are query-operator and prototype shapes, never a partner's. */
 const PARAM_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
+/**
+ * The postback path writes and reads through the driver, not mongoose documents: half the client CPU per
+ * operation (docs/benchmarks.md, Ingest). The documents are built here field by field, in the schemas' shapes;
+ * `ignoreUndefined` leaves absent fields out as mongoose does.
+ */
+const RAW_WRITE = { ignoreUndefined: true } as const;
+
+/** What the postback path reads of a lead. */
+interface LeadHolder {
+  partnerId?: string | null;
+  offeredTo?: string | null;
+  status: string;
+  seq?: number;
+}
+
+interface Claim {
+  _id: string;
+  leadId: string;
+  postbackId: string;
+  signal: PostbackSignal;
+  claimedAt: Date;
+  sentAt?: Date;
+}
+
 export interface PostbackServiceDeps {
   config: () => ConfigIndex;
   temporal: TemporalGateway;
@@ -248,23 +272,26 @@ export class PostbackService {
     // One insert per request, with its outcome, before the answer. An effect is on record before this (in
     // Temporal's history, or as a queued claim), so a failed log write does not change the answer.
     try {
-      await PostbackLog.create({
-        _id: logId,
-        receivedAt,
-        method: req.method,
-        path: req.path,
-        query: redactParams(req.query, secrets),
-        body: redactParams(req.body, secrets),
-        headers: redactHeaders(req.headers),
-        ip: req.ip,
-        requestId: req.requestId,
-        ...log,
-        outcome,
-        httpStatus: answer?.httpStatus ?? failure?.status,
-        errorCode: failure?.code,
-        errorMessage: failure?.message,
-        latencyMs: Math.round(latencyMs * 1000) / 1000,
-      });
+      await PostbackLog.collection.insertOne(
+        {
+          _id: logId,
+          receivedAt,
+          method: req.method,
+          path: req.path,
+          query: redactParams(req.query, secrets),
+          body: redactParams(req.body, secrets),
+          headers: redactHeaders(req.headers),
+          ip: req.ip,
+          requestId: req.requestId,
+          ...log,
+          outcome,
+          httpStatus: answer?.httpStatus ?? failure?.status,
+          errorCode: failure?.code,
+          errorMessage: failure?.message,
+          latencyMs: Math.round(latencyMs * 1000) / 1000,
+        },
+        RAW_WRITE,
+      );
     } catch (err) {
       this.deps.logger.error({ err, requestId: req.requestId, postbackId }, 'postback could not be logged');
     }
@@ -348,13 +375,10 @@ export class PostbackService {
     // A partner named in the path proves who it is before we say anything about the lead.
     if (partner) await this.authenticate(partner, req, raw, params, receivedAt);
 
-    const lead = await Lead.findById(params.subid, {
-      sourceId: 1,
-      partnerId: 1,
-      offeredTo: 1,
-      status: 1,
-      seq: 1,
-    }).lean();
+    const lead = await Lead.collection.findOne<LeadHolder>(
+      { _id: params.subid as never },
+      { projection: { partnerId: 1, offeredTo: 1, status: 1, seq: 1 } },
+    );
     if (!lead) throw new AppError('unknown_lead', 'no lead with this subid');
     // The partner holding the lead is the one it was handed to last (`offeredTo` is written before the
     // delivery request; `partnerId` only with the next status). Only that partner decides it: a partner
@@ -402,10 +426,12 @@ export class PostbackService {
       httpStatus: 200,
       body: { ok: true, leadId: params.subid, status, duplicate: true },
     };
-    // A repeat is a repeat even after the lead moved on (approved twice after the lead is accepted): 200, not 409.
-    if (await PostbackEffect.exists({ _id: effectId })) return duplicate;
     let behindQueued = false;
     if (!canTransition(lead.status as CanonicalStatus, status)) {
+      // A repeat is a repeat even after the lead moved on (approved twice after the lead is accepted): 200, not
+      // 409. A repeat of a valid transition needs no read here: its claim below finds the first one.
+      if (await PostbackEffect.collection.findOne({ _id: effectId as never }, { projection: { _id: 1 } }))
+        return duplicate;
       // lead.status lags the workflow (a worker restart, a Temporal outage): an earlier postback that makes
       // this one valid (approved, then a chargeback) may be claimed and not recorded yet. Then this one is
       // valid too; and while that one still waits in the outbox, this one queues behind it (order kept).
@@ -463,9 +489,9 @@ export class PostbackService {
   }
 
   /** Inserts a claim; false when this effect is claimed already. */
-  private async claim(doc: Record<string, unknown>): Promise<boolean> {
+  private async claim(doc: Claim): Promise<boolean> {
     try {
-      await PostbackEffect.create(doc);
+      await PostbackEffect.collection.insertOne(doc as never, RAW_WRITE);
       return true;
     } catch (err) {
       if (isDuplicateKey(err)) return false;
