@@ -2,8 +2,14 @@
 // approved postback -> status stored -> source notified), and the latency from postback received
 // (PostbackLog.receivedAt) to the accepted status: decided (StatusEvent.at, the workflow's clock as it
 // handled the signal) and surely stored (Notification.at: the source is notified only after the write).
+// In the same run, on the same Temporal dev server, the "server limit": journeys of a minimal workflow with the
+// same workflow tasks, regular activities, timer and signal as a lead's, no MongoDB and no HTTP
+// (bench/lib/server-limit-workflow.ts), bare and with the lead's search attribute and memo upserts; the
+// table gives leads/s as a ratio of both, and each one's history (events per lead).
 // Options: --leads N (default 500) --concurrency N (leads in flight from the source, default 32)
 //          --postback-delay MS (partner's delay before posting back, default 20)
+//          --rate N (submit at most N leads/s: below saturation the latency is the path's, not a queue's)
+//          --no-server-limit (skip the server limit runs)
 //          --cpu-prof (profile the worker with node --cpu-prof and print where its CPU went).
 import path from 'node:path';
 import mongoose from 'mongoose';
@@ -11,6 +17,7 @@ import { Pool } from 'undici';
 import { startPartnerSimulator, startSourceSimulator } from '../apps/dev/simulators';
 import { freePort } from '../scripts/lib/provision';
 import { Lead, Notification, PostbackLog, StatusEvent } from '../shared/models';
+import { leadWorkflowId } from '../shared/temporal';
 import {
   ADMIN_KEY,
   arg,
@@ -30,19 +37,45 @@ import {
   writeConfig,
   type App,
 } from './lib/ingest-stack';
+import {
+  describeShape,
+  fetchHistories,
+  historyShape,
+  pacer,
+  startServerLimit,
+  type HistoryShape,
+  type ServerLimitRunner,
+} from './lib/server-limit';
 
 const LEADS = arg('leads', 500);
 const CONCURRENCY = arg('concurrency', 32);
+const RATE = process.argv.some((a) => a.startsWith('--rate')) ? arg('rate', 1) : undefined;
 const POSTBACK_DELAY = arg('postback-delay', 20);
 const POLL_MS = 500;
 const PROFILE = process.argv.includes('--cpu-prof');
+const SERVER_LIMIT = !process.argv.includes('--no-server-limit');
+
+/** One row of the summary: a lead end to end, or a server limit journey. */
+interface Row {
+  variant: string;
+  rate: number;
+  decided: number[];
+  notified: number[];
+  shape?: HistoryShape;
+  cpuMsPerLead: Record<string, number>;
+}
+
+const p50p99 = (sorted: number[]) => `${fmt(percentile(sorted, 50), 0)} / ${fmt(percentile(sorted, 99), 0)}`;
+const cpuPerLead = (cpu: Record<string, number>, done: number) =>
+  Object.fromEntries(Object.entries(cpu).map(([k, s]) => [k, (s * 1000) / Math.max(1, done)]));
 
 async function main(): Promise<void> {
   say(
-    `end-to-end benchmark: ${LEADS} leads, ${CONCURRENCY} in flight from the source, partner posts back "approved" after ${POSTBACK_DELAY} ms`,
+    `end-to-end benchmark: ${LEADS} leads, ${CONCURRENCY} in flight from the source${RATE ? ` at most ${RATE}/s` : ''}, partner posts back "approved" after ${POSTBACK_DELAY} ms`,
   );
   const servers = await startBenchServers('e2e');
   const apps: App[] = [];
+  let serverLimit: ServerLimitRunner | undefined;
   const gatewayPort = await freePort();
   const partner = await startPartnerSimulator({
     postbackUrl: `http://127.0.0.1:${gatewayPort}/postback/acme`,
@@ -53,6 +86,7 @@ async function main(): Promise<void> {
   });
   const source = await startSourceSimulator();
   const stopAll = async () => {
+    await serverLimit?.stop().catch(() => undefined);
     for (const app of apps.reverse()) await app.stop().catch(() => undefined);
     await partner.stop();
     await source.stop();
@@ -82,9 +116,13 @@ async function main(): Promise<void> {
     });
     apps.push(gateway);
     await mongoose.connect(servers.mongoUri, { autoIndex: false });
+    // Its worker bundles its workflow now, before anything is measured; it idles until the lead run is over.
+    serverLimit = await startServerLimit(servers.temporal.address, servers.temporal.namespace);
     // The worker bundles its workflows at start; one lead through first, so the clock starts on a warm system.
     const pool = new Pool(gateway.url!, { connections: CONCURRENCY });
+    const postLatencies: number[] = [];
     const submit = async () => {
+      const t = performance.now();
       const res = await pool.request({
         path: '/leads',
         method: 'POST',
@@ -97,6 +135,7 @@ async function main(): Promise<void> {
       });
       const body = (await res.body.json()) as { leadId?: string };
       if (res.statusCode !== 202 || !body.leadId) throw new Error(`POST /leads answered ${res.statusCode}`);
+      postLatencies.push(performance.now() - t);
       return body.leadId;
     };
     const warm = await submit();
@@ -120,9 +159,14 @@ async function main(): Promise<void> {
     });
     const started = performance.now();
     const startedAt = Date.now();
-    const intake = await runLoad(LEADS, CONCURRENCY, async () => void leadIds.push(await submit()));
+    const pace = pacer(RATE);
+    const intake = await runLoad(LEADS, CONCURRENCY, async (i) => {
+      await pace(i);
+      leadIds.push(await submit());
+    });
+    const sortedPosts = [...postLatencies].sort((a, b) => a - b);
     say(
-      `submitted ${leadIds.length} leads in ${fmt(intake.wallMs / 1000)} s (${fmt(throughput(intake))}/s; POST /leads p50 ${fmt(percentile(intake.latencies, 50))} ms, p99 ${fmt(percentile(intake.latencies, 99))} ms; ${intake.errors} errors${intake.firstError ? `: ${intake.firstError}` : ''})`,
+      `submitted ${leadIds.length} leads in ${fmt(intake.wallMs / 1000)} s (${fmt(throughput(intake))}/s; POST /leads p50 ${fmt(percentile(sortedPosts, 50))} ms, p99 ${fmt(percentile(sortedPosts, 99))} ms; ${intake.errors} errors${intake.firstError ? `: ${intake.firstError}` : ''})`,
     );
     const deadline = Date.now() + 120_000 + LEADS * 200;
     let completed = 0;
@@ -207,6 +251,76 @@ async function main(): Promise<void> {
     }
     say(`partner's postbacks answered: ${JSON.stringify(answers)}`);
     if (done < leadIds.length) say(`${leadIds.length - done} leads did not complete`);
+
+    const leadHistories = await fetchHistories(
+      serverLimit.client,
+      leadIds.filter((id) => notifiedAt.has(id)).map(leadWorkflowId),
+    );
+    const rows: Row[] = [
+      {
+        variant: 'lead end to end',
+        rate,
+        decided,
+        notified: notifiedAfter,
+        shape: historyShape(leadHistories),
+        cpuMsPerLead: cpuPerLead(cpu, done),
+      },
+    ];
+    say(`history of a lead (mean of ${leadHistories.length}): ${describeShape(rows[0]!.shape!)}`);
+    if (SERVER_LIMIT) {
+      // The last leads' workflows finish after their notification: the server limit starts on an idle server.
+      for (let t = Date.now(); Date.now() - t < 60_000;) {
+        const open = await serverLimit.client.workflow.count(
+          'WorkflowType="leadWorkflow" AND ExecutionStatus="Running"',
+        );
+        if (open.count === 0) break;
+        await new Promise((r) => setTimeout(r, POLL_MS));
+      }
+      for (const publish of [false, true]) {
+        const variant = `server limit${publish ? ', with the lead upserts (search attributes, memo)' : ', bare'}`;
+        const limitMeter = cpuMeter({
+          temporal: pidsMatching(servers.temporal.dbFile),
+          'bench (its worker, client)': [process.pid],
+        });
+        const r = await serverLimit.run({
+          journeys: LEADS,
+          concurrency: CONCURRENCY,
+          postbackDelayMs: POSTBACK_DELAY,
+          rate: RATE,
+          publish,
+        });
+        const limitCpu = limitMeter.stop();
+        say(
+          `${variant}: ${r.completed}/${LEADS} journeys, ${fmt(r.rate)}/s (started at ${fmt(throughput(r.intake))}/s, ${r.intake.errors} errors); history (mean of ${r.histories.length}) ${describeShape(historyShape(r.histories))}`,
+        );
+        rows.push({
+          variant,
+          rate: r.rate,
+          decided: r.decided,
+          notified: r.notified,
+          shape: historyShape(r.histories),
+          cpuMsPerLead: cpuPerLead(limitCpu, r.completed),
+        });
+      }
+    }
+    const [bare, published] = [rows[1]?.rate, rows[2]?.rate];
+    say('');
+    say(
+      `| variant (${LEADS} each, ${CONCURRENCY} in flight${RATE ? `, at most ${RATE}/s` : ''}) | completed/s | ratio to server limit, bare / with upserts | postback -> decided p50 / p99 ms | postback -> source notified p50 / p99 ms | history events (workflow tasks, activities, markers) | CPU ms per lead |`,
+    );
+    say('|---|---:|---|---|---|---|---|');
+    for (const row of rows) {
+      const ratio = (limit: number | undefined) => (limit ? `${fmt((row.rate / limit) * 100, 0)}%` : 'n/a');
+      const shape = row.shape
+        ? `${fmt(row.shape.events)} (${fmt(row.shape.workflowTasks)}, ${fmt(row.shape.activities)}, ${fmt(row.shape.markers)})`
+        : 'n/a';
+      const cpuText = Object.entries(row.cpuMsPerLead)
+        .map(([k, ms]) => `${k} ${fmt(ms, 0)}`)
+        .join(', ');
+      say(
+        `| ${row.variant} | ${fmt(row.rate)} | ${ratio(bare)} / ${ratio(published)} | ${p50p99(row.decided)} | ${p50p99(row.notified)} | ${shape} | ${cpuText} |`,
+      );
+    }
     if (PROFILE) {
       // The worker's start (bundling the workflows) is left out: only samples from the measured run count.
       const skipMs = started - workerStarted;
