@@ -1,6 +1,11 @@
 // The gateway's line to Temporal: connects lazily and again after a failure, and bounds every call,
 // so a Temporal outage turns into a quick "queued" answer instead of a hung request.
-import { Client, Connection, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import {
+  Client,
+  Connection,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+} from '@temporalio/client';
 import type { SignalDefinition } from '@temporalio/common';
 import {
   LEAD_WORKFLOW_TYPE,
@@ -95,19 +100,27 @@ export class TemporalGateway {
   }
 
   /**
-   * Signal-with-start: a running workflow gets the signal; a finished one gets a new run that applies it
-   * (a chargeback after acceptance, a late answer after expiry, a notification replay).
+   * A running workflow gets the signal; a finished one gets a new run that applies it (a chargeback after
+   * acceptance, a late answer after expiry, a notification replay). A plain signal first: it costs the server
+   * about a fifth less than signal-with-start (decision 0005), and most leads are still running.
    */
   private async signalWithStart<T>(leadId: string, signal: SignalDefinition<[T]>, arg: T): Promise<void> {
-    await this.call((c) =>
-      c.workflow.signalWithStart(LEAD_WORKFLOW_TYPE, {
-        workflowId: leadWorkflowId(leadId),
+    const workflowId = leadWorkflowId(leadId);
+    await this.call(async (c) => {
+      try {
+        await c.workflow.getHandle(workflowId).signal(signal, arg);
+        return;
+      } catch (err) {
+        if (!(err instanceof WorkflowNotFoundError)) throw err;
+      }
+      await c.workflow.signalWithStart(LEAD_WORKFLOW_TYPE, {
+        workflowId,
         taskQueue: this.options.taskQueue,
         args: [{ leadId } satisfies LeadWorkflowInput],
         signal,
         signalArgs: [arg],
-      }),
-    );
+      });
+    });
   }
 
   async ping(): Promise<boolean> {
