@@ -1,7 +1,8 @@
 // The one place an HTTP postback becomes a workflow signal: resolve, authenticate, validate, map,
 // deduplicate, signal (or queue when Temporal is down), and log every request with its outcome.
 import { BlockList, isIPv6 } from 'node:net';
-import { Types } from 'mongoose';
+import { type mongo, Types } from 'mongoose';
+import { BatchedInserts } from '../../shared/batched-inserts';
 import type { ConfigIndex, PartnerConfig } from '../../shared/config';
 import { AppError, isAppError, isDependencyOutage } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
@@ -66,13 +67,6 @@ const MAX_PARAMS = 50;
 const MAX_PARAM_LENGTH = 2048;
 /** Plain names only: `subid[$ne]`, `a.b` and `__proto__` are query-operator and prototype shapes, never a partner's. */
 const PARAM_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
-
-/**
- * The postback path writes and reads through the driver, not mongoose documents: half the client CPU per
- * operation (docs/benchmarks.md, Ingest). The documents are built here field by field, in the schemas' shapes;
- * `ignoreUndefined` leaves absent fields out as mongoose does.
- */
-const RAW_WRITE = { ignoreUndefined: true } as const;
 
 /** What the postback path reads of a lead. */
 interface LeadHolder {
@@ -218,6 +212,17 @@ export class PostbackService {
   /** Requests the handler logged, keyed by their headers object (one per request, seen by both the handler and the middleware). */
   private readonly handled = new WeakSet<object>();
   private readonly now: () => Date;
+  /**
+   * The postback path writes and reads through the driver, not mongoose documents (half the client CPU per
+   * operation), and the claims and log lines of concurrent requests go in together (docs/benchmarks.md,
+   * Ingest). The documents are built here field by field, in the schemas' shapes.
+   */
+  private readonly claims = new BatchedInserts<Claim>(
+    () => PostbackEffect.collection as unknown as mongo.Collection<Claim>,
+  );
+  private readonly logs = new BatchedInserts<mongo.Document>(
+    () => PostbackLog.collection as unknown as mongo.Collection,
+  );
 
   constructor(private readonly deps: PostbackServiceDeps) {
     this.now = deps.now ?? (() => new Date());
@@ -272,26 +277,23 @@ export class PostbackService {
     // One insert per request, with its outcome, before the answer. An effect is on record before this (in
     // Temporal's history, or as a queued claim), so a failed log write does not change the answer.
     try {
-      await PostbackLog.collection.insertOne(
-        {
-          _id: logId,
-          receivedAt,
-          method: req.method,
-          path: req.path,
-          query: redactParams(req.query, secrets),
-          body: redactParams(req.body, secrets),
-          headers: redactHeaders(req.headers),
-          ip: req.ip,
-          requestId: req.requestId,
-          ...log,
-          outcome,
-          httpStatus: answer?.httpStatus ?? failure?.status,
-          errorCode: failure?.code,
-          errorMessage: failure?.message,
-          latencyMs: Math.round(latencyMs * 1000) / 1000,
-        },
-        RAW_WRITE,
-      );
+      await this.logs.insert({
+        _id: logId,
+        receivedAt,
+        method: req.method,
+        path: req.path,
+        query: redactParams(req.query, secrets),
+        body: redactParams(req.body, secrets),
+        headers: redactHeaders(req.headers),
+        ip: req.ip,
+        requestId: req.requestId,
+        ...log,
+        outcome,
+        httpStatus: answer?.httpStatus ?? failure?.status,
+        errorCode: failure?.code,
+        errorMessage: failure?.message,
+        latencyMs: Math.round(latencyMs * 1000) / 1000,
+      });
     } catch (err) {
       this.deps.logger.error({ err, requestId: req.requestId, postbackId }, 'postback could not be logged');
     }
@@ -491,7 +493,7 @@ export class PostbackService {
   /** Inserts a claim; false when this effect is claimed already. */
   private async claim(doc: Claim): Promise<boolean> {
     try {
-      await PostbackEffect.collection.insertOne(doc as never, RAW_WRITE);
+      await this.claims.insert(doc);
       return true;
     } catch (err) {
       if (isDuplicateKey(err)) return false;
