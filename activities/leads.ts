@@ -1,11 +1,11 @@
 // Lead state in MongoDB: the snapshot a workflow starts from, and each status it records.
 import { ApplicationFailure } from '@temporalio/activity';
-import { isDuplicateKey, Lead, StatusEvent } from '../shared/models';
+import { insertStatusEvent, Lead } from '../shared/models';
 import { isTerminal, type CanonicalStatus } from '../shared/statuses';
 import type { ActivityDeps } from './deps';
 import type { LeadSnapshot, RecordStatusInput } from './types';
 
-export function leadActivities({ config, logger, metrics }: ActivityDeps) {
+export function leadActivities({ config, logger, metrics, now }: ActivityDeps) {
   return {
     async loadLead(leadId: string): Promise<LeadSnapshot> {
       const lead = await Lead.findById(leadId).lean();
@@ -53,9 +53,9 @@ export function leadActivities({ config, logger, metrics }: ActivityDeps) {
       const update = Object.keys(unset).length ? { $set: set, $unset: unset } : { $set: set };
       // The event first, then the lead: whoever sees the lead at a status also finds that status in its history.
       const lead = await Lead.findById(leadId, { sourceId: 1, seq: 1 }).lean();
-      let fresh = true;
-      try {
-        await StatusEvent.create({
+      // false: recorded by an earlier attempt of this activity, which may have failed before the update.
+      const fresh = await insertStatusEvent(
+        {
           _id: `${leadId}:${seq}`,
           leadId,
           sourceId: lead?.sourceId,
@@ -67,11 +67,9 @@ export function leadActivities({ config, logger, metrics }: ActivityDeps) {
           postbackId: input.postbackId,
           revenueDeltaCents: input.revenueDeltaCents ?? 0,
           currency: input.currency,
-        });
-      } catch (err) {
-        if (!isDuplicateKey(err)) throw err;
-        fresh = false; // recorded by an earlier attempt of this activity, which may have failed before the update
-      }
+        },
+        now(),
+      );
       // Compared here, then written by _id alone: FerretDB pushes down only a lone _id, so `{ _id, seq: { $lt } }`
       // scanned every lead once per status (quadratic, found by bench:scale). The lead has one writer, its workflow.
       if (lead && (lead.seq ?? 0) < seq) await Lead.updateOne({ _id: leadId }, update, { timestamps: false });

@@ -4,7 +4,15 @@ import type { SourceConfig } from '../../shared/config';
 import { AppError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import type { Metrics } from '../../shared/metrics';
-import { Delivery, IntakeOutbox, isDuplicateKey, Lead, Notification, StatusEvent } from '../../shared/models';
+import {
+  Delivery,
+  insertStatusEvent,
+  IntakeOutbox,
+  isDuplicateKey,
+  Lead,
+  Notification,
+  StatusEvent,
+} from '../../shared/models';
 import { fromCents } from '../../shared/money';
 import type { LeadInput, LeadView } from '../../shared/schemas';
 import type { CanonicalStatus } from '../../shared/statuses';
@@ -53,14 +61,17 @@ export class LeadService {
       throw err;
     }
     await Promise.all([
-      StatusEvent.create({
-        _id: `${leadId}:0`,
-        leadId,
-        sourceId: source.id,
-        status: 'received',
+      insertStatusEvent(
+        {
+          _id: `${leadId}:0`,
+          leadId,
+          sourceId: source.id,
+          status: 'received',
+          at,
+          reason: 'received from source',
+        },
         at,
-        reason: 'received from source',
-      }),
+      ),
       IntakeOutbox.create({ _id: leadId, createdAt: at }),
     ]);
     this.deps.metrics.leadsReceived.inc({ source: source.id });
