@@ -1,9 +1,10 @@
 // The reconciler: sends what the gateway stored while Temporal was unreachable (lead starts, postback
 // signals), and keeps house: expired signature nonces, cap slots of periods long over, report buckets of
-// hours just closed. Safe to run in every gateway: the workflow ignores repeats, buckets are insert-only.
+// hours just closed and the recent status events they no longer need. Safe to run in every gateway: the
+// workflow ignores repeats, buckets and the recent events' coverage markers are insert-only.
 import type { Logger } from '../../shared/logger';
 import { CapSlot, IntakeOutbox, Lead, PostbackEffect, SignatureNonce } from '../../shared/models';
-import { buildReportBuckets } from './reports';
+import { keepReportHouse } from './reports';
 import type { PostbackSignal } from '../../shared/temporal';
 import type { TemporalGateway } from './temporal';
 
@@ -19,7 +20,7 @@ export interface ReconcilerOptions {
    * an index for it (FerretDB) it reads every claim ever made.
    */
   fullScanIntervalMs?: number;
-  /** How often house is kept (cap slots, report buckets); 0 turns it off. */
+  /** How often house is kept (cap slots, report buckets, recent status events); 0 turns it off. */
   housekeepingIntervalMs?: number;
   now?: () => Date;
 }
@@ -62,7 +63,7 @@ export class Reconciler {
       try {
         // Daily and hourly periods are over after a day; their slots only slow down the next reservation.
         await CapSlot.deleteMany({ takenAt: { $lt: new Date(now.getTime() - 26 * 3_600_000) } });
-        await buildReportBuckets(now);
+        await keepReportHouse(now);
       } catch (err) {
         this.options.logger.warn({ err: String(err) }, 'housekeeping failed; will retry');
       } finally {

@@ -1,18 +1,29 @@
 // GET /reports/summary: status counts, acceptance rate and revenue per source or partner over a time window.
-// Counted by event time from the insert-only status events: a lead accepted today counts today.
+// Counted by recorded time, when each status event was written (docs/routing.md, section 6): its event time give or
+// take milliseconds, or the moment it reached the database after an outage. A closed hour therefore never changes.
 //
 // Closed hours are read from pre-aggregated buckets (report_buckets), written once and never updated:
-//   h:<groupBy>:<hour>  the running totals of every event before the end of that hour, per group and status,
-//                       and that hour's own events in compact form;
+//   h:<groupBy>:<hour>  the running totals of every event recorded before the end of that hour, per group and
+//                       status, and that hour's own events in compact form;
 //   origin              the hour the running totals start at (no event is older).
 // "Events before t" is then one bucket (the total at the end of t's hour minus that hour's events from t on),
-// so a window [from, to) is two lookups by _id whatever its length. Events after the last closed hour are
-// aggregated live. Rows are stored as JSON text: FerretDB decodes nested arrays element by element (about
-// 90 µs each) but a string at once.
+// so a window [from, to) is two lookups by _id whatever its length. Rows are stored as JSON text: FerretDB
+// decodes nested arrays element by element (about 90 µs each) but a string at once.
+//
+// Events after the last closed hour, and those the next bucket build needs, are read from recent_status_events:
+// the last few hours of events, small because housekeeping prunes it, so reading all of it is cheap even where
+// every filter reads the whole collection (FerretDB). It says which events it holds (coverage markers); when it
+// cannot cover a range (not seeded yet, or the range is older than what it keeps) status_events is read instead.
 import type { mongo } from 'mongoose';
 import type { z } from 'zod';
 import { AppError } from '../../shared/errors';
-import { ReportBucket, StatusEvent } from '../../shared/models';
+import {
+  RecentStatusEvent,
+  recentCopy,
+  ReportBucket,
+  StatusEvent,
+  type RecentRow,
+} from '../../shared/models';
 import { fromCents } from '../../shared/money';
 import type { reportQuerySchema, reportSchema } from '../../shared/schemas';
 import { CANONICAL_STATUSES, type CanonicalStatus } from '../../shared/statuses';
@@ -24,8 +35,17 @@ export type GroupBy = 'source' | 'partner';
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
 const MAX_WINDOW_MS = 366 * DAY_MS;
-/** How long after its event time a status event may still be written (workflow task to activity). */
+/**
+ * How long after its `recordedAt` a status event may take to become readable (its insert in flight), and how far
+ * the writers' clocks may run behind the gateway's: an hour's bucket is built only this long after it ends.
+ */
 export const BUCKET_GRACE_MS = 5 * 60_000;
+/**
+ * How long recent_status_events keeps an event before the end of the last built hour. Builds read from that end
+ * on, and reports' open part starts later still: the margin is for clocks that disagree and reports that race
+ * a prune.
+ */
+export const RECENT_MARGIN_MS = 2 * HOUR_MS + BUCKET_GRACE_MS;
 const NONE = '(none)';
 
 const floorHour = (t: number) => Math.floor(t / HOUR_MS) * HOUR_MS;
@@ -73,13 +93,16 @@ class Tally {
   }
 }
 
-interface EventLite {
-  at: Date;
-  sourceId?: string | null;
-  partnerId?: string | null;
+/** A status event as a report counts it: at its recorded time. */
+interface Counted {
+  t: number;
+  sourceId: string | null;
+  partnerId: string | null;
   status: string;
-  revenueDeltaCents?: number | null;
+  cents: number;
 }
+
+const groupOf = (groupBy: GroupBy, e: Counted) => (groupBy === 'source' ? e.sourceId : e.partnerId) ?? NONE;
 
 interface BucketDoc {
   _id: string;
@@ -93,10 +116,11 @@ async function hourRows(groupBy: GroupBy, hour: number): Promise<HourRows | unde
   return doc ? (JSON.parse(doc.rows as string) as HourRows) : undefined;
 }
 
-/** Inserts buckets, ignoring the ones another builder inserted first (their content is the same). */
-async function insertBuckets(docs: BucketDoc[]): Promise<void> {
-  // The raw collection: our _ids are strings, and mongoose validation would only slow a bulk insert down.
-  const collection = ReportBucket.collection as unknown as mongo.Collection<BucketDoc>;
+/** Inserts documents, ignoring those another writer inserted first (insert-only: theirs are the same). */
+async function insertNew<T extends { _id: string }>(
+  collection: mongo.Collection<T>,
+  docs: mongo.OptionalUnlessRequiredId<T>[],
+): Promise<void> {
   for (let i = 0; i < docs.length; i += 500) {
     try {
       await collection.insertMany(docs.slice(i, i + 500), { ordered: false });
@@ -108,6 +132,76 @@ async function insertBuckets(docs: BucketDoc[]): Promise<void> {
       if (!allDuplicates) throw err;
     }
   }
+}
+
+// The raw collections: our _ids are strings, and mongoose validation would only slow a bulk insert down.
+const bucketCollection = () => ReportBucket.collection as unknown as mongo.Collection<BucketDoc>;
+const recentCollection = () =>
+  RecentStatusEvent.collection as unknown as mongo.Collection<{
+    _id: string;
+    recordedAt?: Date;
+    row?: string;
+    coversFrom?: Date;
+  }>;
+
+/** The status_events filter "recorded in [from, to)": by `at` for events from before `recordedAt` existed. */
+function recordedIn(from: number, to = Infinity) {
+  const range: { $gte?: Date; $lt?: Date } = {};
+  if (Number.isFinite(from)) range.$gte = new Date(from);
+  if (Number.isFinite(to)) range.$lt = new Date(to);
+  return { $or: [{ recordedAt: range }, { recordedAt: { $exists: false }, at: range }] };
+}
+
+/** Status events recorded in [from, to), from status_events: a read of every event on FerretDB. */
+async function statusEventsRecorded(from: number, to = Infinity): Promise<(Counted & { _id: string })[]> {
+  const docs = await StatusEvent.find(recordedIn(from, to), {
+    _id: 1,
+    at: 1,
+    recordedAt: 1,
+    sourceId: 1,
+    partnerId: 1,
+    status: 1,
+    revenueDeltaCents: 1,
+  })
+    .lean()
+    .exec();
+  return docs.map((e) => ({
+    _id: e._id,
+    t: (e.recordedAt ?? e.at).getTime(),
+    sourceId: e.sourceId ?? null,
+    partnerId: e.partnerId ?? null,
+    status: e.status,
+    cents: e.revenueDeltaCents ?? 0,
+  }));
+}
+
+/**
+ * The events recorded in [from, to) from recent_status_events, or undefined when it may not hold them all (no
+ * coverage marker at or before `from`: not seeded yet, or pruned past it). Events and markers come in one
+ * query, so on FerretDB they are one SQLite read: a prune cannot slip in between (it writes its marker first).
+ */
+async function recentRecorded(from: number, to: number): Promise<Counted[] | undefined> {
+  const docs = await RecentStatusEvent.find(
+    {
+      $or: [{ recordedAt: { $gte: new Date(from), $lt: new Date(to) } }, { coversFrom: { $exists: true } }],
+    },
+    { _id: 0 },
+  )
+    .lean()
+    .exec();
+  let coversFrom = Infinity; // no marker: covers nothing
+  const events: Counted[] = [];
+  for (const d of docs) {
+    if (d.coversFrom) {
+      // The latest marker counts: older ones are only left over from the prunes that wrote newer ones.
+      const t = d.coversFrom.getTime();
+      coversFrom = coversFrom === Infinity ? t : Math.max(coversFrom, t);
+    } else if (d.recordedAt && d.row) {
+      const [sourceId, partnerId, status, cents] = JSON.parse(d.row) as RecentRow;
+      events.push({ t: d.recordedAt.getTime(), sourceId, partnerId, status, cents });
+    }
+  }
+  return coversFrom <= from ? events : undefined;
 }
 
 /**
@@ -147,28 +241,31 @@ async function lastBuiltHour(origin: number, last: number): Promise<number | und
 }
 
 /**
- * Computes the buckets of every closed hour not yet built, from one read of their events. Safe to run
- * concurrently: buckets are insert-only and two builders compute the same content.
+ * Computes the buckets of every closed hour not yet built, from one read of their events: the recent copy when it
+ * covers them (the usual case: housekeeping builds each hour soon after it closes), else status_events. Safe to
+ * run concurrently: buckets are insert-only and two builders compute the same content. Returns with `builtUntil`,
+ * the end of the hours built: every event recorded before it is in the buckets.
  */
 export async function buildReportBuckets(
   now: Date,
   graceMs = BUCKET_GRACE_MS,
-): Promise<{ hoursBuilt: number }> {
+): Promise<{ hoursBuilt: number; builtUntil: number }> {
   const closed = closedUntil(now, graceMs);
   const lastHour = closed - HOUR_MS;
+  const done = { hoursBuilt: 0, builtUntil: closed };
   const f = facts();
-  if (f.builtThrough !== undefined && f.builtThrough >= lastHour) return { hoursBuilt: 0 };
+  if (f.builtThrough !== undefined && f.builtThrough >= lastHour) return done;
   let origin = await readOrigin();
   let since: number;
   const running: Record<GroupBy, Tally> = { source: new Tally(), partner: new Tally() };
   if (origin === undefined) {
     since = -Infinity;
   } else {
-    if (origin > lastHour) return { hoursBuilt: 0 };
+    if (origin > lastHour) return done;
     const built = await lastBuiltHour(origin, lastHour);
     if (built === lastHour) {
       f.builtThrough = lastHour;
-      return { hoursBuilt: 0 };
+      return done;
     }
     if (built !== undefined) {
       for (const g of ['source', 'partner'] as const)
@@ -176,24 +273,20 @@ export async function buildReportBuckets(
     }
     since = built === undefined ? origin : built + HOUR_MS;
   }
-  const range = Number.isFinite(since)
-    ? { $gte: new Date(since), $lt: new Date(closed) }
-    : { $lt: new Date(closed) };
-  const events = await StatusEvent.find(
-    { at: range },
-    { _id: 0, at: 1, sourceId: 1, partnerId: 1, status: 1, revenueDeltaCents: 1 },
-  )
-    .lean<EventLite[]>()
-    .exec();
+  const events =
+    (Number.isFinite(since) ? await recentRecorded(since, closed) : undefined) ??
+    (await statusEventsRecorded(since, closed));
   if (origin === undefined) {
-    origin = floorHour(events.reduce((min, e) => Math.min(min, e.at.getTime()), closed));
-    await insertBuckets([{ _id: 'origin', hour: new Date(origin), groupBy: 'origin', rows: '[]' }]);
+    origin = floorHour(events.reduce((min, e) => Math.min(min, e.t), closed));
+    await insertNew(bucketCollection(), [
+      { _id: 'origin', hour: new Date(origin), groupBy: 'origin', rows: '[]' },
+    ]);
     origin = (await readOrigin()) ?? origin; // a concurrent first build may have won
     since = origin;
   }
-  const byHour = new Map<number, EventLite[]>();
+  const byHour = new Map<number, Counted[]>();
   for (const e of events) {
-    const h = floorHour(e.at.getTime());
+    const h = floorHour(e.t);
     const list = byHour.get(h);
     if (list) list.push(e);
     else byHour.set(h, [e]);
@@ -203,20 +296,57 @@ export async function buildReportBuckets(
   for (let h = since; h <= lastHour; h += HOUR_MS) {
     const inHour = byHour.get(h) ?? [];
     for (const g of ['source', 'partner'] as const) {
-      const group = (e: EventLite) => (g === 'source' ? e.sourceId : e.partnerId) ?? NONE;
-      for (const e of inHour) running[g].add(group(e), e.status, 1, e.revenueDeltaCents ?? 0);
+      for (const e of inHour) running[g].add(groupOf(g, e), e.status, 1, e.cents);
       const rows: HourRows = {
         cum: running[g].toCells(),
-        ev: inHour.map((e) => [e.at.getTime() - h, group(e), e.status, e.revenueDeltaCents ?? 0]),
+        ev: inHour.map((e) => [e.t - h, groupOf(g, e), e.status, e.cents]),
       };
       docs.push({ _id: bucketId(g, h), hour: new Date(h), groupBy: g, rows: JSON.stringify(rows) });
     }
     hoursBuilt += 1;
   }
   // In hour order, so the built hours stay a prefix (lastBuiltHour relies on it).
-  await insertBuckets(docs);
+  await insertNew(bucketCollection(), docs);
   f.builtThrough = Math.max(f.builtThrough ?? -Infinity, lastHour);
-  return { hoursBuilt };
+  return { hoursBuilt, builtUntil: closed };
+}
+
+const markerId = (t: number) => `covers:${new Date(t).toISOString()}`;
+
+/**
+ * Keeps recent_status_events small and says what it holds, given `builtUntil` from buildReportBuckets: events
+ * recorded more than RECENT_MARGIN_MS before it are deleted. On the first run (no marker: a new database, or the
+ * first run of a version with this collection) it copies the events recorded since then from status_events
+ * instead, a read of every event, once. Safe to run concurrently: markers and copies are insert-only.
+ */
+export async function keepRecentStatusEvents(
+  builtUntil: number,
+): Promise<{ coversFrom: number; copied: number; pruned: number }> {
+  const horizon = builtUntil - RECENT_MARGIN_MS;
+  const markers = await RecentStatusEvent.find({ coversFrom: { $exists: true } }, { coversFrom: 1 }).lean();
+  if (!markers.length) {
+    // Events written from here on get their copy from insertStatusEvent; this copies the ones before.
+    const copies = (await statusEventsRecorded(horizon)).map((e) =>
+      recentCopy({ ...e, revenueDeltaCents: e.cents }, new Date(e.t)),
+    );
+    await insertNew(recentCollection(), copies);
+    await insertNew(recentCollection(), [{ _id: markerId(horizon), coversFrom: new Date(horizon) }]);
+    return { coversFrom: horizon, copied: copies.length, pruned: 0 };
+  }
+  const coversFrom = Math.max(...markers.map((m) => (m.coversFrom as Date).getTime()));
+  if (horizon <= coversFrom) return { coversFrom, copied: 0, pruned: 0 };
+  // The marker first, then the deletes: a reader that does not see the new marker yet finds every event the
+  // older one promised, and a reader that sees it does not ask for what is being deleted.
+  await insertNew(recentCollection(), [{ _id: markerId(horizon), coversFrom: new Date(horizon) }]);
+  const { deletedCount } = await RecentStatusEvent.deleteMany({ recordedAt: { $lt: new Date(horizon) } });
+  await RecentStatusEvent.deleteMany({ coversFrom: { $lt: new Date(horizon) } });
+  return { coversFrom: horizon, copied: 0, pruned: deletedCount };
+}
+
+/** Housekeeping for reports: the buckets of hours just closed, then the recent events they no longer need. */
+export async function keepReportHouse(now: Date): ReturnType<typeof keepRecentStatusEvents> {
+  const { builtUntil } = await buildReportBuckets(now);
+  return keepRecentStatusEvents(builtUntil);
 }
 
 /**
@@ -244,18 +374,32 @@ async function addClosed(tally: Tally, groupBy: GroupBy, from: number, until: nu
   await Promise.all([addEventsBefore(tally, groupBy, until, 1), addEventsBefore(tally, groupBy, from, -1)]);
 }
 
-/** Adds events in [from, to) straight from the status events (the hours not yet closed). */
-async function addLive(tally: Tally, groupBy: GroupBy, from: number, to: number): Promise<void> {
+/**
+ * Adds the events recorded in [from, to) (the part after the closed hours): from the recent copy when it covers
+ * them, else, or when asked to (`recent` false), aggregated from status_events.
+ */
+async function addLive(
+  tally: Tally,
+  groupBy: GroupBy,
+  from: number,
+  to: number,
+  recent: boolean,
+): Promise<void> {
+  const events = recent ? await recentRecorded(from, to) : undefined;
+  if (events) {
+    for (const e of events) tally.add(groupOf(groupBy, e), e.status, 1, e.cents);
+    return;
+  }
   const field = groupBy === 'partner' ? '$partnerId' : '$sourceId';
-  const at = { $gte: new Date(from), $lt: new Date(to) };
+  const recorded = recordedIn(from, to);
   // Two single-accumulator pipelines: the portable subset every MongoDB-wire server runs the same way.
   const [counts, revenue] = await Promise.all([
     StatusEvent.aggregate<{ _id: { g: string | null; s: string }; n: number }>([
-      { $match: { at } },
+      { $match: recorded },
       { $group: { _id: { g: field, s: '$status' }, n: { $sum: 1 } } },
     ]),
     StatusEvent.aggregate<{ _id: { g: string | null; s: string }; cents: number }>([
-      { $match: { at, revenueDeltaCents: { $ne: 0 } } },
+      { $match: { ...recorded, revenueDeltaCents: { $ne: 0 } } },
       { $group: { _id: { g: field, s: '$status' }, cents: { $sum: '$revenueDeltaCents' } } },
     ]),
   ]);
@@ -278,7 +422,10 @@ function parseWindow(query: ReportQuery, now: Date): { from: number; to: number 
 }
 
 export interface SummaryOptions {
-  /** Read closed hours from the buckets (building any missing ones); off means all live aggregation. */
+  /**
+   * Read closed hours from the buckets (building any missing ones) and the rest from the recent copy; off means
+   * one aggregation of status_events over the whole window, the reference the fast path is tested against.
+   */
   useBuckets?: boolean;
   graceMs?: number;
 }
@@ -291,13 +438,16 @@ export async function summaryReport(
   const { from, to } = parseWindow(query, now);
   const groupBy = query.groupBy;
   const tally = new Tally();
-  const closed = options.useBuckets === false ? -Infinity : closedUntil(now, options.graceMs);
+  const fast = options.useBuckets !== false;
+  const closed = fast ? closedUntil(now, options.graceMs) : -Infinity;
   const until = Math.min(to, closed);
-  if (from < until) {
-    await buildReportBuckets(now, options.graceMs);
-    await addClosed(tally, groupBy, from, until);
-  }
-  if (to > Math.max(from, until)) await addLive(tally, groupBy, Math.max(from, until), to);
+  const liveFrom = Math.max(from, until);
+  // The two parts read different collections: concurrently, a report costs the slower of them.
+  const parts: Promise<void>[] = [];
+  if (from < until)
+    parts.push(buildReportBuckets(now, options.graceMs).then(() => addClosed(tally, groupBy, from, until)));
+  if (to > liveFrom) parts.push(addLive(tally, groupBy, liveFrom, to, fast));
+  await Promise.all(parts);
 
   const rows = new Map<string, { counts: Record<CanonicalStatus, number>; cents: number }>();
   for (const [group, status, n, cents] of tally.toCells()) {

@@ -1,9 +1,27 @@
 // Revenue and reports end to end: a known set of leads (accepted with and without a payout, rejected, expired,
 // failed, one returned) gives known counts, acceptance rates and revenue per source and per partner, exact to
-// the cent, whether the hours are read live or from the pre-aggregated buckets.
+// the cent, whether the hours are read from status_events, from the pre-aggregated buckets or, for the open part
+// of a window, from recent_status_events; and that copy stays right across hour edges, prunes, late writes and
+// retried writes.
+import { undiciHttp } from '../../activities/http';
+import { leadActivities } from '../../activities/leads';
 import { startPartnerSimulator, type PartnerSimulator } from '../../apps/dev/simulators';
-import { summaryReport } from '../../apps/gateway/reports';
-import { ReportBucket } from '../../shared/models';
+import {
+  BUCKET_GRACE_MS,
+  keepRecentStatusEvents,
+  keepReportHouse,
+  RECENT_MARGIN_MS,
+  summaryReport,
+} from '../../apps/gateway/reports';
+import { createLogger } from '../../shared/logger';
+import {
+  insertStatusEvent,
+  Lead,
+  RecentStatusEvent,
+  recentCopy,
+  ReportBucket,
+  StatusEvent,
+} from '../../shared/models';
 import { ADMIN_KEY, eventually, getJson, postJson, startStack, type Stack } from '../support/stack';
 
 const ADMIN = { 'x-api-key': ADMIN_KEY };
@@ -76,6 +94,8 @@ beforeAll(async () => {
       ],
     },
   });
+  // What the gateway's housekeeping does at start: from now on recent_status_events holds every status written.
+  await keepReportHouse(new Date());
   windowFrom = new Date(Date.now() - 1000).toISOString();
 
   const [a1, a2, s1] = [await lead(SRC1, 'auto'), await lead(SRC1, 'auto'), await lead(SRC1, 'slow')];
@@ -164,7 +184,7 @@ test('per partner', async () => {
   ]);
 });
 
-test('by event time: a window ending before the second batch holds only the first', async () => {
+test('by recorded time: a window ending before the second batch holds only the first', async () => {
   const r = await report(`from=${windowFrom}&to=${midpoint}&groupBy=partner`);
   const acme = (r.body.rows as { group: string; revenue: string; counts: Record<string, number> }[]).find(
     (x) => x.group === 'acme',
@@ -176,6 +196,27 @@ test('by event time: a window ending before the second batch holds only the firs
     status: 200,
     body: { from: '2020-01-01T00:00:00.000Z', to: '2020-01-02T00:00:00.000Z', groupBy: 'source', rows: [] },
   });
+});
+
+test('every status written, at intake and by the workflow, has its recent copy with the same recorded time', async () => {
+  const events = await StatusEvent.find({}, { at: 1, recordedAt: 1 }).sort({ _id: 1 }).lean();
+  const copies = await RecentStatusEvent.find({ row: { $exists: true } }, { recordedAt: 1 })
+    .sort({ _id: 1 })
+    .lean();
+  expect(events).toHaveLength(18);
+  expect(copies.map((c) => [c._id, c.recordedAt])).toEqual(events.map((e) => [e._id, e.recordedAt]));
+  for (const e of events) {
+    // Written by the activity right after the workflow decided it.
+    expect((e.recordedAt as Date).getTime() - e.at.getTime()).toBeGreaterThanOrEqual(0);
+    expect((e.recordedAt as Date).getTime() - e.at.getTime()).toBeLessThan(10_000);
+  }
+  // The window reaches into the open hour: that part came from the copies, and matches status_events.
+  for (const groupBy of ['source', 'partner'] as const) {
+    const q = { from: windowFrom, to: windowTo, groupBy };
+    expect(await summaryReport(q, new Date())).toEqual(
+      await summaryReport(q, new Date(), { useBuckets: false }),
+    );
+  }
 });
 
 test('bad windows are 400 with the offending parameter named; reports need the admin key', async () => {
@@ -240,8 +281,9 @@ test('buckets over many hours and days: any window, built incrementally, matches
       revenueDeltaCents: cents,
     };
   });
-  const { StatusEvent } = await import('../../shared/models');
-  await StatusEvent.insertMany(events);
+  // Written the way the gateway and the workflow write them (event and recent copy), recorded at their event time.
+  for (let i = 0; i < events.length; i += 50)
+    await Promise.all(events.slice(i, i + 50).map((e) => insertStatusEvent(e, e.at)));
 
   const windows = Array.from({ length: 12 }, () => {
     const a = base - 3_600_000 + Math.floor(random() * (span + 2 * 3_600_000));
@@ -267,4 +309,307 @@ test('buckets over many hours and days: any window, built incrementally, matches
   const cents = events.reduce((sum, e) => sum + e.revenueDeltaCents, 0);
   const total = whole.rows.reduce((sum, r) => sum + Math.round(Number(r.revenue) * 100), 0);
   expect(total).toBe(cents);
+});
+
+describe('the open part of a window, from recent_status_events', () => {
+  const HOUR = 3_600_000;
+  const DAY = 86_400_000;
+  const MINUTE = 60_000;
+  // Ten days ahead, past the synthetic events above (their buckets are built four days out); each test takes a
+  // day of its own, in order, because prunes and bucket builds only move forward.
+  const region = (n: number) => Math.floor((Date.now() + (10 + n) * DAY) / HOUR) * HOUR;
+  const at = (t: number) => new Date(t).toISOString();
+  let serial = 0;
+
+  /** One status event, written as the gateway and the workflow write them. */
+  async function record(
+    t: number,
+    e: { sourceId: string; status: string; partnerId?: string; cents?: number },
+    recordedAt = t,
+  ): Promise<string> {
+    const leadId = `recent-${++serial}`;
+    await insertStatusEvent(
+      {
+        _id: `${leadId}:0`,
+        leadId,
+        sourceId: e.sourceId,
+        partnerId: e.partnerId,
+        status: e.status,
+        at: new Date(t),
+        revenueDeltaCents: e.cents ?? 0,
+      },
+      new Date(recordedAt),
+    );
+    return leadId;
+  }
+
+  /** The fast report (buckets and recent copy) equals one aggregation of status_events, window by window. */
+  async function expectSameAsStatusEvents(
+    now: number,
+    windows: [from?: number, to?: number][],
+  ): Promise<void> {
+    for (const groupBy of ['source', 'partner'] as const) {
+      for (const [from, to] of windows) {
+        const q = {
+          groupBy,
+          ...(from === undefined ? {} : { from: at(from) }),
+          ...(to === undefined ? {} : { to: at(to) }),
+        };
+        const fast = await summaryReport(q, new Date(now));
+        expect({ q, report: fast }).toEqual({
+          q,
+          report: await summaryReport(q, new Date(now), { useBuckets: false }),
+        });
+      }
+    }
+  }
+
+  const row = async (now: number, from: number, to: number, group: string) =>
+    (await summaryReport({ from: at(from), to: at(to), groupBy: 'source' }, new Date(now))).rows.find(
+      (r) => r.group === group,
+    );
+
+  test('the open part is counted from the recent copy; where the copy no longer reaches, from status_events', async () => {
+    const r = region(0);
+    for (const [dt, status] of [
+      [HOUR + 2 * MINUTE, 'received'],
+      [HOUR + 3 * MINUTE, 'pending'],
+      [HOUR + 4 * MINUTE, 'rejected'],
+    ] as const)
+      await record(r + dt, { sourceId: 'live-a', partnerId: 'acme', status });
+    // A copy without its status event: only a report reading the copy counts it.
+    await RecentStatusEvent.create(
+      recentCopy(
+        { _id: 'probe:0', sourceId: 'probe', status: 'received', revenueDeltaCents: 0 },
+        new Date(r + HOUR + 5 * MINUTE),
+      ),
+    );
+    const now = r + HOUR + 20 * MINUTE;
+    expect(await row(now, r, r + 2 * HOUR, 'probe')).toMatchObject({
+      counts: expect.objectContaining({ received: 1 }),
+    });
+    expect(await row(now, r, r + 2 * HOUR, 'live-a')).toMatchObject({
+      counts: expect.objectContaining({ received: 1, pending: 1, rejected: 1 }),
+    });
+
+    // Housekeeping hours later prunes the copy up to a point past this window: a report with the earlier clock
+    // cannot trust the copy any more and reads status_events (no probe there).
+    const kept = await keepRecentStatusEvents(r + 5 * HOUR);
+    expect(kept.coversFrom).toBe(r + 5 * HOUR - RECENT_MARGIN_MS);
+    expect(kept.pruned).toBeGreaterThanOrEqual(4);
+    expect(await RecentStatusEvent.exists({ _id: 'probe:0' })).toBeNull();
+    expect(await row(now, r, r + 2 * HOUR, 'probe')).toBeUndefined();
+    expect(await row(now, r, r + 2 * HOUR, 'live-a')).toMatchObject({
+      counts: expect.objectContaining({ received: 1, pending: 1, rejected: 1 }),
+    });
+    await expectSameAsStatusEvents(now, [
+      [r, r + 2 * HOUR],
+      [undefined, undefined],
+    ]);
+  });
+
+  test('no event is counted twice or missed at the edge of the last closed hour', async () => {
+    const r = region(1);
+    const edge = r + HOUR;
+    for (const t of [r + 30 * MINUTE, edge - 1, edge, edge + 1, edge + BUCKET_GRACE_MS - 1])
+      await record(t, { sourceId: 'edge', partnerId: 'bolt', status: 'accepted', cents: 100 });
+    // Before the grace is over the hour is still open (all live); after it, r's hour comes from a bucket.
+    for (const now of [edge + BUCKET_GRACE_MS - 1, edge + BUCKET_GRACE_MS + MINUTE]) {
+      await keepReportHouse(new Date(now));
+      const count = async (from: number, to: number) =>
+        (await row(now, from, to, 'edge'))?.counts.accepted ?? 0;
+      expect(await count(r, edge + HOUR)).toBe(5);
+      expect(await count(edge - 1, edge + 1)).toBe(2);
+      expect(await count(r, edge)).toBe(2);
+      expect(await count(edge, edge + HOUR)).toBe(3);
+      expect((await row(now, r, edge + HOUR, 'edge'))?.revenue).toBe('5.00');
+      await expectSameAsStatusEvents(now, [
+        [r, edge + HOUR],
+        [edge - 1, edge + 1],
+        [r + 17_000, edge + 2 * MINUTE],
+        [undefined, undefined],
+      ]);
+    }
+    expect(await ReportBucket.exists({ _id: `h:source:${at(r).slice(0, 13)}` })).not.toBeNull();
+  });
+
+  test('pruning keeps reports right, hour after hour and after housekeeping stopped for a while', async () => {
+    const p = region(2);
+    const sources = ['s-1', 's-2', 's-3'];
+    const statuses = ['received', 'pending', 'accepted', 'rejected', 'returned'];
+    const write = async (from: number, to: number) => {
+      for (let t = from, i = 0; t < to; t += 10 * MINUTE, i++) {
+        const status = statuses[i % statuses.length] as string;
+        const cents = status === 'accepted' ? 100 * (i % 7) + 50 : status === 'returned' ? -75 : 0;
+        await record(t, {
+          sourceId: sources[i % 3] as string,
+          partnerId: i % 4 ? 'acme' : undefined,
+          status,
+          cents,
+        });
+      }
+    };
+    await write(p, p + 8 * HOUR);
+    // Housekeeping every hour: buckets of the hour just closed, the copy pruned behind them.
+    for (let now = p + HOUR + 7 * MINUTE; now <= p + 8 * HOUR; now += HOUR) {
+      const { coversFrom } = await keepReportHouse(new Date(now));
+      expect(await RecentStatusEvent.countDocuments({ recordedAt: { $lt: new Date(coversFrom) } })).toBe(0);
+      await expectSameAsStatusEvents(now, [
+        [undefined, undefined],
+        [p, now],
+        [now - 90 * MINUTE, now],
+        [p + 2 * HOUR + 17_000, p + 5 * HOUR + 3 * MINUTE],
+      ]);
+    }
+    // Housekeeping stops for seven hours while events keep coming: the copy keeps them all, and the first
+    // report builds the missing hours from it.
+    await write(p + 8 * HOUR, p + 15 * HOUR);
+    const late = p + 15 * HOUR + 10 * MINUTE;
+    await expectSameAsStatusEvents(late, [
+      [undefined, undefined],
+      [p + 7 * HOUR, late],
+      [p + HOUR + 5_000, p + 14 * HOUR + 59 * MINUTE],
+    ]);
+    await keepReportHouse(new Date(late));
+    expect(await RecentStatusEvent.countDocuments({ recordedAt: { $lt: new Date(late - 4 * HOUR) } })).toBe(
+      0,
+    );
+    await expectSameAsStatusEvents(late, [
+      [undefined, undefined],
+      [p + 13 * HOUR, late],
+    ]);
+    // A report whose clock lags behind the prune reads what the copy no longer has from status_events.
+    await expectSameAsStatusEvents(p + 6 * HOUR + 30 * MINUTE, [
+      [p + 5 * HOUR, p + 6 * HOUR + 30 * MINUTE],
+      [undefined, undefined],
+    ]);
+  });
+
+  test('a status written long after its event time counts when it was written, in a closed hour too', async () => {
+    const l = region(3);
+    const leadId = 'late-lead';
+    await Lead.create({ _id: leadId, sourceId: 'late-src', status: 'pending', seq: 1 });
+    await insertStatusEvent(
+      { _id: `${leadId}:0`, leadId, sourceId: 'late-src', status: 'received', at: new Date(l + 5 * MINUTE) },
+      new Date(l + 5 * MINUTE),
+    );
+    // The hour of the event is closed and its bucket built...
+    await keepReportHouse(new Date(l + HOUR + 6 * MINUTE));
+    // ...when the workflow's accepted status (decided at l+10min) reaches the database, at l+1h30, after an outage.
+    const activities = leadActivities({
+      config: () => stack.config,
+      http: undiciHttp,
+      logger: createLogger('test', 'silent'),
+      now: () => new Date(l + HOUR + 30 * MINUTE),
+    });
+    await activities.recordStatus({
+      leadId,
+      seq: 2,
+      status: 'accepted',
+      at: at(l + 10 * MINUTE),
+      reason: 'postback',
+      partnerId: 'acme',
+      payoutCents: 1500,
+      revenueDeltaCents: 1500,
+      currency: 'USD',
+    });
+    const now = l + 2 * HOUR + 6 * MINUTE;
+    await keepReportHouse(new Date(now));
+    expect(await row(now, l, l + 2 * HOUR, 'late-src')).toMatchObject({
+      counts: expect.objectContaining({ received: 1, accepted: 1 }),
+      revenue: '15.00',
+    });
+    expect((await row(now, l, l + HOUR, 'late-src'))?.counts.accepted).toBe(0);
+    expect((await row(now, l + HOUR, l + 2 * HOUR, 'late-src'))?.counts.accepted).toBe(1);
+    await expectSameAsStatusEvents(now, [
+      [l, l + 2 * HOUR],
+      [l + HOUR + 29 * MINUTE, l + HOUR + 31 * MINUTE],
+    ]);
+    // The lead's history keeps the time the workflow decided it.
+    expect((await StatusEvent.findById(`${leadId}:2`).lean())?.at).toEqual(new Date(l + 10 * MINUTE));
+  });
+
+  test('a retried write counts once: an attempt stopped after the copy, a retry after the copy was pruned', async () => {
+    const q = region(4);
+    const event = (leadId: string, t: number) => ({
+      _id: `${leadId}:1`,
+      leadId,
+      sourceId: 'retry-src',
+      status: 'accepted',
+      at: new Date(t),
+      revenueDeltaCents: 900,
+    });
+    // The first attempt wrote the copy and stopped: the retry gives the event the copy's recorded time.
+    await RecentStatusEvent.create(recentCopy(event('stopped', q + 20 * MINUTE), new Date(q + 20 * MINUTE)));
+    expect(await insertStatusEvent(event('stopped', q + 20 * MINUTE), new Date(q + 21 * MINUTE))).toBe(true);
+    expect((await StatusEvent.findById('stopped:1').lean())?.recordedAt).toEqual(new Date(q + 20 * MINUTE));
+
+    expect(await insertStatusEvent(event('retried', q + 10 * MINUTE), new Date(q + 10 * MINUTE))).toBe(true);
+    expect(await insertStatusEvent(event('retried', q + 10 * MINUTE), new Date(q + 12 * MINUTE))).toBe(false);
+    await keepReportHouse(new Date(q + 5 * HOUR));
+    expect(await RecentStatusEvent.exists({ _id: 'retried:1' })).toBeNull();
+    // A retry hours later (the copy pruned): the new copy gets the event's old time back, below what is covered.
+    expect(await insertStatusEvent(event('retried', q + 10 * MINUTE), new Date(q + 5 * HOUR))).toBe(false);
+    expect((await RecentStatusEvent.findById('retried:1').lean())?.recordedAt).toEqual(
+      new Date(q + 10 * MINUTE),
+    );
+    const now = q + 5 * HOUR + MINUTE;
+    expect(await row(now, q, now, 'retry-src')).toMatchObject({
+      counts: expect.objectContaining({ accepted: 2 }),
+      revenue: '18.00',
+    });
+    await expectSameAsStatusEvents(now, [
+      [q, now],
+      [undefined, undefined],
+    ]);
+  });
+
+  test('a database without the recent copy (the first run of this version) gets it from status_events', async () => {
+    const u = region(5);
+    // Events as the previous version wrote them: no recorded time, no copy.
+    const legacy = [
+      [u + 10 * MINUTE, 'accepted', 1234],
+      [u + HOUR + 5 * MINUTE, 'accepted', 2000],
+      [u + HOUR + 6 * MINUTE, 'returned', -2000],
+      [u + 2 * HOUR + MINUTE, 'accepted', 777],
+      [u + 2 * HOUR + 2 * MINUTE, 'rejected', 0],
+    ] as const;
+    await StatusEvent.insertMany(
+      legacy.map(([t, status, cents], i) => ({
+        _id: `legacy-${i}:1`,
+        leadId: `legacy-${i}`,
+        sourceId: 'legacy-src',
+        partnerId: 'acme',
+        status,
+        at: new Date(t),
+        revenueDeltaCents: cents,
+      })),
+    );
+    await RecentStatusEvent.deleteMany({ coversFrom: { $exists: true } });
+    const now = u + 2 * HOUR + 10 * MINUTE;
+    // No marker: the open part comes from status_events.
+    await expectSameAsStatusEvents(now, [
+      [u, now],
+      [undefined, undefined],
+    ]);
+    const kept = await keepReportHouse(new Date(now));
+    expect(kept.coversFrom).toBe(u + 2 * HOUR - RECENT_MARGIN_MS);
+    expect(
+      (
+        await RecentStatusEvent.find({ _id: /^legacy-/ }, { recordedAt: 1 })
+          .sort({ _id: 1 })
+          .lean()
+      ).map((c) => c.recordedAt),
+    ).toEqual(legacy.map(([t]) => new Date(t)));
+    expect(await row(now, u, now, 'legacy-src')).toMatchObject({
+      counts: expect.objectContaining({ accepted: 3, returned: 1, rejected: 1 }),
+      revenue: '20.11',
+    });
+    expect((await row(now, u + 2 * HOUR, now, 'legacy-src'))?.revenue).toBe('7.77');
+    await expectSameAsStatusEvents(now, [
+      [u, now],
+      [u + HOUR + 5 * MINUTE + 1, now],
+      [undefined, undefined],
+    ]);
+  });
 });
