@@ -564,6 +564,10 @@ export class PostbackService {
           'bad_signature',
           `ts is ${Math.round(skew)} s away from now (window ${SIGNATURE_WINDOW_SECONDS} s)`,
         );
+      // The signed string joins k=v with "&" as received (SPEC): a name or value holding "&" or "=" would sign
+      // the same as another set of parameters, so such a request cannot be vouched for.
+      if (Object.entries(raw).some(([k, v]) => /[&=]/.test(k) || /[&=]/.test(v)))
+        throw new AppError('bad_signature', 'signed parameters may not contain "&" or "="');
       if (!safeEqual(signParams(pb.hmacSecret, raw), signature))
         throw new AppError('bad_signature', 'signature does not match');
       try {

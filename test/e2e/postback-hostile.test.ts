@@ -317,6 +317,15 @@ const rows: Row[] = [
     code: 'bad_signature',
   },
   {
+    name: 'a signed value holding "&" and "=" (the same signed string as another set of parameters)',
+    request: () => ({
+      path: '/postback/signed',
+      ...signedQuery({ subid: lead.signed, status: 'approved', ts: nowSeconds(), note: 'x&status=rejected' }),
+    }),
+    status: 403,
+    code: 'bad_signature',
+  },
+  {
     name: 'no signature for a signing partner',
     request: () => ({
       path: '/postback/signed',
