@@ -10,15 +10,7 @@ import {
   type SourceSimulator,
 } from '../../apps/dev/simulators';
 import { Lead, PostbackEffect, PostbackLog, StatusEvent } from '../../shared/models';
-import {
-  ADMIN_KEY,
-  baseConfig,
-  eventually,
-  getJson,
-  postJson,
-  startStack,
-  type Stack,
-} from '../support/stack';
+import { ADMIN_KEY, baseConfig, leadReaches, postJson, type Stack, startStack } from '../support/stack';
 
 const SOURCE_KEY = 'key-src-1-abcdef';
 const TOKEN = 'acme-token-123';
@@ -44,14 +36,7 @@ beforeAll(async () => {
     }),
   );
   for (const id of seeded) {
-    await eventually(
-      async () =>
-        (await getJson(`${stack.baseUrl}/leads/${id}`, { 'x-api-key': SOURCE_KEY })).body.status === 'pending'
-          ? true
-          : undefined,
-      30_000,
-      `${id} pending`,
-    );
+    await leadReaches(stack, id, 'pending', { 'x-api-key': SOURCE_KEY }, 30_000);
   }
 }, 120_000);
 

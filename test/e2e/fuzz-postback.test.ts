@@ -9,7 +9,7 @@ import {
 } from '../../apps/dev/simulators';
 import { Lead, PostbackEffect, StatusEvent } from '../../shared/models';
 import { signParams } from '../../shared/signature';
-import { baseConfig, eventually, getJson, postJson, startStack, type Stack } from '../support/stack';
+import { baseConfig, eventually, leadReaches, postJson, type Stack, startStack } from '../support/stack';
 
 const KEY = { 'x-api-key': 'key-src-1-abcdef' };
 const ACME_TOKEN = 'acme-token-123';
@@ -57,12 +57,7 @@ function config(partnerUrl: string, sourceUrl: string) {
 async function pendingLead(vertical: string): Promise<string> {
   const created = await postJson(`${stack.baseUrl}/leads`, { vertical, geo: { country: 'US' } }, KEY);
   const leadId = created.body.leadId as string;
-  await eventually(
-    async () =>
-      (await getJson(`${stack.baseUrl}/leads/${leadId}`, KEY)).body.status === 'pending' ? true : undefined,
-    30_000,
-    `lead ${leadId} pending`,
-  );
+  await leadReaches(stack, leadId, 'pending', KEY, 30_000);
   return leadId;
 }
 

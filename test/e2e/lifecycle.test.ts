@@ -7,7 +7,15 @@ import {
   type PartnerSimulatorOptions,
   type SourceSimulator,
 } from '../../apps/dev/simulators';
-import { baseConfig, eventually, getJson, postJson, startStack, type Stack } from '../support/stack';
+import {
+  baseConfig,
+  eventually,
+  getJson,
+  leadReaches,
+  postJson,
+  type Stack,
+  startStack,
+} from '../support/stack';
 
 const KEY = { 'x-api-key': 'key-src-1-abcdef' };
 let stack: Stack;
@@ -47,26 +55,14 @@ test('lead accepted by postback: history, payout and source notification', async
     'delivery',
   );
   expect(delivered.body).toMatchObject({ subid: leadId, vertical: 'auto', geo: { country: 'US' } });
-  await eventually(
-    async () =>
-      (await getJson(`${stack.baseUrl}/leads/${leadId}`, KEY)).body.status === 'pending' ? true : undefined,
-    20_000,
-    'pending',
-  );
+  await leadReaches(stack, leadId, 'pending', KEY, 20_000);
 
   const pb = await getJson(
     `${stack.baseUrl}/postback?subid=${leadId}&status=approved&payout=20.5&token=acme-token-123`,
   );
   expect(pb).toEqual({ status: 200, body: { ok: true, leadId, status: 'accepted', duplicate: false } });
 
-  const lead = await eventually(
-    async () => {
-      const r = await getJson(`${stack.baseUrl}/leads/${leadId}`, KEY);
-      return r.body.status === 'accepted' ? r.body : undefined;
-    },
-    20_000,
-    'accepted',
-  );
+  const lead = await leadReaches(stack, leadId, 'accepted', KEY, 20_000);
   expect(lead).toMatchObject({
     leadId,
     clickId: 'clk-42',
@@ -134,14 +130,7 @@ test('a partner that posts back before answering the delivery still decides the 
       'eager postback answered',
     );
     expect(answer.httpStatus).toBe(200);
-    const lead = await eventually(
-      async () => {
-        const r = await getJson(`${stack.baseUrl}/leads/${leadId}`, KEY);
-        return r.body.status === 'accepted' ? r.body : undefined;
-      },
-      20_000,
-      'accepted',
-    );
+    const lead = await leadReaches(stack, leadId, 'accepted', KEY, 20_000);
     expect(lead).toMatchObject({ partnerId: 'acme', payout: '7.25' });
   } finally {
     partner.setBehavior(() => ({}));

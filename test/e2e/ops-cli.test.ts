@@ -19,9 +19,10 @@ import {
   baseConfig,
   eventually,
   getJson,
+  leadReaches,
   postJson,
-  startStack,
   type Stack,
+  startStack,
 } from '../support/stack';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'leadrouter.js');
@@ -99,26 +100,12 @@ afterAll(async () => {
 async function acceptedLead(clickId: string): Promise<string> {
   const created = await postJson(`${stack.baseUrl}/leads`, { clickId }, SOURCE_KEY);
   const leadId = created.body.leadId as string;
-  await eventually(
-    async () =>
-      (await getJson(`${stack.baseUrl}/leads/${leadId}`, SOURCE_KEY)).body.status === 'pending'
-        ? true
-        : undefined,
-    30_000,
-    'pending',
-  );
+  await leadReaches(stack, leadId, 'pending', SOURCE_KEY, 30_000);
   const pb = await getJson(
     `${stack.baseUrl}/postback?subid=${leadId}&status=approved&payout=20.50&token=acme-token-123`,
   );
   expect(pb.status).toBe(200);
-  await eventually(
-    async () =>
-      (await getJson(`${stack.baseUrl}/leads/${leadId}`, SOURCE_KEY)).body.status === 'accepted'
-        ? true
-        : undefined,
-    30_000,
-    'accepted',
-  );
+  await leadReaches(stack, leadId, 'accepted', SOURCE_KEY, 30_000);
   return leadId;
 }
 

@@ -13,7 +13,15 @@ import {
   type WorkerMetricsServer,
 } from '../../apps/worker/metrics';
 import { freePort } from '../../scripts/lib/provision';
-import { baseConfig, eventually, getJson, postJson, startStack, type Stack } from '../support/stack';
+import {
+  baseConfig,
+  eventually,
+  getJson,
+  leadReaches,
+  postJson,
+  type Stack,
+  startStack,
+} from '../support/stack';
 
 const SOURCE_KEY = { 'x-api-key': 'key-src-1-abcdef' };
 let stack: Stack;
@@ -72,14 +80,7 @@ async function scrape(url: string): Promise<{ type: string; text: string }> {
 test('after a lead accepted by postback and one bad postback, metrics carry the right labels', async () => {
   const created = await postJson(`${stack.baseUrl}/leads`, { clickId: 'clk-metrics' }, SOURCE_KEY);
   const leadId = created.body.leadId as string;
-  await eventually(
-    async () =>
-      (await getJson(`${stack.baseUrl}/leads/${leadId}`, SOURCE_KEY)).body.status === 'pending'
-        ? true
-        : undefined,
-    30_000,
-    'pending',
-  );
+  await leadReaches(stack, leadId, 'pending', SOURCE_KEY, 30_000);
   const bad = await getJson(
     `${stack.baseUrl}/postback?subid=${leadId}&status=approved&token=wrong-token-123`,
   );
@@ -88,14 +89,7 @@ test('after a lead accepted by postback and one bad postback, metrics carry the 
     `${stack.baseUrl}/postback?subid=${leadId}&status=approved&payout=9.99&token=acme-token-123`,
   );
   expect(good.status).toBe(200);
-  await eventually(
-    async () =>
-      (await getJson(`${stack.baseUrl}/leads/${leadId}`, SOURCE_KEY)).body.status === 'accepted'
-        ? true
-        : undefined,
-    30_000,
-    'accepted',
-  );
+  await leadReaches(stack, leadId, 'accepted', SOURCE_KEY, 30_000);
 
   const gateway = await scrape(stack.baseUrl);
   expect(gateway.type).toMatch(/^text\/plain/);

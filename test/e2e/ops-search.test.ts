@@ -8,7 +8,15 @@ import {
   type SourceSimulator,
 } from '../../apps/dev/simulators';
 import { statusQuery } from '../../shared/temporal';
-import { baseConfig, eventually, getJson, postJson, startStack, type Stack } from '../support/stack';
+import {
+  baseConfig,
+  eventually,
+  getJson,
+  leadReaches,
+  postJson,
+  type Stack,
+  startStack,
+} from '../support/stack';
 
 const SOURCE_KEY = { 'x-api-key': 'key-src-1-abcdef' };
 let stack: Stack;
@@ -30,14 +38,7 @@ afterAll(async () => {
 async function decidedLead(rawStatus: 'approved' | 'declined', expected: string): Promise<string> {
   const created = await postJson(`${stack.baseUrl}/leads`, { clickId: `clk-${rawStatus}` }, SOURCE_KEY);
   const leadId = created.body.leadId as string;
-  await eventually(
-    async () =>
-      (await getJson(`${stack.baseUrl}/leads/${leadId}`, SOURCE_KEY)).body.status === 'pending'
-        ? true
-        : undefined,
-    30_000,
-    'pending',
-  );
+  await leadReaches(stack, leadId, 'pending', SOURCE_KEY, 30_000);
   const pb = await getJson(
     `${stack.baseUrl}/postback?subid=${leadId}&status=${rawStatus}&token=acme-token-123`,
   );

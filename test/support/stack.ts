@@ -189,3 +189,21 @@ export async function getJson(url: string, headers: Record<string, string> = {})
   const res = await fetch(url, { headers });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
+
+/** Waits until `GET /leads/:id`, read with the source's `headers`, shows `status`; returns that view. */
+export function leadReaches(
+  stack: Pick<Stack, 'baseUrl'>,
+  leadId: string,
+  status: string,
+  headers: Record<string, string>,
+  timeoutMs = 30_000,
+): Promise<Record<string, unknown>> {
+  return eventually(
+    async () => {
+      const { body } = await getJson(`${stack.baseUrl}/leads/${leadId}`, headers);
+      return body.status === status ? body : undefined;
+    },
+    timeoutMs,
+    `lead ${leadId} ${status}`,
+  );
+}
