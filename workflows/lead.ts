@@ -42,9 +42,12 @@ const MONGO_STEP_OPTIONS = {
  */
 export const LOCAL_MONGO_STEPS_PATCH = 'mongo-steps-as-local-activities';
 
+/** Regular activities: a step's decision is in the history before MongoDB sees it (the expiry, below). */
+const durableMongoSteps = proxyActivities<Activities>(MONGO_STEP_OPTIONS);
+
 /** The proxy for this run's MongoDB steps; called once, before the first await, so a run never mixes the two. */
 function mongoSteps() {
-  if (!patched(LOCAL_MONGO_STEPS_PATCH)) return proxyActivities<Activities>(MONGO_STEP_OPTIONS);
+  if (!patched(LOCAL_MONGO_STEPS_PATCH)) return durableMongoSteps;
   // Same retry policy. Short backoffs (a database blip) wait in the worker, which keeps the workflow task open;
   // from 16 s on each wait is a workflow timer, so a long outage does not fill the history with task heartbeats.
   return proxyLocalActivities<Activities>({ ...MONGO_STEP_OPTIONS, localRetryThreshold: '10s' });
@@ -147,9 +150,10 @@ export async function leadWorkflow({ leadId }: LeadWorkflowInput): Promise<LeadW
   async function setStatus(
     status: CanonicalStatus,
     details: Omit<RecordStatusInput, 'leadId' | 'seq' | 'status' | 'at'>,
+    steps = store,
   ) {
     seq += 1;
-    await store.recordStatus({ leadId, seq, status, at: new Date().toISOString(), ...details });
+    await steps.recordStatus({ leadId, seq, status, at: new Date().toISOString(), ...details });
     view.status = status;
     if (details.partnerId) view.partnerId = details.partnerId;
     if (details.payoutCents !== undefined) view.payoutCents = details.payoutCents;
@@ -184,10 +188,12 @@ export async function leadWorkflow({ leadId }: LeadWorkflowInput): Promise<LeadW
       const remaining = deadline - Date.now();
       const got = remaining > 0 && (await condition(() => inbox.length > 0, remaining));
       if (!got) {
-        await setStatus('expired', {
-          partnerId: c.partnerId,
-          reason: 'no postback before the partner deadline',
-        });
+        // The deadline races the partner's postback. A local activity writes before its workflow task is
+        // recorded; if that task is lost (worker killed) its retry may also hold the postback, which the SDK
+        // delivers before the timer, and decide `accepted` over an `expired` already written. A regular
+        // activity writes only what the history holds (decision 0008).
+        const reason = 'no postback before the partner deadline';
+        await setStatus('expired', { partnerId: c.partnerId, reason }, durableMongoSteps);
         return 'decided';
       }
       const pb = inbox.shift() as PostbackSignal;

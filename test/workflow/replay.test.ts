@@ -115,6 +115,13 @@ const SCENARIOS: Record<string, Scenario> = {
       h.acme.setBehavior(() => ({}));
     }
   },
+  /** Recorded after LOCAL_MONGO_STEPS_PATCH: no postback before the deadline; the expiry is a regular activity. */
+  async 'local-steps-expired'(h) {
+    const { leadId, handle } = await h.submitLead({ clickId: 'clk-local-expired' });
+    await h.waitForStatus(leadId, 'pending');
+    await handle.result();
+    return { 'local-steps-expired': firstRun(h, handle) };
+  },
   /** The source is down past the notification's max duration, then an operator replays it (a new run). */
   async 'notification-exhausted'(h) {
     h.useConfig((e) =>
@@ -149,10 +156,18 @@ const BEFORE_LOCAL_STEPS = [
   'notification-exhausted',
   'notification-replayed',
 ];
-/** Recorded after it: the MongoDB steps are local activities. */
-const AFTER_LOCAL_STEPS = ['local-steps-waterfall-hold-accepted'];
+/**
+ * Recorded after it, with the regular activities each one schedules: the calls to third parties, and the
+ * expiry's status write (it races the postback, so its decision must be in the history first; decision 0008).
+ */
+const AFTER_LOCAL_STEPS: Record<string, string[]> = {
+  'local-steps-waterfall-hold-accepted': ['deliverLead', 'deliverLead', 'notifySource'],
+  'local-steps-expired': ['deliverLead', 'recordStatus'],
+};
 
-const EXPECTED_FILES = [...BEFORE_LOCAL_STEPS, ...AFTER_LOCAL_STEPS].map((name) => `${name}.json`).sort();
+const EXPECTED_FILES = [...BEFORE_LOCAL_STEPS, ...Object.keys(AFTER_LOCAL_STEPS)]
+  .map((name) => `${name}.json`)
+  .sort();
 
 type History = ReturnType<typeof historyFromJson>;
 
@@ -234,10 +249,9 @@ test('the committed histories cover both sides of the local-activities patch', (
     expect({ name, patches: patchesIn(history) }).toEqual({ name, patches: [] });
     expect(scheduledActivityTypes(history)).toContain('loadLead');
   }
-  for (const name of AFTER_LOCAL_STEPS) {
+  for (const [name, regular] of Object.entries(AFTER_LOCAL_STEPS)) {
     const history = committedHistory(name);
     expect({ name, patches: patchesIn(history) }).toEqual({ name, patches: [LOCAL_MONGO_STEPS_PATCH] });
-    // Only the calls to third parties are left as regular activities.
-    expect(new Set(scheduledActivityTypes(history))).toEqual(new Set(['deliverLead', 'notifySource']));
+    expect({ name, regular: scheduledActivityTypes(history) }).toEqual({ name, regular });
   }
 });
