@@ -91,6 +91,8 @@ export interface PostbackServiceDeps {
   logger: Logger;
   metrics: Metrics;
   now?: () => Date;
+  /** Where the log lines go (default: the `postbacks` collection); a test gives one that fails. */
+  logCollection?: () => mongo.Collection;
 }
 
 function invalid(message: string, path: string, issue: string): AppError {
@@ -220,12 +222,13 @@ export class PostbackService {
   private readonly claims = new BatchedInserts<Claim>(
     () => PostbackEffect.collection as unknown as mongo.Collection<Claim>,
   );
-  private readonly logs = new BatchedInserts<mongo.Document>(
-    () => PostbackLog.collection as unknown as mongo.Collection,
-  );
+  private readonly logs: BatchedInserts<mongo.Document>;
 
   constructor(private readonly deps: PostbackServiceDeps) {
     this.now = deps.now ?? (() => new Date());
+    this.logs = new BatchedInserts(
+      deps.logCollection ?? (() => PostbackLog.collection as unknown as mongo.Collection),
+    );
   }
 
   /** Parameter names that carry a secret under any partner's aliases: never stored. */
@@ -274,8 +277,9 @@ export class PostbackService {
           : 'applied'
       : 'rejected';
     const secrets = this.secrets();
-    // One insert per request, with its outcome, before the answer. An effect is on record before this (in
-    // Temporal's history, or as a queued claim), so a failed log write does not change the answer.
+    // One insert per request, with its outcome, before the answer (SPEC: every postback is stored before the
+    // response). If it cannot be stored the answer is 503 and the partner retries, even when the signal went
+    // out: the workflow applies the effect once, and the retry is answered (and logged) as a duplicate.
     try {
       await this.logs.insert({
         _id: logId,
@@ -295,10 +299,15 @@ export class PostbackService {
         latencyMs: Math.round(latencyMs * 1000) / 1000,
       });
     } catch (err) {
-      this.deps.logger.error({ err, requestId: req.requestId, postbackId }, 'postback could not be logged');
+      this.deps.logger.error(
+        { err, requestId: req.requestId, postbackId, outcome },
+        'postback could not be logged',
+      );
+      failure ??= new AppError('dependency_unavailable', 'the postback could not be recorded; retry later');
+      answer = undefined;
     }
     const label = answer ? outcome : (failure?.code ?? 'internal');
-    this.observe(String(log.partnerId ?? 'unknown'), label, outcome, latencyMs);
+    this.observe(String(log.partnerId ?? 'unknown'), label, answer ? outcome : 'rejected', latencyMs);
     this.deps.logger.info(
       {
         requestId: req.requestId,
@@ -434,6 +443,9 @@ export class PostbackService {
       // 409. A repeat of a valid transition needs no read here: its claim below finds the first one.
       if (await PostbackEffect.collection.findOne({ _id: effectId as never }, { projection: { _id: 1 } }))
         return duplicate;
+      // Applied, but its claim was not written (the database went away after the signal; the partner was
+      // answered 503 and retries): the lead already has this status from this partner.
+      if (lead.status === status && lead.partnerId === partner.id) return duplicate;
       // lead.status lags the workflow (a worker restart, a Temporal outage): an earlier postback that makes
       // this one valid (approved, then a chargeback) may be claimed and not recorded yet. Then this one is
       // valid too; and while that one still waits in the outbox, this one queues behind it (order kept).

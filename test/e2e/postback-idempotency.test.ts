@@ -6,8 +6,13 @@ import {
   type PartnerSimulator,
   type SourceSimulator,
 } from '../../apps/dev/simulators';
-import { PostbackLog, StatusEvent } from '../../shared/models';
+import { MongoClient } from 'mongodb';
+import { PostbackService } from '../../apps/gateway/postbacks';
+import { createLogger } from '../../shared/logger';
+import { createMetrics } from '../../shared/metrics';
+import { PostbackEffect, PostbackLog, StatusEvent } from '../../shared/models';
 import { leadWorkflowId } from '../../shared/temporal';
+import { testEnv } from '../support/servers';
 import { startStack, type Stack } from '../support/stack';
 import {
   ACME_TOKEN,
@@ -110,6 +115,58 @@ test('20 identical holds at once, then the approval: the hold is applied once', 
   expect(await PostbackLog.countDocuments({ leadId, outcome: 'applied' })).toBe(2);
 });
 
+test('a postback whose log line cannot be written is answered 503 though applied; its retry is a duplicate', async () => {
+  const leadId = await pendingLead(stack, 'auto', 'clk-unlogged');
+  // A gateway whose log collection is gone (its client closed): the database failing after the signal.
+  const closed = new MongoClient(testEnv().mongoUri);
+  await closed.connect();
+  await closed.close();
+  const service = new PostbackService({
+    config: () => stack.config,
+    temporal: stack.temporal,
+    logger: createLogger('test', 'silent'),
+    metrics: createMetrics(),
+    logCollection: () => closed.db('gone').collection('postbacks'),
+  });
+  const query = { subid: leadId, status: 'approved', payout: '20.00', token: ACME_TOKEN };
+  await expect(
+    service.receive({
+      method: 'GET',
+      path: '/postback/acme',
+      query,
+      body: {},
+      headers: {},
+      ip: '127.0.0.1',
+      requestId: 'unlogged-1',
+      partnerIdFromPath: 'acme',
+    }),
+  ).rejects.toMatchObject({ code: 'dependency_unavailable', status: 503 });
+  // The signal went out before the log write: the lead is accepted, once.
+  await waitForStatus(leadId, 'accepted');
+  expect(await PostbackLog.countDocuments({ leadId })).toBe(0);
+
+  // The partner retries: a duplicate (no claim was missing here; the lead has this partner's status either way).
+  const retry = await postback('/postback/acme', query);
+  expect(retry).toEqual({ status: 200, body: { ok: true, leadId, status: 'accepted', duplicate: true } });
+  await settled(leadId);
+  expect(await historyOf(leadId)).toEqual(['received', 'pending', 'accepted']);
+  expect((await PostbackLog.find({ leadId }).lean()).map((l) => l.outcome)).toEqual(['duplicate']);
+});
+
+test('approved again after the lead was accepted by this partner, with no claim on record: a duplicate, not 409', async () => {
+  const leadId = await pendingLead(stack, 'auto', 'clk-no-claim');
+  const query = { subid: leadId, status: 'approved', token: ACME_TOKEN };
+  expect((await postback('/postback/acme', query)).body).toMatchObject({ duplicate: false });
+  await waitForStatus(leadId, 'accepted');
+  await settled(leadId);
+  // As if the claim write had failed after the signal.
+  await PostbackEffect.deleteMany({ leadId });
+  expect(await postback('/postback/acme', query)).toEqual({
+    status: 200,
+    body: { ok: true, leadId, status: 'accepted', duplicate: true },
+  });
+});
+
 test('the same txid again (under partner aliases, other raw word, no partner in the path) is a duplicate', async () => {
   const leadId = await pendingLead(stack, 'loans', 'clk-txid');
   // "net" names our parameters clickid/st/key/transaction_id; its "2" and its "lead" both mean a sale.
@@ -161,13 +218,13 @@ test('handling time: every postback has latencyMs in its log and one observation
   const text = await res.text();
   expect(res.status).toBe(200);
   expect(text).toMatch(/^# TYPE leadrouter_postback_handling_seconds histogram$/m);
-  expect(sent).toBeGreaterThanOrEqual(47);
+  expect(sent).toBeGreaterThanOrEqual(50);
   expect(histogramCount(text)).toBe(sent);
   // Buckets are cumulative: the +Inf bucket of each outcome equals its count.
   const inf = [
     ...text.matchAll(/^leadrouter_postback_handling_seconds_bucket\{le="\+Inf",outcome="(\w+)"\} (\d+)$/gm),
   ];
-  expect(Object.fromEntries(inf.map((m) => [m[1], Number(m[2])]))).toEqual({ applied: 5, duplicate: 42 });
+  expect(Object.fromEntries(inf.map((m) => [m[1], Number(m[2])]))).toEqual({ applied: 6, duplicate: 44 });
   const logs = await PostbackLog.find({}, { latencyMs: 1, outcome: 1 }).lean();
   expect(logs).toHaveLength(sent);
   for (const l of logs) {
