@@ -298,7 +298,10 @@ async function buildReport(input: ReportInput): Promise<{ text: string; pass: bo
   const leads = new Map((await db.collection('leads').find({}).toArray()).map((l) => [String(l._id), l]));
   const events = await db.collection('status_events').find({}).toArray();
   const effects = await db.collection('postback_effects').find({}).toArray();
-  const logs = await db.collection('postbacks').find({}, { projection: { outcome: 1, httpStatus: 1, leadId: 1 } }).toArray();
+  const logs = await db
+    .collection('postbacks')
+    .find({}, { projection: { outcome: 1, httpStatus: 1, leadId: 1, status: 1, receivedAt: 1 } })
+    .toArray();
 
   const historyOf = new Map<string, { status: string; postbackId?: string }[]>();
   for (const e of events) {
@@ -342,7 +345,23 @@ async function buildReport(input: ReportInput): Promise<{ text: string; pass: bo
     const key = `${String(e.leadId)}:${String(e.status)}`;
     appliedEffect.set(key, (appliedEffect.get(key) ?? 0) + 1);
   }
-  const lostPostbacks = [...expectedEffects].filter((k) => !claimed.has(k) || !appliedEffect.has(k)).length;
+  // A hold the partner sent again (after a 503) once its approval had been taken in is stale: the workflow, past
+  // its verdict, ignores it by design. Taken in = logged applied or queued; "after" by the gateway's clock.
+  const takenAt = new Map<string, number>();
+  for (const l of logs) {
+    if (l.outcome !== 'applied' && l.outcome !== 'queued') continue;
+    const key = `${String(l.leadId)}:${String(l.status)}`;
+    const t = new Date(l.receivedAt as Date).getTime();
+    takenAt.set(key, Math.min(t, takenAt.get(key) ?? t));
+  }
+  const staleHold = (k: string) => {
+    const lead = k.slice(0, k.lastIndexOf(':'));
+    return k.endsWith(':pending') && (takenAt.get(k) ?? 0) > (takenAt.get(`${lead}:accepted`) ?? Infinity);
+  };
+  const staleHolds = [...expectedEffects].filter((k) => claimed.has(k) && !appliedEffect.has(k) && staleHold(k)).length;
+  const lostPostbacks = [...expectedEffects].filter(
+    (k) => !claimed.has(k) || (!appliedEffect.has(k) && !staleHold(k)),
+  ).length;
   const unexpectedEffects = [...claimed].filter((k) => !expectedEffects.has(k)).length;
   const appliedTwice =
     [...appliedByPostback.values()].filter((n) => n > 1).length +
@@ -387,6 +406,7 @@ async function buildReport(input: ReportInput): Promise<{ text: string; pass: bo
     ['  logged as rejected (4xx/5xx)', '-', logOutcomes.get('rejected') ?? 0, ''],
     ['postbacks applied (status events from a postback)', expectedEffects.size, [...appliedEffect.keys()].filter((k) => expectedEffects.has(k)).length, ''],
     ['postbacks lost (expected effect not applied)', 0, lostPostbacks, lostPostbacks === 0 ? 'ok' : 'MISS'],
+    ['  holds resent after the approval (stale, ignored)', '-', staleHolds, ''],
     ['postbacks applied twice', 0, appliedTwice, appliedTwice === 0 ? 'ok' : 'MISS'],
     ['signals still unsent in the outbox', 0, unsent, unsent === 0 ? 'ok' : 'MISS'],
     ['partner postbacks finally refused (non-2xx)', 0, refused, refused === 0 ? 'ok' : 'MISS'],

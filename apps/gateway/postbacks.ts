@@ -437,24 +437,6 @@ export class PostbackService {
       httpStatus: 200,
       body: { ok: true, leadId: params.subid, status, duplicate: true },
     };
-    let behindQueued = false;
-    if (!canTransition(lead.status as CanonicalStatus, status)) {
-      // A repeat is a repeat even after the lead moved on (approved twice after the lead is accepted): 200, not
-      // 409. A repeat of a valid transition needs no read here: its claim below finds the first one.
-      if (await PostbackEffect.collection.findOne({ _id: effectId as never }, { projection: { _id: 1 } }))
-        return duplicate;
-      // Applied, but its claim was not written (the database went away after the signal; the partner was
-      // answered 503 and retries): the lead already has this status from this partner.
-      if (lead.status === status && lead.partnerId === partner.id) return duplicate;
-      // lead.status lags the workflow (a worker restart, a Temporal outage): an earlier postback that makes
-      // this one valid (approved, then a chargeback) may be claimed and not recorded yet. Then this one is
-      // valid too; and while that one still waits in the outbox, this one queues behind it (order kept).
-      const enabling = await this.unrecordedClaimsEnabling(params.subid, partner.id, status, lead.seq ?? 0);
-      if (!enabling.length)
-        throw new AppError('conflict', `a lead that is ${lead.status} cannot become ${status}`);
-      behindQueued = enabling.some((c) => !c.sentAt);
-    }
-
     const signal: PostbackSignal = {
       postbackId,
       partnerId: partner.id,
@@ -465,11 +447,32 @@ export class PostbackService {
       txid: params.txid,
       receivedAt: receivedAt.toISOString(),
     };
+    const claim = { _id: effectId, leadId: params.subid, postbackId, signal, claimedAt: receivedAt };
+    let behindQueued = false;
+    if (!canTransition(lead.status as CanonicalStatus, status)) {
+      // A repeat is a repeat even after the lead moved on (approved twice after the lead is accepted): 200, not
+      // 409. A repeat of a valid transition needs no read here: its claim below finds the first one.
+      if (await PostbackEffect.collection.findOne({ _id: effectId as never }, { projection: { _id: 1 } }))
+        return duplicate;
+      // Applied, but its claim was not written (the database went away after the signal; the partner was
+      // answered 503 and retries): the lead already has this status from this partner.
+      if (lead.status === status && lead.partnerId === partner.id) {
+        await this.claim({ ...claim, sentAt: receivedAt }).catch(() => false); // the record made whole
+        return duplicate;
+      }
+      // lead.status lags the workflow (a worker restart, a Temporal outage): an earlier postback that makes
+      // this one valid (approved, then a chargeback) may be claimed and not recorded yet. Then this one is
+      // valid too; and while that one still waits in the outbox, this one queues behind it (order kept).
+      const enabling = await this.unrecordedClaimsEnabling(params.subid, partner.id, status, lead.seq ?? 0);
+      if (!enabling.length)
+        throw new AppError('conflict', `a lead that is ${lead.status} cannot become ${status}`);
+      behindQueued = enabling.some((c) => !c.sentAt);
+    }
+
     const queued: PostbackAnswer = {
       httpStatus: 202,
       body: { ok: true, leadId: params.subid, status, duplicate: false, queued: true },
     };
-    const claim = { _id: effectId, leadId: params.subid, postbackId, signal, claimedAt: receivedAt };
     if (behindQueued) {
       if (!(await this.claim(claim))) return duplicate;
       this.deps.temporal.markBacklog(); // the reconciler looks for unsent claims only when told (or every 5 min)

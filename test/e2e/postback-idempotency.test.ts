@@ -151,6 +151,7 @@ test('a postback whose log line cannot be written is answered 503 though applied
   await settled(leadId);
   expect(await historyOf(leadId)).toEqual(['received', 'pending', 'accepted']);
   expect((await PostbackLog.find({ leadId }).lean()).map((l) => l.outcome)).toEqual(['duplicate']);
+  expect(await PostbackEffect.countDocuments({ leadId })).toBe(1);
 });
 
 test('approved again after the lead was accepted by this partner, with no claim on record: a duplicate, not 409', async () => {
@@ -165,6 +166,8 @@ test('approved again after the lead was accepted by this partner, with no claim 
     status: 200,
     body: { ok: true, leadId, status: 'accepted', duplicate: true },
   });
+  // The missing claim is written again, so the effect is on record.
+  expect(await PostbackEffect.countDocuments({ leadId, _id: `${leadId}:acme:accepted` })).toBe(1);
 });
 
 test('the same txid again (under partner aliases, other raw word, no partner in the path) is a duplicate', async () => {
