@@ -45,6 +45,15 @@ export const LOCAL_MONGO_STEPS_PATCH = 'mongo-steps-as-local-activities';
 /** Regular activities: a step's decision is in the history before MongoDB sees it (the expiry, below). */
 const durableMongoSteps = proxyActivities<Activities>(MONGO_STEP_OPTIONS);
 
+/**
+ * Runs that started after this patch read the lead with a regular activity, so that the read is in the history
+ * before any local activity of the run writes. A local `loadLead` ran in the same workflow task as the writes
+ * after it: when that task was lost (worker killed) its retry read the lead as those writes had left it and took
+ * another path (a chargeback's run found the lead `returned` already and never notified the source; found by
+ * npm run chaos). Decision 0008.
+ */
+export const RECORDED_LOAD_PATCH = 'load-lead-recorded-before-local-writes';
+
 /** The proxy for this run's MongoDB steps; called once, before the first await, so a run never mixes the two. */
 function mongoSteps() {
   if (!patched(LOCAL_MONGO_STEPS_PATCH)) return durableMongoSteps;
@@ -83,6 +92,7 @@ export async function leadWorkflow({ leadId }: LeadWorkflowInput): Promise<LeadW
   const replays: ReplayNotificationSignal[] = [];
   const seenPostbacks = new Set<string>();
   const store = mongoSteps();
+  const loader = patched(RECORDED_LOAD_PATCH) ? durableMongoSteps : store;
   // Handlers are set before the first await so that a signal-with-start's signal is never missed.
   setHandler(postbackSignal, (pb) => {
     // Once per request (the outbox may resend one after a timeout that had succeeded) and once per effect: the
@@ -94,7 +104,7 @@ export async function leadWorkflow({ leadId }: LeadWorkflowInput): Promise<LeadW
   });
   setHandler(replayNotificationSignal, (r) => void replays.push(r));
 
-  const lead = await store.loadLead(leadId);
+  const lead = await loader.loadLead(leadId);
   const view: LeadWorkflowView = {
     leadId,
     sourceId: lead.sourceId,

@@ -12,7 +12,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { workflowBundle } from '../../apps/worker/worker';
 import { postbackSignal } from '../../shared/temporal';
-import { LOCAL_MONGO_STEPS_PATCH } from '../../workflows/lead';
+import { LOCAL_MONGO_STEPS_PATCH, RECORDED_LOAD_PATCH } from '../../workflows/lead';
 import { eventually, quietTemporalRuntime } from '../support/stack';
 import { historyFromJson, historyToJson } from './history-json';
 import {
@@ -122,6 +122,19 @@ const SCENARIOS: Record<string, Scenario> = {
     await handle.result();
     return { 'local-steps-expired': firstRun(h, handle) };
   },
+  /**
+   * Recorded after RECORDED_LOAD_PATCH: each run reads the lead with a regular activity, then its other MongoDB
+   * steps are local. Accepted, then a chargeback: a second run, started by the late postback.
+   */
+  async 'recorded-load-returned'(h) {
+    const { leadId, handle } = await h.submitLead({ clickId: 'clk-recorded-load' });
+    await h.waitForStatus(leadId, 'pending');
+    await handle.signal(postbackSignal, postbackFor(leadId, 'accepted', { payoutCents: 3000 }));
+    await handle.result();
+    const late = await h.signalWithStart(leadId, { postback: postbackFor(leadId, 'returned') });
+    await late.handle.result();
+    return { 'recorded-load-accepted': firstRun(h, handle), 'recorded-load-returned': late.handle };
+  },
   /** The source is down past the notification's max duration, then an operator replays it (a new run). */
   async 'notification-exhausted'(h) {
     h.useConfig((e) =>
@@ -165,7 +178,17 @@ const AFTER_LOCAL_STEPS: Record<string, string[]> = {
   'local-steps-expired': ['deliverLead', 'recordStatus'],
 };
 
-const EXPECTED_FILES = [...BEFORE_LOCAL_STEPS, ...Object.keys(AFTER_LOCAL_STEPS)]
+/** Recorded after RECORDED_LOAD_PATCH too: `loadLead` is back among the regular activities, first in each run. */
+const AFTER_RECORDED_LOAD: Record<string, string[]> = {
+  'recorded-load-accepted': ['loadLead', 'deliverLead', 'notifySource'],
+  'recorded-load-returned': ['loadLead', 'notifySource'],
+};
+
+const EXPECTED_FILES = [
+  ...BEFORE_LOCAL_STEPS,
+  ...Object.keys(AFTER_LOCAL_STEPS),
+  ...Object.keys(AFTER_RECORDED_LOAD),
+]
   .map((name) => `${name}.json`)
   .sort();
 
@@ -243,7 +266,7 @@ test('every committed lead workflow history replays with the current workflow co
   expect(results).toEqual(histories.map(({ workflowId }) => ({ workflowId, error: undefined })));
 });
 
-test('the committed histories cover both sides of the local-activities patch', () => {
+test('the committed histories cover each side of the local-activities and recorded-load patches', () => {
   for (const name of BEFORE_LOCAL_STEPS) {
     const history = committedHistory(name);
     expect({ name, patches: patchesIn(history) }).toEqual({ name, patches: [] });
@@ -252,6 +275,14 @@ test('the committed histories cover both sides of the local-activities patch', (
   for (const [name, regular] of Object.entries(AFTER_LOCAL_STEPS)) {
     const history = committedHistory(name);
     expect({ name, patches: patchesIn(history) }).toEqual({ name, patches: [LOCAL_MONGO_STEPS_PATCH] });
+    expect({ name, regular: scheduledActivityTypes(history) }).toEqual({ name, regular });
+  }
+  for (const [name, regular] of Object.entries(AFTER_RECORDED_LOAD)) {
+    const history = committedHistory(name);
+    expect({ name, patches: patchesIn(history) }).toEqual({
+      name,
+      patches: [LOCAL_MONGO_STEPS_PATCH, RECORDED_LOAD_PATCH],
+    });
     expect({ name, regular: scheduledActivityTypes(history) }).toEqual({ name, regular });
   }
 });
