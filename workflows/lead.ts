@@ -8,8 +8,10 @@ import {
   proxyActivities,
   proxyLocalActivities,
   setHandler,
+  sleep,
   upsertMemo,
   upsertSearchAttributes,
+  type ActivityInterfaceFor,
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
@@ -35,31 +37,57 @@ const MONGO_STEP_OPTIONS = {
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
 } as const;
 
-/**
- * Runs that started after this patch do their MongoDB steps as local activities: the worker runs them inside
- * the workflow task and records each result as a marker, with no task queue round trip through the server
- * (decision 0008). Runs recorded before it keep replaying with regular activities.
- */
-export const LOCAL_MONGO_STEPS_PATCH = 'mongo-steps-as-local-activities';
-
 /** Regular activities: a step's decision is in the history before MongoDB sees it (the expiry, below). */
 const durableMongoSteps = proxyActivities<Activities>(MONGO_STEP_OPTIONS);
 
 /**
- * Runs that started after this patch read the lead with a regular activity, so that the read is in the history
- * before any local activity of the run writes. A local `loadLead` ran in the same workflow task as the writes
- * after it: when that task was lost (worker killed) its retry read the lead as those writes had left it and took
- * another path (a chargeback's run found the lead `returned` already and never notified the source; found by
- * npm run chaos). Decision 0008.
+ * Local activities: the worker runs them inside the workflow task and records each result as a marker, with no
+ * task queue round trip through the server (decision 0008). Same retry policy. Short backoffs (a database blip)
+ * wait in the worker, which keeps the workflow task open; from 16 s on each wait is a workflow timer, so a long
+ * outage does not fill the history with task heartbeats.
  */
-export const RECORDED_LOAD_PATCH = 'load-lead-recorded-before-local-writes';
+const localMongoSteps = proxyLocalActivities<Activities>({
+  ...MONGO_STEP_OPTIONS,
+  localRetryThreshold: '10s',
+});
 
-/** The proxy for this run's MongoDB steps; called once, before the first await, so a run never mixes the two. */
-function mongoSteps() {
-  if (!patched(LOCAL_MONGO_STEPS_PATCH)) return durableMongoSteps;
-  // Same retry policy. Short backoffs (a database blip) wait in the worker, which keeps the workflow task open;
-  // from 16 s on each wait is a workflow timer, so a long outage does not fill the history with task heartbeats.
-  return proxyLocalActivities<Activities>({ ...MONGO_STEP_OPTIONS, localRetryThreshold: '10s' });
+// The versions of a run's MongoDB steps, oldest first; a run keeps the one it started with (decision 0008).
+/** MongoDB steps as local activities, `loadLead` included. */
+export const LOCAL_MONGO_STEPS_PATCH = 'mongo-steps-as-local-activities';
+/** The same, but `loadLead` a regular activity, so the read is in the history before the run writes. */
+export const RECORDED_LOAD_PATCH = 'load-lead-recorded-before-local-writes';
+/** Local `loadLead` again; a run that may write in its first workflow task ends that task with a timer first. */
+export const LOCAL_LOAD_PATCH = 'local-load-recorded-by-timer';
+
+interface RunSteps {
+  store: ActivityInterfaceFor<Activities>;
+  /** Reads the lead this run decides from. */
+  loadLead(leadId: string): Promise<LeadSnapshot>;
+}
+
+/**
+ * How this run does its MongoDB steps, fixed by the patch markers of its history. Called once, before the first
+ * await. The newest patch is asked first, so a new run records one marker.
+ */
+function runSteps(): RunSteps {
+  if (patched(LOCAL_LOAD_PATCH)) return { store: localMongoSteps, loadLead: loadThenRecord };
+  if (!patched(LOCAL_MONGO_STEPS_PATCH))
+    return { store: durableMongoSteps, loadLead: (id) => durableMongoSteps.loadLead(id) };
+  const loader = patched(RECORDED_LOAD_PATCH) ? durableMongoSteps : localMongoSteps;
+  return { store: localMongoSteps, loadLead: (id) => loader.loadLead(id) };
+}
+
+/**
+ * A local read is recorded only when its workflow task completes. A task lost after a local write (worker
+ * killed) is retried, and a local read in it sees that write: a chargeback's run found its lead `returned`
+ * already and never notified the source (found by npm run chaos). So a run that did not start at `received`
+ * (a late postback, a replay), whose first task may write a status, ends that task with a timer before acting.
+ * A run at `received` writes no status before its delivery, a regular activity, ends the task: it pays nothing.
+ */
+async function loadThenRecord(leadId: string): Promise<LeadSnapshot> {
+  const lead = await localMongoSteps.loadLead(leadId);
+  if (lead.status !== 'received') await sleep(1);
+  return lead;
 }
 
 function deliveryActivities(c: RouteCandidate) {
@@ -91,8 +119,7 @@ export async function leadWorkflow({ leadId }: LeadWorkflowInput): Promise<LeadW
   const inbox: PostbackSignal[] = [];
   const replays: ReplayNotificationSignal[] = [];
   const seenPostbacks = new Set<string>();
-  const store = mongoSteps();
-  const loader = patched(RECORDED_LOAD_PATCH) ? durableMongoSteps : store;
+  const { store, loadLead } = runSteps();
   // Handlers are set before the first await so that a signal-with-start's signal is never missed.
   setHandler(postbackSignal, (pb) => {
     // Once per request (the outbox may resend one after a timeout that had succeeded) and once per effect: the
@@ -104,7 +131,7 @@ export async function leadWorkflow({ leadId }: LeadWorkflowInput): Promise<LeadW
   });
   setHandler(replayNotificationSignal, (r) => void replays.push(r));
 
-  const lead = await loader.loadLead(leadId);
+  const lead = await loadLead(leadId);
   const view: LeadWorkflowView = {
     leadId,
     sourceId: lead.sourceId,

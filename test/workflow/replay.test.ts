@@ -12,7 +12,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { workflowBundle } from '../../apps/worker/worker';
 import { postbackSignal } from '../../shared/temporal';
-import { LOCAL_MONGO_STEPS_PATCH, RECORDED_LOAD_PATCH } from '../../workflows/lead';
+import { LOCAL_LOAD_PATCH, LOCAL_MONGO_STEPS_PATCH, RECORDED_LOAD_PATCH } from '../../workflows/lead';
 import { eventually, quietTemporalRuntime } from '../support/stack';
 import { historyFromJson, historyToJson } from './history-json';
 import {
@@ -135,6 +135,19 @@ const SCENARIOS: Record<string, Scenario> = {
     await late.handle.result();
     return { 'recorded-load-accepted': firstRun(h, handle), 'recorded-load-returned': late.handle };
   },
+  /**
+   * Recorded after LOCAL_LOAD_PATCH: local `loadLead` again. Accepted, then a chargeback: the second run, started
+   * by the late postback, ends its first workflow task with a timer before it writes.
+   */
+  async 'local-load-returned'(h) {
+    const { leadId, handle } = await h.submitLead({ clickId: 'clk-local-load' });
+    await h.waitForStatus(leadId, 'pending');
+    await handle.signal(postbackSignal, postbackFor(leadId, 'accepted', { payoutCents: 3000 }));
+    await handle.result();
+    const late = await h.signalWithStart(leadId, { postback: postbackFor(leadId, 'returned') });
+    await late.handle.result();
+    return { 'local-load-accepted': firstRun(h, handle), 'local-load-returned': late.handle };
+  },
   /** The source is down past the notification's max duration, then an operator replays it (a new run). */
   async 'notification-exhausted'(h) {
     h.useConfig((e) =>
@@ -184,11 +197,20 @@ const AFTER_RECORDED_LOAD: Record<string, string[]> = {
   'recorded-load-returned': ['loadLead', 'notifySource'],
 };
 
-const EXPECTED_FILES = [
-  ...BEFORE_LOCAL_STEPS,
-  ...Object.keys(AFTER_LOCAL_STEPS),
-  ...Object.keys(AFTER_RECORDED_LOAD),
-]
+/** Recorded after LOCAL_LOAD_PATCH: `loadLead` local again; a run past `received` reads, then a timer. */
+const AFTER_LOCAL_LOAD: Record<string, string[]> = {
+  'local-load-accepted': ['deliverLead', 'notifySource'],
+  'local-load-returned': ['notifySource'],
+};
+
+/** Each group of histories recorded after patches: the patch markers it holds, its regular activities. */
+const PATCHED_GROUPS: { patches: string[]; regular: Record<string, string[]> }[] = [
+  { patches: [LOCAL_MONGO_STEPS_PATCH], regular: AFTER_LOCAL_STEPS },
+  { patches: [LOCAL_MONGO_STEPS_PATCH, RECORDED_LOAD_PATCH], regular: AFTER_RECORDED_LOAD },
+  { patches: [LOCAL_LOAD_PATCH], regular: AFTER_LOCAL_LOAD },
+];
+
+const EXPECTED_FILES = [...BEFORE_LOCAL_STEPS, ...PATCHED_GROUPS.flatMap((g) => Object.keys(g.regular))]
   .map((name) => `${name}.json`)
   .sort();
 
@@ -266,23 +288,28 @@ test('every committed lead workflow history replays with the current workflow co
   expect(results).toEqual(histories.map(({ workflowId }) => ({ workflowId, error: undefined })));
 });
 
-test('the committed histories cover each side of the local-activities and recorded-load patches', () => {
+test('the committed histories cover each version of the MongoDB steps', () => {
   for (const name of BEFORE_LOCAL_STEPS) {
     const history = committedHistory(name);
     expect({ name, patches: patchesIn(history) }).toEqual({ name, patches: [] });
     expect(scheduledActivityTypes(history)).toContain('loadLead');
   }
-  for (const [name, regular] of Object.entries(AFTER_LOCAL_STEPS)) {
-    const history = committedHistory(name);
-    expect({ name, patches: patchesIn(history) }).toEqual({ name, patches: [LOCAL_MONGO_STEPS_PATCH] });
-    expect({ name, regular: scheduledActivityTypes(history) }).toEqual({ name, regular });
+  for (const { patches, regular: byName } of PATCHED_GROUPS) {
+    for (const [name, regular] of Object.entries(byName)) {
+      const history = committedHistory(name);
+      expect({ name, patches: patchesIn(history) }).toEqual({ name, patches });
+      expect({ name, regular: scheduledActivityTypes(history) }).toEqual({ name, regular });
+    }
   }
-  for (const [name, regular] of Object.entries(AFTER_RECORDED_LOAD)) {
-    const history = committedHistory(name);
-    expect({ name, patches: patchesIn(history) }).toEqual({
-      name,
-      patches: [LOCAL_MONGO_STEPS_PATCH, RECORDED_LOAD_PATCH],
+  // The chargeback's run reads the lead, and its first workflow task ends with a timer before the status write.
+  const events = committedHistory('local-load-returned').events ?? [];
+  const localActivity = (type: string) =>
+    events.findIndex((e) => {
+      const data = e.markerRecordedEventAttributes?.details?.data?.payloads?.[0]?.data;
+      return data ? Buffer.from(data).toString('utf8').includes(`"activity_type":"${type}"`) : false;
     });
-    expect({ name, regular: scheduledActivityTypes(history) }).toEqual({ name, regular });
-  }
+  const timerFired = events.findIndex((e) => e.timerFiredEventAttributes);
+  expect(localActivity('loadLead')).toBeGreaterThan(-1);
+  expect(timerFired).toBeGreaterThan(localActivity('loadLead'));
+  expect(localActivity('recordStatus')).toBeGreaterThan(timerFired);
 });
