@@ -9,6 +9,7 @@ import mongoose from 'mongoose';
 import { startPartnerSimulator, startSourceSimulator, type PartnerBehavior, type ReceivedLead } from '../apps/dev/simulators';
 import { freePort } from '../scripts/lib/provision';
 import type { CanonicalStatus, PostbackStatus } from '../shared/statuses';
+import { runBounded } from './lib/processes';
 import { startBenchStack, type BenchStack } from './lib/stack';
 import { formatTable, mapPool, round, sleep } from './lib/stats';
 
@@ -439,17 +440,4 @@ function countBy(values: string[]): Map<string, number> {
   return counts;
 }
 
-// Bounded no matter what: a hung server must not keep the run (or CI) alive.
-const watchdog = setTimeout(() => {
-  say('watchdog: the run exceeded its time budget; killing everything it started');
-  process.exit(2);
-}, Number(args.timeout) * 1000 + 120_000);
-watchdog.unref();
-
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    say(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    process.exit(1);
-  },
-);
+runBounded(main, Number(args.timeout) * 1000 + 120_000, say);

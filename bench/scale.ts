@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import mongoose from 'mongoose';
 import { startPartnerSimulator } from '../apps/dev/simulators';
-import { cpuSeconds, rssMiB } from './lib/processes';
+import { cpuSeconds, rssMiB, runBounded } from './lib/processes';
 import { startBenchStack, type BenchStack } from './lib/stack';
 import { formatTable, mapPool, round, sleep } from './lib/stats';
 
@@ -42,12 +42,20 @@ async function main(): Promise<number> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'leadrouter-scale-'));
   // The Temporal db on tmpfs when there is one: SQLite's fsyncs would otherwise pace the whole run, and
   // tmpfs pages read through the page cache are not in the server's RSS, so the memory numbers stay honest.
-  const shmDir = fs.existsSync('/dev/shm') && !args['disk-db'] ? fs.mkdtempSync('/dev/shm/leadrouter-scale-') : undefined;
+  const shmDir =
+    fs.existsSync('/dev/shm') && !args['disk-db'] ? fs.mkdtempSync('/dev/shm/leadrouter-scale-') : undefined;
   say(`${LEADS} leads, concurrency ${CONCURRENCY}, work dir ${dir}`);
   // The partner takes every lead and never posts back: each lead waits on its (long) deadline.
   const partner = await startPartnerSimulator();
   const config = {
-    partners: [{ id: 'silent', delivery: { url: `${partner.url}/leads`, timeoutMs: 10_000 }, postback: { token: 'silent-token-123', timeout: '6h' }, payout: 10 }],
+    partners: [
+      {
+        id: 'silent',
+        delivery: { url: `${partner.url}/leads`, timeoutMs: 10_000 },
+        postback: { token: 'silent-token-123', timeout: '6h' },
+        payout: 10,
+      },
+    ],
     sources: [{ id: 'src-scale', apiKey: 'key-src-scale-0123' }],
   };
   let stack: BenchStack | undefined;
@@ -76,11 +84,15 @@ async function main(): Promise<number> {
     const intakeStart = Date.now();
     let refused = 0;
     let stopIntake = false;
-    const intake = mapPool(Array.from({ length: LEADS }, (_, i) => i), CONCURRENCY, async (i) => {
-      if (stopIntake) return;
-      const status = await submitLead(s.gatewayUrl, `scale-${i}`);
-      if (status !== 202 && status !== 200) refused++;
-    }).then(() => say(`intake done in ${round((Date.now() - intakeStart) / 1000)} s (${refused} refused)`));
+    const intake = mapPool(
+      Array.from({ length: LEADS }, (_, i) => i),
+      CONCURRENCY,
+      async (i) => {
+        if (stopIntake) return;
+        const status = await submitLead(s.gatewayUrl, `scale-${i}`);
+        if (status !== 202 && status !== 200) refused++;
+      },
+    ).then(() => say(`intake done in ${round((Date.now() - intakeStart) / 1000)} s (${refused} refused)`));
 
     let waiting = 0;
     let lastWaitingAt = Date.now();
@@ -102,7 +114,9 @@ async function main(): Promise<number> {
       while (checkpoints.length && waiting >= (checkpoints[0] as number)) {
         const at = checkpoints.shift() as number;
         samples.push(sample(`${at} waiting`, waiting));
-        say(`${waiting} leads waiting: worker ${fmt(samples.at(-1)?.worker)} MiB, Temporal ${fmt(samples.at(-1)?.temporal)} MiB`);
+        say(
+          `${waiting} leads waiting: worker ${fmt(samples.at(-1)?.worker)} MiB, Temporal ${fmt(samples.at(-1)?.temporal)} MiB`,
+        );
       }
     }
     const reachedAll = checkpoints.length === 0;
@@ -114,7 +128,12 @@ async function main(): Promise<number> {
     samples.push(sample(`after ${idleS} s idle`, stored));
     const running = await countRunning(s.temporalAddress);
     // Where the CPU went getting the leads to wait: names the bottleneck when the intake is slow.
-    const cpu = { worker: cpuSeconds(s.worker().pid), gateway: cpuSeconds(s.gateway().pid), temporal: pidCpu(s.temporalPid()), mongo: pidCpu(s.mongoPid()) };
+    const cpu = {
+      worker: cpuSeconds(s.worker().pid),
+      gateway: cpuSeconds(s.gateway().pid),
+      temporal: pidCpu(s.temporalPid()),
+      mongo: pidCpu(s.mongoPid()),
+    };
 
     const table = formatTable(
       ['point', 'waiting', 'at s', 'worker RSS MiB', 'Temporal RSS MiB', 'Mongo-wire RSS MiB'],
@@ -126,7 +145,8 @@ async function main(): Promise<number> {
     const full = loaded.at(-1) as Sample;
     const after = samples.at(-1) as Sample;
     const span = half ? full.waiting - half.waiting : 0;
-    const perThousand = (a?: number, b?: number) => (a !== undefined && b !== undefined && span > 0 ? round(((b - a) / span) * 1000, 2) : Number.NaN);
+    const perThousand = (a?: number, b?: number) =>
+      a !== undefined && b !== undefined && span > 0 ? round(((b - a) / span) * 1000, 2) : Number.NaN;
     const ratio = (a?: number, b?: number) => (a && b ? round(b / a, 3) : Number.NaN);
     const row = (name: string, key: 'worker' | 'temporal' | 'mongo', peak?: number) => [
       name,
@@ -139,17 +159,40 @@ async function main(): Promise<number> {
       peak === undefined ? '-' : fmt(peak),
     ];
     const ratios = formatTable(
-      ['process', `RSS at ${half?.waiting ?? '-'} waiting`, `RSS at ${full.waiting} waiting`, 'RSS after idle', 'MiB per 1000 more waiting', 'growth half->full', 'growth half->after idle', 'peak RSS'],
-      [row('worker', 'worker', peakWorker), row('Temporal server', 'temporal', peakTemporal), row('Mongo-wire server', 'mongo')],
+      [
+        'process',
+        `RSS at ${half?.waiting ?? '-'} waiting`,
+        `RSS at ${full.waiting} waiting`,
+        'RSS after idle',
+        'MiB per 1000 more waiting',
+        'growth half->full',
+        'growth half->after idle',
+        'peak RSS',
+      ],
+      [
+        row('worker', 'worker', peakWorker),
+        row('Temporal server', 'temporal', peakTemporal),
+        row('Mongo-wire server', 'mongo'),
+      ],
     );
     const workerGrowth = ratio(half?.worker, full.worker);
     // Flat: doubling the waiting leads grows the worker by less than 10% once its workflow cache is full.
     const flat = workerGrowth < 1.1;
     process.stdout.write(`\n${table}\n\n${ratios}\n\n`);
-    process.stdout.write(`running lead workflows in Temporal: ${running ?? 'unknown'}; worker maxCachedWorkflows: ${maxCached ?? 'unknown'}; leads refused at intake: ${refused}\n`);
-    process.stdout.write(`intake to waiting: ${round(full.waiting / ((lastWaitingAt - intakeStart) / 1000), 1)} leads/s\n`);
-    process.stdout.write(`CPU seconds used: ${Object.entries(cpu).map(([k, v]) => `${k} ${v === undefined ? '-' : round(v, 1)}`).join(', ')}\n`);
-    say(`${flat ? 'worker memory flat' : 'worker memory NOT flat'}: x${workerGrowth} from ${half?.waiting ?? '-'} to ${full.waiting} waiting${reachedAll ? '' : ` (target ${LEADS} not reached)`}`);
+    process.stdout.write(
+      `running lead workflows in Temporal: ${running ?? 'unknown'}; worker maxCachedWorkflows: ${maxCached ?? 'unknown'}; leads refused at intake: ${refused}\n`,
+    );
+    process.stdout.write(
+      `intake to waiting: ${round(full.waiting / ((lastWaitingAt - intakeStart) / 1000), 1)} leads/s\n`,
+    );
+    process.stdout.write(
+      `CPU seconds used: ${Object.entries(cpu)
+        .map(([k, v]) => `${k} ${v === undefined ? '-' : round(v, 1)}`)
+        .join(', ')}\n`,
+    );
+    say(
+      `${flat ? 'worker memory flat' : 'worker memory NOT flat'}: x${workerGrowth} from ${half?.waiting ?? '-'} to ${full.waiting} waiting${reachedAll ? '' : ` (target ${LEADS} not reached)`}`,
+    );
     passed = flat && refused === 0 && reachedAll;
     return passed ? 0 : 1;
   } finally {
@@ -167,7 +210,10 @@ const pidRss = (pid?: number) => (pid === undefined ? undefined : rssMiB(pid));
 const pidCpu = (pid?: number) => (pid === undefined ? undefined : cpuSeconds(pid));
 
 function readMaxCachedWorkflows(logFile: string): number | undefined {
-  const line = fs.readFileSync(logFile, 'utf8').split('\n').find((l) => l.includes('"worker running"'));
+  const line = fs
+    .readFileSync(logFile, 'utf8')
+    .split('\n')
+    .find((l) => l.includes('"worker running"'));
   try {
     return line ? (JSON.parse(line) as { maxCachedWorkflows?: number }).maxCachedWorkflows : undefined;
   } catch {
@@ -205,16 +251,4 @@ async function submitLead(gatewayUrl: string, leadId: string): Promise<number> {
   }
 }
 
-const watchdog = setTimeout(() => {
-  say('watchdog: the run exceeded its time budget; killing everything it started');
-  process.exit(2);
-}, Number(args.timeout) * 1000 + 180_000);
-watchdog.unref();
-
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    say(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    process.exit(1);
-  },
-);
+runBounded(main, Number(args.timeout) * 1000 + 180_000, say);

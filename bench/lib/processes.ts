@@ -29,7 +29,8 @@ function hookExit(): void {
   });
   // A signal's default action skips 'exit' handlers: exit explicitly so the hooks above (and provision's
   // server reaping) run when the benchmark is interrupted.
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, () => process.exit(130));
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
+    process.once(signal, () => process.exit(130));
 }
 
 /** Starts `node --import tsx <entry>` from the repo root, stdout and stderr appended to `logFile`. */
@@ -39,7 +40,11 @@ export function startApp(name: string, entry: string, env: NodeJS.ProcessEnv, lo
   const fd = fs.openSync(logFile, 'a');
   let child: ChildProcess;
   try {
-    child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, entry)], { cwd: repoRoot, env, stdio: ['ignore', fd, fd] });
+    child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, entry)], {
+      cwd: repoRoot,
+      env,
+      stdio: ['ignore', fd, fd],
+    });
   } finally {
     fs.closeSync(fd);
   }
@@ -134,4 +139,23 @@ export function fileSize(file: string): number {
   } catch {
     return 0;
   }
+}
+
+/**
+ * Runs a benchmark's `main` and exits with its code. Bounded no matter what: past `budgetMs` a watchdog exits
+ * (code 2), so a hung server never keeps the run, or CI, alive.
+ */
+export function runBounded(main: () => Promise<number>, budgetMs: number, say: (line: string) => void): void {
+  const watchdog = setTimeout(() => {
+    say('watchdog: the run exceeded its time budget; killing everything it started');
+    process.exit(2);
+  }, budgetMs);
+  watchdog.unref();
+  main().then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      say(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      process.exit(1);
+    },
+  );
 }
