@@ -19,7 +19,7 @@ import { freePort } from '../scripts/lib/provision';
 import { Lead, Notification, PostbackLog, StatusEvent } from '../shared/models';
 import { leadWorkflowId } from '../shared/temporal';
 import {
-  ADMIN_KEY,
+  appEnv,
   arg,
   benchConfig,
   cpuMeter,
@@ -34,7 +34,6 @@ import {
   startBenchServers,
   summarizeCpuProfiles,
   throughput,
-  writeConfig,
   type App,
 } from './lib/ingest-stack';
 import {
@@ -95,15 +94,7 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => void stopAll().then(() => process.exit(130)));
   try {
-    const env = {
-      MONGODB_URI: servers.mongoUri,
-      TEMPORAL_ADDRESS: servers.temporal.address,
-      TEMPORAL_NAMESPACE: servers.temporal.namespace,
-      TEMPORAL_TASK_QUEUE: 'bench-e2e',
-      ROUTING_CONFIG: writeConfig(servers.dir, benchConfig(partner.url, source.url, '1h')),
-      ADMIN_API_KEY: ADMIN_KEY,
-      LOG_LEVEL: 'info',
-    };
+    const env = appEnv(servers, 'bench-e2e', benchConfig(partner.url, source.url, '1h'));
     const workerProfile = path.join(servers.dir, 'profile-worker');
     const worker = await startApp('worker', 'apps/worker/main.ts', servers.dir, env, {
       nodeArgs: PROFILE ? ['--cpu-prof', '--cpu-prof-dir', workerProfile] : [],

@@ -14,7 +14,7 @@ import { startPartnerSimulator, startSourceSimulator } from '../apps/dev/simulat
 import { Lead, PostbackEffect, PostbackLog } from '../shared/models';
 import { leadWorkflowId, postbackSignal, type PostbackSignal } from '../shared/temporal';
 import {
-  ADMIN_KEY,
+  appEnv,
   arg,
   benchConfig,
   cpuMeter,
@@ -29,7 +29,6 @@ import {
   startBenchServers,
   summarizeCpuProfiles,
   throughput,
-  writeConfig,
   type App,
   type LoadResult,
 } from './lib/ingest-stack';
@@ -77,15 +76,7 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => void stopAll().then(() => process.exit(130)));
   try {
-    const env = {
-      MONGODB_URI: servers.mongoUri,
-      TEMPORAL_ADDRESS: servers.temporal.address,
-      TEMPORAL_NAMESPACE: servers.temporal.namespace,
-      TEMPORAL_TASK_QUEUE: TASK_QUEUE,
-      ROUTING_CONFIG: writeConfig(servers.dir, benchConfig(partner.url, source.url, '24h')),
-      ADMIN_API_KEY: ADMIN_KEY,
-      LOG_LEVEL: 'info',
-    };
+    const env = appEnv(servers, TASK_QUEUE, benchConfig(partner.url, source.url, '24h'));
     const worker = await startApp('worker', 'apps/worker/main.ts', servers.dir, env);
     apps.push(worker);
     const intakeGateway = await startApp('gateway-intake', 'apps/gateway/main.ts', servers.dir, env, {

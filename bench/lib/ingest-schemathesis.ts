@@ -10,13 +10,13 @@ import { startPartnerSimulator, startSourceSimulator } from '../../apps/dev/simu
 import { Lead, PostbackEffect, PostbackLog, StatusEvent } from '../../shared/models';
 import {
   ADMIN_KEY,
+  appEnv,
   arg,
   benchConfig,
   say,
   SOURCE_KEY,
   startApp,
   startBenchServers,
-  writeConfig,
   type App,
 } from './ingest-stack';
 
@@ -78,15 +78,7 @@ async function main(): Promise<void> {
   const source = await startSourceSimulator();
   const failures: string[] = [];
   try {
-    const env = {
-      MONGODB_URI: servers.mongoUri,
-      TEMPORAL_ADDRESS: servers.temporal.address,
-      TEMPORAL_NAMESPACE: servers.temporal.namespace,
-      TEMPORAL_TASK_QUEUE: 'schemathesis',
-      ROUTING_CONFIG: writeConfig(servers.dir, benchConfig(partner.url, source.url, '24h')),
-      ADMIN_API_KEY: ADMIN_KEY,
-      LOG_LEVEL: 'warn',
-    };
+    const env = appEnv(servers, 'schemathesis', benchConfig(partner.url, source.url, '24h'), 'warn');
     apps.push(await startApp('worker', 'apps/worker/main.ts', servers.dir, env));
     const gateway = await startApp('gateway', 'apps/gateway/main.ts', servers.dir, env, { http: true });
     apps.push(gateway);

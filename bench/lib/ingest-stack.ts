@@ -153,6 +153,24 @@ export function writeConfig(dir: string, config: unknown): string {
   return file;
 }
 
+/** The environment of the worker and gateway processes on these servers, with `config` as their routing file. */
+export function appEnv(
+  servers: BenchServers,
+  taskQueue: string,
+  config: unknown,
+  logLevel: 'info' | 'warn' = 'info',
+): Record<string, string> {
+  return {
+    MONGODB_URI: servers.mongoUri,
+    TEMPORAL_ADDRESS: servers.temporal.address,
+    TEMPORAL_NAMESPACE: servers.temporal.namespace,
+    TEMPORAL_TASK_QUEUE: taskQueue,
+    ROUTING_CONFIG: writeConfig(servers.dir, config),
+    ADMIN_API_KEY: ADMIN_KEY,
+    LOG_LEVEL: logLevel,
+  };
+}
+
 export interface LoadResult {
   count: number;
   errors: number;
