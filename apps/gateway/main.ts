@@ -1,10 +1,11 @@
-// Gateway process: HTTP API for sources, partners and operators, plus the outbox reconciler.
+// Gateway process: HTTP API for sources, partners and operators, plus the outbox reconciler and housekeeping.
 import { ConfigIndex, loadRoutingConfig } from '../../shared/config';
 import { connectMongo, disconnectMongo } from '../../shared/db';
 import { readEnv } from '../../shared/env';
 import { createLogger } from '../../shared/logger';
 import { createMetrics } from '../../shared/metrics';
 import { createGateway } from './app';
+import { Housekeeper } from './housekeeping';
 import { Reconciler } from './outbox';
 import { TemporalGateway } from './temporal';
 
@@ -31,6 +32,8 @@ export async function runGateway(): Promise<() => Promise<void>> {
   });
   const reconciler = new Reconciler({ temporal, logger });
   reconciler.start();
+  const housekeeper = new Housekeeper({ logger });
+  housekeeper.start();
   const server = app.listen(env.PORT, env.HOST);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
@@ -48,6 +51,7 @@ export async function runGateway(): Promise<() => Promise<void>> {
   return async () => {
     await new Promise<void>((r) => server.close(() => r()));
     await reconciler.stop();
+    await housekeeper.stop();
     await temporal.close();
     await disconnectMongo();
   };

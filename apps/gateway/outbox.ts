@@ -1,10 +1,8 @@
-// The reconciler: sends what the gateway stored while Temporal was unreachable (lead starts, postback
-// signals), and keeps house: expired signature nonces, cap slots of periods long over, report buckets of
-// hours just closed and the recent status events they no longer need. Safe to run in every gateway: the
-// workflow ignores repeats, buckets and the recent events' coverage markers are insert-only.
+// The reconciler: sends what the gateway stored while Temporal was unreachable (queued lead starts and
+// postback signals). Safe to run in every gateway: the workflow ignores repeats. Housekeeping is elsewhere
+// (housekeeping.ts).
 import type { Logger } from '../../shared/logger';
-import { CapSlot, IntakeOutbox, Lead, PostbackEffect, SignatureNonce } from '../../shared/models';
-import { keepReportHouse } from './reports';
+import { IntakeOutbox, Lead, PostbackEffect } from '../../shared/models';
 import type { PostbackSignal } from '../../shared/temporal';
 import type { TemporalGateway } from './temporal';
 
@@ -20,8 +18,6 @@ export interface ReconcilerOptions {
    * an index for it (FerretDB) it reads every claim ever made.
    */
   fullScanIntervalMs?: number;
-  /** How often house is kept (cap slots, report buckets, recent status events); 0 turns it off. */
-  housekeepingIntervalMs?: number;
   now?: () => Date;
 }
 
@@ -29,8 +25,6 @@ export class Reconciler {
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
   private lastFullScan = 0;
-  private lastHousekeeping = 0;
-  private housekeeping?: Promise<void>;
 
   constructor(private readonly options: ReconcilerOptions) {}
 
@@ -45,31 +39,9 @@ export class Reconciler {
     await this.idle();
   }
 
-  /** Resolves when no pass and no housekeeping is under way. */
+  /** Resolves when no pass is under way. */
   async idle(): Promise<void> {
     await this.running;
-    await this.housekeeping;
-  }
-
-  /**
-   * Runs beside the passes, never delaying them: building the first report buckets over a large history
-   * takes a while, and a report would otherwise pay for it.
-   */
-  private keepHouse(now: Date): void {
-    const interval = this.options.housekeepingIntervalMs ?? 60_000;
-    if (!interval || this.housekeeping || now.getTime() - this.lastHousekeeping < interval) return;
-    this.lastHousekeeping = now.getTime();
-    this.housekeeping = (async () => {
-      try {
-        // Daily and hourly periods are over after a day; their slots only slow down the next reservation.
-        await CapSlot.deleteMany({ takenAt: { $lt: new Date(now.getTime() - 26 * 3_600_000) } });
-        await keepReportHouse(now);
-      } catch (err) {
-        this.options.logger.warn({ err: String(err) }, 'housekeeping failed; will retry');
-      } finally {
-        this.housekeeping = undefined;
-      }
-    })();
   }
 
   /** One pass; returns how many entries it delivered. */
@@ -91,7 +63,6 @@ export class Reconciler {
   private async pass(): Promise<number> {
     const { temporal, logger } = this.options;
     const now = this.options.now?.() ?? new Date();
-    this.keepHouse(now);
     const cutoff = new Date(now.getTime() - (this.options.graceMs ?? 3000));
     // Oldest first: a lead's postbacks reach its workflow in the order they arrived (hold before approved).
     const intake = await IntakeOutbox.find({ createdAt: { $lt: cutoff } })
@@ -110,7 +81,6 @@ export class Reconciler {
     // Claims younger than the grace period are still their request's; look again next pass.
     if (scan && (effects.length || (await PostbackEffect.exists({ sentAt: { $exists: false } }))))
       temporal.markBacklog();
-    await SignatureNonce.deleteMany({ expiresAt: { $lt: now } });
     if (!intake.length && !effects.length) return 0;
     // One cheap probe instead of a timeout per entry while Temporal is still down.
     if (!(await temporal.ping())) return 0;

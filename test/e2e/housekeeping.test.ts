@@ -1,11 +1,11 @@
-// The reconciler's housekeeping on the real Mongo-wire server: cap slots of periods long over are swept,
-// report buckets of closed hours are built in the background, and unsent postback claims are only searched
-// for when a Temporal call failed (or on the periodic full scan).
-import { Reconciler } from '../../apps/gateway/outbox';
+// Housekeeping on the real Mongo-wire server: expired nonces and cap slots of periods long over are swept,
+// report buckets of closed hours are built; and the reconciler searches for unsent postback claims only when a
+// Temporal call failed (or on the periodic full scan).
+import { Housekeeper } from '../../apps/gateway/housekeeping';
 import { TemporalGateway } from '../../apps/gateway/temporal';
 import { connectMongo, disconnectMongo } from '../../shared/db';
 import { createLogger } from '../../shared/logger';
-import { CapSlot, ReportBucket, StatusEvent } from '../../shared/models';
+import { CapSlot, ReportBucket, SignatureNonce, StatusEvent } from '../../shared/models';
 import { testEnv, uniqueDbName } from '../support/servers';
 
 const HOUR = 3_600_000;
@@ -18,8 +18,12 @@ afterAll(async () => {
   await disconnectMongo();
 });
 
-test('old cap slots are swept, current ones kept, and closed hours get report buckets', async () => {
+test('expired nonces and old cap slots are swept, current ones kept, and closed hours get report buckets', async () => {
   const now = new Date('2026-11-26T12:30:00Z');
+  await SignatureNonce.create([
+    { _id: 'acme:expired', expiresAt: new Date(now.getTime() - 1000) },
+    { _id: 'acme:live', expiresAt: new Date(now.getTime() + 60_000) },
+  ]);
   await CapSlot.create([
     {
       _id: 'acme:d2026-11-24:1',
@@ -54,21 +58,14 @@ test('old cap slots are swept, current ones kept, and closed hours get report bu
       revenueDeltaCents: 1250,
     },
   ]);
-  const temporal = new TemporalGateway({
-    address: testEnv().temporalAddress,
-    namespace: 'default',
-    taskQueue: 'unused',
-  });
-  const reconciler = new Reconciler({ temporal, logger, now: () => now, housekeepingIntervalMs: 60_000 });
-  await reconciler.tick();
-  await reconciler.idle();
+  await new Housekeeper({ logger, now: () => now }).run();
+  expect((await SignatureNonce.find().lean()).map((n) => n._id)).toEqual(['acme:live']);
   expect((await CapSlot.find().lean()).map((s) => s._id)).toEqual(['acme:d2026-11-26:1']);
   // Hours up to 11:00-12:00 are closed at 12:30 (5 min grace): each grouping has a bucket for each.
   const buckets = await ReportBucket.find({ groupBy: 'source' }, { _id: 1 }).lean();
   expect(buckets.map((b) => b._id)).toEqual(
     expect.arrayContaining(['h:source:2026-11-26T09', 'h:source:2026-11-26T10', 'h:source:2026-11-26T11']),
   );
-  await temporal.close();
 });
 
 test('a failed Temporal call triggers the search for unsent claims; a quiet gateway does not search', async () => {

@@ -67,13 +67,12 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const server: Server = app.listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  // Housekeeping (report buckets, cap slot sweep) stays off: tests that seed old events decide when buckets are built.
+  // No housekeeping (report buckets, cap slot sweep): tests that seed old events decide when buckets are built.
   const reconciler = new Reconciler({
     temporal,
     logger,
     intervalMs: options.reconcilerIntervalMs ?? 500,
     graceMs: 200,
-    housekeepingIntervalMs: 0,
   });
   reconciler.start();
 

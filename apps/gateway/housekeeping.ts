@@ -1,0 +1,55 @@
+// Housekeeping: sweeps what no one needs any more (expired signature nonces, cap slots of periods long over) and
+// keeps the reports' read model current (buckets of hours just closed, recent events they no longer need).
+// Every step is idempotent (deletes of what is past, insert-only buckets and markers), so a repeat costs only time.
+import type { Logger } from '../../shared/logger';
+import { CapSlot, SignatureNonce } from '../../shared/models';
+import { keepReportHouse } from './reports';
+
+export interface HousekeeperOptions {
+  logger: Logger;
+  /** How often house is kept. */
+  intervalMs?: number;
+  now?: () => Date;
+}
+
+/** Daily and hourly cap periods are over after a day; their slots only slow down the next reservation. */
+const CAP_SLOT_AGE_MS = 26 * 3_600_000;
+
+export class Housekeeper {
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<void>;
+
+  constructor(private readonly options: HousekeeperOptions) {}
+
+  /** Keeps house now (a gateway that starts builds the buckets it missed), then every interval. */
+  start(): void {
+    void this.run();
+    this.timer = setInterval(() => void this.run(), this.options.intervalMs ?? 60_000);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  /**
+   * One round; a round still under way is joined, not doubled. Building the first report buckets over a large
+   * history takes a while: it runs on its own timer so the outbox passes never wait for it.
+   */
+  run(): Promise<void> {
+    this.running ??= this.keepHouse().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async keepHouse(): Promise<void> {
+    const now = this.options.now?.() ?? new Date();
+    try {
+      await SignatureNonce.deleteMany({ expiresAt: { $lt: now } });
+      await CapSlot.deleteMany({ takenAt: { $lt: new Date(now.getTime() - CAP_SLOT_AGE_MS) } });
+      await keepReportHouse(now);
+    } catch (err) {
+      this.options.logger.warn({ err: String(err) }, 'housekeeping failed; will retry');
+    }
+  }
+}
