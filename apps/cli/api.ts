@@ -1,5 +1,5 @@
 // The CLI's line to the gateway's admin API: base URL and key from flags or the environment, errors as messages.
-import type { Journey } from '../gateway/admin';
+import type { Journey, LeadList, ReplayResult } from '../../shared/http';
 
 export class CliError extends Error {
   constructor(
@@ -9,29 +9,6 @@ export class CliError extends Error {
     super(message);
     this.name = 'CliError';
   }
-}
-
-export interface ReplayTarget {
-  leadId: string;
-  status: string;
-}
-
-export interface ReplayResult {
-  dryRun: boolean;
-  matched: number;
-  targets: ReplayTarget[];
-  replayed: number;
-  failed: (ReplayTarget & { error: string })[];
-}
-
-export interface LeadSummary {
-  leadId: string;
-  sourceId: string;
-  partnerId?: string;
-  status: string;
-  payout?: string;
-  currency?: string;
-  createdAt: string;
 }
 
 export class AdminApi {
@@ -82,9 +59,7 @@ export class AdminApi {
     return this.request('GET', `/admin/leads/${encodeURIComponent(leadId)}/journey`);
   }
 
-  listLeads(
-    query: Record<string, string | undefined>,
-  ): Promise<{ leads: LeadSummary[]; nextCursor?: string }> {
+  listLeads(query: Record<string, string | undefined>): Promise<LeadList> {
     const qs = new URLSearchParams(
       Object.entries(query).filter((e): e is [string, string] => e[1] !== undefined),
     );

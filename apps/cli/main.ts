@@ -1,7 +1,8 @@
 // `leadrouter` command line: a lead's journey, lead search, notification replay, routing config check.
 import { parseArgs } from 'node:util';
 import { ConfigError, loadRoutingConfig } from '../../shared/config';
-import { AdminApi, CliError, type ReplayTarget } from './api';
+import type { ReplayTarget } from '../../shared/http';
+import { AdminApi, CliError } from './api';
 import { progress } from './progress';
 import { registerSearchAttributes } from './search-attributes';
 import { formatJourney } from './timeline';

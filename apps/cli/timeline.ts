@@ -1,5 +1,5 @@
 // A lead's journey as a terminal timeline: one line per event, with the time since the lead arrived.
-import type { Journey } from '../gateway/admin';
+import type { Journey } from '../../shared/http';
 
 const KIND_LABEL = {
   status: 'STATUS',

@@ -1,115 +1,27 @@
 // Operator endpoints behind the admin key: search leads, read one lead's whole journey, replay exhausted notifications.
 import Router from '@koa/router';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { AppError } from '../../shared/errors';
+import {
+  leadIdSchema,
+  leadListQuerySchema,
+  replayRequestSchema,
+  type Journey,
+  type LeadList,
+  type replayFilterSchema,
+  type ReplayResult,
+  type ReplayTarget,
+  type TimelineEntry,
+} from '../../shared/http';
 import type { Logger } from '../../shared/logger';
 import { Lead, Notification, PostbackLog } from '../../shared/models';
 import { fromCents } from '../../shared/money';
-import {
-  canonicalStatusSchema,
-  deliveryViewSchema,
-  historyEntrySchema,
-  leadIdSchema,
-  leadListQuerySchema,
-  leadViewSchema,
-  notificationViewSchema,
-} from '../../shared/schemas';
 import type { CanonicalStatus } from '../../shared/statuses';
 import { leadWorkflowId } from '../../shared/temporal';
-import type { LeadService } from './leads';
+import { leadSummary, type LeadService } from './leads';
 import { adminAuth } from './middleware';
 import type { TemporalGateway } from './temporal';
 import { parseInput } from './validation';
-
-const isoDate = z.iso.datetime({ offset: true }).or(z.iso.date());
-
-export const leadSummarySchema = z.object({
-  leadId: z.string(),
-  workflowId: z.string(),
-  clickId: z.string().optional(),
-  sourceId: z.string(),
-  partnerId: z.string().optional(),
-  status: canonicalStatusSchema,
-  payout: z.string().optional(),
-  currency: z.string().optional(),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-});
-
-export const leadListSchema = z.object({
-  leads: z.array(leadSummarySchema),
-  /** Pass back as `cursor` for the next page; absent on the last page. */
-  nextCursor: z.string().optional(),
-});
-
-export const postbackReceivedSchema = z.object({
-  receivedAt: z.string(),
-  method: z.string().optional(),
-  path: z.string().optional(),
-  query: z.record(z.string(), z.unknown()).optional(),
-  body: z.record(z.string(), z.unknown()).optional(),
-  ip: z.string().optional(),
-  requestId: z.string().optional(),
-  partnerId: z.string().optional(),
-  rawStatus: z.string().optional(),
-  status: z.string().optional(),
-  txid: z.string().optional(),
-  payout: z.string().optional(),
-  currency: z.string().optional(),
-  outcome: z.string(),
-  httpStatus: z.number().optional(),
-  errorCode: z.string().optional(),
-  errorMessage: z.string().optional(),
-  latencyMs: z.number().optional(),
-});
-
-export const timelineEntrySchema = z.object({
-  at: z.string(),
-  kind: z.enum(['status', 'delivery', 'postback', 'notification']),
-  /** One line a person reads: what happened, to whom, with what result. */
-  summary: z.string(),
-  partnerId: z.string().optional(),
-  status: z.string().optional(),
-  httpStatus: z.number().optional(),
-  latencyMs: z.number().optional(),
-  ok: z.boolean().optional(),
-});
-
-export const journeySchema = z.object({
-  lead: leadViewSchema,
-  postbacks: z.array(postbackReceivedSchema),
-  timeline: z.array(timelineEntrySchema),
-});
-export type Journey = z.infer<typeof journeySchema>;
-type TimelineEntry = z.infer<typeof timelineEntrySchema>;
-
-export const replaySingleSchema = z.object({ leadId: leadIdSchema, status: canonicalStatusSchema }).strict();
-export const replayFilterSchema = z
-  .object({
-    sourceId: z.string().max(64).optional(),
-    status: canonicalStatusSchema.optional(),
-    from: isoDate.optional(),
-    to: isoDate.optional(),
-    /** List what would be replayed without sending anything. */
-    dryRun: z.boolean().default(false),
-    limit: z.number().int().min(1).max(1000).default(500),
-  })
-  .strict();
-export const replayRequestSchema = z.union([replaySingleSchema, replayFilterSchema]);
-
-const replayTargetSchema = z.object({ leadId: z.string(), status: canonicalStatusSchema });
-export const replayResultSchema = z.object({
-  dryRun: z.boolean(),
-  matched: z.number(),
-  targets: z.array(replayTargetSchema),
-  replayed: z.number(),
-  failed: z.array(replayTargetSchema.extend({ error: z.string() })),
-});
-type ReplayTarget = z.infer<typeof replayTargetSchema>;
-type ReplayResult = z.infer<typeof replayResultSchema>;
-
-// Response schemas re-exported for the OpenAPI document, next to the ones admin answers reuse.
-export { deliveryViewSchema, historyEntrySchema, notificationViewSchema };
 
 export interface AdminDeps {
   adminKey: string | undefined;
@@ -138,9 +50,7 @@ function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   ]);
 }
 
-export async function listLeads(
-  query: z.infer<typeof leadListQuerySchema>,
-): Promise<z.infer<typeof leadListSchema>> {
+export async function listLeads(query: z.infer<typeof leadListQuerySchema>): Promise<LeadList> {
   const filter: Record<string, unknown> = {};
   if (query.status) filter.status = query.status;
   if (query.partnerId) filter.partnerId = query.partnerId;
@@ -165,18 +75,7 @@ export async function listLeads(
   const page = rows.slice(0, query.limit);
   const last = page[page.length - 1];
   return {
-    leads: page.map((l) => ({
-      leadId: l._id,
-      workflowId: leadWorkflowId(l._id),
-      clickId: l.clickId ?? undefined,
-      sourceId: l.sourceId,
-      partnerId: l.partnerId ?? undefined,
-      status: l.status as CanonicalStatus,
-      payout: l.payoutCents != null ? fromCents(l.payoutCents) : undefined,
-      currency: l.currency ?? undefined,
-      createdAt: new Date(l.createdAt).toISOString(),
-      updatedAt: new Date(l.updatedAt).toISOString(),
-    })),
+    leads: page.map(leadSummary),
     nextCursor:
       rows.length > query.limit && last ? encodeCursor(new Date(last.createdAt), last._id) : undefined,
   };

@@ -7,7 +7,7 @@ import { pingMongo } from '../../shared/db';
 import { AppError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import type { Metrics } from '../../shared/metrics';
-import { leadInputSchema, reportQuerySchema } from '../../shared/schemas';
+import { leadInputSchema, reportQuerySchema } from '../../shared/http';
 import { adminRouter } from './admin';
 import { LeadService } from './leads';
 import {

@@ -14,10 +14,36 @@ import {
   StatusEvent,
 } from '../../shared/models';
 import { fromCents } from '../../shared/money';
-import type { LeadInput, LeadView } from '../../shared/schemas';
+import type { LeadInput, LeadSummary, LeadView } from '../../shared/http';
 import type { CanonicalStatus } from '../../shared/statuses';
 import { leadWorkflowId } from '../../shared/temporal';
 import type { TemporalGateway } from './temporal';
+
+/** The lead's own fields as the HTTP contract names them: a row of the admin list, the head of the lead view. */
+export function leadSummary(lead: {
+  _id: string;
+  clickId?: string | null;
+  sourceId: string;
+  partnerId?: string | null;
+  status: string;
+  payoutCents?: number | null;
+  currency?: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}): LeadSummary {
+  return {
+    leadId: lead._id,
+    workflowId: leadWorkflowId(lead._id),
+    clickId: lead.clickId ?? undefined,
+    sourceId: lead.sourceId,
+    partnerId: lead.partnerId ?? undefined,
+    status: lead.status as CanonicalStatus,
+    payout: lead.payoutCents != null ? fromCents(lead.payoutCents) : undefined,
+    currency: lead.currency ?? undefined,
+    createdAt: new Date(lead.createdAt).toISOString(),
+    updatedAt: new Date(lead.updatedAt).toISOString(),
+  };
+}
 
 /** 128 random bits: a subid nobody can guess to forge a postback for someone else's lead. */
 export function newLeadId(): string {
@@ -128,16 +154,7 @@ export class LeadService {
     ]);
     const iso = (d: Date | null | undefined) => (d ? new Date(d).toISOString() : undefined);
     return {
-      leadId,
-      workflowId: leadWorkflowId(leadId),
-      clickId: lead.clickId ?? undefined,
-      sourceId: lead.sourceId,
-      partnerId: lead.partnerId ?? undefined,
-      status: lead.status as CanonicalStatus,
-      payout: lead.payoutCents != null ? fromCents(lead.payoutCents) : undefined,
-      currency: lead.currency ?? undefined,
-      createdAt: iso(lead.createdAt) as string,
-      updatedAt: iso(lead.updatedAt) as string,
+      ...leadSummary(lead),
       history: history.map((h) => ({
         status: h.status as CanonicalStatus,
         at: iso(h.at) as string,

@@ -4,27 +4,25 @@ import { OpenAPIRegistry, OpenApiGeneratorV3, type RouteConfig } from '@asteasol
 import { z } from 'zod';
 import {
   errorBodySchema,
+  journeySchema,
   leadAcceptedSchema,
   leadIdSchema,
   leadInputSchema,
   leadListQuerySchema,
+  leadListSchema,
   leadViewSchema,
   postbackParamsSchema,
   postbackResultSchema,
-  reportQuerySchema,
-  reportSchema,
-} from '../../shared/schemas';
-import {
-  journeySchema,
-  leadListSchema,
   replayFilterSchema,
   replayResultSchema,
   replaySingleSchema,
-} from './admin';
+  reportQuerySchema,
+  reportSchema,
+} from '../../shared/http';
 
 /**
  * A component schema by name. zod's own `.meta({ id })` rather than the library's `.openapi()`, which needs
- * zod patched before any schema exists (shared/schemas.ts builds its schemas at import time).
+ * zod patched before any schema exists (shared/http builds its schemas at import time).
  */
 const named = <T extends z.ZodType>(id: string, schema: T): T => schema.meta({ id }) as T;
 

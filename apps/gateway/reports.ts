@@ -25,7 +25,7 @@ import {
   type RecentRow,
 } from '../../shared/models';
 import { fromCents } from '../../shared/money';
-import type { reportQuerySchema, reportSchema } from '../../shared/schemas';
+import type { reportQuerySchema, reportSchema } from '../../shared/http';
 import { CANONICAL_STATUSES, type CanonicalStatus } from '../../shared/statuses';
 
 type ReportQuery = z.infer<typeof reportQuerySchema>;

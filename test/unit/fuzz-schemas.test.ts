@@ -1,7 +1,7 @@
 // Property-based tests of the HTTP input schemas: generated valid leads and postbacks are accepted as sent,
 // and one bad field of any kind is rejected with an issue naming that field.
 import fc from 'fast-check';
-import { leadInputSchema, postbackParamsSchema } from '../../shared/schemas';
+import { leadInputSchema, postbackParamsSchema } from '../../shared/http';
 
 const text = (max: number) =>
   fc.oneof(fc.string({ maxLength: max }), fc.string({ unit: 'binary', maxLength: Math.min(max, 40) }));

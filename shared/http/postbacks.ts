@@ -1,0 +1,60 @@
+// Partner postbacks: the parameters we read, the answer, and a stored postback as operators see it.
+import { z } from 'zod';
+import { postbackStatusSchema } from './common';
+
+/** One postback parameter value: a single short string (arrays and objects are operator injection shapes). */
+const param = (max: number) => z.string().max(max);
+
+/** A postback's parameters after the partner's aliases are resolved to our names. */
+export const postbackParamsSchema = z.object({
+  subid: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be the leadId we sent: 1-64 letters, digits, "_" or "-"'),
+  status: param(64).optional(),
+  payout: z
+    .string()
+    .regex(/^\d{1,12}(\.\d{1,6})?$/, 'must be a non-negative decimal amount')
+    .optional(),
+  currency: z
+    .string()
+    .regex(/^[A-Za-z]{3}$/, 'must be a 3-letter ISO 4217 code')
+    .optional(),
+  txid: param(128).optional(),
+  token: param(256).optional(),
+  ts: z
+    .string()
+    .regex(/^\d{1,12}$/, 'must be unix seconds')
+    .optional(),
+});
+export type PostbackParams = z.infer<typeof postbackParamsSchema>;
+
+export const postbackResultSchema = z.object({
+  ok: z.literal(true),
+  leadId: z.string(),
+  status: postbackStatusSchema,
+  duplicate: z.boolean(),
+  queued: z.boolean().optional(),
+});
+
+/** A postback as it was logged (secrets already redacted when it was stored). */
+export const postbackReceivedSchema = z.object({
+  receivedAt: z.string(),
+  method: z.string().optional(),
+  path: z.string().optional(),
+  query: z.record(z.string(), z.unknown()).optional(),
+  body: z.record(z.string(), z.unknown()).optional(),
+  ip: z.string().optional(),
+  requestId: z.string().optional(),
+  partnerId: z.string().optional(),
+  rawStatus: z.string().optional(),
+  status: z.string().optional(),
+  txid: z.string().optional(),
+  payout: z.string().optional(),
+  currency: z.string().optional(),
+  outcome: z.string(),
+  httpStatus: z.number().optional(),
+  errorCode: z.string().optional(),
+  errorMessage: z.string().optional(),
+  latencyMs: z.number().optional(),
+});
+export type PostbackReceived = z.infer<typeof postbackReceivedSchema>;

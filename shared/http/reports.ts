@@ -1,0 +1,28 @@
+// Reports: the summary of status counts and revenue per source or partner over a window.
+import { z } from 'zod';
+import { canonicalStatusSchema, isoDateSchema, moneySchema } from './common';
+
+export const reportQuerySchema = z
+  .object({
+    from: isoDateSchema.optional(),
+    to: isoDateSchema.optional(),
+    groupBy: z.enum(['source', 'partner']).default('source'),
+  })
+  .strict();
+export type ReportQuery = z.infer<typeof reportQuerySchema>;
+
+export const reportRowSchema = z.object({
+  group: z.string(),
+  counts: z.record(canonicalStatusSchema, z.number()),
+  acceptanceRate: z.number(),
+  revenue: moneySchema,
+  currency: z.string(),
+});
+
+export const reportSchema = z.object({
+  from: z.string(),
+  to: z.string(),
+  groupBy: z.enum(['source', 'partner']),
+  rows: z.array(reportRowSchema),
+});
+export type Report = z.infer<typeof reportSchema>;
