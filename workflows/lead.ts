@@ -4,19 +4,12 @@ import {
   ActivityFailure,
   condition,
   log,
-  patched,
-  proxyActivities,
-  proxyLocalActivities,
   setHandler,
-  sleep,
   upsertMemo,
   upsertSearchAttributes,
-  type ActivityInterfaceFor,
-  type ActivityOptions,
 } from '@temporalio/workflow';
-import type { createActivities } from '../activities';
-import type { DeliveryResult, LeadSnapshot, RecordStatusInput, RouteCandidate } from '../activities/types';
-import { canTransition, type CanonicalStatus } from '../shared/statuses';
+import type { DeliveryResult, RecordStatusInput } from '../activities/types';
+import type { CanonicalStatus } from '../shared/statuses';
 import {
   postbackSignal,
   replayNotificationSignal,
@@ -27,91 +20,9 @@ import {
   type PostbackSignal,
   type ReplayNotificationSignal,
 } from '../shared/temporal';
+import { decide, type Decision } from './decide';
 import { orderCandidates } from './routing';
-
-type Activities = ReturnType<typeof createActivities>;
-
-/** MongoDB writes and reads: retried without limit, so a database outage delays a lead but never loses it. */
-const MONGO_STEP_OPTIONS = {
-  startToCloseTimeout: '30s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
-} as const;
-
-/** Regular activities: a step's decision is in the history before MongoDB sees it (the expiry, below). */
-const durableMongoSteps = proxyActivities<Activities>(MONGO_STEP_OPTIONS);
-
-/**
- * Local activities: the worker runs them inside the workflow task and records each result as a marker, with no
- * task queue round trip through the server (decision 0008). Same retry policy. Short backoffs (a database blip)
- * wait in the worker, which keeps the workflow task open; from 16 s on each wait is a workflow timer, so a long
- * outage does not fill the history with task heartbeats.
- */
-const localMongoSteps = proxyLocalActivities<Activities>({
-  ...MONGO_STEP_OPTIONS,
-  localRetryThreshold: '10s',
-});
-
-// The versions of a run's MongoDB steps, oldest first; a run keeps the one it started with (decision 0008).
-/** MongoDB steps as local activities, `loadLead` included. */
-export const LOCAL_MONGO_STEPS_PATCH = 'mongo-steps-as-local-activities';
-/** The same, but `loadLead` a regular activity, so the read is in the history before the run writes. */
-export const RECORDED_LOAD_PATCH = 'load-lead-recorded-before-local-writes';
-/** Local `loadLead` again; a run that may write in its first workflow task ends that task with a timer first. */
-export const LOCAL_LOAD_PATCH = 'local-load-recorded-by-timer';
-
-interface RunSteps {
-  store: ActivityInterfaceFor<Activities>;
-  /** Reads the lead this run decides from. */
-  loadLead(leadId: string): Promise<LeadSnapshot>;
-}
-
-/**
- * How this run does its MongoDB steps, fixed by the patch markers of its history. Called once, before the first
- * await. The newest patch is asked first, so a new run records one marker.
- */
-function runSteps(): RunSteps {
-  if (patched(LOCAL_LOAD_PATCH)) return { store: localMongoSteps, loadLead: loadThenRecord };
-  if (!patched(LOCAL_MONGO_STEPS_PATCH))
-    return { store: durableMongoSteps, loadLead: (id) => durableMongoSteps.loadLead(id) };
-  const loader = patched(RECORDED_LOAD_PATCH) ? durableMongoSteps : localMongoSteps;
-  return { store: localMongoSteps, loadLead: (id) => loader.loadLead(id) };
-}
-
-/**
- * A local read is recorded only when its workflow task completes. A task lost after a local write (worker
- * killed) is retried, and a local read in it sees that write: a chargeback's run found its lead `returned`
- * already and never notified the source (found by npm run chaos). So a run that did not start at `received`
- * (a late postback, a replay), whose first task may write a status, ends that task with a timer before acting.
- * A run at `received` writes no status before its delivery, a regular activity, ends the task: it pays nothing.
- */
-async function loadThenRecord(leadId: string): Promise<LeadSnapshot> {
-  const lead = await localMongoSteps.loadLead(leadId);
-  if (lead.status !== 'received') await sleep(1);
-  return lead;
-}
-
-function deliveryActivities(c: RouteCandidate) {
-  return proxyActivities<Activities>({
-    startToCloseTimeout: c.deliveryTimeoutMs + 5000,
-    retry: {
-      initialInterval: '1s',
-      backoffCoefficient: 2,
-      maximumInterval: '30s',
-      maximumAttempts: c.deliveryMaxAttempts,
-      nonRetryableErrorTypes: ['PartnerConfigError'],
-    },
-  });
-}
-
-function notifyActivities(lead: LeadSnapshot) {
-  const p = lead.notifyPolicy;
-  const options: ActivityOptions = {
-    startToCloseTimeout: '30s',
-    scheduleToCloseTimeout: p.maxDurationMs,
-    retry: { initialInterval: p.initialIntervalMs, backoffCoefficient: 2, maximumInterval: p.maxIntervalMs },
-  };
-  return proxyActivities<Activities>(options);
-}
+import { deliverySteps, durableMongoSteps, notifySteps, runSteps } from './steps';
 
 type Outcome = 'decided' | 'resell';
 
@@ -148,7 +59,7 @@ export async function leadWorkflow({ leadId }: LeadWorkflowInput): Promise<LeadW
   // The current partner's default payout: a late acceptance without an amount earns this.
   let partnerPayout = { cents: lead.partnerPayoutCents, currency: lead.currency };
   let notificationsInFlight = 0;
-  const notifier = notifyActivities(lead);
+  const notifier = notifySteps(lead);
 
   function publish(): void {
     upsertSearchAttributes([
@@ -216,6 +127,35 @@ export async function leadWorkflow({ leadId }: LeadWorkflowInput): Promise<LeadW
     });
   }
 
+  /**
+   * Records what a postback decided. `partner` is whose verdict it is and the payout an acceptance without an
+   * amount earns; `expiresAt` is the deadline a `pending` keeps.
+   */
+  async function record(
+    decision: Extract<Decision, { kind: 'record' }>,
+    pb: PostbackSignal,
+    partner: { partnerId: string; payoutCents?: number; currency?: string },
+    expiresAt?: string,
+  ) {
+    const details = {
+      partnerId: partner.partnerId,
+      rawStatus: pb.rawStatus,
+      postbackId: pb.postbackId,
+      reason: decision.reason,
+    };
+    if (decision.status === 'accepted')
+      await accept(
+        partner.partnerId,
+        pb.payoutCents ?? partner.payoutCents,
+        pb.currency ?? partner.currency,
+        details,
+      );
+    else if (decision.status === 'returned')
+      await setStatus('returned', { ...details, revenueDeltaCents: -(view.payoutCents ?? 0) });
+    else if (decision.status === 'pending') await setStatus('pending', { ...details, expiresAt });
+    else await setStatus('rejected', details);
+  }
+
   /** Waits for the partner's verdict until the deadline; `resell` when it rejects and resale is allowed. */
   async function awaitPostback(
     c: { partnerId: string; allowResale: boolean; payoutCents?: number; currency?: string },
@@ -234,28 +174,15 @@ export async function leadWorkflow({ leadId }: LeadWorkflowInput): Promise<LeadW
         return 'decided';
       }
       const pb = inbox.shift() as PostbackSignal;
-      const base = { partnerId: c.partnerId, rawStatus: pb.rawStatus, postbackId: pb.postbackId };
-      switch (pb.status) {
-        case 'pending':
-          await setStatus('pending', {
-            ...base,
-            reason: 'partner reports pending',
-            expiresAt: new Date(deadline).toISOString(),
-          });
-          break;
-        case 'accepted':
-          await accept(c.partnerId, pb.payoutCents ?? c.payoutCents, pb.currency ?? c.currency, {
-            ...base,
-            reason: 'accepted by partner postback',
-          });
-          return 'decided';
-        case 'rejected':
-          if (c.allowResale) return 'resell';
-          await setStatus('rejected', { ...base, reason: 'rejected by partner postback' });
-          return 'decided';
-        default:
-          log.warn('postback ignored: not a valid transition', { leadId, from: view.status, to: pb.status });
+      const decision = decide({ status: view.status, awaiting: { allowResale: c.allowResale } }, pb);
+      if (decision.kind === 'resell') return 'resell';
+      if (decision.kind === 'ignore') {
+        log.warn('postback ignored: not a valid transition', { leadId, from: view.status, to: pb.status });
+        continue;
       }
+      const expiresAt = new Date(deadline).toISOString();
+      await record(decision, pb, c, expiresAt);
+      if (decision.final) return 'decided';
     }
   }
 
@@ -273,7 +200,7 @@ export async function leadWorkflow({ leadId }: LeadWorkflowInput): Promise<LeadW
       partnerPayout = { cents: c.payoutCents, currency: c.currency };
       let result: DeliveryResult | undefined;
       try {
-        result = await deliveryActivities(c).deliverLead({ leadId, partnerId: c.partnerId });
+        result = await deliverySteps(c).deliverLead({ leadId, partnerId: c.partnerId });
       } catch (err) {
         if (!(err instanceof ActivityFailure)) throw err;
       }
@@ -308,7 +235,8 @@ export async function leadWorkflow({ leadId }: LeadWorkflowInput): Promise<LeadW
       await condition(() => inbox.length > 0 || replays.length > 0 || notificationsInFlight === 0);
       const pb = inbox.shift();
       if (pb) {
-        if (!canTransition(view.status, pb.status)) {
+        const decision = decide({ status: view.status }, pb);
+        if (decision.kind !== 'record') {
           log.warn('late postback ignored: not a valid transition', {
             leadId,
             from: view.status,
@@ -316,23 +244,8 @@ export async function leadWorkflow({ leadId }: LeadWorkflowInput): Promise<LeadW
           });
           continue;
         }
-        const base = { partnerId: pb.partnerId, rawStatus: pb.rawStatus, postbackId: pb.postbackId };
-        if (pb.status === 'returned') {
-          await setStatus('returned', {
-            ...base,
-            reason: 'returned by partner',
-            revenueDeltaCents: -(view.payoutCents ?? 0),
-          });
-        } else if (pb.status === 'accepted') {
-          await accept(
-            pb.partnerId,
-            pb.payoutCents ?? partnerPayout.cents,
-            pb.currency ?? partnerPayout.currency,
-            { ...base, reason: `late acceptance after ${view.status}` },
-          );
-        } else if (pb.status === 'rejected') {
-          await setStatus('rejected', { ...base, reason: `late rejection after ${view.status}` });
-        }
+        const { cents: payoutCents, currency } = partnerPayout;
+        await record(decision, pb, { partnerId: pb.partnerId, payoutCents, currency });
         continue;
       }
       const replay = replays.shift();

@@ -12,7 +12,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { workflowBundle } from '../../apps/worker/worker';
 import { postbackSignal } from '../../shared/temporal';
-import { LOCAL_LOAD_PATCH, LOCAL_MONGO_STEPS_PATCH, RECORDED_LOAD_PATCH } from '../../workflows/lead';
+import { LOCAL_LOAD_PATCH, LOCAL_MONGO_STEPS_PATCH, RECORDED_LOAD_PATCH } from '../../workflows/steps';
 import { eventually, quietTemporalRuntime } from '../support/stack';
 import { historyFromJson, historyToJson } from './history-json';
 import {
