@@ -14,13 +14,12 @@ import {
   accessLog,
   clientIp,
   errorHandler,
-  logRefusedPostbacks,
   requestId,
   requireBodyType,
   sourceAuth,
   sourceOrAdminAuth,
 } from './middleware';
-import { PostbackService } from './postbacks';
+import { logRefusedPostbacks, PostbackService } from './postbacks';
 import { docsRouter } from './openapi';
 import { summaryReport } from './reports';
 import type { TemporalGateway } from './temporal';

@@ -1,5 +1,4 @@
-// Gateway middleware, one job each: request id, error mapping, access log and metrics, content-type check, auth,
-// and the log of postback requests refused before their handler.
+// Gateway middleware, one job each: request id, error mapping, access log and metrics, content-type check, auth.
 import { randomUUID } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import type { ConfigIndex, SourceConfig } from '../../shared/config';
@@ -7,7 +6,6 @@ import { AppError, isAppError, isDependencyOutage } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import type { Metrics } from '../../shared/metrics';
 import { safeEqual } from '../../shared/signature';
-import type { RefusedPostback } from './postbacks';
 
 export interface GatewayState {
   requestId: string;
@@ -76,38 +74,6 @@ export function errorHandler(logger: Logger) {
         },
       };
     }
-  };
-}
-
-export interface RefusedPostbackRecorder {
-  wasHandled(headers: object): boolean;
-  recordRefused(req: RefusedPostback): Promise<void>;
-}
-
-const POSTBACK_PATH = /^\/postback(\/|$)/;
-
-/**
- * Every postback request is logged, including those refused before the handler (body too large, wrong
- * content type, malformed JSON, wrong method): it sits outside the error mapper and reads the final answer.
- */
-export function logRefusedPostbacks(recorder: RefusedPostbackRecorder) {
-  return async (ctx: Context, next: Next) => {
-    const started = performance.now();
-    await next();
-    if (!POSTBACK_PATH.test(ctx.path) || recorder.wasHandled(ctx.headers)) return;
-    const error = (ctx.body as { error?: { code?: string; message?: string } } | undefined)?.error;
-    await recorder.recordRefused({
-      method: ctx.method,
-      path: ctx.path,
-      query: ctx.query as Record<string, unknown>,
-      headers: ctx.headers,
-      ip: clientIp(ctx),
-      requestId: ctx.state.requestId,
-      httpStatus: ctx.status,
-      errorCode: error?.code,
-      errorMessage: error?.message,
-      latencyMs: performance.now() - started,
-    });
   };
 }
 

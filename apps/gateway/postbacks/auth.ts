@@ -1,0 +1,89 @@
+// Partner authentication, once per request: the IP allowlist, then the HMAC signature (with its time window
+// and replay check) or the shared token.
+import { BlockList, isIPv6 } from 'node:net';
+import type { PartnerConfig } from '../../../shared/config';
+import { AppError } from '../../../shared/errors';
+import { isDuplicateKey, SignatureNonce } from '../../../shared/models';
+import { SIGNATURE_WINDOW_SECONDS, safeEqual, signParams } from '../../../shared/signature';
+import { required, type PostbackContext } from './context';
+
+export class PartnerAuth {
+  private readonly allowlists = new WeakMap<PartnerConfig, BlockList>();
+
+  /** The step: the partner is known and the parameters are read under its names. */
+  readonly step = async (pc: PostbackContext, next: () => Promise<void>): Promise<void> => {
+    const partner = required(pc.partner, 'partner');
+    this.checkIp(partner, pc.req.ip);
+    await this.authenticate(pc, partner);
+    await next();
+  };
+
+  private checkIp(partner: PartnerConfig, ip: string): void {
+    if (
+      partner.postback.ipAllowlist?.length &&
+      !this.allowlist(partner).check(ip, isIPv6(ip) ? 'ipv6' : 'ipv4')
+    ) {
+      throw new AppError('ip_not_allowed', 'this address may not send postbacks for this partner');
+    }
+  }
+
+  /** Signature (when sent and configured), else the shared token; the IP allowlist is checked before. */
+  private async authenticate(pc: PostbackContext, partner: PartnerConfig): Promise<void> {
+    const pb = partner.postback;
+    const params = required(pc.params, 'params');
+    const raw = required(pc.raw, 'raw');
+    const signatureHeader = pc.req.headers['x-signature'];
+    if (pb.hmacSecret && signatureHeader !== undefined) {
+      const signature = String(signatureHeader).toLowerCase();
+      if (!/^[0-9a-f]{64}$/.test(signature))
+        throw new AppError('bad_signature', 'x-signature must be 64 hex characters');
+      if (!params.ts)
+        throw new AppError('bad_signature', 'signed postbacks need a ts parameter (unix seconds)');
+      const skew = Math.abs(pc.receivedAt.getTime() / 1000 - Number(params.ts));
+      if (skew > SIGNATURE_WINDOW_SECONDS)
+        throw new AppError(
+          'bad_signature',
+          `ts is ${Math.round(skew)} s away from now (window ${SIGNATURE_WINDOW_SECONDS} s)`,
+        );
+      // The signed string joins k=v with "&" as received (SPEC): a name or value holding "&" or "=" would sign
+      // the same as another set of parameters, so such a request cannot be vouched for.
+      if (Object.entries(raw).some(([k, v]) => /[&=]/.test(k) || /[&=]/.test(v)))
+        throw new AppError('bad_signature', 'signed parameters may not contain "&" or "="');
+      if (!safeEqual(signParams(pb.hmacSecret, raw), signature))
+        throw new AppError('bad_signature', 'signature does not match');
+      try {
+        await SignatureNonce.create({
+          _id: `${partner.id}:${signature}`,
+          expiresAt: new Date(pc.receivedAt.getTime() + 2 * SIGNATURE_WINDOW_SECONDS * 1000),
+        });
+      } catch (err) {
+        if (isDuplicateKey(err))
+          throw new AppError('replayed_signature', 'this signed postback was already received');
+        throw err;
+      }
+      return;
+    }
+    if (pb.token) {
+      if (params.token === undefined) throw new AppError('missing_credentials', 'token is required');
+      if (!safeEqual(params.token, pb.token)) throw new AppError('bad_credentials', 'token does not match');
+      return;
+    }
+    if (pb.hmacSecret) throw new AppError('missing_credentials', 'x-signature header is required');
+    // Allowlist alone was configured and passed.
+  }
+
+  private allowlist(partner: PartnerConfig): BlockList {
+    let list = this.allowlists.get(partner);
+    if (!list) {
+      list = new BlockList();
+      for (const entry of partner.postback.ipAllowlist ?? []) {
+        const [addr, prefix] = entry.split('/') as [string, string | undefined];
+        const type = isIPv6(addr) ? 'ipv6' : 'ipv4';
+        if (prefix !== undefined) list.addSubnet(addr, Number(prefix), type);
+        else list.addAddress(addr, type);
+      }
+      this.allowlists.set(partner, list);
+    }
+    return list;
+  }
+}

@@ -1,0 +1,192 @@
+// A postback's effect, once: its partner status mapped to ours, then claimed (the claim is also the outbox
+// entry of its signal) and signalled to the lead's workflow, or queued while Temporal is away.
+import type { mongo } from 'mongoose';
+import { BatchedInserts } from '../../../shared/batched-inserts';
+import type { PartnerConfig } from '../../../shared/config';
+import type { Logger } from '../../../shared/logger';
+import { AppError } from '../../../shared/errors';
+import { isDuplicateKey, PostbackEffect, StatusEvent } from '../../../shared/models';
+import { toCents } from '../../../shared/money';
+import { buildStatusMap, mapPartnerStatus } from '../../../shared/status-map';
+import {
+  canTransition,
+  POSTBACK_STATUSES,
+  type CanonicalStatus,
+  type PostbackStatus,
+} from '../../../shared/statuses';
+import { leadWorkflowId, type PostbackSignal } from '../../../shared/temporal';
+import type { TemporalGateway } from '../temporal';
+import { required, type PostbackAnswer, type PostbackContext } from './context';
+
+interface Claim {
+  _id: string;
+  leadId: string;
+  postbackId: string;
+  signal: PostbackSignal;
+  claimedAt: Date;
+  sentAt?: Date;
+}
+
+export interface PostbackEffectsDeps {
+  temporal: TemporalGateway;
+  logger: Logger;
+  now: () => Date;
+}
+
+export class PostbackEffects {
+  private readonly statusMaps = new WeakMap<PartnerConfig, Map<string, PostbackStatus>>();
+  /**
+   * The postback path writes and reads through the driver, not mongoose documents (half the client CPU per
+   * operation), and the claims of concurrent requests go in together (docs/benchmarks.md, Ingest). The
+   * documents are built here field by field, in the schema's shape.
+   */
+  private readonly claims = new BatchedInserts<Claim>(
+    () => PostbackEffect.collection as unknown as mongo.Collection<Claim>,
+  );
+
+  constructor(private readonly deps: PostbackEffectsDeps) {}
+
+  /** The step mapping the partner's raw status and amount to ours. */
+  readonly mapStatus = async (pc: PostbackContext, next: () => Promise<void>): Promise<void> => {
+    const partner = required(pc.partner, 'partner');
+    const params = required(pc.params, 'params');
+    pc.status = mapPartnerStatus(params.status, partner.postback, this.statusMap(partner));
+    pc.log.status = pc.status;
+    pc.log.payoutCents = params.payout !== undefined ? toCents(params.payout) : undefined;
+    pc.log.currency = params.currency?.toUpperCase();
+    await next();
+  };
+
+  /** The last step: the effect claimed once and signalled (or queued). */
+  readonly apply = async (pc: PostbackContext): Promise<void> => {
+    pc.answer = await this.claimAndSignal(pc);
+  };
+
+  private async claimAndSignal(pc: PostbackContext): Promise<PostbackAnswer> {
+    const partner = required(pc.partner, 'partner');
+    const params = required(pc.params, 'params');
+    const lead = required(pc.lead, 'lead');
+    const status = required(pc.status, 'status');
+    const leadId = params.subid;
+    const effectId = `${leadId}:${partner.id}:${status}`;
+    const duplicate: PostbackAnswer = {
+      httpStatus: 200,
+      body: { ok: true, leadId, status, duplicate: true },
+    };
+    const signal: PostbackSignal = {
+      postbackId: pc.postbackId,
+      partnerId: partner.id,
+      status,
+      rawStatus: params.status,
+      payoutCents: pc.log.payoutCents,
+      currency: pc.log.currency,
+      txid: params.txid,
+      receivedAt: pc.receivedAt.toISOString(),
+    };
+    const claim: Claim = {
+      _id: effectId,
+      leadId,
+      postbackId: pc.postbackId,
+      signal,
+      claimedAt: pc.receivedAt,
+    };
+    let behindQueued = false;
+    if (!canTransition(lead.status as CanonicalStatus, status)) {
+      // A repeat is a repeat even after the lead moved on (approved twice after the lead is accepted): 200, not
+      // 409. A repeat of a valid transition needs no read here: its claim below finds the first one.
+      if (await PostbackEffect.collection.findOne({ _id: effectId as never }, { projection: { _id: 1 } }))
+        return duplicate;
+      // Applied, but its claim was not written (the database went away after the signal; the partner was
+      // answered 503 and retries): the lead already has this status from this partner.
+      if (lead.status === status && lead.partnerId === partner.id) {
+        await this.claim({ ...claim, sentAt: pc.receivedAt }).catch(() => false); // the record made whole
+        return duplicate;
+      }
+      // lead.status lags the workflow (a worker restart, a Temporal outage): an earlier postback that makes
+      // this one valid (approved, then a chargeback) may be claimed and not recorded yet. Then this one is
+      // valid too; and while that one still waits in the outbox, this one queues behind it (order kept).
+      const enabling = await this.unrecordedClaimsEnabling(leadId, partner.id, status, lead.seq ?? 0);
+      if (!enabling.length)
+        throw new AppError('conflict', `a lead that is ${lead.status} cannot become ${status}`);
+      behindQueued = enabling.some((c) => !c.sentAt);
+    }
+
+    const queued: PostbackAnswer = {
+      httpStatus: 202,
+      body: { ok: true, leadId, status, duplicate: false, queued: true },
+    };
+    if (behindQueued) {
+      if (!(await this.claim(claim))) return duplicate;
+      this.deps.temporal.markBacklog(); // the reconciler looks for unsent claims only when told (or every 5 min)
+      return queued;
+    }
+    // Temporal first: once the signal is accepted the effect is durable in the lead's history, and the
+    // workflow applies a partner's status once however many copies reach it. The claim then records it.
+    try {
+      await this.deps.temporal.signalPostback(leadId, signal);
+    } catch (err) {
+      // Temporal is unavailable: the claim, without `sentAt`, is the outbox entry the reconciler sends.
+      this.deps.logger.warn(
+        { err: String(err), leadId, workflowId: leadWorkflowId(leadId) },
+        'Temporal unavailable; postback queued',
+      );
+      if (!(await this.claim(claim))) return duplicate;
+      this.deps.temporal.markBacklog();
+      return queued;
+    }
+    try {
+      // A copy that raced this one in was signalled too (and ignored by the workflow): whichever claims first is the original.
+      if (!(await this.claim({ ...claim, sentAt: this.deps.now() }))) return duplicate;
+    } catch (err) {
+      // Applied already; a repeat will be signalled again and ignored by the workflow.
+      this.deps.logger.error(
+        { err, leadId, postbackId: pc.postbackId },
+        'applied postback could not be claimed',
+      );
+    }
+    return { httpStatus: 200, body: { ok: true, leadId, status, duplicate: false } };
+  }
+
+  /** Inserts a claim; false when this effect is claimed already. */
+  private async claim(doc: Claim): Promise<boolean> {
+    try {
+      await this.claims.insert(doc);
+      return true;
+    } catch (err) {
+      if (isDuplicateKey(err)) return false;
+      throw err;
+    }
+  }
+
+  /** This partner's claims for this lead not yet reflected in the lead document, from which `status` is a valid transition. */
+  private async unrecordedClaimsEnabling(
+    leadId: string,
+    partnerId: string,
+    status: PostbackStatus,
+    leadSeq: number,
+  ) {
+    const ids = POSTBACK_STATUSES.filter((s) => canTransition(s, status)).map(
+      (s) => `${leadId}:${partnerId}:${s}`,
+    );
+    const claims = ids.length
+      ? await PostbackEffect.find({ _id: { $in: ids } }, { postbackId: 1, sentAt: 1 }).lean()
+      : [];
+    const unrecorded = [];
+    for (const claim of claims) {
+      // The status event (`<leadId>:<seq>`) is written before the lead document: compare its seq with the lead's.
+      const event = await StatusEvent.findOne({ leadId, postbackId: claim.postbackId }, { _id: 1 }).lean();
+      const eventSeq = event ? Number(String(event._id).slice(leadId.length + 1)) : Number.POSITIVE_INFINITY;
+      if (eventSeq > leadSeq) unrecorded.push(claim);
+    }
+    return unrecorded;
+  }
+
+  private statusMap(partner: PartnerConfig): Map<string, PostbackStatus> {
+    let map = this.statusMaps.get(partner);
+    if (!map) {
+      map = buildStatusMap(partner.postback);
+      this.statusMaps.set(partner, map);
+    }
+    return map;
+  }
+}

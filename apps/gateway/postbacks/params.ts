@@ -1,0 +1,91 @@
+// Parameter cleaning: query and body merged into one flat map of plain strings, read under the partner's names.
+import type { ConfigIndex, PartnerConfig } from '../../../shared/config';
+import { AppError } from '../../../shared/errors';
+import { postbackParamsSchema, type PostbackParams } from '../../../shared/schemas';
+import { zodIssues } from '../validation';
+
+const PARAM_NAMES = ['subid', 'status', 'payout', 'currency', 'txid', 'token', 'ts'] as const;
+/** Partners add their own parameters (offer ids, sub ids); more than this is not a postback. */
+const MAX_PARAMS = 50;
+const MAX_PARAM_LENGTH = 2048;
+/** Plain names only: `subid[$ne]`, `a.b` and `__proto__` are query-operator and prototype shapes, never a partner's. */
+const PARAM_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+
+function invalid(message: string, path: string, issue: string): AppError {
+  return new AppError('invalid_request', message, [{ path: path.slice(0, 64), message: issue }]);
+}
+
+/** Query and body merged into one flat map of strings; anything else is refused, never coerced. */
+export function mergeParams(query: Record<string, unknown>, body: unknown): Record<string, string> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw invalid('the body must be a JSON object or a form', '(body)', 'expected an object of parameters');
+  }
+  // No prototype: a body key "__proto__" or "constructor" must stay a plain (refused) key.
+  const merged: Record<string, string> = Object.create(null) as Record<string, string>;
+  let count = 0;
+  for (const source of [query, body as Record<string, unknown>]) {
+    for (const [k, v] of Object.entries(source)) {
+      if (!PARAM_NAME.test(k)) {
+        throw invalid(
+          `parameter name "${k.slice(0, 40)}" is not allowed`,
+          k,
+          'names are letters, digits, "_" and "-"; operator-shaped or nested names are refused',
+        );
+      }
+      if (typeof v !== 'string') {
+        throw invalid(
+          `parameter "${k}" must be a single string value`,
+          k,
+          'arrays, objects, numbers and repeated parameters are refused',
+        );
+      }
+      if (v.length > MAX_PARAM_LENGTH)
+        throw invalid(`parameter "${k}" is too long`, k, `at most ${MAX_PARAM_LENGTH} characters`);
+      if (k in merged) {
+        if (merged[k] !== v)
+          throw invalid(`parameter "${k}" is given twice with different values`, k, 'conflicting values');
+        continue;
+      }
+      if (++count > MAX_PARAMS)
+        throw invalid(`more than ${MAX_PARAMS} parameters`, '(root)', 'too many parameters');
+      merged[k] = v;
+    }
+  }
+  return merged;
+}
+
+/** The partner's names for our parameters (subid -> clickid, ...), ours as the fallback. */
+function resolveParams(
+  params: Record<string, string>,
+  partner: PartnerConfig | undefined,
+): Record<string, string> {
+  const aliases: Partial<Record<string, string>> = partner?.postback.params ?? {};
+  const out: Record<string, string> = {};
+  for (const name of PARAM_NAMES) {
+    const alias = aliases[name];
+    const value = (alias !== undefined ? params[alias] : undefined) ?? params[name];
+    if (value !== undefined) out[name] = value;
+  }
+  return out;
+}
+
+/** The parameters read under this partner's names, validated. */
+export function readParams(raw: Record<string, string>, partner: PartnerConfig | undefined): PostbackParams {
+  const parsed = postbackParamsSchema.safeParse(resolveParams(raw, partner));
+  if (!parsed.success)
+    throw new AppError('invalid_request', 'invalid postback parameters', zodIssues(parsed.error));
+  return parsed.data;
+}
+
+/**
+ * Without a partner in the path, the subid may come under our name or any partner's alias: the parameters
+ * read under the first partner whose subid alias is present (ours otherwise), only to find the lead.
+ */
+export function readParamsAnyPartner(raw: Record<string, string>, cfg: ConfigIndex): PostbackParams {
+  if (raw.subid !== undefined) return readParams(raw, undefined);
+  const partner = cfg.config.partners.find((p) => {
+    const alias = p.postback.params.subid;
+    return alias !== undefined && raw[alias] !== undefined;
+  });
+  return readParams(raw, partner);
+}
