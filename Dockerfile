@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
-# leadrouter image: one image, two processes (gateway and worker), chosen by the command.
-# Multi-stage: dependencies, TypeScript build, production dependencies only, then a slim runtime.
+# leadrouter image: one image, three commands (gateway, worker, CLI), compiled JavaScript on a non-root user.
+# Multi-stage: dependencies, TypeScript build, production dependencies only, then a slim runtime that holds
+# the compiled product code and nothing else: no demo config or keys, no tests, benches or dev tooling.
 # Debian (glibc), not Alpine: the Temporal SDK's native core ships glibc builds.
 
 ARG NODE_IMAGE=node:20-bookworm-slim
@@ -12,10 +13,12 @@ RUN npm ci --no-audit --no-fund
 
 FROM deps AS build
 COPY tsconfig.json tsconfig.build.json ./
-COPY shared shared
+COPY apps apps
 COPY workflows workflows
 COPY activities activities
-COPY apps apps
+COPY shared shared
+# Every folder tsconfig.build.json includes (checked by test/unit/compose.test.ts); dev-only code compiled
+# here stays in this stage: the runtime copies only the product's folders of dist.
 COPY scripts scripts
 RUN npm run build
 
@@ -25,20 +28,27 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 FROM ${NODE_IMAGE} AS runtime
+# NODE_ENV=production makes the processes refuse demo or short credentials (shared/config.ts).
+# The routing config is not in the image: mount it (it holds the partners' and sources' secrets).
 ENV NODE_ENV=production \
     PORT=3000 \
     METRICS_PORT=9464 \
-    ROUTING_CONFIG=config/routing.yaml
+    ROUTING_CONFIG=/etc/leadrouter/routing.yaml
 WORKDIR /app
 COPY --from=prod-deps /app/node_modules node_modules
-COPY --from=build /app/dist dist
+# Only the processes' code: the worker bundles its workflows from dist/workflows at start.
+COPY --from=build /app/dist/apps/gateway dist/apps/gateway
+COPY --from=build /app/dist/apps/worker dist/apps/worker
+COPY --from=build /app/dist/apps/cli dist/apps/cli
+COPY --from=build /app/dist/workflows dist/workflows
+COPY --from=build /app/dist/activities dist/activities
+COPY --from=build /app/dist/shared dist/shared
 COPY package.json ./
 COPY bin bin
-COPY config config
+# Files stay root-owned and read-only to the process.
 USER node
-# 3000: gateway HTTP API; 9464: worker /metrics
+# 3000: gateway HTTP API; 9464: worker /metrics and probes. Probes are per command, so they are set by
+# the orchestrator (docker-compose.yml, Kubernetes), not here: see docs/operations.md "Running in production".
 EXPOSE 3000 9464
-HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
-  CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 # The gateway by default; the worker is `node dist/apps/worker/main.js`, the CLI `node bin/leadrouter.js`.
 CMD ["node", "dist/apps/gateway/main.js"]

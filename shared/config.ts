@@ -224,7 +224,53 @@ export function parseRoutingConfig(raw: unknown, file = '<inline>'): RoutingConf
   return result.data;
 }
 
-export function loadRoutingConfig(file: string): RoutingConfig {
+/** Config keys and environment variables holding credentials (`params` holds parameter names, not secrets). */
+const SECRET_CONFIG_KEY = /(apiKey|token|secret)$/i;
+const SECRET_ENV_VAR = /_(KEY|TOKEN|SECRET)$/;
+const MIN_PRODUCTION_SECRET = 16;
+
+function weakness(value: string): string | undefined {
+  if (/change-me/i.test(value)) return 'is a placeholder ("change-me"): set a real secret';
+  if (value.length < MIN_PRODUCTION_SECRET)
+    return `is shorter than ${MIN_PRODUCTION_SECRET} characters: too easy to guess in production`;
+  return undefined;
+}
+
+/**
+ * Every credential in the config (source keys, admin key, tokens, secrets) and in the environment that a
+ * production process must not run with: a demo value or a short one. Walks the parsed config, so a key
+ * added to the schema later is covered by its name.
+ */
+export function weakProductionSecrets(config: RoutingConfig, env: NodeJS.ProcessEnv = {}): string[] {
+  const problems: string[] = [];
+  const walk = (value: unknown, path: (string | number)[]) => {
+    if (Array.isArray(value)) value.forEach((v, i) => walk(v, [...path, i]));
+    else if (value && typeof value === 'object') {
+      for (const [k, v] of Object.entries(value)) if (k !== 'params') walk(v, [...path, k]);
+    } else if (typeof value === 'string' && SECRET_CONFIG_KEY.test(String(path.at(-1)))) {
+      const why = weakness(value);
+      if (why) problems.push(`${formatPath(path)} ${why}`);
+    }
+  };
+  walk(config, []);
+  for (const [name, value] of Object.entries(env)) {
+    const why = SECRET_ENV_VAR.test(name) && value ? weakness(value) : undefined;
+    if (why) problems.push(`environment ${name} ${why}`);
+  }
+  return problems;
+}
+
+/** Reads and validates the config; with NODE_ENV=production it also refuses weak credentials (see above). */
+export function loadRoutingConfig(file: string, env: NodeJS.ProcessEnv = process.env): RoutingConfig {
+  const config = readRoutingConfig(file);
+  if (env.NODE_ENV === 'production') {
+    const weak = weakProductionSecrets(config, env);
+    if (weak.length) throw new ConfigError(file, weak);
+  }
+  return config;
+}
+
+function readRoutingConfig(file: string): RoutingConfig {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

@@ -142,7 +142,7 @@ function configCommand(args: string[], io: Io): number {
   if (args[0] !== 'check') throw new CliError('usage: leadrouter config check [file]', 2);
   const file = args[1] ?? io.env.ROUTING_CONFIG ?? 'config/routing.yaml';
   try {
-    const cfg = loadRoutingConfig(file);
+    const cfg = loadRoutingConfig(file, io.env);
     io.out.write(
       `${file}: ok (${cfg.partners.length} partner(s): ${cfg.partners.map((p) => p.id).join(', ')}; ${cfg.sources.length} source(s): ${cfg.sources.map((s) => s.id).join(', ')})\n`,
     );
