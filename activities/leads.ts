@@ -1,6 +1,7 @@
 // Lead state in MongoDB: the snapshot a workflow starts from, and each status it records.
 import { ApplicationFailure } from '@temporalio/activity';
-import { insertStatusEvent, Lead } from '../shared/models';
+import { Lead } from '../shared/models';
+import { insertStatusEvent } from '../shared/reports';
 import { isTerminal, type CanonicalStatus } from '../shared/statuses';
 import type { ActivityDeps } from './deps';
 import type { LeadSnapshot, RecordStatusInput } from './types';

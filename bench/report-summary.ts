@@ -15,10 +15,12 @@ import {
   keepRecentStatusEvents,
   summaryReport,
   type GroupBy,
-} from '../apps/gateway/reports';
+  RecentStatusEvent,
+  ReportBucket,
+} from '../shared/reports';
 import { resolveMongo } from '../scripts/lib/provision';
 import { connectMongo, disconnectMongo } from '../shared/db';
-import { RecentStatusEvent, ReportBucket, StatusEvent } from '../shared/models';
+import { StatusEvent } from '../shared/models';
 import { percentile } from './lib/stats';
 
 function arg(name: string, fallback: number): number {

@@ -2,6 +2,9 @@
 // transactions or read-modify-write atomicity: a lead document has one writer (its workflow), logs are
 // insert-only, and every "exactly once" claim is an insert on a unique _id (see docs/decisions).
 import mongoose, { Schema, type InferSchemaType } from 'mongoose';
+import { RecentStatusEvent, ReportBucket } from './reports/model';
+
+export { RecentStatusEvent, ReportBucket };
 
 const geoSchema = new Schema({ country: String, state: String, zip: String }, { _id: false });
 
@@ -177,38 +180,7 @@ const signatureNonceSchema = new Schema({
 signatureNonceSchema.index({ expiresAt: 1 });
 export const SignatureNonce = mongoose.model('SignatureNonce', signatureNonceSchema, 'signature_nonces');
 
-/** Report counts of one closed hour, computed once (the hour's events can no longer change). */
-const reportBucketSchema = new Schema({
-  _id: { type: String, required: true },
-  hour: { type: Date, required: true },
-  groupBy: { type: String, required: true },
-  rows: { type: Schema.Types.Mixed, required: true },
-});
-reportBucketSchema.index({ groupBy: 1, hour: 1 });
-export const ReportBucket = mongoose.model('ReportBucket', reportBucketSchema, 'report_buckets');
-
-/**
- * The last few hours of status events, as the report counts them: small, so that reading all of it is cheap on
- * a server that reads whole collections (FerretDB). Pruned by housekeeping (apps/gateway/reports.ts). Two kinds
- * of documents, read together in one query:
- * - an event: the status event's `_id` (so a retried write is a no-op), `recordedAt`, and `row`, the JSON text
- *   `[sourceId, partnerId, status, revenueDeltaCents]` (FerretDB decodes one string faster than four fields);
- * - a coverage marker `covers:<time>` with `coversFrom`: every event recorded since then is here. The latest
- *   marker counts; none means the collection covers nothing yet.
- */
-const recentStatusEventSchema = new Schema({
-  _id: { type: String, required: true },
-  recordedAt: Date,
-  row: String,
-  coversFrom: Date,
-});
-recentStatusEventSchema.index({ recordedAt: 1 });
-export const RecentStatusEvent = mongoose.model(
-  'RecentStatusEvent',
-  recentStatusEventSchema,
-  'recent_status_events',
-);
-
+// The report collections (report_buckets, recent_status_events) are defined with their module, shared/reports.
 export const ALL_MODELS = [
   Lead,
   IntakeOutbox,
@@ -226,81 +198,4 @@ export const ALL_MODELS = [
 /** True for MongoDB's duplicate-key error: the signal that an insert-claim was already taken. */
 export function isDuplicateKey(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 11000;
-}
-
-/** A status event as written: every field but `recordedAt` as the writer decided it. */
-export interface NewStatusEvent {
-  _id: string;
-  leadId: string;
-  sourceId?: string;
-  partnerId?: string;
-  status: string;
-  at: Date;
-  reason?: string;
-  rawStatus?: string;
-  postbackId?: string;
-  revenueDeltaCents?: number;
-  currency?: string;
-}
-
-/** The recent copy's `row`: what a report needs of an event. */
-export type RecentRow = [sourceId: string | null, partnerId: string | null, status: string, cents: number];
-
-/** An event's document in recent_status_events. */
-export function recentCopy(
-  event: {
-    _id: string;
-    sourceId?: string | null;
-    partnerId?: string | null;
-    status: string;
-    revenueDeltaCents: number | null | undefined; // not optional: a caller with its own name for it is told
-  },
-  recordedAt: Date,
-): { _id: string; recordedAt: Date; row: string } {
-  const row: RecentRow = [
-    event.sourceId ?? null,
-    event.partnerId ?? null,
-    event.status,
-    event.revenueDeltaCents ?? 0,
-  ];
-  return { _id: event._id, recordedAt, row: JSON.stringify(row) };
-}
-
-const insertIgnoringDuplicate = async (create: () => Promise<unknown>): Promise<boolean> => {
-  try {
-    await create();
-    return true;
-  } catch (err) {
-    if (!isDuplicateKey(err)) throw err;
-    return false;
-  }
-};
-
-/**
- * Writes a status event and its recent copy (apps/gateway/reports.ts), both stamped `recordedAt`: the one way
- * status events are written (lead intake, recordStatus), so the copy misses none. Returns false when the event
- * was already there (a retry). The copy goes first: an attempt that stops between the two leaves a copy, whose
- * stamp the retry gives the event; the other order would leave an event without a copy, missed by every hour
- * built before the retry. A retry that finds the event but no copy (pruned since) gives the copy the event's
- * stamp back: older than what the recent collection covers, it is not counted a second time.
- */
-export async function insertStatusEvent(event: NewStatusEvent, recordedAt: Date): Promise<boolean> {
-  const revenueDeltaCents = event.revenueDeltaCents ?? 0;
-  let stamp = recordedAt;
-  const copy = recentCopy({ ...event, revenueDeltaCents }, recordedAt);
-  const copied = await insertIgnoringDuplicate(() => RecentStatusEvent.create(copy));
-  if (!copied) {
-    const earlier = await RecentStatusEvent.findById(event._id, { recordedAt: 1 }).lean();
-    stamp = earlier?.recordedAt ?? recordedAt;
-  }
-  const fresh = await insertIgnoringDuplicate(() =>
-    StatusEvent.create({ ...event, revenueDeltaCents, recordedAt: stamp }),
-  );
-  if (!fresh) {
-    const stored = await StatusEvent.findById(event._id, { at: 1, recordedAt: 1 }).lean();
-    const storedStamp = stored?.recordedAt ?? stored?.at;
-    if (storedStamp && storedStamp.getTime() !== stamp.getTime())
-      await RecentStatusEvent.updateOne({ _id: event._id }, { $set: { recordedAt: storedStamp } });
-  }
-  return fresh;
 }

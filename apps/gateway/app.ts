@@ -4,10 +4,9 @@ import Router from '@koa/router';
 import { bodyParser } from '@koa/bodyparser';
 import type { ConfigIndex } from '../../shared/config';
 import { pingMongo } from '../../shared/db';
-import { AppError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import type { Metrics } from '../../shared/metrics';
-import { leadInputSchema, reportQuerySchema } from '../../shared/http';
+import { leadInputSchema } from '../../shared/http';
 import { adminRouter } from './admin';
 import { LeadService } from './leads';
 import {
@@ -21,7 +20,7 @@ import {
 } from './middleware';
 import { logRefusedPostbacks, PostbackService } from './postbacks';
 import { docsRouter } from './openapi';
-import { summaryReport } from './reports';
+import { reportsRouter } from './reports';
 import type { TemporalGateway } from './temporal';
 import { parseInput } from './validation';
 
@@ -87,12 +86,6 @@ export function createGateway(deps: GatewayDeps): Koa {
   router.get('/postback/:partnerId', postback);
   router.post('/postback/:partnerId', postback);
 
-  router.get('/reports/summary', sourceOrAdminAuth(config, adminKey), async (ctx) => {
-    const query = parseInput(reportQuerySchema, ctx.query, 'report query');
-    if (!ctx.state.admin) throw new AppError('forbidden', 'reports need the admin key');
-    ctx.body = await summaryReport(query, deps.now?.() ?? new Date());
-  });
-
   router.get('/healthz', async (ctx) => {
     const [mongo, temporalUp] = await Promise.all([pingMongo(), temporal.ping()]);
     ctx.status = mongo && temporalUp ? 200 : 503;
@@ -112,6 +105,8 @@ export function createGateway(deps: GatewayDeps): Koa {
   app.use(router.allowedMethods({ throw: true }));
   const admin = adminRouter({ adminKey, leads, temporal, logger, now: deps.now });
   app.use(admin.routes()).use(admin.allowedMethods({ throw: true }));
+  const reports = reportsRouter({ config, adminKey, now: deps.now });
+  app.use(reports.routes()).use(reports.allowedMethods({ throw: true }));
   app.use(docsRouter().routes());
   return app;
 }

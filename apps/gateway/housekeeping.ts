@@ -3,7 +3,7 @@
 // Every step is idempotent (deletes of what is past, insert-only buckets and markers), so a repeat costs only time.
 import type { Logger } from '../../shared/logger';
 import { CapSlot, SignatureNonce } from '../../shared/models';
-import { keepReportHouse } from './reports';
+import { keepReportHouse } from '../../shared/reports';
 
 export interface HousekeeperOptions {
   logger: Logger;

@@ -4,16 +4,9 @@ import type { SourceConfig } from '../../shared/config';
 import { AppError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import type { Metrics } from '../../shared/metrics';
-import {
-  Delivery,
-  insertStatusEvent,
-  IntakeOutbox,
-  isDuplicateKey,
-  Lead,
-  Notification,
-  StatusEvent,
-} from '../../shared/models';
+import { Delivery, IntakeOutbox, isDuplicateKey, Lead, Notification, StatusEvent } from '../../shared/models';
 import { fromCents } from '../../shared/money';
+import { insertStatusEvent } from '../../shared/reports';
 import type { LeadInput, LeadSummary, LeadView } from '../../shared/http';
 import type { CanonicalStatus } from '../../shared/statuses';
 import { leadWorkflowId } from '../../shared/temporal';

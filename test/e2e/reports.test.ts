@@ -6,22 +6,19 @@
 import { undiciHttp } from '../../activities/http';
 import { leadActivities } from '../../activities/leads';
 import { startPartnerSimulator, type PartnerSimulator } from '../../apps/dev/simulators';
+import { createLogger } from '../../shared/logger';
+import { Lead, StatusEvent } from '../../shared/models';
 import {
   BUCKET_GRACE_MS,
+  insertStatusEvent,
   keepRecentStatusEvents,
   keepReportHouse,
   RECENT_MARGIN_MS,
-  summaryReport,
-} from '../../apps/gateway/reports';
-import { createLogger } from '../../shared/logger';
-import {
-  insertStatusEvent,
-  Lead,
   RecentStatusEvent,
   recentCopy,
   ReportBucket,
-  StatusEvent,
-} from '../../shared/models';
+  summaryReport,
+} from '../../shared/reports';
 import { ADMIN_KEY, eventually, getJson, postJson, startStack, type Stack } from '../support/stack';
 
 const ADMIN = { 'x-api-key': ADMIN_KEY };

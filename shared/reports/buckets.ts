@@ -1,0 +1,151 @@
+// report_buckets: the running totals and events of every closed hour, built once, never updated (./summary.ts).
+import {
+  BUCKET_GRACE_MS,
+  floorHour,
+  groupOf,
+  HOUR_MS,
+  insertNew,
+  statusEventsRecorded,
+  type Counted,
+  type GroupBy,
+} from './events';
+import type { mongo } from 'mongoose';
+import { ReportBucket } from './model';
+import { keepRecentStatusEvents, recentRecorded } from './recent';
+import { Tally, type HourRows } from './tally';
+
+const hourKey = (t: number) => new Date(t).toISOString().slice(0, 13);
+export const bucketId = (groupBy: GroupBy, hour: number) => `h:${groupBy}:${hourKey(hour)}`;
+
+/** End of the last hour whose buckets may be computed at `now`: hours ending before it can get no new events. */
+export function closedUntil(now: Date, graceMs = BUCKET_GRACE_MS): number {
+  return floorHour(now.getTime() - graceMs);
+}
+
+interface BucketDoc {
+  _id: string;
+  hour: Date;
+  groupBy: string;
+  rows: string;
+}
+
+export async function hourRows(groupBy: GroupBy, hour: number): Promise<HourRows | undefined> {
+  const doc = await ReportBucket.findById(bucketId(groupBy, hour), { rows: 1 }).lean();
+  return doc ? (JSON.parse(doc.rows as string) as HourRows) : undefined;
+}
+
+// The raw collections: our _ids are strings, and mongoose validation would only slow a bulk insert down.
+const bucketCollection = () => ReportBucket.collection as unknown as mongo.Collection<BucketDoc>;
+
+/**
+ * Facts about a database's buckets that never change once true (buckets are insert-only): its origin hour and
+ * that the running totals reach a given hour. Cached per database so a report costs only its own lookups.
+ */
+const known = new Map<string, { origin?: number; builtThrough?: number }>();
+const facts = () => {
+  const name = ReportBucket.db.name;
+  let f = known.get(name);
+  if (!f) known.set(name, (f = {}));
+  return f;
+};
+
+/** The origin hour of the running totals, fixed by the first build. */
+export async function readOrigin(): Promise<number | undefined> {
+  const f = facts();
+  if (f.origin !== undefined) return f.origin;
+  const doc = await ReportBucket.findById('origin', { hour: 1 }).lean();
+  if (doc) f.origin = doc.hour.getTime();
+  return f.origin;
+}
+
+/** The last hour in [origin, last] whose running totals exist (they are built in order, without gaps). */
+async function lastBuiltHour(origin: number, last: number): Promise<number | undefined> {
+  const built = async (h: number) => (await ReportBucket.exists({ _id: bucketId('partner', h) })) !== null;
+  if (await built(last)) return last;
+  if (!(await built(origin))) return undefined;
+  let lo = origin; // built
+  let hi = last; // not built
+  while (hi - lo > HOUR_MS) {
+    const mid = floorHour(lo + (hi - lo) / 2);
+    if (await built(mid)) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Computes the buckets of every closed hour not yet built, from one read of their events: the recent copy when it
+ * covers them (the usual case: housekeeping builds each hour soon after it closes), else status_events. Safe to
+ * run concurrently: buckets are insert-only and two builders compute the same content. Returns with `builtUntil`,
+ * the end of the hours built: every event recorded before it is in the buckets.
+ */
+export async function buildReportBuckets(
+  now: Date,
+  graceMs = BUCKET_GRACE_MS,
+): Promise<{ hoursBuilt: number; builtUntil: number }> {
+  const closed = closedUntil(now, graceMs);
+  const lastHour = closed - HOUR_MS;
+  const done = { hoursBuilt: 0, builtUntil: closed };
+  const f = facts();
+  if (f.builtThrough !== undefined && f.builtThrough >= lastHour) return done;
+  let origin = await readOrigin();
+  let since: number;
+  const running: Record<GroupBy, Tally> = { source: new Tally(), partner: new Tally() };
+  if (origin === undefined) {
+    since = -Infinity;
+  } else {
+    if (origin > lastHour) return done;
+    const built = await lastBuiltHour(origin, lastHour);
+    if (built === lastHour) {
+      f.builtThrough = lastHour;
+      return done;
+    }
+    if (built !== undefined) {
+      for (const g of ['source', 'partner'] as const)
+        running[g].addCells((await hourRows(g, built))?.cum ?? [], 1);
+    }
+    since = built === undefined ? origin : built + HOUR_MS;
+  }
+  const events =
+    (Number.isFinite(since) ? await recentRecorded(since, closed) : undefined) ??
+    (await statusEventsRecorded(since, closed));
+  if (origin === undefined) {
+    origin = floorHour(events.reduce((min, e) => Math.min(min, e.t), closed));
+    await insertNew(bucketCollection(), [
+      { _id: 'origin', hour: new Date(origin), groupBy: 'origin', rows: '[]' },
+    ]);
+    origin = (await readOrigin()) ?? origin; // a concurrent first build may have won
+    since = origin;
+  }
+  const byHour = new Map<number, Counted[]>();
+  for (const e of events) {
+    const h = floorHour(e.t);
+    const list = byHour.get(h);
+    if (list) list.push(e);
+    else byHour.set(h, [e]);
+  }
+  const docs: BucketDoc[] = [];
+  let hoursBuilt = 0;
+  for (let h = since; h <= lastHour; h += HOUR_MS) {
+    const inHour = byHour.get(h) ?? [];
+    for (const g of ['source', 'partner'] as const) {
+      for (const e of inHour) running[g].add(groupOf(g, e), e.status, 1, e.cents);
+      const rows: HourRows = {
+        cum: running[g].toCells(),
+        ev: inHour.map((e) => [e.t - h, groupOf(g, e), e.status, e.cents]),
+      };
+      docs.push({ _id: bucketId(g, h), hour: new Date(h), groupBy: g, rows: JSON.stringify(rows) });
+    }
+    hoursBuilt += 1;
+  }
+  // In hour order, so the built hours stay a prefix (lastBuiltHour relies on it).
+  await insertNew(bucketCollection(), docs);
+  f.builtThrough = Math.max(f.builtThrough ?? -Infinity, lastHour);
+  return { hoursBuilt, builtUntil: closed };
+}
+
+/** Housekeeping for reports: the buckets of hours just closed, then the recent events they no longer need. */
+export async function keepReportHouse(now: Date): ReturnType<typeof keepRecentStatusEvents> {
+  const { builtUntil } = await buildReportBuckets(now);
+  return keepRecentStatusEvents(builtUntil);
+}

@@ -1,0 +1,86 @@
+// Status events as reports count them (at their recorded time), read from status_events, and the insert-only
+// writes the read model is made of. The design of the whole module is in ./summary.ts.
+import type { mongo } from 'mongoose';
+import { StatusEvent } from '../models';
+
+export type GroupBy = 'source' | 'partner';
+
+export const HOUR_MS = 3_600_000;
+/**
+ * How long after its `recordedAt` a status event may take to become readable (its insert in flight), and how far
+ * the writers' clocks may run behind the gateway's: an hour's bucket is built only this long after it ends.
+ */
+export const BUCKET_GRACE_MS = 5 * 60_000;
+/**
+ * How long recent_status_events keeps an event before the end of the last built hour. Builds read from that end
+ * on, and reports' open part starts later still: the margin is for clocks that disagree and reports that race
+ * a prune.
+ */
+export const RECENT_MARGIN_MS = 2 * HOUR_MS + BUCKET_GRACE_MS;
+export const NONE = '(none)';
+
+export const floorHour = (t: number) => Math.floor(t / HOUR_MS) * HOUR_MS;
+
+/** A status event as a report counts it: at its recorded time. */
+export interface Counted {
+  t: number;
+  sourceId: string | null;
+  partnerId: string | null;
+  status: string;
+  cents: number;
+}
+
+export const groupOf = (groupBy: GroupBy, e: Counted) =>
+  (groupBy === 'source' ? e.sourceId : e.partnerId) ?? NONE;
+
+/** Inserts documents, ignoring those another writer inserted first (insert-only: theirs are the same). */
+export async function insertNew<T extends { _id: string }>(
+  collection: mongo.Collection<T>,
+  docs: mongo.OptionalUnlessRequiredId<T>[],
+): Promise<void> {
+  for (let i = 0; i < docs.length; i += 500) {
+    try {
+      await collection.insertMany(docs.slice(i, i + 500), { ordered: false });
+    } catch (err) {
+      const e = err as { code?: number; writeErrors?: { code?: number }[] | { code?: number } };
+      const writeErrors = Array.isArray(e.writeErrors) ? e.writeErrors : e.writeErrors ? [e.writeErrors] : [];
+      const allDuplicates =
+        e.code === 11000 || (writeErrors.length > 0 && writeErrors.every((w) => w.code === 11000));
+      if (!allDuplicates) throw err;
+    }
+  }
+}
+
+/** The status_events filter "recorded in [from, to)": by `at` for events from before `recordedAt` existed. */
+export function recordedIn(from: number, to = Infinity) {
+  const range: { $gte?: Date; $lt?: Date } = {};
+  if (Number.isFinite(from)) range.$gte = new Date(from);
+  if (Number.isFinite(to)) range.$lt = new Date(to);
+  return { $or: [{ recordedAt: range }, { recordedAt: { $exists: false }, at: range }] };
+}
+
+/** Status events recorded in [from, to), from status_events: a read of every event on FerretDB. */
+export async function statusEventsRecorded(
+  from: number,
+  to = Infinity,
+): Promise<(Counted & { _id: string })[]> {
+  const docs = await StatusEvent.find(recordedIn(from, to), {
+    _id: 1,
+    at: 1,
+    recordedAt: 1,
+    sourceId: 1,
+    partnerId: 1,
+    status: 1,
+    revenueDeltaCents: 1,
+  })
+    .lean()
+    .exec();
+  return docs.map((e) => ({
+    _id: e._id,
+    t: (e.recordedAt ?? e.at).getTime(),
+    sourceId: e.sourceId ?? null,
+    partnerId: e.partnerId ?? null,
+    status: e.status,
+    cents: e.revenueDeltaCents ?? 0,
+  }));
+}

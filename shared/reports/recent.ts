@@ -1,0 +1,154 @@
+// recent_status_events, the reports' copy of the last few hours of status events: written with every status
+// event (insertStatusEvent, the one way they are written: lead intake in the gateway, recordStatus in activities),
+// read for the hours no bucket holds yet, pruned by housekeeping once the buckets have them.
+import type { mongo } from 'mongoose';
+import { isDuplicateKey, StatusEvent } from '../models';
+import { insertNew, RECENT_MARGIN_MS, statusEventsRecorded, type Counted } from './events';
+import { RecentStatusEvent } from './model';
+
+/** A status event as written: every field but `recordedAt` as the writer decided it. */
+export interface NewStatusEvent {
+  _id: string;
+  leadId: string;
+  sourceId?: string;
+  partnerId?: string;
+  status: string;
+  at: Date;
+  reason?: string;
+  rawStatus?: string;
+  postbackId?: string;
+  revenueDeltaCents?: number;
+  currency?: string;
+}
+
+/** The recent copy's `row`: what a report needs of an event. */
+export type RecentRow = [sourceId: string | null, partnerId: string | null, status: string, cents: number];
+
+/** An event's document in recent_status_events. */
+export function recentCopy(
+  event: {
+    _id: string;
+    sourceId?: string | null;
+    partnerId?: string | null;
+    status: string;
+    revenueDeltaCents: number | null | undefined; // not optional: a caller with its own name for it is told
+  },
+  recordedAt: Date,
+): { _id: string; recordedAt: Date; row: string } {
+  const row: RecentRow = [
+    event.sourceId ?? null,
+    event.partnerId ?? null,
+    event.status,
+    event.revenueDeltaCents ?? 0,
+  ];
+  return { _id: event._id, recordedAt, row: JSON.stringify(row) };
+}
+
+const insertIgnoringDuplicate = async (create: () => Promise<unknown>): Promise<boolean> => {
+  try {
+    await create();
+    return true;
+  } catch (err) {
+    if (!isDuplicateKey(err)) throw err;
+    return false;
+  }
+};
+
+/**
+ * Writes a status event and its recent copy, both stamped `recordedAt`: the one way
+ * status events are written (lead intake, recordStatus), so the copy misses none. Returns false when the event
+ * was already there (a retry). The copy goes first: an attempt that stops between the two leaves a copy, whose
+ * stamp the retry gives the event; the other order would leave an event without a copy, missed by every hour
+ * built before the retry. A retry that finds the event but no copy (pruned since) gives the copy the event's
+ * stamp back: older than what the recent collection covers, it is not counted a second time.
+ */
+export async function insertStatusEvent(event: NewStatusEvent, recordedAt: Date): Promise<boolean> {
+  const revenueDeltaCents = event.revenueDeltaCents ?? 0;
+  let stamp = recordedAt;
+  const copy = recentCopy({ ...event, revenueDeltaCents }, recordedAt);
+  const copied = await insertIgnoringDuplicate(() => RecentStatusEvent.create(copy));
+  if (!copied) {
+    const earlier = await RecentStatusEvent.findById(event._id, { recordedAt: 1 }).lean();
+    stamp = earlier?.recordedAt ?? recordedAt;
+  }
+  const fresh = await insertIgnoringDuplicate(() =>
+    StatusEvent.create({ ...event, revenueDeltaCents, recordedAt: stamp }),
+  );
+  if (!fresh) {
+    const stored = await StatusEvent.findById(event._id, { at: 1, recordedAt: 1 }).lean();
+    const storedStamp = stored?.recordedAt ?? stored?.at;
+    if (storedStamp && storedStamp.getTime() !== stamp.getTime())
+      await RecentStatusEvent.updateOne({ _id: event._id }, { $set: { recordedAt: storedStamp } });
+  }
+  return fresh;
+}
+
+// The raw collection: our _ids are strings, and mongoose validation would only slow a bulk insert down.
+const recentCollection = () =>
+  RecentStatusEvent.collection as unknown as mongo.Collection<{
+    _id: string;
+    recordedAt?: Date;
+    row?: string;
+    coversFrom?: Date;
+  }>;
+
+/**
+ * The events recorded in [from, to) from recent_status_events, or undefined when it may not hold them all (no
+ * coverage marker at or before `from`: not seeded yet, or pruned past it). Events and markers come in one
+ * query, so on FerretDB they are one SQLite read: a prune cannot slip in between (it writes its marker first).
+ */
+export async function recentRecorded(from: number, to: number): Promise<Counted[] | undefined> {
+  const docs = await RecentStatusEvent.find(
+    {
+      $or: [{ recordedAt: { $gte: new Date(from), $lt: new Date(to) } }, { coversFrom: { $exists: true } }],
+    },
+    { _id: 0 },
+  )
+    .lean()
+    .exec();
+  let coversFrom = Infinity; // no marker: covers nothing
+  const events: Counted[] = [];
+  for (const d of docs) {
+    if (d.coversFrom) {
+      // The latest marker counts: older ones are only left over from the prunes that wrote newer ones.
+      const t = d.coversFrom.getTime();
+      coversFrom = coversFrom === Infinity ? t : Math.max(coversFrom, t);
+    } else if (d.recordedAt && d.row) {
+      const [sourceId, partnerId, status, cents] = JSON.parse(d.row) as RecentRow;
+      events.push({ t: d.recordedAt.getTime(), sourceId, partnerId, status, cents });
+    }
+  }
+  return coversFrom <= from ? events : undefined;
+}
+
+const markerId = (t: number) => `covers:${new Date(t).toISOString()}`;
+
+/**
+ * Keeps recent_status_events small and says what it holds, given `builtUntil` from buildReportBuckets: events
+ * recorded more than RECENT_MARGIN_MS before it are deleted. On the first run (no marker: a new database, or the
+ * first run of a version with this collection) it copies the events recorded since then from status_events
+ * instead, a read of every event, once. Safe to run concurrently: markers and copies are insert-only.
+ */
+export async function keepRecentStatusEvents(
+  builtUntil: number,
+): Promise<{ coversFrom: number; copied: number; pruned: number }> {
+  const horizon = builtUntil - RECENT_MARGIN_MS;
+  const markers = await RecentStatusEvent.find({ coversFrom: { $exists: true } }, { coversFrom: 1 }).lean();
+  if (!markers.length) {
+    // Events written from here on get their copy from insertStatusEvent; this copies the ones before.
+    const copies = (await statusEventsRecorded(horizon)).map((e) =>
+      recentCopy({ ...e, revenueDeltaCents: e.cents }, new Date(e.t)),
+    );
+    await insertNew(recentCollection(), copies);
+    await insertNew(recentCollection(), [{ _id: markerId(horizon), coversFrom: new Date(horizon) }]);
+    return { coversFrom: horizon, copied: copies.length, pruned: 0 };
+  }
+  const coversFrom = Math.max(...markers.map((m) => (m.coversFrom as Date).getTime()));
+  if (horizon <= coversFrom) return { coversFrom, copied: 0, pruned: 0 };
+  // The marker first, then the deletes: a reader that does not see the new marker yet finds every event the
+  // older one promised, and a reader that sees it does not ask for what is being deleted.
+  await insertNew(recentCollection(), [{ _id: markerId(horizon), coversFrom: new Date(horizon) }]);
+  const { deletedCount } = await RecentStatusEvent.deleteMany({ recordedAt: { $lt: new Date(horizon) } });
+  await RecentStatusEvent.deleteMany({ coversFrom: { $lt: new Date(horizon) } });
+  return { coversFrom: horizon, copied: 0, pruned: deletedCount };
+}
