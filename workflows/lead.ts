@@ -22,7 +22,7 @@ import {
 } from '../shared/temporal';
 import { decide, type Decision } from './decide';
 import { orderCandidates } from './routing';
-import { deliverySteps, durableMongoSteps, notifySteps, runSteps } from './steps';
+import { deliverySteps, durableMongoSteps, loadThenRecord, mongoSteps, notifySteps } from './steps';
 
 type Outcome = 'decided' | 'resell';
 
@@ -30,7 +30,6 @@ export async function leadWorkflow({ leadId }: LeadWorkflowInput): Promise<LeadW
   const inbox: PostbackSignal[] = [];
   const replays: ReplayNotificationSignal[] = [];
   const seenPostbacks = new Set<string>();
-  const { store, loadLead } = runSteps();
   // Handlers are set before the first await so that a signal-with-start's signal is never missed.
   setHandler(postbackSignal, (pb) => {
     // Once per request (the outbox may resend one after a timeout that had succeeded) and once per effect: the
@@ -42,7 +41,7 @@ export async function leadWorkflow({ leadId }: LeadWorkflowInput): Promise<LeadW
   });
   setHandler(replayNotificationSignal, (r) => void replays.push(r));
 
-  const lead = await loadLead(leadId);
+  const lead = await loadThenRecord(leadId);
   const view: LeadWorkflowView = {
     leadId,
     sourceId: lead.sourceId,
@@ -89,7 +88,7 @@ export async function leadWorkflow({ leadId }: LeadWorkflowInput): Promise<LeadW
         async (err: unknown) => {
           view.notifications[status] = 'exhausted';
           log.warn('source notification exhausted', { leadId, status, error: String(err) });
-          await store.recordNotificationExhausted({ leadId, status, eventId });
+          await mongoSteps.recordNotificationExhausted({ leadId, status, eventId });
         },
       )
       .finally(() => void (notificationsInFlight -= 1));
@@ -98,7 +97,7 @@ export async function leadWorkflow({ leadId }: LeadWorkflowInput): Promise<LeadW
   async function setStatus(
     status: CanonicalStatus,
     details: Omit<RecordStatusInput, 'leadId' | 'seq' | 'status' | 'at'>,
-    steps = store,
+    steps = mongoSteps,
   ) {
     seq += 1;
     await steps.recordStatus({ leadId, seq, status, at: new Date().toISOString(), ...details });
@@ -187,13 +186,13 @@ export async function leadWorkflow({ leadId }: LeadWorkflowInput): Promise<LeadW
   }
 
   async function route(): Promise<void> {
-    const plan = await store.planRoute(leadId);
+    const plan = await mongoSteps.planRoute(leadId);
     const order = orderCandidates(plan.candidates, Math.random);
     let tried = 0;
     for (const c of order) {
       // maxPartners counts partners the lead was offered to; one whose cap is full was not.
       if (tried >= plan.maxPartners) break;
-      const cap = await store.reserveCap({ partnerId: c.partnerId, leadId });
+      const cap = await mongoSteps.reserveCap({ partnerId: c.partnerId, leadId });
       if (!cap.ok) continue;
       tried += 1;
       view.partnersTried.push(c.partnerId);
@@ -205,7 +204,7 @@ export async function leadWorkflow({ leadId }: LeadWorkflowInput): Promise<LeadW
         if (!(err instanceof ActivityFailure)) throw err;
       }
       if (!result || result.outcome === 'rejected') {
-        await store.releaseCap({ slots: cap.slots });
+        await mongoSteps.releaseCap({ slots: cap.slots });
         continue;
       }
       const cents = result.payoutCents ?? c.payoutCents;
@@ -224,7 +223,7 @@ export async function leadWorkflow({ leadId }: LeadWorkflowInput): Promise<LeadW
         expiresAt: new Date(deadline).toISOString(),
       });
       if ((await awaitPostback({ ...c, payoutCents: cents }, deadline)) === 'decided') return;
-      await store.releaseCap({ slots: cap.slots });
+      await mongoSteps.releaseCap({ slots: cap.slots });
     }
     await setStatus('failed', { reason: order.length ? 'no partner took the lead' : 'no eligible partner' });
   }

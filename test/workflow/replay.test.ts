@@ -1,18 +1,19 @@
 // Replays the committed histories of finished lead workflows (test/workflow/histories/*.json) with the
-// current workflow bundle: a change to workflows/lead.ts that running workflows could not replay
-// (a non-deterministic change) fails here instead of in production.
+// current workflow bundle: a change to workflows/ that running workflows could not replay (a non-deterministic
+// change) fails here instead of in production.
 //
-// A history is never re-recorded over: each one is what runs of the code of its day look like, and such runs
-// may still be open in production. A change that alters the commands a workflow issues goes behind patched()
-// and adds a scenario recorded with the new code: RECORD_HISTORIES=<scenario>[,<scenario>...] npx jest
-// test/workflow/replay.test.ts records just those (on the time-skipping server); then commit the JSON files.
+// The rule (decision 0009): from the first release on, a change of the commands a workflow issues is a patched()
+// branch, with a scenario recorded with the new code added here; the old histories stay and keep replaying. A
+// patch is deprecated, and its histories retired, only once no run of the old shape can be open. Before that
+// release the histories were re-recorded once, with the patch versions nothing ran collapsed.
+// RECORD_HISTORIES=<scenario>[,<scenario>...] npx jest test/workflow/replay.test.ts records just those (on the
+// time-skipping server); then commit the JSON files.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { workflowBundle } from '../../apps/worker/worker';
 import { postbackSignal } from '../../shared/temporal';
-import { LOCAL_LOAD_PATCH, LOCAL_MONGO_STEPS_PATCH, RECORDED_LOAD_PATCH } from '../../workflows/steps';
 import { eventually, quietTemporalRuntime } from '../support/stack';
 import { historyFromJson, historyToJson } from './history-json';
 import {
@@ -90,15 +91,12 @@ const SCENARIOS: Record<string, Scenario> = {
       h.acme.setBehavior(() => ({}));
     }
   },
-  /**
-   * Recorded after LOCAL_MONGO_STEPS_PATCH: the MongoDB steps are local activities (markers). acme refuses (its
-   * cap slot is released), bravo takes the lead, holds it, then accepts; the source is notified.
-   */
-  async 'local-steps-waterfall-hold-accepted'(h) {
+  /** acme refuses (4xx; its cap slot is released), bravo takes the lead, holds it, then accepts. */
+  async 'waterfall-hold-accepted'(h) {
     h.useConfig((e) => leadTestConfig(e, { withBravo: true }));
     h.acme.setBehavior(() => ({ httpStatus: 422 }));
     try {
-      const { leadId, handle } = await h.submitLead({ clickId: 'clk-local-steps' });
+      const { leadId, handle } = await h.submitLead({ clickId: 'clk-waterfall-hold' });
       await h.waitForStatus(leadId, 'pending');
       const bravo = { partnerId: 'bravo' };
       await handle.signal(postbackSignal, postbackFor(leadId, 'pending', { ...bravo, rawStatus: 'hold' }));
@@ -109,44 +107,11 @@ const SCENARIOS: Record<string, Scenario> = {
       );
       await handle.signal(postbackSignal, postbackFor(leadId, 'accepted', { ...bravo, payoutCents: 1500 }));
       await handle.result();
-      return { 'local-steps-waterfall-hold-accepted': firstRun(h, handle) };
+      return { 'waterfall-hold-accepted': firstRun(h, handle) };
     } finally {
       h.useConfig((e) => leadTestConfig(e));
       h.acme.setBehavior(() => ({}));
     }
-  },
-  /** Recorded after LOCAL_MONGO_STEPS_PATCH: no postback before the deadline; the expiry is a regular activity. */
-  async 'local-steps-expired'(h) {
-    const { leadId, handle } = await h.submitLead({ clickId: 'clk-local-expired' });
-    await h.waitForStatus(leadId, 'pending');
-    await handle.result();
-    return { 'local-steps-expired': firstRun(h, handle) };
-  },
-  /**
-   * Recorded after RECORDED_LOAD_PATCH: each run reads the lead with a regular activity, then its other MongoDB
-   * steps are local. Accepted, then a chargeback: a second run, started by the late postback.
-   */
-  async 'recorded-load-returned'(h) {
-    const { leadId, handle } = await h.submitLead({ clickId: 'clk-recorded-load' });
-    await h.waitForStatus(leadId, 'pending');
-    await handle.signal(postbackSignal, postbackFor(leadId, 'accepted', { payoutCents: 3000 }));
-    await handle.result();
-    const late = await h.signalWithStart(leadId, { postback: postbackFor(leadId, 'returned') });
-    await late.handle.result();
-    return { 'recorded-load-accepted': firstRun(h, handle), 'recorded-load-returned': late.handle };
-  },
-  /**
-   * Recorded after LOCAL_LOAD_PATCH: local `loadLead` again. Accepted, then a chargeback: the second run, started
-   * by the late postback, ends its first workflow task with a timer before it writes.
-   */
-  async 'local-load-returned'(h) {
-    const { leadId, handle } = await h.submitLead({ clickId: 'clk-local-load' });
-    await h.waitForStatus(leadId, 'pending');
-    await handle.signal(postbackSignal, postbackFor(leadId, 'accepted', { payoutCents: 3000 }));
-    await handle.result();
-    const late = await h.signalWithStart(leadId, { postback: postbackFor(leadId, 'returned') });
-    await late.handle.result();
-    return { 'local-load-accepted': firstRun(h, handle), 'local-load-returned': late.handle };
   },
   /** The source is down past the notification's max duration, then an operator replays it (a new run). */
   async 'notification-exhausted'(h) {
@@ -172,45 +137,23 @@ const SCENARIOS: Record<string, Scenario> = {
   },
 };
 
-/** Recorded before LOCAL_MONGO_STEPS_PATCH: every MongoDB step a regular activity. */
-const BEFORE_LOCAL_STEPS = [
-  'accepted',
-  'rejected',
-  'expired',
-  'returned',
-  'waterfall-then-notification-retry',
-  'notification-exhausted',
-  'notification-replayed',
-];
 /**
- * Recorded after it, with the regular activities each one schedules: the calls to third parties, and the
- * expiry's status write (it races the postback, so its decision must be in the history first; decision 0008).
+ * Each history and the regular activities it schedules: the calls to third parties, and the expiry's status
+ * write (it races the postback, so its decision must be in the history first; decision 0008). Every other
+ * MongoDB step is a local activity (a marker).
  */
-const AFTER_LOCAL_STEPS: Record<string, string[]> = {
-  'local-steps-waterfall-hold-accepted': ['deliverLead', 'deliverLead', 'notifySource'],
-  'local-steps-expired': ['deliverLead', 'recordStatus'],
+const REGULAR_ACTIVITIES: Record<string, string[]> = {
+  accepted: ['deliverLead', 'notifySource'],
+  rejected: ['deliverLead', 'notifySource'],
+  expired: ['deliverLead', 'recordStatus'],
+  returned: ['notifySource'],
+  'waterfall-then-notification-retry': ['deliverLead', 'deliverLead', 'notifySource'],
+  'waterfall-hold-accepted': ['deliverLead', 'deliverLead', 'notifySource'],
+  'notification-exhausted': ['deliverLead', 'notifySource'],
+  'notification-replayed': ['notifySource'],
 };
 
-/** Recorded after RECORDED_LOAD_PATCH too: `loadLead` is back among the regular activities, first in each run. */
-const AFTER_RECORDED_LOAD: Record<string, string[]> = {
-  'recorded-load-accepted': ['loadLead', 'deliverLead', 'notifySource'],
-  'recorded-load-returned': ['loadLead', 'notifySource'],
-};
-
-/** Recorded after LOCAL_LOAD_PATCH: `loadLead` local again; a run past `received` reads, then a timer. */
-const AFTER_LOCAL_LOAD: Record<string, string[]> = {
-  'local-load-accepted': ['deliverLead', 'notifySource'],
-  'local-load-returned': ['notifySource'],
-};
-
-/** Each group of histories recorded after patches: the patch markers it holds, its regular activities. */
-const PATCHED_GROUPS: { patches: string[]; regular: Record<string, string[]> }[] = [
-  { patches: [LOCAL_MONGO_STEPS_PATCH], regular: AFTER_LOCAL_STEPS },
-  { patches: [LOCAL_MONGO_STEPS_PATCH, RECORDED_LOAD_PATCH], regular: AFTER_RECORDED_LOAD },
-  { patches: [LOCAL_LOAD_PATCH], regular: AFTER_LOCAL_LOAD },
-];
-
-const EXPECTED_FILES = [...BEFORE_LOCAL_STEPS, ...PATCHED_GROUPS.flatMap((g) => Object.keys(g.regular))]
+const EXPECTED_FILES = Object.keys(REGULAR_ACTIVITIES)
   .map((name) => `${name}.json`)
   .sort();
 
@@ -288,21 +231,14 @@ test('every committed lead workflow history replays with the current workflow co
   expect(results).toEqual(histories.map(({ workflowId }) => ({ workflowId, error: undefined })));
 });
 
-test('the committed histories cover each version of the MongoDB steps', () => {
-  for (const name of BEFORE_LOCAL_STEPS) {
+test('every committed history has the current shape: no patch markers, the regular activities listed', () => {
+  for (const [name, regular] of Object.entries(REGULAR_ACTIVITIES)) {
     const history = committedHistory(name);
     expect({ name, patches: patchesIn(history) }).toEqual({ name, patches: [] });
-    expect(scheduledActivityTypes(history)).toContain('loadLead');
-  }
-  for (const { patches, regular: byName } of PATCHED_GROUPS) {
-    for (const [name, regular] of Object.entries(byName)) {
-      const history = committedHistory(name);
-      expect({ name, patches: patchesIn(history) }).toEqual({ name, patches });
-      expect({ name, regular: scheduledActivityTypes(history) }).toEqual({ name, regular });
-    }
+    expect({ name, regular: scheduledActivityTypes(history) }).toEqual({ name, regular });
   }
   // The chargeback's run reads the lead, and its first workflow task ends with a timer before the status write.
-  const events = committedHistory('local-load-returned').events ?? [];
+  const events = committedHistory('returned').events ?? [];
   const localActivity = (type: string) =>
     events.findIndex((e) => {
       const data = e.markerRecordedEventAttributes?.details?.data?.payloads?.[0]?.data;
