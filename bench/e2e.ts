@@ -14,8 +14,8 @@
 import path from 'node:path';
 import mongoose from 'mongoose';
 import { Pool } from 'undici';
-import { startPartnerSimulator, startSourceSimulator } from '../apps/dev/simulators';
-import { freePort } from '../scripts/lib/provision';
+import { startPartnerSimulator, startSourceSimulator } from '../tools/simulators';
+import { freePort } from '../tools/util';
 import { Lead, Notification, PostbackLog, StatusEvent } from '../shared/models';
 import { leadWorkflowId } from '../shared/temporal';
 import {
@@ -26,7 +26,6 @@ import {
   fmt,
   PARTNER_TOKEN,
   percentile,
-  pidsMatching,
   runLoad,
   say,
   SOURCE_KEY,
@@ -36,6 +35,7 @@ import {
   throughput,
   type App,
 } from './lib/ingest-stack';
+import { findPids } from './lib/processes';
 import {
   describeShape,
   fetchHistories,
@@ -142,10 +142,10 @@ async function main(): Promise<void> {
     const acceptedNotifications = () =>
       Notification.countDocuments({ status: 'accepted', ok: true, leadId: { $ne: warm } });
     const meter = cpuMeter({
-      gateway: [gateway.child.pid!],
-      worker: [worker.child.pid!],
-      temporal: pidsMatching(servers.temporal.dbFile),
-      mongo: pidsMatching(`${servers.dir}/mongo`),
+      gateway: [gateway.process.pid],
+      worker: [worker.process.pid],
+      temporal: findPids(servers.temporal.dbFile),
+      mongo: findPids(`${servers.dir}/mongo`),
       'bench+simulators': [process.pid],
     });
     const started = performance.now();
@@ -270,7 +270,7 @@ async function main(): Promise<void> {
       for (const publish of [false, true]) {
         const variant = `server limit${publish ? ', with the lead upserts (search attributes, memo)' : ', bare'}`;
         const limitMeter = cpuMeter({
-          temporal: pidsMatching(servers.temporal.dbFile),
+          temporal: findPids(servers.temporal.dbFile),
           'bench (its worker, client)': [process.pid],
         });
         const r = await serverLimit.run({

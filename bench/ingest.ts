@@ -10,7 +10,7 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import mongoose, { Types } from 'mongoose';
 import { Pool } from 'undici';
-import { startPartnerSimulator, startSourceSimulator } from '../apps/dev/simulators';
+import { startPartnerSimulator, startSourceSimulator } from '../tools/simulators';
 import { Lead, PostbackEffect, PostbackLog } from '../shared/models';
 import { leadWorkflowId, postbackSignal, type PostbackSignal } from '../shared/temporal';
 import {
@@ -21,7 +21,6 @@ import {
   fmt,
   PARTNER_TOKEN,
   percentile,
-  pidsMatching,
   runLoad,
   say,
   SOURCE_KEY,
@@ -32,6 +31,7 @@ import {
   type App,
   type LoadResult,
 } from './lib/ingest-stack';
+import { findPids } from './lib/processes';
 
 const MEASURED = arg('leads', 1000);
 const WARMUP = arg('warmup', 100);
@@ -126,8 +126,8 @@ async function main(): Promise<void> {
     apps.push(gateway);
     const gatewayPool = new Pool(gateway.url!, { connections: CONCURRENCY });
 
-    const temporalPids = pidsMatching(servers.temporal.dbFile);
-    const mongoPids = pidsMatching(`${servers.dir}/mongo`);
+    const temporalPids = findPids(servers.temporal.dbFile);
+    const mongoPids = findPids(`${servers.dir}/mongo`);
     const groups = (extra: Record<string, number[]>) => ({
       ...extra,
       temporal: temporalPids,
@@ -157,7 +157,7 @@ async function main(): Promise<void> {
     };
 
     // (a) The gateway: every postback is one HTTP request through validation, log, dedupe claim and signal.
-    await measure('gateway', { gateway: [gateway.child.pid!] }, async (leadId) => {
+    await measure('gateway', { gateway: [gateway.process.pid] }, async (leadId) => {
       const r = await get(
         gatewayPool,
         `/postback?subid=${leadId}&status=approved&payout=12.50&txid=tx-${leadId}&token=${PARTNER_TOKEN}`,
@@ -178,7 +178,7 @@ async function main(): Promise<void> {
       const otherPool = new Pool(other.url!, { connections: CONCURRENCY });
       await measure(
         `gateway from ${OTHER_GATEWAY}`,
-        { gateway: [other.child.pid!] },
+        { gateway: [other.process.pid] },
         async (leadId) => {
           const r = await get(
             otherPool,
@@ -267,7 +267,7 @@ async function main(): Promise<void> {
     const naive = await startApp('naive', 'bench/lib/ingest-naive.ts', servers.dir, env, { http: true });
     apps.push(naive);
     const naivePool = new Pool(naive.url!, { connections: CONCURRENCY });
-    await measure('naive Koa + Mongo', { naive: [naive.child.pid!] }, async (leadId) => {
+    await measure('naive Koa + Mongo', { naive: [naive.process.pid] }, async (leadId) => {
       const r = await get(naivePool, `/postback?subid=${leadId}&status=approved&payout=12.50`);
       if (r.status !== 200) throw new Error(`naive handler answered ${r.status}`);
     });

@@ -18,7 +18,7 @@ import {
   RecentStatusEvent,
   ReportBucket,
 } from '../shared/reports';
-import { resolveMongo } from '../scripts/lib/provision';
+import { resolveMongo } from '../tools/provision/servers';
 import { connectMongo, disconnectMongo } from '../shared/db';
 import { StatusEvent } from '../shared/models';
 import { percentile } from './lib/stats';

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import mongoose from 'mongoose';
-import { startPartnerSimulator } from '../apps/dev/simulators';
+import { startPartnerSimulator } from '../tools/simulators';
 import { cpuSeconds, rssMiB, runBounded } from './lib/processes';
 import { startBenchStack, type BenchStack } from './lib/stack';
 import { formatTable, mapPool, round, sleep } from './lib/stats';
@@ -209,7 +209,8 @@ const fmt = (v?: number) => (v === undefined ? '-' : round(v, 1).toFixed(1));
 const pidRss = (pid?: number) => (pid === undefined ? undefined : rssMiB(pid));
 const pidCpu = (pid?: number) => (pid === undefined ? undefined : cpuSeconds(pid));
 
-function readMaxCachedWorkflows(logFile: string): number | undefined {
+function readMaxCachedWorkflows(logFile: string | undefined): number | undefined {
+  if (!logFile) return undefined;
   const line = fs
     .readFileSync(logFile, 'utf8')
     .split('\n')

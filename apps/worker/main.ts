@@ -43,7 +43,8 @@ export async function runWorker(): Promise<() => Promise<void>> {
     'worker running',
   );
   return async () => {
-    worker.shutdown();
+    // The SDK's runtime already starts a shutdown on SIGINT/SIGTERM; a second call would throw.
+    if (worker.getState() === 'RUNNING') worker.shutdown();
     await running;
     await connection.close();
     await metricsServer?.close();

@@ -1,18 +1,24 @@
 // Shared by the ingest and end-to-end benchmarks: their own Temporal and Mongo-wire servers, the gateway and
 // worker as child processes (as in production), a closed-loop load generator, percentiles and CPU accounting.
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  freePort,
+  repoRoot,
+  startApp as startProcess,
+  waitForHealthz,
+  type ManagedProcess,
+} from '../../tools/processes';
+import {
   startMongoServer,
   startTemporalDevServer,
   type MongoServer,
   type TemporalDevServer,
-} from '../../scripts/lib/provision';
+} from '../../tools/provision/servers';
+import { freePort } from '../../tools/util';
+import { cpuSeconds } from './processes';
 
-export const ROOT = path.resolve(__dirname, '..', '..');
+export const ROOT = repoRoot;
 export const SOURCE_KEY = 'bench-source-key-0123456789';
 export const PARTNER_TOKEN = 'bench-partner-token-123';
 export const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
@@ -62,7 +68,7 @@ export async function startBenchServers(name: string): Promise<BenchServers> {
 
 export interface App {
   name: string;
-  child: ChildProcess;
+  process: ManagedProcess;
   /** Milliseconds from spawn until it answered /healthz (HTTP apps). */
   startupMs: number;
   url?: string;
@@ -78,47 +84,22 @@ export async function startApp(
   opts: { http?: boolean; port?: number; nodeArgs?: string[]; root?: string } = {},
 ): Promise<App> {
   const port = opts.http ? (opts.port ?? (await freePort())) : undefined;
-  const log = fs.openSync(path.join(dir, `${name}.log`), 'a');
-  const child = spawn(
-    process.execPath,
-    [...(opts.nodeArgs ?? []), '--import', 'tsx', path.join(opts.root ?? ROOT, entry)],
-    {
-      cwd: opts.root ?? ROOT,
-      env: { ...process.env, HOST: '127.0.0.1', ...(port ? { PORT: String(port) } : {}), ...env },
-      stdio: ['ignore', log, log],
-    },
-  );
-  fs.closeSync(log);
+  const proc = startProcess(name, entry, {
+    env: { ...process.env, HOST: '127.0.0.1', ...(port ? { PORT: String(port) } : {}), ...env },
+    logFile: path.join(dir, `${name}.log`),
+    nodeArgs: opts.nodeArgs,
+    root: opts.root,
+  });
   const spawnedAt = performance.now();
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  process.once('exit', () => child.kill('SIGKILL'));
   const app: App = {
     name,
-    child,
+    process: proc,
     startupMs: 0,
     url: port ? `http://127.0.0.1:${port}` : undefined,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    },
+    stop: () => proc.stop({ graceMs: 10_000 }),
   };
   if (app.url) {
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      if (child.exitCode !== null)
-        throw new Error(`${name} exited with ${child.exitCode}; see ${path.join(dir, `${name}.log`)}`);
-      try {
-        const res = await fetch(`${app.url}/healthz`);
-        if (res.status === 200) break;
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() > deadline) throw new Error(`${name} did not answer /healthz within 60 s`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await waitForHealthz(proc, app.url);
     app.startupMs = performance.now() - spawnedAt;
   }
   return app;
@@ -219,43 +200,16 @@ export const throughput = (r: LoadResult): number => (r.latencies.length / r.wal
 
 // ---- CPU accounting from /proc: which process spent the machine's two cores during a phase ----
 
-const TICKS_PER_SECOND = 100; // USER_HZ on Linux
-
-function cpuTicks(pid: number): number | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[11]) + Number(fields[12]); // utime + stime
-  } catch {
-    return undefined;
-  }
-}
-
-/** Pids whose command line contains `needle` (to find the server binaries the provision helpers started). */
-export function pidsMatching(needle: string): number[] {
-  const out: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(needle)) out.push(Number(entry));
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
-
 /** CPU seconds each named process group uses between start() and stop(). */
 export function cpuMeter(groups: Record<string, number[]>): { stop(): Record<string, number> } {
   const before = Object.fromEntries(
-    Object.entries(groups).map(([k, pids]) => [k, pids.map((p) => cpuTicks(p) ?? 0)]),
+    Object.entries(groups).map(([k, pids]) => [k, pids.map((p) => cpuSeconds(p) ?? 0)]),
   );
   return {
     stop() {
       const out: Record<string, number> = {};
       for (const [k, pids] of Object.entries(groups)) {
-        out[k] =
-          pids.reduce((sum, p, i) => sum + ((cpuTicks(p) ?? 0) - before[k]![i]!), 0) / TICKS_PER_SECOND;
+        out[k] = pids.reduce((sum, p, i) => sum + ((cpuSeconds(p) ?? 0) - before[k]![i]!), 0);
       }
       return out;
     },

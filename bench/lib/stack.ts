@@ -2,14 +2,15 @@
 // db file) and Mongo-wire server, and the worker and gateway as separate processes, each restartable.
 import fs from 'node:fs';
 import path from 'node:path';
+import { startApp, type ManagedProcess } from '../../tools/processes';
 import {
-  freePort,
   startMongoServer,
   startTemporalDevServer,
   type MongoServer,
   type TemporalDevServer,
-} from '../../scripts/lib/provision';
-import { fileSize, findPids, logContains, startApp, type AppProcess } from './processes';
+} from '../../tools/provision/servers';
+import { freePort } from '../../tools/util';
+import { fileSize, findPids, logContains } from './processes';
 import { sleep, waitFor } from './stats';
 
 export interface BenchStackOptions {
@@ -33,8 +34,8 @@ export interface BenchStack {
   temporalAddress: string;
   /** Includes the database name. */
   mongoUri: string;
-  worker(): AppProcess;
-  gateway(): AppProcess;
+  worker(): ManagedProcess;
+  gateway(): ManagedProcess;
   /** The Temporal dev server's pid (found by its db file), for /proc readings. */
   temporalPid(): number | undefined;
   mongoPid(): number | undefined;
@@ -79,12 +80,12 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
   };
 
   let workerRuns = 0;
-  async function launchWorker(): Promise<AppProcess> {
+  async function launchWorker(): Promise<ManagedProcess> {
     // A worker started while a server is still coming back may exit at once: start it again.
     for (let attempt = 1; ; attempt++) {
       const logFile = path.join(logs, `worker-${++workerRuns}.log`);
       const from = fileSize(logFile);
-      const proc = startApp('worker', 'apps/worker/main.ts', env, logFile);
+      const proc = startApp('worker', 'apps/worker/main.ts', { env, logFile });
       try {
         await waitFor(() => (logContains(logFile, '"worker running"', from) ? true : proc.running() ? undefined : Promise.reject(new Error('exited'))), 120_000, 'the worker to poll', 250);
         return proc;
@@ -96,8 +97,8 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
     }
   }
 
-  async function launchGateway(): Promise<AppProcess> {
-    const proc = startApp('gateway', 'apps/gateway/main.ts', env, path.join(logs, 'gateway.log'));
+  async function launchGateway(): Promise<ManagedProcess> {
+    const proc = startApp('gateway', 'apps/gateway/main.ts', { env, logFile: path.join(logs, 'gateway.log') });
     await waitFor(
       async () => {
         if (!proc.running()) throw new Error(`gateway exited; see ${proc.logFile}`);
@@ -150,7 +151,7 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
       say(`${mongo.kind} restarted on ${mongo.uri} (down ${Date.now() - started} ms)`);
     },
     async stop() {
-      await Promise.all([worker.stop(5000), gateway.stop(5000)]);
+      await Promise.all([worker.stop({ graceMs: 5000 }), gateway.stop({ graceMs: 5000 })]);
       await Promise.all([temporal.stop(), mongo.stop()]);
     },
   };

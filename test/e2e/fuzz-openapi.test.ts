@@ -8,7 +8,7 @@ import {
   startSourceSimulator,
   type PartnerSimulator,
   type SourceSimulator,
-} from '../../apps/dev/simulators';
+} from '../../tools/simulators';
 import { Lead, PostbackEffect, PostbackLog, StatusEvent } from '../../shared/models';
 import { ADMIN_KEY, baseConfig, leadReaches, postJson, type Stack, startStack } from '../support/stack';
 

@@ -6,7 +6,7 @@ import {
   startSourceSimulator,
   type PartnerSimulator,
   type SourceSimulator,
-} from '../../apps/dev/simulators';
+} from '../../tools/simulators';
 import { Lead, PostbackEffect, StatusEvent } from '../../shared/models';
 import { signParams } from '../../shared/signature';
 import { baseConfig, eventually, leadReaches, postJson, type Stack, startStack } from '../support/stack';

@@ -6,7 +6,7 @@ import {
   type PartnerSimulator,
   type PartnerSimulatorOptions,
   type SourceSimulator,
-} from '../../apps/dev/simulators';
+} from '../../tools/simulators';
 import {
   baseConfig,
   eventually,

@@ -5,7 +5,7 @@ import {
   startSourceSimulator,
   type PartnerSimulator,
   type SourceSimulator,
-} from '../../apps/dev/simulators';
+} from '../../tools/simulators';
 import {
   ADMIN_KEY,
   baseConfig,

@@ -11,9 +11,9 @@ import {
   startSourceSimulator,
   type PartnerSimulator,
   type SourceSimulator,
-} from '../../apps/dev/simulators';
+} from '../../tools/simulators';
 import { main } from '../../apps/cli/main';
-import { startTemporalDevServer } from '../../scripts/lib/provision';
+import { startTemporalDevServer } from '../../tools/provision/servers';
 import {
   ADMIN_KEY,
   baseConfig,

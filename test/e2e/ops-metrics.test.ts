@@ -6,13 +6,13 @@ import {
   startSourceSimulator,
   type PartnerSimulator,
   type SourceSimulator,
-} from '../../apps/dev/simulators';
+} from '../../tools/simulators';
 import {
   installTemporalRuntimeMetrics,
   startWorkerMetricsServer,
   type WorkerMetricsServer,
 } from '../../apps/worker/metrics';
-import { freePort } from '../../scripts/lib/provision';
+import { freePort } from '../../tools/util';
 import {
   baseConfig,
   eventually,

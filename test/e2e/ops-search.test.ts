@@ -6,7 +6,7 @@ import {
   startSourceSimulator,
   type PartnerSimulator,
   type SourceSimulator,
-} from '../../apps/dev/simulators';
+} from '../../tools/simulators';
 import { statusQuery } from '../../shared/temporal';
 import {
   baseConfig,

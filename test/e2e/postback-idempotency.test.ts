@@ -5,7 +5,7 @@ import {
   startSourceSimulator,
   type PartnerSimulator,
   type SourceSimulator,
-} from '../../apps/dev/simulators';
+} from '../../tools/simulators';
 import { MongoClient } from 'mongodb';
 import { PostbackService } from '../../apps/gateway/postbacks';
 import { createLogger } from '../../shared/logger';

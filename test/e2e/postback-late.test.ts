@@ -6,7 +6,7 @@ import {
   startSourceSimulator,
   type PartnerSimulator,
   type SourceSimulator,
-} from '../../apps/dev/simulators';
+} from '../../tools/simulators';
 import { StatusEvent } from '../../shared/models';
 import { leadWorkflowId } from '../../shared/temporal';
 import { startStack, type Stack } from '../support/stack';

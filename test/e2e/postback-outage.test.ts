@@ -5,7 +5,7 @@ import {
   startSourceSimulator,
   type PartnerSimulator,
   type SourceSimulator,
-} from '../../apps/dev/simulators';
+} from '../../tools/simulators';
 import { IntakeOutbox, Lead, PostbackEffect, PostbackLog, StatusEvent } from '../../shared/models';
 import { startOwnTemporal, type OwnTemporalServer } from '../support/servers';
 import { postJson, startStack, type Stack } from '../support/stack';

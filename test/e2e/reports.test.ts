@@ -5,7 +5,7 @@
 // retried writes.
 import { undiciHttp } from '../../activities/http';
 import { leadActivities } from '../../activities/leads';
-import { startPartnerSimulator, type PartnerSimulator } from '../../apps/dev/simulators';
+import { startPartnerSimulator, type PartnerSimulator } from '../../tools/simulators';
 import { createLogger } from '../../shared/logger';
 import { Lead, StatusEvent } from '../../shared/models';
 import {

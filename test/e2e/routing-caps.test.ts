@@ -5,7 +5,7 @@ import {
   startSourceSimulator,
   type PartnerSimulator,
   type SourceSimulator,
-} from '../../apps/dev/simulators';
+} from '../../tools/simulators';
 import { CapSlot, Lead } from '../../shared/models';
 import { postJson, startStack, type Stack } from '../support/stack';
 

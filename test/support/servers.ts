@@ -4,13 +4,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import {
-  findBinary,
-  freePort,
-  startTemporalDevServer,
-  type StopOptions,
-  type TemporalDevServer,
-} from '../../scripts/lib/provision';
+import type { StopOptions } from '../../tools/processes';
+import { findBinary } from '../../tools/provision/binaries';
+import { startTemporalDevServer, type TemporalDevServer } from '../../tools/provision/servers';
+import { freePort } from '../../tools/util';
 
 export interface TestEnv {
   /** Base URI without a database: connect with `{ dbName: uniqueDbName(...) }`. */

@@ -9,7 +9,7 @@ import {
   type PartnerBehavior,
   type PartnerSimulator,
   type ReceivedLead,
-} from '../../apps/dev/simulators';
+} from '../../tools/simulators';
 import { createLeadWorker } from '../../apps/worker/worker';
 import { undiciHttp } from '../../activities/http';
 import { ConfigIndex, parseRoutingConfig } from '../../shared/config';

@@ -1,7 +1,7 @@
 // Makes sure the server binaries the tests and `npm run dev` need are present (fetching them once into the cache) and says where each came from; `npm test` runs this first.
 import { execFile } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import { cacheDir, locateBinary, type LocatedBinary, type Tool } from './lib/provision';
+import { cacheDir, locateBinary, type LocatedBinary, type Tool } from './provision/binaries';
 
 interface Outcome {
   label: string;

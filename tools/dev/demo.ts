@@ -8,7 +8,7 @@ import {
   type PartnerSimulator,
   type ReceivedLead,
   type SourceSimulator,
-} from './simulators';
+} from '../simulators';
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost']);
 

@@ -1,16 +1,16 @@
 // `npm run dev`: the whole service on one machine. Starts (or uses) a Temporal dev server with its Web UI
 // and a MongoDB-wire server, then one worker and the gateway, plus the demo simulators for the example
 // config. `--demo` also pushes a few leads through. Ctrl-C stops everything.
-import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
-import { freePort, resolveMongo, resolveTemporal } from '../../scripts/lib/provision';
 import { loadRoutingConfig } from '../../shared/config';
 import { readEnv } from '../../shared/env';
+import { repoRoot, startApp, type ManagedProcess } from '../processes';
+import { resolveMongo, resolveTemporal } from '../provision/servers';
+import { freePort } from '../util';
 import { runDemo, startDemoSimulators, type DemoSimulators } from './demo';
 
-const root = path.resolve(__dirname, '..', '..');
-const dataDir = path.join(root, '.data');
+const dataDir = path.join(repoRoot, '.data');
 const say = (line: string) => process.stdout.write(`[dev] ${line}\n`);
 
 /** The conventional port when it is free, else any free one (a second checkout, a local mongod). */
@@ -22,19 +22,16 @@ function portOr(preferred: number): Promise<number> {
   });
 }
 
-function startApp(name: string, entry: string, env: NodeJS.ProcessEnv): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, entry)], {
-    cwd: root,
-    env,
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  child.once('exit', (code, signal) => {
+/** An app whose exit (other than ours) takes the whole dev stack down with it. */
+function startSupervised(name: string, entry: string, env: NodeJS.ProcessEnv): ManagedProcess {
+  const app = startApp(name, entry, { env });
+  app.child.once('exit', (code, signal) => {
     if (!stopping) {
       say(`${name} exited (${signal ?? code}); stopping`);
       void shutdown(1);
     }
   });
-  return child;
+  return app;
 }
 
 let stopping = false;
@@ -80,21 +77,13 @@ async function main(): Promise<void> {
   const sims: DemoSimulators = await startDemoSimulators(config, gatewayUrl);
   cleanups.push(() => sims.stop());
 
-  const worker = startApp('worker', 'apps/worker/main.ts', childEnv);
-  const gateway = startApp('gateway', 'apps/gateway/main.ts', childEnv);
+  const worker = startSupervised('worker', 'apps/worker/main.ts', childEnv);
+  const gateway = startSupervised('gateway', 'apps/gateway/main.ts', childEnv);
   // A worker drains its in-flight tasks on SIGTERM; if the servers are already gone it cannot, so cap the wait.
-  const stopChild = (child: ChildProcess) => async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    await new Promise((r) => child.once('exit', r));
-    clearTimeout(timer);
-  };
-  process.once('exit', () => {
-    for (const child of [worker, gateway])
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  cleanups.push(stopChild(worker), stopChild(gateway));
+  cleanups.push(
+    () => worker.stop({ graceMs: 5000 }),
+    () => gateway.stop({ graceMs: 5000 }),
+  );
 
   for (let i = 0; i < 300; i++) {
     const ok = await fetch(`${gatewayUrl}/healthz`)

