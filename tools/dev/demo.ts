@@ -1,6 +1,8 @@
 // The demo path: partner and source simulators on the loopback ports the example config names, and a
 // handful of leads pushed through so that each ends in a different status.
+import path from 'node:path';
 import type { RoutingConfig } from '../../shared/config';
+import { repoRoot } from '../processes';
 import {
   startPartnerSimulator,
   startSourceSimulator,
@@ -56,24 +58,58 @@ function behaviorFor(partnerId: string) {
   };
 }
 
+export const EXAMPLE_CONFIG = path.join(repoRoot, 'config', 'routing.yaml');
+
+/**
+ * Simulators stand in for the example config's made-up partners. A user's own config points at their own
+ * mocks or real partners, so it gets none unless asked (`--simulators`); `--demo` needs them to run at all.
+ */
+export function simulatorsWanted(
+  configPath: string,
+  flags: { simulators?: boolean; demo?: boolean },
+): boolean {
+  return Boolean(flags.simulators || flags.demo) || path.resolve(configPath) === EXAMPLE_CONFIG;
+}
+
 export interface DemoSimulators {
   partners: Map<string, PartnerSimulator>;
   source?: SourceSimulator;
   stop(): Promise<void>;
 }
 
-/** Starts a simulator for every partner and source whose URL is on loopback, posting back to the gateway. */
+/** Runs `start`; a port someone else already listens on is reported through `note` and skipped, not fatal. */
+async function unlessTaken<T>(
+  what: string,
+  url: string,
+  note: (line: string) => void,
+  start: () => Promise<T>,
+) {
+  try {
+    return await start();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    note(
+      `${what} ${url}: port ${new URL(url).port} is already in use; no simulator for it (what listens there gets the requests)`,
+    );
+    return undefined;
+  }
+}
+
+/**
+ * Starts a simulator for every partner and source whose URL is on loopback, posting back to the gateway.
+ * A port already taken (the user's own mock) is named through `note` and left alone.
+ */
 export async function startDemoSimulators(
   config: RoutingConfig,
   gatewayUrl: string,
+  note: (line: string) => void = () => undefined,
 ): Promise<DemoSimulators> {
   const partners = new Map<string, PartnerSimulator>();
   for (const p of config.partners) {
     const port = loopbackPort(p.delivery.url);
     if (port === undefined) continue;
-    partners.set(
-      p.id,
-      await startPartnerSimulator({
+    const sim = await unlessTaken(`partner ${p.id}`, p.delivery.url, note, () =>
+      startPartnerSimulator({
         port,
         postbackUrl: `${gatewayUrl}/postback/${p.id}`,
         token: p.postback.token,
@@ -82,11 +118,15 @@ export async function startDemoSimulators(
         behavior: behaviorFor(p.id),
       }),
     );
+    if (sim) partners.set(p.id, sim);
   }
-  const sourcePort = config.sources
-    .map((s) => (s.postbackUrl ? loopbackPort(s.postbackUrl) : undefined))
-    .find((p) => p !== undefined);
-  const source = sourcePort !== undefined ? await startSourceSimulator({ port: sourcePort }) : undefined;
+  const sourceUrl = config.sources.find((s) => s.postbackUrl && loopbackPort(s.postbackUrl) !== undefined);
+  const source =
+    sourceUrl?.postbackUrl !== undefined
+      ? await unlessTaken(`source ${sourceUrl.id} postbackUrl`, sourceUrl.postbackUrl, note, () =>
+          startSourceSimulator({ port: loopbackPort(sourceUrl.postbackUrl!) }),
+        )
+      : undefined;
   return {
     partners,
     source,

@@ -1,14 +1,15 @@
 // `npm run dev`: the whole service on one machine. Starts (or uses) a Temporal dev server with its Web UI
-// and a MongoDB-wire server, then one worker and the gateway, plus the demo simulators for the example
-// config. `--demo` also pushes a few leads through. Ctrl-C stops everything.
+// and a MongoDB-wire server, then one worker and the gateway, plus partner and source simulators for the
+// example config (or with `--simulators`). `--demo` also pushes a few leads through. Ctrl-C stops everything.
 import net from 'node:net';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import { loadRoutingConfig } from '../../shared/config';
 import { readEnv } from '../../shared/env';
 import { repoRoot, startApp, type ManagedProcess } from '../processes';
 import { resolveMongo, resolveTemporal } from '../provision/servers';
 import { freePort } from '../util';
-import { runDemo, startDemoSimulators, type DemoSimulators } from './demo';
+import { runDemo, simulatorsWanted, startDemoSimulators, type DemoSimulators } from './demo';
 
 const dataDir = path.join(repoRoot, '.data');
 const say = (line: string) => process.stdout.write(`[dev] ${line}\n`);
@@ -46,7 +47,10 @@ async function shutdown(code: number): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const demo = process.argv.includes('--demo');
+  const { values: flags } = parseArgs({
+    options: { demo: { type: 'boolean' }, simulators: { type: 'boolean' } },
+  });
+  const demo = flags.demo ?? false;
   const env = readEnv();
   const config = loadRoutingConfig(env.ROUTING_CONFIG);
   // `on`, not `once`: the provisioner re-raises a signal nobody else listens to, which would cut our cleanup short.
@@ -74,8 +78,11 @@ async function main(): Promise<void> {
     LOG_LEVEL: env.LOG_LEVEL,
   };
   const gatewayUrl = `http://127.0.0.1:${env.PORT}`;
-  const sims: DemoSimulators = await startDemoSimulators(config, gatewayUrl);
-  cleanups.push(() => sims.stop());
+  const simulate = simulatorsWanted(env.ROUTING_CONFIG, flags);
+  const sims: DemoSimulators | undefined = simulate
+    ? await startDemoSimulators(config, gatewayUrl, say)
+    : undefined;
+  if (sims) cleanups.push(() => sims.stop());
 
   const worker = startSupervised('worker', 'apps/worker/main.ts', childEnv);
   const gateway = startSupervised('gateway', 'apps/gateway/main.ts', childEnv);
@@ -98,7 +105,9 @@ async function main(): Promise<void> {
   say(`Temporal     ${temporal.address}  namespace ${temporal.namespace}`);
   say(`MongoDB      ${mongoUri}  (${mongo.kind})`);
   say(
-    `simulators   ${[...sims.partners.keys()].map((id) => `partner ${id} ${sims.partners.get(id)?.url}`).join(', ')}${sims.source ? `, source ${sims.source.url}` : ''}`,
+    sims
+      ? `simulators   ${[...sims.partners].map(([id, sim]) => `partner ${id} ${sim.url}`).join(', ')}${sims.source ? `, source ${sims.source.url}` : ''}`
+      : `simulators   none (your own config; --simulators starts them on its loopback URLs)`,
   );
   const source = config.sources[0];
   if (source) {
