@@ -1,5 +1,6 @@
 // deliverLead: hands a lead to a partner's API and reads its synchronous answer, if it gives one.
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { RE2JS } from 're2js';
 import type { PartnerConfig } from '../shared/config';
 import { readPath } from '../shared/lead-fields';
 import { Delivery, isDuplicateKey, Lead, type LeadDoc } from '../shared/models';
@@ -26,14 +27,43 @@ export function buildDeliveryBody(
   return JSON.parse(JSON.stringify(fields)) as Record<string, unknown>;
 }
 
-/** Form bodies and query strings are flat: nested objects become their leaf keys (geo.country -> country). */
-function flatten(body: Record<string, unknown>): Record<string, string> {
-  const out: Record<string, string> = {};
+/** Names leadrouter itself speaks in: a lead's own fields never take them over in a flat body. */
+function reservedNames(partner: PartnerConfig): Set<string> {
+  return new Set([partner.delivery.subidField, 'leadId', 'sourceId']);
+}
+
+/**
+ * Form bodies and query strings are flat: nested leaves keep their bare name (geo.country -> country), unless
+ * that name is reserved or already sent (a top-level field or an earlier leaf): then they keep their prefix
+ * (contact.subid), so a source can never change the subid a partner echoes back (SPEC "Field names").
+ */
+export function flattenDeliveryBody(
+  body: Record<string, unknown>,
+  reserved: ReadonlySet<string>,
+): Record<string, string> {
+  const out = new Map<string, string>();
+  const nested: [prefix: string, value: object][] = [];
   for (const [k, v] of Object.entries(body)) {
-    if (v && typeof v === 'object') Object.assign(out, flatten(v as Record<string, unknown>));
-    else if (v !== undefined && v !== null) out[k] = String(v);
+    if (v && typeof v === 'object') nested.push([k, v]);
+    else if (v !== undefined && v !== null) out.set(k, String(v));
   }
-  return out;
+  for (let next = nested.shift(); next; next = nested.shift()) {
+    const [prefix, value] = next;
+    for (const [k, v] of Object.entries(value)) {
+      const path = `${prefix}.${k}`;
+      if (v && typeof v === 'object') nested.push([path, v as object]);
+      else if (v !== undefined && v !== null) out.set(reserved.has(k) || out.has(k) ? path : k, String(v));
+    }
+  }
+  return Object.fromEntries(out);
+}
+
+const compiled = new Map<string, RE2JS>();
+/** RE2, not RegExp: a partner's body can't make a pattern from the config backtrack for seconds (linear time). */
+function matches(pattern: string, body: string): boolean {
+  let re = compiled.get(pattern);
+  if (!re) compiled.set(pattern, (re = RE2JS.compile(pattern)));
+  return re.test(body);
 }
 
 /** Reads a synchronous verdict: a JSON path mapped like a postback, a text pattern, else "pending". */
@@ -75,10 +105,8 @@ export function readPartnerAnswer(
       };
     }
   }
-  if (r.acceptedPattern && new RegExp(r.acceptedPattern).test(body))
-    return { outcome: 'accepted', payoutCents };
-  if (r.rejectedPattern && new RegExp(r.rejectedPattern).test(body))
-    return { outcome: 'rejected', payoutCents };
+  if (r.acceptedPattern && matches(r.acceptedPattern, body)) return { outcome: 'accepted', payoutCents };
+  if (r.rejectedPattern && matches(r.rejectedPattern, body)) return { outcome: 'rejected', payoutCents };
   return { outcome: 'pending', payoutCents };
 }
 
@@ -132,10 +160,11 @@ export function deliveryActivities({ config, http, now, logger, metrics }: Activ
       const headers: Record<string, string> = { 'user-agent': 'leadrouter', ...d.headers };
       if (d.method === 'GET') {
         const u = new URL(d.url);
-        for (const [k, v] of Object.entries(flatten(fields))) u.searchParams.set(k, v);
+        for (const [k, v] of Object.entries(flattenDeliveryBody(fields, reservedNames(partner))))
+          u.searchParams.set(k, v);
         url = u.toString();
       } else if (d.format === 'form') {
-        body = new URLSearchParams(flatten(fields)).toString();
+        body = new URLSearchParams(flattenDeliveryBody(fields, reservedNames(partner))).toString();
         headers['content-type'] = 'application/x-www-form-urlencoded';
       } else {
         body = JSON.stringify(fields);

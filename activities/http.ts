@@ -17,7 +17,7 @@ export interface HttpResponse {
 export type HttpClient = (req: HttpRequest) => Promise<HttpResponse>;
 
 /** Response bodies past this are cut: a partner's answer is a status, not a download. */
-const MAX_BODY_BYTES = 64 * 1024;
+export const MAX_BODY_BYTES = 64 * 1024;
 
 export const undiciHttp: HttpClient = async ({ method, url, headers, body, timeoutMs }) => {
   const res = await request(url, {
@@ -28,9 +28,16 @@ export const undiciHttp: HttpClient = async ({ method, url, headers, body, timeo
     bodyTimeout: timeoutMs,
     signal: AbortSignal.timeout(timeoutMs),
   });
-  let text = '';
-  for await (const chunk of res.body) {
-    if (text.length < MAX_BODY_BYTES) text += chunk.toString();
+  // Bytes first, decoded once: decoding per chunk would split a multi-byte character at a chunk edge.
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res.body as AsyncIterable<Buffer>) {
+    chunks.push(chunk);
+    size += chunk.length;
+    // Stop reading at the cap (leaving the loop destroys the stream): an endless answer costs 64 KB, not a timeout.
+    if (size >= MAX_BODY_BYTES) break;
   }
-  return { status: res.statusCode, body: text.slice(0, MAX_BODY_BYTES) };
+  const bytes = Buffer.concat(chunks).subarray(0, MAX_BODY_BYTES);
+  // A character cut by the cap itself decodes to U+FFFD (TextDecoder's default), never an exception.
+  return { status: res.statusCode, body: new TextDecoder().decode(bytes) };
 };

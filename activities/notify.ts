@@ -15,6 +15,26 @@ function signer(source: SourceConfig): Webhook | undefined {
     : new Webhook(source.secret, { format: 'raw' });
 }
 
+/** Query parameters whose values are credentials, by name (api_key, token, sig, password, auth, ...). */
+const SECRET_PARAM = /key|token|secret|pass|sig|auth|credential/i;
+
+/**
+ * The URL as stored with each attempt: a source may put its own credentials in its postbackUrl (a password, an
+ * `api_key=` parameter); those are replaced, while the per-lead values (clickid, status, payout) stay readable.
+ */
+export function redactUrlSecrets(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return '[unparseable url]';
+  }
+  if (u.password) u.password = 'redacted';
+  for (const name of new Set(u.searchParams.keys()))
+    if (SECRET_PARAM.test(name)) u.searchParams.set(name, 'redacted');
+  return u.toString();
+}
+
 export function notifyActivities({ config, http, now, logger, metrics }: ActivityDeps) {
   return {
     async notifySource({ leadId, status, eventId }: NotifyInput): Promise<NotifyResult> {
@@ -44,7 +64,9 @@ export function notifyActivities({ config, http, now, logger, metrics }: Activit
         // The id is the event's, not the attempt's: receivers deduplicate retries by it.
         headers['webhook-id'] = eventId;
         headers['webhook-timestamp'] = String(Math.floor(at.getTime() / 1000));
-        headers['webhook-signature'] = wh.sign(eventId, at, body);
+        // A GET carries its data in the URL, so the URL is what is signed, as a JSON string because receivers'
+        // Webhook.verify parses what it checked as JSON (docs/api.md, decision 0009); a POST signs its body.
+        headers['webhook-signature'] = wh.sign(eventId, at, body || JSON.stringify(url));
       }
       const attempt = Context.current().info.attempt;
       const started = performance.now();
@@ -90,7 +112,7 @@ export function notifyActivities({ config, http, now, logger, metrics }: Activit
           eventId,
           attempt,
           at,
-          url,
+          url: redactUrlSecrets(url),
           ok,
           httpStatus,
           latencyMs,

@@ -1,5 +1,6 @@
 // The routing config (partners and sources): one zod schema, loaded from YAML or JSON and validated at start-up.
 import { readFileSync } from 'node:fs';
+import { RE2JS } from 're2js';
 import { z } from 'zod';
 import YAML from 'yaml';
 import { amountSchema, currencySchema, toCents } from './money';
@@ -18,16 +19,22 @@ const statusMapSchema = z
 const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM');
 const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
 
-/** A bad pattern or time zone would otherwise surface as an activity retrying forever on every lead. */
+/**
+ * A bad pattern or time zone would otherwise surface as an activity retrying forever on every lead. Patterns
+ * run on RE2 (linear time) against partner bodies, so backreferences and lookaround are refused here.
+ */
 function compiles(pattern: string): boolean {
   try {
-    new RegExp(pattern);
+    RE2JS.compile(pattern);
     return true;
   } catch {
     return false;
   }
 }
-const patternSchema = z.string().min(1).refine(compiles, 'must be a valid regular expression');
+const patternSchema = z
+  .string()
+  .min(1)
+  .refine(compiles, 'must be a valid RE2 regular expression (no backreferences or lookaround)');
 const timeZoneSchema = z.string().refine((tz) => {
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: tz });

@@ -4,12 +4,13 @@ import { canonicalStatusSchema, leadIdSchema, moneySchema } from './common';
 
 const shortText = z.string().max(256);
 const jsonScalar = z.union([z.string().max(2048), z.number(), z.boolean(), z.null()]);
-// MongoDB-wire servers refuse "." anywhere in a field name (FerretDB) and treat a leading "$" as an operator.
+// MongoDB-wire servers refuse "." anywhere in a field name (FerretDB) and treat a leading "$" as an operator;
+// BSON cannot hold NUL in a name at all. Without "." a flattened name (contact.subid) is never a source's own.
 const flatRecord = z.record(
   z
     .string()
     .max(64)
-    .regex(/^[^$.][^.]*$/, 'keys may not start with "$" or contain "."'),
+    .regex(/^[^$.\0][^.\0]*$/, 'keys may not start with "$" or contain "." or NUL'),
   jsonScalar,
 );
 

@@ -42,6 +42,8 @@ export interface Stack {
   taskQueue: string;
   client: Client;
   config: ConfigIndex;
+  /** Replaces the routing config the gateway and activities read from now on, as a reload would. */
+  useConfig(raw: unknown): void;
   metrics: Metrics;
   temporal: TemporalGateway;
   reconciler: Reconciler;
@@ -56,7 +58,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   quietTemporalRuntime();
   const env = testEnv();
   const address = options.temporalAddress ?? env.temporalAddress;
-  const config = new ConfigIndex(parseRoutingConfig(options.config));
+  let config = new ConfigIndex(parseRoutingConfig(options.config));
   const logger = createLogger('test', process.env.TEST_LOG_LEVEL ?? 'silent');
   const metrics = createMetrics();
   const taskQueue = uniqueTaskQueue('stack');
@@ -89,6 +91,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     taskQueue,
     client,
     config,
+    useConfig(raw) {
+      config = stack.config = new ConfigIndex(parseRoutingConfig(raw));
+    },
     metrics,
     temporal,
     reconciler,

@@ -95,7 +95,9 @@ test('routing rules: active hours, time zone, caps, weights, patterns', () => {
       expect.stringMatching(/^partners\[0\]\.routing\.dailyCap: /),
       expect.stringMatching(/^partners\[0\]\.routing\.activeHours\.timezone: must be an IANA time zone/),
       'partners[0].routing.activeHours.from: must be HH:MM',
-      'partners[0].response.acceptedPattern: must be a valid regular expression',
+      expect.stringMatching(
+        /^partners\[0\]\.response\.acceptedPattern: must be a valid RE2 regular expression/,
+      ),
       expect.stringMatching(/^partners\[1\]\.routing\.activeHours\.to: from and to must differ/),
     ]),
   );

@@ -98,7 +98,7 @@ const spoilers: fc.Arbitrary<Spoiler> = fc.oneof(
     .map((c): Spoiler => ['geo.country', (l) => ({ ...l, geo: { country: c } })]),
   fc.constant<Spoiler>(['geo', (l) => ({ ...l, geo: { country: 'US', city: 'Austin' } })]),
   fc
-    .constantFrom('$where', '$ne', '.hidden', '$gt', 'a.b', 'trailing.')
+    .constantFrom('$where', '$ne', '.hidden', '$gt', 'a.b', 'trailing.', 'a\0b', '\0', 'nul\0')
     .map((k): Spoiler => ['contact', (l) => ({ ...l, contact: { [k]: 'x' } })]),
   fc
     .oneof(

@@ -68,3 +68,16 @@ test('no response config: the HTTP status alone (2xx = delivered, awaiting the p
     payoutCents: undefined,
   });
 });
+
+test('patterns run in linear time: a nested quantifier against a hostile body answers at once', () => {
+  // With a backtracking engine, (a+)+$ against 40 "a"s and a "!" takes about 2^40 steps: the test would hang.
+  const p = partner({ acceptedPattern: '^(a+)+$', rejectedPattern: 'a!$' });
+  expect(readPartnerAnswer(p, `${'a'.repeat(40)}!`).outcome).toBe('rejected');
+  expect(readPartnerAnswer(p, 'a'.repeat(40)).outcome).toBe('accepted');
+});
+
+test('backreferences and lookaround, which need backtracking, are refused when the config loads', () => {
+  for (const pattern of ['(a)\\1', '^(?=ok)', 'ok(?!ay)']) {
+    expect(() => partner({ acceptedPattern: pattern })).toThrow(/acceptedPattern: must be a valid RE2/);
+  }
+});
