@@ -65,7 +65,7 @@ export function notifyActivities({ config, http, now, logger, metrics }: Activit
         headers['webhook-id'] = eventId;
         headers['webhook-timestamp'] = String(Math.floor(at.getTime() / 1000));
         // A GET carries its data in the URL, so the URL is what is signed, as a JSON string because receivers'
-        // Webhook.verify parses what it checked as JSON (docs/api.md, decision 0009); a POST signs its body.
+        // Webhook.verify parses what it checked as JSON (docs/api.md, decision 0010); a POST signs its body.
         headers['webhook-signature'] = wh.sign(eventId, at, body || JSON.stringify(url));
       }
       const attempt = Context.current().info.attempt;
