@@ -80,6 +80,10 @@ export interface LeadConfigOptions {
   withBravo?: boolean;
   /** Overrides of the source's notification retry policy. */
   notify?: Record<string, unknown>;
+  /** acme may resell: its postback rejection sends the lead on to the next partner. */
+  acmeAllowsResale?: boolean;
+  /** Partners answer delivery synchronously (`{"status": "accepted" | "rejected"}`). */
+  synchronousAnswers?: boolean;
 }
 
 /** The source's postback URL carries every macro, so tests see exactly what was filled in. */
@@ -91,7 +95,12 @@ export function leadTestConfig(e: Endpoints, opts: LeadConfigOptions = {}) {
   const partner = (id: string, url: string, priority: number) => ({
     id,
     delivery: { url: `${url}/leads`, timeoutMs: 2000, maxAttempts: 5 },
-    postback: { token: `${id}-token-123`, timeout: '24h' },
+    postback: {
+      token: `${id}-token-123`,
+      timeout: '24h',
+      ...(id === 'acme' && opts.acmeAllowsResale ? { allowResale: true } : {}),
+    },
+    ...(opts.synchronousAnswers ? { response: { statusPath: 'status' } } : {}),
     routing: { priority },
     payout: 12.5,
   });

@@ -113,6 +113,69 @@ const SCENARIOS: Record<string, Scenario> = {
       h.acme.setBehavior(() => ({}));
     }
   },
+  /** The first run was ended by hand while pending; the partner's acceptance starts a run that resumes the wait. */
+  async 'resumed-pending'(h) {
+    const { leadId, handle } = await h.submitLead({ clickId: 'clk-resumed' });
+    await h.waitForStatus(leadId, 'pending');
+    await handle.terminate('ended by an operator');
+    const resumed = await h.signalWithStart(leadId, {
+      postback: postbackFor(leadId, 'accepted', { payoutCents: 1800 }),
+    });
+    await resumed.handle.result();
+    return { 'resumed-pending': resumed.handle };
+  },
+  /** acme may resell: its postback rejection sends the lead on to bravo, which accepts. */
+  async 'allow-resale'(h) {
+    h.useConfig((e) => leadTestConfig(e, { withBravo: true, acmeAllowsResale: true }));
+    try {
+      const { leadId, handle } = await h.submitLead({ clickId: 'clk-resale' });
+      await h.waitForStatus(leadId, 'pending');
+      await handle.signal(postbackSignal, postbackFor(leadId, 'rejected'));
+      await eventually(
+        async () => ((await h.record(leadId)).lead.partnerId === 'bravo' ? true : undefined),
+        30_000,
+        'resold to bravo',
+      );
+      await handle.signal(postbackSignal, postbackFor(leadId, 'accepted', { partnerId: 'bravo' }));
+      await handle.result();
+      return { 'allow-resale': firstRun(h, handle) };
+    } finally {
+      h.useConfig((e) => leadTestConfig(e));
+    }
+  },
+  /** The only partner refuses the lead (4xx): failed. */
+  async failed(h) {
+    h.acme.setBehavior(() => ({ httpStatus: 422 }));
+    try {
+      const { handle } = await h.submitLead({ clickId: 'clk-failed' });
+      await handle.result();
+      return { failed: firstRun(h, handle) };
+    } finally {
+      h.acme.setBehavior(() => ({}));
+    }
+  },
+  /** The partner accepts in its answer to the delivery: no wait for a postback. */
+  async 'accepted-on-delivery'(h) {
+    h.useConfig((e) => leadTestConfig(e, { synchronousAnswers: true }));
+    h.acme.setBehavior(() => ({ body: { status: 'accepted' } }));
+    try {
+      const { handle } = await h.submitLead({ clickId: 'clk-sync' });
+      await handle.result();
+      return { 'accepted-on-delivery': firstRun(h, handle) };
+    } finally {
+      h.useConfig((e) => leadTestConfig(e));
+      h.acme.setBehavior(() => ({}));
+    }
+  },
+  /** No postback before the deadline (expired), then the partner's rejection arrives: a second run records it. */
+  async 'late-rejection-after-expiry'(h) {
+    const { leadId, handle } = await h.submitLead({ clickId: 'clk-late-rejection' });
+    await h.waitForStatus(leadId, 'pending');
+    await handle.result();
+    const late = await h.signalWithStart(leadId, { postback: postbackFor(leadId, 'rejected') });
+    await late.handle.result();
+    return { 'late-rejection-after-expiry': late.handle };
+  },
   /** The source is down past the notification's max duration, then an operator replays it (a new run). */
   async 'notification-exhausted'(h) {
     h.useConfig((e) =>
@@ -138,22 +201,30 @@ const SCENARIOS: Record<string, Scenario> = {
 };
 
 /**
- * Each history and the regular activities it schedules: the calls to third parties, and the expiry's status
+ * Each history: the status its run ends with, and the regular activities it schedules: the calls to third parties, and the expiry's status
  * write (it races the postback, so its decision must be in the history first; decision 0008). Every other
  * MongoDB step is a local activity (a marker).
  */
-const REGULAR_ACTIVITIES: Record<string, string[]> = {
-  accepted: ['deliverLead', 'notifySource'],
-  rejected: ['deliverLead', 'notifySource'],
-  expired: ['deliverLead', 'recordStatus'],
-  returned: ['notifySource'],
-  'waterfall-then-notification-retry': ['deliverLead', 'deliverLead', 'notifySource'],
-  'waterfall-hold-accepted': ['deliverLead', 'deliverLead', 'notifySource'],
-  'notification-exhausted': ['deliverLead', 'notifySource'],
-  'notification-replayed': ['notifySource'],
+const SHAPES: Record<string, { status: string; regular: string[] }> = {
+  accepted: { status: 'accepted', regular: ['deliverLead', 'notifySource'] },
+  rejected: { status: 'rejected', regular: ['deliverLead', 'notifySource'] },
+  expired: { status: 'expired', regular: ['deliverLead', 'recordStatus'] },
+  returned: { status: 'returned', regular: ['notifySource'] },
+  'waterfall-then-notification-retry': {
+    status: 'accepted',
+    regular: ['deliverLead', 'deliverLead', 'notifySource'],
+  },
+  'waterfall-hold-accepted': { status: 'accepted', regular: ['deliverLead', 'deliverLead', 'notifySource'] },
+  'notification-exhausted': { status: 'accepted', regular: ['deliverLead', 'notifySource'] },
+  'notification-replayed': { status: 'accepted', regular: ['notifySource'] },
+  'resumed-pending': { status: 'accepted', regular: ['notifySource'] },
+  'allow-resale': { status: 'accepted', regular: ['deliverLead', 'deliverLead', 'notifySource'] },
+  failed: { status: 'failed', regular: ['deliverLead'] },
+  'accepted-on-delivery': { status: 'accepted', regular: ['deliverLead', 'notifySource'] },
+  'late-rejection-after-expiry': { status: 'rejected', regular: ['notifySource'] },
 };
 
-const EXPECTED_FILES = Object.keys(REGULAR_ACTIVITIES)
+const EXPECTED_FILES = Object.keys(SHAPES)
   .map((name) => `${name}.json`)
   .sort();
 
@@ -173,6 +244,13 @@ function patchesIn(history: History): string[] {
       ? [(JSON.parse(Buffer.from(payload.data).toString('utf8')) as { id: string }).id]
       : [];
   });
+}
+
+/** The status in the view the run returned (its completion event's result). */
+function finalStatus(history: History): string | undefined {
+  const data = (history.events ?? []).find((e) => e.workflowExecutionCompletedEventAttributes)
+    ?.workflowExecutionCompletedEventAttributes?.result?.payloads?.[0]?.data;
+  return data ? (JSON.parse(Buffer.from(data).toString('utf8')) as { status: string }).status : undefined;
 }
 
 function scheduledActivityTypes(history: History): string[] {
@@ -231,10 +309,11 @@ test('every committed lead workflow history replays with the current workflow co
   expect(results).toEqual(histories.map(({ workflowId }) => ({ workflowId, error: undefined })));
 });
 
-test('every committed history has the current shape: no patch markers, the regular activities listed', () => {
-  for (const [name, regular] of Object.entries(REGULAR_ACTIVITIES)) {
+test('every committed history has the current shape: no patch markers, its final status, its regular activities', () => {
+  for (const [name, { status, regular }] of Object.entries(SHAPES)) {
     const history = committedHistory(name);
     expect({ name, patches: patchesIn(history) }).toEqual({ name, patches: [] });
+    expect({ name, status: finalStatus(history) }).toEqual({ name, status });
     expect({ name, regular: scheduledActivityTypes(history) }).toEqual({ name, regular });
   }
   // The chargeback's run reads the lead, and its first workflow task ends with a timer before the status write.

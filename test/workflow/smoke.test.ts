@@ -22,11 +22,10 @@ describe('smoke: time-skipping server', () => {
       taskQueue,
       workflowsPath: require.resolve('../support/smoke-workflows'),
     });
-    const startedAt = Date.now();
     const workflowTimeElapsed = await worker.runUntil(
       env.client.workflow.execute(smokeSleepOneDay, { taskQueue, workflowId: `smoke-${taskQueue}` }),
     );
+    // A day of workflow time inside the test's timeout: the server skipped it (no wall-clock bound needed).
     expect(workflowTimeElapsed).toBeGreaterThanOrEqual(24 * 60 * 60 * 1000);
-    expect(Date.now() - startedAt).toBeLessThan(30_000);
   });
 });
