@@ -51,6 +51,12 @@ export function createMetrics() {
       labelNames: ['source', 'result'] as const,
       registers: [registry],
     }),
+    outboxDeadLetters: new Counter({
+      name: 'leadrouter_outbox_dead_letters_total',
+      help: 'Outbox entries the reconciler gave up on after its attempts (kind: lead-start, postback-signal)',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
     leadsFinal: new Counter({
       name: 'leadrouter_leads_final_total',
       help: 'Leads reaching a final status, by status and partner',

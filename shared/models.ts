@@ -50,8 +50,18 @@ leadSchema.index({ createdAt: -1 });
 export type LeadDoc = InferSchemaType<typeof leadSchema>;
 export const Lead = mongoose.model('Lead', leadSchema, 'leads');
 
+/**
+ * What the reconciler keeps on an outbox entry it could not send (apps/gateway/outbox.ts): attempts so far, when
+ * to try again, the last error, and `deadAt` once it gave up (listed and retried through /admin/outbox).
+ */
+const outboxAttemptFields = { attempts: Number, nextAttemptAt: Date, lastError: String, deadAt: Date };
+
 /** Leads whose workflow has not been started yet (Temporal was down at intake): the intake outbox. */
-const intakeOutboxSchema = new Schema({ _id: String, createdAt: { type: Date, default: () => new Date() } });
+const intakeOutboxSchema = new Schema({
+  _id: String,
+  createdAt: { type: Date, default: () => new Date() },
+  ...outboxAttemptFields,
+});
 export const IntakeOutbox = mongoose.model('IntakeOutbox', intakeOutboxSchema, 'intake_outbox');
 
 /** Status changes, insert-only; the lead's history and the source of the revenue reports. */
@@ -155,6 +165,7 @@ const postbackEffectSchema = new Schema({
   signal: { type: Schema.Types.Mixed, required: true },
   claimedAt: { type: Date, required: true },
   sentAt: Date,
+  ...outboxAttemptFields,
 });
 postbackEffectSchema.index({ sentAt: 1, claimedAt: 1 });
 export const PostbackEffect = mongoose.model('PostbackEffect', postbackEffectSchema, 'postback_effects');

@@ -8,6 +8,7 @@ import type { Logger } from '../../shared/logger';
 import type { Metrics } from '../../shared/metrics';
 import { leadInputSchema } from '../../shared/http';
 import { adminRouter } from './admin';
+import { outboxAdminRouter } from './admin-outbox';
 import { LeadService } from './leads';
 import {
   accessLog,
@@ -107,6 +108,8 @@ export function createGateway(deps: GatewayDeps): Koa {
   app.use(admin.routes()).use(admin.allowedMethods({ throw: true }));
   const reports = reportsRouter({ config, adminKey, now: deps.now });
   app.use(reports.routes()).use(reports.allowedMethods({ throw: true }));
+  const outbox = outboxAdminRouter({ adminKey, temporal, logger });
+  app.use(outbox.routes()).use(outbox.allowedMethods({ throw: true }));
   app.use(docsRouter().routes());
   return app;
 }

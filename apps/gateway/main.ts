@@ -30,7 +30,7 @@ export async function runGateway(): Promise<() => Promise<void>> {
     adminKey: env.ADMIN_API_KEY,
     trustProxy: env.TRUST_PROXY,
   });
-  const reconciler = new Reconciler({ temporal, logger });
+  const reconciler = new Reconciler({ temporal, logger, metrics });
   reconciler.start();
   const housekeeper = new Housekeeper({ logger });
   housekeeper.start();

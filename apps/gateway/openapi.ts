@@ -19,6 +19,12 @@ import {
   reportQuerySchema,
   reportSchema,
 } from '../../shared/http';
+import {
+  outboxEntryIdSchema,
+  outboxEntrySchema,
+  outboxListSchema,
+  outboxQuerySchema,
+} from '../../shared/http';
 
 /**
  * A component schema by name. zod's own `.meta({ id })` rather than the library's `.openapi()`, which needs
@@ -284,6 +290,35 @@ function buildRegistry(): OpenAPIRegistry {
         409: 'The lead has no exhausted notification for this status (`conflict`)',
         503: 'Temporal unreachable (`dependency_unavailable`)',
       }),
+    },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/admin/outbox',
+    tags: ['Operators'],
+    summary: 'Outbox entries: dead-lettered (default) or still waiting to be sent, oldest first',
+    description:
+      'Queued workflow starts and postback signals the reconciler sends once Temporal answers. An entry whose call Temporal refuses is tried again with a backoff and, after its attempts, marked dead (metric `leadrouter_outbox_dead_letters_total`).',
+    security: [{ adminKey: [] }],
+    request: { query: outboxQuerySchema },
+    responses: {
+      200: { description: 'The entries', content: json(named('OutboxList', outboxListSchema)) },
+      ...badInput,
+      ...errorResponses(AUTH_ERRORS),
+    },
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/admin/outbox/{id}/retry',
+    tags: ['Operators'],
+    summary:
+      'Put an outbox entry back in line: its attempts and dead mark are cleared, the next pass sends it',
+    security: [{ adminKey: [] }],
+    request: { params: z.object({ id: outboxEntryIdSchema }) },
+    responses: {
+      200: { description: 'The entry, now waiting', content: json(named('OutboxEntry', outboxEntrySchema)) },
+      ...badInput,
+      ...errorResponses({ ...AUTH_ERRORS, 404: 'No unsent outbox entry with this id (`not_found`)' }),
     },
   });
   return registry;

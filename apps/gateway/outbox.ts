@@ -1,14 +1,19 @@
 // The reconciler: sends what the gateway stored while Temporal was unreachable (queued lead starts and
-// postback signals). Safe to run in every gateway: the workflow ignores repeats. Housekeeping is elsewhere
-// (housekeeping.ts).
+// postback signals). Safe to run in every gateway: the workflow ignores repeats. Each entry is tried on its
+// own: one that fails waits with a backoff and, after its attempts, is dead-lettered (listed and retried
+// through /admin/outbox) instead of holding up the entries behind it. Housekeeping is in housekeeping.ts.
 import type { Logger } from '../../shared/logger';
+import type { Metrics } from '../../shared/metrics';
 import { IntakeOutbox, Lead, PostbackEffect } from '../../shared/models';
-import type { PostbackSignal } from '../../shared/temporal';
+import { leadWorkflowId, type PostbackSignal } from '../../shared/temporal';
 import type { TemporalGateway } from './temporal';
+
+export type OutboxKind = 'lead-start' | 'postback-signal';
 
 export interface ReconcilerOptions {
   temporal: TemporalGateway;
   logger: Logger;
+  metrics: Metrics;
   intervalMs?: number;
   /** Entries younger than this are left to the request that wrote them. */
   graceMs?: number;
@@ -18,7 +23,36 @@ export interface ReconcilerOptions {
    * an index for it (FerretDB) it reads every claim ever made.
    */
   fullScanIntervalMs?: number;
+  /** Attempts of one entry, while Temporal answers, before it is dead-lettered. */
+  maxAttempts?: number;
+  /** The wait after a failed attempt: doubles from `backoffMs` up to `maxBackoffMs`. */
+  backoffMs?: number;
+  maxBackoffMs?: number;
   now?: () => Date;
+}
+
+/** Neither dead nor waiting out a backoff. */
+const dueAt = (now: Date) => ({
+  deadAt: { $exists: false },
+  $or: [{ nextAttemptAt: { $exists: false } }, { nextAttemptAt: { $lte: now } }],
+});
+
+interface Entry {
+  _id?: string | null;
+  attempts?: number | null;
+}
+
+/** The error and its causes: the SDK wraps the server's reason ("Failed to start Workflow" / "id too long"). */
+function describe(err: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = err; e && parts.length < 4; e = (e as { cause?: unknown }).cause) parts.push(String(e));
+  return parts.join(': ');
+}
+
+/** Records an attempt's outcome on the entry, in the collection its kind lives in. */
+async function setOnEntry(kind: OutboxKind, id: string, fields: Record<string, unknown>): Promise<void> {
+  if (kind === 'lead-start') await IntakeOutbox.updateOne({ _id: id }, { $set: fields });
+  else await PostbackEffect.updateOne({ _id: id }, { $set: fields });
 }
 
 export class Reconciler {
@@ -44,7 +78,7 @@ export class Reconciler {
     await this.running;
   }
 
-  /** One pass; returns how many entries it delivered. */
+  /** One pass (none when one is under way); returns how many entries it delivered. */
   async tick(): Promise<number> {
     if (this.running) return 0;
     let delivered = 0;
@@ -65,43 +99,89 @@ export class Reconciler {
     const now = this.options.now?.() ?? new Date();
     const cutoff = new Date(now.getTime() - (this.options.graceMs ?? 3000));
     // Oldest first: a lead's postbacks reach its workflow in the order they arrived (hold before approved).
-    const intake = await IntakeOutbox.find({ createdAt: { $lt: cutoff } })
+    const intake = await IntakeOutbox.find({ createdAt: { $lt: cutoff }, ...dueAt(now) })
       .sort({ createdAt: 1 })
       .limit(200)
       .lean();
     const due = now.getTime() - this.lastFullScan >= (this.options.fullScanIntervalMs ?? 5 * 60_000);
     const scan = temporal.takeBacklog() || due;
     if (due) this.lastFullScan = now.getTime();
+    const unsent = { sentAt: { $exists: false }, deadAt: { $exists: false } };
     const effects = scan
-      ? await PostbackEffect.find({ sentAt: { $exists: false }, claimedAt: { $lt: cutoff } })
+      ? await PostbackEffect.find({ ...unsent, claimedAt: { $lt: cutoff }, ...dueAt(now) })
           .sort({ claimedAt: 1 })
           .limit(200)
           .lean()
       : [];
-    // Claims younger than the grace period are still their request's; look again next pass.
-    if (scan && (effects.length || (await PostbackEffect.exists({ sentAt: { $exists: false } }))))
-      temporal.markBacklog();
+    // Claims younger than the grace period are still their request's, and backed-off ones wait: look again.
+    if (scan && (effects.length || (await PostbackEffect.exists(unsent)))) temporal.markBacklog();
     if (!intake.length && !effects.length) return 0;
     // One cheap probe instead of a timeout per entry while Temporal is still down.
     if (!(await temporal.ping())) return 0;
     let delivered = 0;
     for (const entry of intake) {
-      const leadId = String(entry._id);
-      const lead = await Lead.findById(leadId, { sourceId: 1 }).lean();
-      if (lead) await temporal.startLead(leadId, lead.sourceId);
-      await IntakeOutbox.deleteOne({ _id: leadId });
-      logger.info({ leadId, workflowId: `lead-${leadId}` }, 'queued lead started');
-      delivered++;
+      try {
+        const leadId = String(entry._id);
+        const lead = await Lead.findById(leadId, { sourceId: 1 }).lean();
+        if (lead) await temporal.startLead(leadId, lead.sourceId);
+        await IntakeOutbox.deleteOne({ _id: leadId });
+        logger.info({ leadId, workflowId: leadWorkflowId(leadId) }, 'queued lead started');
+        delivered++;
+      } catch (err) {
+        if (!(await this.failed('lead-start', entry, err, now))) return delivered;
+      }
+    }
+    // A lead whose earlier signal waits out a backoff keeps its later ones back too, so the order holds.
+    const held = new Set<string>();
+    if (effects.length) {
+      const waiting = await PostbackEffect.find(
+        { ...unsent, nextAttemptAt: { $gt: now } },
+        { leadId: 1 },
+      ).lean();
+      for (const w of waiting) held.add(w.leadId);
     }
     for (const effect of effects) {
-      await temporal.signalPostback(effect.leadId, effect.signal as PostbackSignal);
-      await PostbackEffect.updateOne({ _id: effect._id }, { $set: { sentAt: new Date() } });
-      logger.info(
-        { leadId: effect.leadId, workflowId: `lead-${effect.leadId}`, postbackId: effect.postbackId },
-        'queued postback applied',
-      );
-      delivered++;
+      if (held.has(effect.leadId)) continue;
+      try {
+        await temporal.signalPostback(effect.leadId, effect.signal as PostbackSignal);
+        await PostbackEffect.updateOne({ _id: effect._id }, { $set: { sentAt: new Date() } });
+        logger.info(
+          { leadId: effect.leadId, workflowId: leadWorkflowId(effect.leadId), postbackId: effect.postbackId },
+          'queued postback applied',
+        );
+        delivered++;
+      } catch (err) {
+        held.add(effect.leadId);
+        if (!(await this.failed('postback-signal', effect, err, now))) return delivered;
+      }
     }
     return delivered;
+  }
+
+  /**
+   * Counts a failed attempt against the entry, unless Temporal itself went away (then the pass stops and the
+   * entry is not to blame). Returns whether the pass goes on with the next entry.
+   */
+  private async failed(kind: OutboxKind, entry: Entry, err: unknown, now: Date): Promise<boolean> {
+    const { temporal, logger, metrics } = this.options;
+    if (!(await temporal.ping())) return false;
+    const attempts = (entry.attempts ?? 0) + 1;
+    const lastError = describe(err).slice(0, 1000);
+    const id = String(entry._id);
+    const log = { kind, entryId: id, attempts, err: lastError };
+    if (attempts >= (this.options.maxAttempts ?? 10)) {
+      await setOnEntry(kind, id, { attempts, lastError, deadAt: now });
+      metrics.outboxDeadLetters.inc({ kind });
+      logger.error(log, 'outbox entry dead-lettered; list with GET /admin/outbox?state=dead');
+      return true;
+    }
+    const backoff = Math.min(
+      (this.options.backoffMs ?? 2000) * 2 ** (attempts - 1),
+      this.options.maxBackoffMs ?? 300_000,
+    );
+    const nextAttemptAt = new Date(now.getTime() + backoff);
+    await setOnEntry(kind, id, { attempts, lastError, nextAttemptAt });
+    logger.warn({ ...log, nextAttemptAt }, 'outbox entry failed; will retry');
+    return true;
   }
 }

@@ -5,3 +5,4 @@ export * from './common';
 export * from './leads';
 export * from './postbacks';
 export * from './reports';
+export * from './outbox';

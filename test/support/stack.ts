@@ -73,6 +73,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const reconciler = new Reconciler({
     temporal,
     logger,
+    metrics,
     intervalMs: options.reconcilerIntervalMs ?? 500,
     graceMs: 200,
   });
