@@ -2,18 +2,25 @@
 // headers, what a lead's own fields may not overwrite, retries, refusals, signatures and other currencies.
 import { Webhook } from 'standardwebhooks';
 import { Delivery, Notification } from '../../shared/models';
+import { leadWorkflowId } from '../../shared/temporal';
+import { freePort } from '../../tools/util';
 import { startRecorder, type Recorder, type RecordedRequest } from '../support/recorder';
 import { eventually, getJson, leadReaches, postJson, type Stack, startStack } from '../support/stack';
 
 const SIGNING_SECRET = `whsec_${Buffer.from('a source signing secret, 32 bytes').toString('base64')}`;
+const RAW_SECRET = 'raw-signing-secret-0123456789';
 const KEYS = {
   plain: { 'x-api-key': 'key-plain-abcdef' },
   signedGet: { 'x-api-key': 'key-signed-get-abcdef' },
+  signedPost: { 'x-api-key': 'key-signed-post-abcdef' },
+  silent: { 'x-api-key': 'key-silent-abcdef' },
 } as const;
 
 let stack: Stack;
 let partner: Recorder;
 let source: Recorder;
+/** A port nothing listens on: connections to it are refused. */
+let closedPort: number;
 
 /** A partner that takes only leads of one vertical, so each test picks its partner by the lead's vertical. */
 function partnerFor(id: string, delivery: Record<string, unknown>, extra: Record<string, unknown> = {}) {
@@ -33,6 +40,12 @@ function config() {
     partners: [
       partnerFor('form', { format: 'form', headers: { 'x-partner-key': 'pk-form-1' } }),
       partnerFor('get', { method: 'GET', headers: { authorization: 'Bearer get-partner' } }),
+      partnerFor('flaky', {}),
+      partnerFor('refused', { url: `http://127.0.0.1:${closedPort}/leads`, maxAttempts: 2 }),
+      partnerFor('slow', { timeoutMs: 300, maxAttempts: 2 }),
+      partnerFor('gone', { maxAttempts: 10 }),
+      partnerFor('badpay', {}, { payout: 7.25 }),
+      partnerFor('eur', {}, { payout: 5, currency: 'EUR' }),
     ],
     sources: [
       {
@@ -48,13 +61,31 @@ function config() {
         secret: SIGNING_SECRET,
         notify: { initialInterval: 100, maxInterval: 500, maxDuration: '1m' },
       },
+      {
+        id: 'signed-post',
+        apiKey: KEYS.signedPost['x-api-key'],
+        postbackUrl: `${source.url}/signed-post`,
+        postbackMethod: 'POST',
+        secret: RAW_SECRET,
+        notify: { initialInterval: 100, maxInterval: 500, maxDuration: '1m' },
+      },
+      { id: 'silent', apiKey: KEYS.silent['x-api-key'] },
     ],
   };
 }
 
 beforeAll(async () => {
-  [partner, source] = await Promise.all([startRecorder(), startRecorder()]);
-  partner.answer = () => ({ body: { status: 'approved' } });
+  [partner, source, closedPort] = await Promise.all([startRecorder(), startRecorder(), freePort()]);
+  partner.answer = (req, n) => {
+    if (req.url.startsWith('/flaky'))
+      return n === 0 ? { status: 408 } : n === 1 ? { status: 429 } : { body: { status: 'approved' } };
+    if (req.url.startsWith('/slow')) return { delayMs: 3000 };
+    if (req.url.startsWith('/gone')) return { status: 503 };
+    if (req.url.startsWith('/badpay')) return { body: { status: 'approved', price: 'lots' } };
+    if (req.url.startsWith('/eur')) return { body: { status: 'approved', price: '9.90' } };
+    return { body: { status: 'approved' } };
+  };
+  source.answer = (req, n) => (req.url.startsWith('/signed-post') && n === 0 ? { status: 500 } : {});
   stack = await startStack({ config: config() });
 }, 60_000);
 
@@ -169,3 +200,157 @@ test('a signed GET notification signs its URL, and the stored URL has no credent
   expect(stored.url).not.toContain('source-own-secret');
   expect(await Delivery.countDocuments({ leadId })).toBe(1);
 });
+
+/** The lead's delivery attempts in order, as stored. */
+async function attempts(leadId: string) {
+  const rows = await Delivery.find({ leadId }).sort({ attempt: 1 }).lean();
+  return rows.map((d) => ({
+    attempt: d.attempt,
+    outcome: d.outcome,
+    httpStatus: d.httpStatus,
+    reason: d.reason,
+  }));
+}
+
+describe('delivery failures', () => {
+  test('408 and 429 are retried like a 5xx, and the third attempt is taken', async () => {
+    const leadId = await submit({ vertical: 'flaky' });
+    await leadReaches(stack, leadId, 'accepted', KEYS.plain);
+    expect(await attempts(leadId)).toEqual([
+      { attempt: 1, outcome: 'error', httpStatus: 408, reason: 'HTTP 408' },
+      { attempt: 2, outcome: 'error', httpStatus: 429, reason: 'HTTP 429' },
+      { attempt: 3, outcome: 'accepted', httpStatus: 200, reason: undefined },
+    ]);
+  });
+
+  test('a refused connection is retried up to maxAttempts, then the lead fails', async () => {
+    const leadId = await submit({ vertical: 'refused' });
+    await leadReaches(stack, leadId, 'failed', KEYS.plain);
+    const tried = await attempts(leadId);
+    expect(tried.map((t) => [t.attempt, t.outcome, t.httpStatus])).toEqual([
+      [1, 'error', undefined],
+      [2, 'error', undefined],
+    ]);
+    for (const t of tried) expect(t.reason).toMatch(/^transport error: .*ECONNREFUSED/);
+  });
+
+  test('a partner slower than its timeout is a transport error, retried, then the lead fails', async () => {
+    const leadId = await submit({ vertical: 'slow' });
+    await leadReaches(stack, leadId, 'failed', KEYS.plain);
+    const tried = await attempts(leadId);
+    expect(tried.map((t) => t.outcome)).toEqual(['error', 'error']);
+    for (const t of tried) expect(t.reason).toMatch(/^transport error: .*(timeout|aborted)/i);
+    expect(partner.to('/slow').filter((r) => r.body.includes(leadId))).toHaveLength(2);
+  });
+
+  test('a partner removed from the config while a delivery is retried fails at once, not retried', async () => {
+    try {
+      const leadId = await submit({ vertical: 'gone' });
+      await deliveryOf(leadId, '/gone');
+      const without = config();
+      without.partners = without.partners.filter((p) => p.id !== 'gone');
+      stack.useConfig(without);
+      await leadReaches(stack, leadId, 'failed', KEYS.plain);
+      // The second attempt found no partner: a non-retryable failure, so no third attempt was scheduled.
+      const history = await stack.client.workflow.getHandle(leadWorkflowId(leadId)).fetchHistory();
+      const failures = (history.events ?? []).flatMap((e) =>
+        e.activityTaskFailedEventAttributes ? [e.activityTaskFailedEventAttributes.failure] : [],
+      );
+      expect(failures).toEqual([
+        expect.objectContaining({
+          message: 'partner gone is not configured',
+          applicationFailureInfo: expect.objectContaining({ type: 'PartnerConfigError', nonRetryable: true }),
+        }),
+      ]);
+      const started = (history.events ?? []).find((e) => e.activityTaskStartedEventAttributes);
+      expect(started?.activityTaskStartedEventAttributes?.attempt).toBe(2);
+      expect(partner.to('/gone').filter((r) => r.body.includes(leadId))).toHaveLength(1);
+    } finally {
+      stack.useConfig(config());
+    }
+  });
+
+  test('an amount the partner answers that is not an amount is ignored: the default payout applies', async () => {
+    const leadId = await submit({ vertical: 'badpay' });
+    const lead = await leadReaches(stack, leadId, 'accepted', KEYS.plain);
+    expect(lead).toMatchObject({ partnerId: 'badpay', payout: '7.25', currency: 'USD' });
+  });
+});
+
+describe('source notifications', () => {
+  test('POST with a JSON body, signed, retried after a 500 under the same webhook-id', async () => {
+    const leadId = await submit({ vertical: 'form', clickId: 'clk-post' }, KEYS.signedPost);
+    const hits = await eventually(
+      async () => {
+        const mine = source.to('/signed-post').filter((r) => r.body.includes(leadId));
+        return mine.length >= 2 ? mine : undefined;
+      },
+      20_000,
+      'notification retried',
+    );
+    const wh = new Webhook(RAW_SECRET, { format: 'raw' });
+    const values = {
+      clickid: 'clk-post',
+      lead_id: leadId,
+      status: 'accepted',
+      payout: '12.50',
+      currency: 'USD',
+      partner: 'form',
+      source: 'signed-post',
+      event_id: `${leadId}.accepted`,
+    };
+    for (const hit of hits) {
+      expect(hit.method).toBe('POST');
+      expect(hit.headers['content-type']).toBe('application/json');
+      // The library's own check of the raw body against the three headers; it returns the parsed body.
+      expect(wh.verify(hit.body, hit.headers as Record<string, string>)).toEqual(values);
+      expect(hit.headers['webhook-id']).toBe(`${leadId}.accepted`);
+    }
+    expect(() => wh.verify(tampered(hits[0]!.body), hits[0]!.headers as Record<string, string>)).toThrow();
+    const stored = await eventually(
+      async () => {
+        const rows = await Notification.find({ leadId }).sort({ attempt: 1 }).lean();
+        return rows.some((r) => r.ok) ? rows : undefined;
+      },
+      20_000,
+      'notifications stored',
+    );
+    expect(stored.map((r) => [r.attempt, r.ok, r.httpStatus])).toEqual([
+      [1, false, 500],
+      [2, true, 200],
+    ]);
+  });
+
+  test('a source without a postbackUrl is skipped: the workflow closes with nothing sent', async () => {
+    const before = source.requests.length;
+    const leadId = await submit({ vertical: 'form', clickId: 'clk-silent' }, KEYS.silent);
+    const view = await stack.client.workflow.getHandle(leadWorkflowId(leadId)).result();
+    // Nothing to notify is decided when the lead is loaded: no notification activity is even scheduled.
+    expect(view.status).toBe('accepted');
+    expect(view.notifications).toEqual({});
+    expect(await Notification.countDocuments({ leadId })).toBe(0);
+    expect(source.requests.slice(before).filter((r) => r.url.includes('clk-silent'))).toEqual([]);
+  });
+});
+
+test('a EUR payout stays EUR: on the lead and in the notification macros', async () => {
+  const leadId = await submit({ vertical: 'eur', clickId: 'clk-eur' });
+  const lead = await leadReaches(stack, leadId, 'accepted', KEYS.plain);
+  expect(lead).toMatchObject({ partnerId: 'eur', payout: '9.90', currency: 'EUR' });
+  const hit = await eventually(
+    async () => source.to('/plain').find((r) => r.url.includes('clk-eur')),
+    20_000,
+    'EUR notification',
+  );
+  expect(Object.fromEntries(new URL(hit.url, source.url).searchParams)).toEqual({
+    clickid: 'clk-eur',
+    status: 'accepted',
+    payout: '9.90',
+    currency: 'EUR',
+  });
+});
+
+/** The same body with its status changed: a signature must not carry over. */
+function tampered(body: string): string {
+  return body.replace('"accepted"', '"rejected"');
+}
