@@ -197,7 +197,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < 30; i++) {
       const hour = new Date(start + ((i * 97) % (DAYS * 24)) * HOUR_MS).toISOString().slice(0, 13);
       const l0 = performance.now();
-      await ReportBucket.findById(`h:${i % 2 ? 'partner' : 'source'}:${hour}`, { rows: 1 }).lean();
+      await ReportBucket.findById(`h2:${i % 2 ? 'partner' : 'source'}:${hour}`, { rows: 1 }).lean();
       lookups.push(performance.now() - l0);
     }
     say(`one bucket lookup by _id: p50 ${ms(percentile(lookups, 50))}, p95 ${ms(percentile(lookups, 95))}`);

@@ -28,6 +28,9 @@ export const amountSchema = z
     message: 'must be a non-negative decimal amount',
   });
 
+/** The currency of an amount that names none: a partner's default when its config names none. */
+export const DEFAULT_CURRENCY = 'USD';
+
 export const currencySchema = z
   .string()
   .trim()

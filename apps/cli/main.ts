@@ -87,7 +87,7 @@ async function leadsCommand(values: Values, io: Io): Promise<number> {
       io.out.write(
         values.json
           ? `${JSON.stringify(l)}\n`
-          : `${l.createdAt}  ${l.leadId.padEnd(24)}  ${l.status.padEnd(9)}  ${l.sourceId}  ${l.partnerId ?? '-'}  ${l.payout ?? ''}\n`,
+          : `${l.createdAt}  ${l.leadId.padEnd(24)}  ${l.status.padEnd(9)}  ${l.sourceId}  ${l.partnerId ?? '-'}  ${l.payout ? `${l.payout} ${l.currency ?? ''}` : ''}\n`,
       );
     }
     count += page.leads.length;

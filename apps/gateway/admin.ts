@@ -136,7 +136,7 @@ export async function leadJourney(leads: LeadService, leadId: string): Promise<J
       httpStatus: p.httpStatus,
       latencyMs: p.latencyMs,
       ok: p.outcome !== 'rejected',
-      summary: `postback from ${p.partnerId ?? 'unknown partner'}: ${p.rawStatus ? `"${p.rawStatus}"` : '(no status)'}${p.status ? ` -> ${p.status}` : ''}, ${p.outcome}${p.errorCode ? ` ${p.errorCode}` : ''}, answered HTTP ${p.httpStatus ?? '?'}${latency(p.latencyMs)}`,
+      summary: `postback from ${p.partnerId ?? 'unknown partner'}: ${p.rawStatus ? `"${p.rawStatus}"` : '(no status)'}${p.status ? ` -> ${p.status}` : ''}${p.payout ? ` payout ${p.payout} ${p.currency ?? lead.currency ?? ''}`.trimEnd() : ''}, ${p.outcome}${p.errorCode ? ` ${p.errorCode}` : ''}, answered HTTP ${p.httpStatus ?? '?'}${latency(p.latencyMs)}`,
     })),
     ...lead.notifications.map((n) => ({
       at: n.at,

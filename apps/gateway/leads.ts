@@ -5,7 +5,7 @@ import { AppError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import type { Metrics } from '../../shared/metrics';
 import { Delivery, IntakeOutbox, isDuplicateKey, Lead, Notification, StatusEvent } from '../../shared/models';
-import { fromCents } from '../../shared/money';
+import { DEFAULT_CURRENCY, fromCents } from '../../shared/money';
 import { insertStatusEvent } from '../../shared/reports';
 import type { LeadInput, LeadSummary, LeadView } from '../../shared/http';
 import type { CanonicalStatus } from '../../shared/statuses';
@@ -32,7 +32,8 @@ export function leadSummary(lead: {
     partnerId: lead.partnerId ?? undefined,
     status: lead.status as CanonicalStatus,
     payout: lead.payoutCents != null ? fromCents(lead.payoutCents) : undefined,
-    currency: lead.currency ?? undefined,
+    // Every amount with its currency: a lead written without one was paid in the default.
+    currency: lead.currency ?? (lead.payoutCents != null ? DEFAULT_CURRENCY : undefined),
     createdAt: new Date(lead.createdAt).toISOString(),
     updatedAt: new Date(lead.updatedAt).toISOString(),
   };

@@ -15,8 +15,11 @@ export const reportRowSchema = z.object({
   group: z.string(),
   counts: z.record(canonicalStatusSchema, z.number()),
   acceptanceRate: z.number(),
-  revenue: moneySchema,
-  currency: z.string(),
+  /** Accepted minus returned, per ISO 4217 currency: amounts of different currencies are never added. */
+  revenueByCurrency: z.record(z.string(), moneySchema),
+  /** Only when the row has exactly one currency: that currency's revenue. */
+  revenue: moneySchema.optional(),
+  currency: z.string().optional(),
 });
 
 export const reportSchema = z.object({

@@ -15,7 +15,13 @@ import { keepRecentStatusEvents, recentRecorded } from './recent';
 import { Tally, type HourRows } from './tally';
 
 const hourKey = (t: number) => new Date(t).toISOString().slice(0, 13);
-export const bucketId = (groupBy: GroupBy, hour: number) => `h:${groupBy}:${hourKey(hour)}`;
+/**
+ * `h2:`: buckets whose cells keep revenue per currency. The `h:` buckets before them added all currencies
+ * together; they are not read, and the first build of this version rebuilds every hour from status_events and
+ * deletes them.
+ */
+export const bucketId = (groupBy: GroupBy, hour: number) => `h2:${groupBy}:${hourKey(hour)}`;
+const OLD_BUCKETS = /^h:/;
 
 /** End of the last hour whose buckets may be computed at `now`: hours ending before it can get no new events. */
 export function closedUntil(now: Date, graceMs = BUCKET_GRACE_MS): number {
@@ -104,6 +110,7 @@ export async function buildReportBuckets(
       for (const g of ['source', 'partner'] as const)
         running[g].addCells((await hourRows(g, built))?.cum ?? [], 1);
     }
+    if (built === undefined) await ReportBucket.deleteMany({ _id: OLD_BUCKETS });
     since = built === undefined ? origin : built + HOUR_MS;
   }
   const events =
@@ -129,10 +136,14 @@ export async function buildReportBuckets(
   for (let h = since; h <= lastHour; h += HOUR_MS) {
     const inHour = byHour.get(h) ?? [];
     for (const g of ['source', 'partner'] as const) {
-      for (const e of inHour) running[g].add(groupOf(g, e), e.status, 1, e.cents);
+      for (const e of inHour) running[g].add(groupOf(g, e), e.status, 1, e.cents, e.currency);
       const rows: HourRows = {
         cum: running[g].toCells(),
-        ev: inHour.map((e) => [e.t - h, groupOf(g, e), e.status, e.cents]),
+        ev: inHour.map((e) =>
+          e.currency
+            ? [e.t - h, groupOf(g, e), e.status, e.cents, e.currency]
+            : [e.t - h, groupOf(g, e), e.status, e.cents],
+        ),
       };
       docs.push({ _id: bucketId(g, h), hour: new Date(h), groupBy: g, rows: JSON.stringify(rows) });
     }

@@ -2,6 +2,7 @@
 // writes the read model is made of. The design of the whole module is in ./summary.ts.
 import type { mongo } from 'mongoose';
 import { StatusEvent } from '../models';
+import { DEFAULT_CURRENCY } from '../money';
 
 export type GroupBy = 'source' | 'partner';
 
@@ -28,7 +29,16 @@ export interface Counted {
   partnerId: string | null;
   status: string;
   cents: number;
+  /** The currency of `cents`; '' when the event moved no money. */
+  currency: string;
 }
+
+/**
+ * The currency an event's revenue is counted in: its own, or for an event that carries none (written before
+ * events had one) the config's default currency, the one every partner without its own pays in.
+ */
+export const currencyOf = (cents: number, currency: string | null | undefined): string =>
+  cents === 0 ? '' : (currency ?? DEFAULT_CURRENCY);
 
 export const groupOf = (groupBy: GroupBy, e: Counted) =>
   (groupBy === 'source' ? e.sourceId : e.partnerId) ?? NONE;
@@ -72,6 +82,7 @@ export async function statusEventsRecorded(
     partnerId: 1,
     status: 1,
     revenueDeltaCents: 1,
+    currency: 1,
   })
     .lean()
     .exec();
@@ -82,5 +93,6 @@ export async function statusEventsRecorded(
     partnerId: e.partnerId ?? null,
     status: e.status,
     cents: e.revenueDeltaCents ?? 0,
+    currency: currencyOf(e.revenueDeltaCents ?? 0, e.currency),
   }));
 }

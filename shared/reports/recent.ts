@@ -3,7 +3,7 @@
 // read for the hours no bucket holds yet, pruned by housekeeping once the buckets have them.
 import type { mongo } from 'mongoose';
 import { isDuplicateKey, StatusEvent } from '../models';
-import { insertNew, RECENT_MARGIN_MS, statusEventsRecorded, type Counted } from './events';
+import { currencyOf, insertNew, RECENT_MARGIN_MS, statusEventsRecorded, type Counted } from './events';
 import { RecentStatusEvent } from './model';
 
 /** A status event as written: every field but `recordedAt` as the writer decided it. */
@@ -21,8 +21,17 @@ export interface NewStatusEvent {
   currency?: string;
 }
 
-/** The recent copy's `row`: what a report needs of an event. */
-export type RecentRow = [sourceId: string | null, partnerId: string | null, status: string, cents: number];
+/**
+ * The recent copy's `row`: what a report needs of an event. `currency` is there when `cents` is not 0; copies
+ * written before it existed lack it, and take it from their status event when read.
+ */
+export type RecentRow = [
+  sourceId: string | null,
+  partnerId: string | null,
+  status: string,
+  cents: number,
+  currency?: string,
+];
 
 /** An event's document in recent_status_events. */
 export function recentCopy(
@@ -32,15 +41,13 @@ export function recentCopy(
     partnerId?: string | null;
     status: string;
     revenueDeltaCents: number | null | undefined; // not optional: a caller with its own name for it is told
+    currency?: string | null;
   },
   recordedAt: Date,
 ): { _id: string; recordedAt: Date; row: string } {
-  const row: RecentRow = [
-    event.sourceId ?? null,
-    event.partnerId ?? null,
-    event.status,
-    event.revenueDeltaCents ?? 0,
-  ];
+  const cents = event.revenueDeltaCents ?? 0;
+  const row: RecentRow = [event.sourceId ?? null, event.partnerId ?? null, event.status, cents];
+  if (cents !== 0) row.push(currencyOf(cents, event.currency));
   return { _id: event._id, recordedAt, row: JSON.stringify(row) };
 }
 
@@ -98,27 +105,37 @@ const recentCollection = () =>
  * query, so on FerretDB they are one SQLite read: a prune cannot slip in between (it writes its marker first).
  */
 export async function recentRecorded(from: number, to: number): Promise<Counted[] | undefined> {
-  const docs = await RecentStatusEvent.find(
-    {
-      $or: [{ recordedAt: { $gte: new Date(from), $lt: new Date(to) } }, { coversFrom: { $exists: true } }],
-    },
-    { _id: 0 },
-  )
+  const docs = await RecentStatusEvent.find({
+    $or: [{ recordedAt: { $gte: new Date(from), $lt: new Date(to) } }, { coversFrom: { $exists: true } }],
+  })
     .lean()
     .exec();
   let coversFrom = Infinity; // no marker: covers nothing
   const events: Counted[] = [];
+  const withoutCurrency = new Map<string, Counted>();
   for (const d of docs) {
     if (d.coversFrom) {
       // The latest marker counts: older ones are only left over from the prunes that wrote newer ones.
       const t = d.coversFrom.getTime();
       coversFrom = coversFrom === Infinity ? t : Math.max(coversFrom, t);
     } else if (d.recordedAt && d.row) {
-      const [sourceId, partnerId, status, cents] = JSON.parse(d.row) as RecentRow;
-      events.push({ t: d.recordedAt.getTime(), sourceId, partnerId, status, cents });
+      const [sourceId, partnerId, status, cents, currency] = JSON.parse(d.row) as RecentRow;
+      const e = { t: d.recordedAt.getTime(), sourceId, partnerId, status, cents, currency: currency ?? '' };
+      if (cents !== 0 && !currency) withoutCurrency.set(d._id, e);
+      events.push(e);
     }
   }
-  return coversFrom <= from ? events : undefined;
+  if (coversFrom > from) return undefined;
+  // Copies written before rows carried a currency: a few hours' worth at most, once, after an upgrade.
+  if (withoutCurrency.size) {
+    const stored = await StatusEvent.find(
+      { _id: { $in: [...withoutCurrency.keys()] } },
+      { currency: 1 },
+    ).lean();
+    const byId = new Map(stored.map((s) => [s._id, s.currency]));
+    for (const [id, e] of withoutCurrency) e.currency = currencyOf(e.cents, byId.get(id));
+  }
+  return events;
 }
 
 const markerId = (t: number) => `covers:${new Date(t).toISOString()}`;
@@ -137,7 +154,7 @@ export async function keepRecentStatusEvents(
   if (!markers.length) {
     // Events written from here on get their copy from insertStatusEvent; this copies the ones before.
     const copies = (await statusEventsRecorded(horizon)).map((e) =>
-      recentCopy({ ...e, revenueDeltaCents: e.cents }, new Date(e.t)),
+      recentCopy({ ...e, revenueDeltaCents: e.cents, currency: e.currency || null }, new Date(e.t)),
     );
     await insertNew(recentCollection(), copies);
     await insertNew(recentCollection(), [{ _id: markerId(horizon), coversFrom: new Date(horizon) }]);

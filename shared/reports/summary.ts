@@ -21,7 +21,7 @@ import { StatusEvent } from '../models';
 import { fromCents } from '../money';
 import { CANONICAL_STATUSES, type CanonicalStatus } from '../statuses';
 import { bucketId, buildReportBuckets, closedUntil, hourRows, readOrigin } from './buckets';
-import { floorHour, groupOf, HOUR_MS, NONE, recordedIn, type GroupBy } from './events';
+import { currencyOf, floorHour, groupOf, HOUR_MS, NONE, recordedIn, type GroupBy } from './events';
 import { recentRecorded } from './recent';
 import { Tally } from './tally';
 
@@ -45,7 +45,7 @@ async function addEventsBefore(tally: Tally, groupBy: GroupBy, t: number, sign: 
     );
   tally.addCells(rows.cum, sign);
   if (aligned) return;
-  for (const [dt, g, s, c] of rows.ev) if (hour + dt >= t) tally.add(g, s, -sign, -sign * c);
+  for (const [dt, g, s, c, cur] of rows.ev) if (hour + dt >= t) tally.add(g, s, -sign, -sign * c, cur);
 }
 
 /** Adds the closed part [from, until) of a window (until <= closedUntil) from the buckets. */
@@ -66,7 +66,7 @@ async function addLive(
 ): Promise<void> {
   const events = recent ? await recentRecorded(from, to) : undefined;
   if (events) {
-    for (const e of events) tally.add(groupOf(groupBy, e), e.status, 1, e.cents);
+    for (const e of events) tally.add(groupOf(groupBy, e), e.status, 1, e.cents, e.currency);
     return;
   }
   const field = groupBy === 'partner' ? '$partnerId' : '$sourceId';
@@ -77,13 +77,18 @@ async function addLive(
       { $match: recorded },
       { $group: { _id: { g: field, s: '$status' }, n: { $sum: 1 } } },
     ]),
-    StatusEvent.aggregate<{ _id: { g: string | null; s: string }; cents: number }>([
+    StatusEvent.aggregate<{ _id: { g: string | null; s: string; c: string | null }; cents: number }>([
       { $match: { ...recorded, revenueDeltaCents: { $ne: 0 } } },
-      { $group: { _id: { g: field, s: '$status' }, cents: { $sum: '$revenueDeltaCents' } } },
+      {
+        $group: {
+          _id: { g: field, s: '$status', c: '$currency' },
+          cents: { $sum: '$revenueDeltaCents' },
+        },
+      },
     ]),
   ]);
   for (const c of counts) tally.add(c._id.g ?? NONE, c._id.s, c.n, 0);
-  for (const r of revenue) tally.add(r._id.g ?? NONE, r._id.s, 0, r.cents);
+  for (const r of revenue) tally.add(r._id.g ?? NONE, r._id.s, 0, r.cents, currencyOf(r.cents, r._id.c));
 }
 
 function parseWindow(query: ReportQuery, now: Date): { from: number; to: number } {
@@ -128,39 +133,41 @@ export async function summaryReport(
   if (to > liveFrom) parts.push(addLive(tally, groupBy, liveFrom, to, fast));
   await Promise.all(parts);
 
-  const rows = new Map<string, { counts: Record<CanonicalStatus, number>; cents: number }>();
-  for (const [group, status, n, cents] of tally.toCells()) {
-    let r = rows.get(group);
-    if (!r)
-      rows.set(
-        group,
-        (r = {
-          counts: Object.fromEntries(CANONICAL_STATUSES.map((s) => [s, 0])) as Record<
-            CanonicalStatus,
-            number
-          >,
-          cents: 0,
-        }),
-      );
-    if (status in r.counts) r.counts[status as CanonicalStatus] += n;
-    r.cents += cents;
-  }
   return {
     from: new Date(from).toISOString(),
     to: new Date(to).toISOString(),
     groupBy,
-    rows: [...rows.entries()]
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([group, r]) => {
-        const decided = r.counts.accepted + r.counts.rejected + r.counts.expired;
-        return {
-          group,
-          counts: r.counts,
-          // Accepted out of the leads a partner decided on (or let expire) in the window.
-          acceptanceRate: decided ? Math.round((r.counts.accepted / decided) * 10_000) / 10_000 : 0,
-          revenue: fromCents(r.cents),
-          currency: 'USD',
-        };
-      }),
+    rows: reportRows(tally),
   };
+}
+
+type Counts = Record<CanonicalStatus, number>;
+
+/** A row per group: counts over all currencies, revenue per currency (never added across them). */
+function reportRows(tally: Tally): Report['rows'] {
+  const rows = new Map<string, { counts: Counts; cents: Map<string, number> }>();
+  for (const [group, status, n, cents, currency] of tally.toCells()) {
+    let r = rows.get(group);
+    if (!r) {
+      const counts = Object.fromEntries(CANONICAL_STATUSES.map((s) => [s, 0])) as Counts;
+      rows.set(group, (r = { counts, cents: new Map() }));
+    }
+    if (status in r.counts) r.counts[status as CanonicalStatus] += n;
+    if (currency) r.cents.set(currency, (r.cents.get(currency) ?? 0) + cents);
+  }
+  return [...rows.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([group, r]) => {
+      const decided = r.counts.accepted + r.counts.rejected + r.counts.expired;
+      const byCurrency = [...r.cents.entries()].sort(([a], [b]) => a.localeCompare(b));
+      const [only] = byCurrency;
+      return {
+        group,
+        counts: r.counts,
+        // Accepted out of the leads a partner decided on (or let expire) in the window.
+        acceptanceRate: decided ? Math.round((r.counts.accepted / decided) * 10_000) / 10_000 : 0,
+        revenueByCurrency: Object.fromEntries(byCurrency.map(([c, cents]) => [c, fromCents(cents)])),
+        ...(byCurrency.length === 1 && only ? { revenue: fromCents(only[1]), currency: only[0] } : {}),
+      };
+    });
 }

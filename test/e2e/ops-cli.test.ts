@@ -137,7 +137,7 @@ test('`leadrouter lead <id>` prints a known lead as a timeline', async () => {
   expect(kinds).toEqual(['STATUS', 'DELIVERY', 'STATUS', 'POSTBACK', 'STATUS', 'NOTIFY']);
   expect(events[1]).toMatch(/delivery to acme #1: pending HTTP 200 in \d+ ms/);
   expect(events[3]).toMatch(
-    /postback from acme: "approved" -> accepted, applied, answered HTTP 200 in \d+ ms/,
+    /postback from acme: "approved" -> accepted payout 20\.50 USD, applied, answered HTTP 200 in \d+ ms/,
   );
   expect(events[5]).toMatch(/notification "accepted" to source #1: delivered HTTP 200 in \d+ ms/);
   // Timestamps ascending, offsets from the lead's arrival.
@@ -205,7 +205,7 @@ test('`leadrouter leads` lists leads from the admin search', async () => {
   expect(code).toBe(0);
   const rows = stdout.trim().split('\n');
   expect(rows.length).toBeGreaterThanOrEqual(3);
-  for (const row of rows) expect(row).toMatch(/ accepted +src-1 +acme +20\.50$/);
+  for (const row of rows) expect(row).toMatch(/ accepted +src-1 +acme +20\.50 USD$/);
   expect(stderr).toContain(`${rows.length} lead(s)`);
 });
 

@@ -24,6 +24,7 @@ import { ADMIN_KEY, eventually, getJson, postJson, startStack, type Stack } from
 const ADMIN = { 'x-api-key': ADMIN_KEY };
 const SRC1 = { 'x-api-key': 'key-src-1-abcdef' };
 const SRC2 = { 'x-api-key': 'key-src-2-abcdef' };
+const SRC3 = { 'x-api-key': 'key-src-3-abcdef' };
 let stack: Stack;
 let partners: PartnerSimulator;
 let windowFrom: string;
@@ -54,12 +55,19 @@ async function statusOf(leadId: string, status: string): Promise<void> {
   );
 }
 
-async function postback(partnerId: string, leadId: string, status: string, payout?: string): Promise<void> {
+async function postback(
+  partnerId: string,
+  leadId: string,
+  status: string,
+  payout?: string,
+  currency?: string,
+): Promise<void> {
   const q = new URLSearchParams({
     subid: leadId,
     status,
     token: `${partnerId}-token-123`,
     ...(payout ? { payout } : {}),
+    ...(currency ? { currency } : {}),
   });
   const r = await getJson(`${stack.baseUrl}/postback/${partnerId}?${q}`);
   expect(r.status).toBe(200);
@@ -88,6 +96,7 @@ beforeAll(async () => {
       sources: [
         { id: 'src-1', apiKey: 'key-src-1-abcdef' },
         { id: 'src-2', apiKey: 'key-src-2-abcdef' },
+        { id: 'src-3', apiKey: 'key-src-3-abcdef' },
       ],
     },
   });
@@ -133,6 +142,7 @@ test('per source: counts per status, acceptance rate and revenue (accepted minus
       group: 'src-1',
       counts: counts({ received: 3, pending: 3, accepted: 2, expired: 1 }),
       acceptanceRate: 0.6667,
+      revenueByCurrency: { USD: '33.00' },
       revenue: '33.00',
       currency: 'USD',
     },
@@ -140,6 +150,7 @@ test('per source: counts per status, acceptance rate and revenue (accepted minus
       group: 'src-2',
       counts: counts({ received: 3, pending: 2, accepted: 1, rejected: 1, failed: 1, returned: 1 }),
       acceptanceRate: 0.5,
+      revenueByCurrency: { USD: '0.00' },
       revenue: '0.00',
       currency: 'USD',
     },
@@ -154,13 +165,13 @@ test('per partner', async () => {
       group: '(none)',
       counts: counts({ received: 6, failed: 1 }),
       acceptanceRate: 0,
-      revenue: '0.00',
-      currency: 'USD',
+      revenueByCurrency: {},
     },
     {
       group: 'acme',
       counts: counts({ pending: 2, accepted: 2 }),
       acceptanceRate: 1,
+      revenueByCurrency: { USD: '33.00' },
       revenue: '33.00',
       currency: 'USD',
     },
@@ -168,6 +179,7 @@ test('per partner', async () => {
       group: 'bolt',
       counts: counts({ pending: 2, accepted: 1, rejected: 1, returned: 1 }),
       acceptanceRate: 0.5,
+      revenueByCurrency: { USD: '0.00' },
       revenue: '0.00',
       currency: 'USD',
     },
@@ -175,8 +187,7 @@ test('per partner', async () => {
       group: 'slow',
       counts: counts({ pending: 1, expired: 1 }),
       acceptanceRate: 0,
-      revenue: '0.00',
-      currency: 'USD',
+      revenueByCurrency: {},
     },
   ]);
 });
@@ -233,6 +244,44 @@ test('bad windows are 400 with the offending parameter named; reports need the a
   await bad('from=2026-11-01&limit=5', '(root)');
   expect((await getJson(`${stack.baseUrl}/reports/summary`, SRC1)).status).toBe(403);
   expect((await getJson(`${stack.baseUrl}/reports/summary`)).status).toBe(401);
+});
+
+test('money in two currencies is never added: revenue per currency, and the lead list names each amount', async () => {
+  const from = new Date(Date.now() - 1000).toISOString();
+  const [eur, usd] = [await lead(SRC3, 'auto'), await lead(SRC3, 'auto')];
+  await statusOf(eur, 'pending');
+  await statusOf(usd, 'pending');
+  await postback('acme', eur, 'approved', '5.00', 'EUR');
+  await postback('acme', usd, 'approved', '58.00'); // acme's own currency, USD
+  await statusOf(eur, 'accepted');
+  await statusOf(usd, 'accepted');
+  const to = new Date(Date.now() + 1000).toISOString();
+  for (const groupBy of ['source', 'partner'] as const) {
+    const r = await report(`from=${from}&to=${to}&groupBy=${groupBy}`);
+    const row = (r.body.rows as { group: string }[]).find(
+      (x) => x.group === (groupBy === 'source' ? 'src-3' : 'acme'),
+    );
+    expect(row).toEqual({
+      group: groupBy === 'source' ? 'src-3' : 'acme',
+      counts: counts({ received: groupBy === 'source' ? 2 : 0, pending: 2, accepted: 2 }),
+      acceptanceRate: 1,
+      revenueByCurrency: { EUR: '5.00', USD: '58.00' },
+    });
+    // The same from the hourly buckets (three hours on, every hour of these events is closed).
+    const later = new Date(Date.now() + 3 * 3_600_000);
+    expect(await summaryReport({ from, to, groupBy }, later)).toEqual(r.body);
+  }
+  const list = await getJson(`${stack.baseUrl}/admin/leads?sourceId=src-3&from=${from}`, ADMIN);
+  expect(
+    (list.body.leads as { leadId: string; payout: string; currency: string }[])
+      .map((l) => [l.leadId, l.payout, l.currency])
+      .sort(),
+  ).toEqual(
+    [
+      [eur, '5.00', 'EUR'],
+      [usd, '58.00', 'USD'],
+    ].sort(),
+  );
 });
 
 test('the same numbers from the hourly buckets as from live aggregation, whole window or split anywhere', async () => {
@@ -427,7 +476,7 @@ describe('the open part of a window, from recent_status_events', () => {
         [undefined, undefined],
       ]);
     }
-    expect(await ReportBucket.exists({ _id: `h:source:${at(r).slice(0, 13)}` })).not.toBeNull();
+    expect(await ReportBucket.exists({ _id: `h2:source:${at(r).slice(0, 13)}` })).not.toBeNull();
   });
 
   test('pruning keeps reports right, hour after hour and after housekeeping stopped for a while', async () => {
@@ -608,5 +657,23 @@ describe('the open part of a window, from recent_status_events', () => {
       [u + HOUR + 5 * MINUTE + 1, now],
       [undefined, undefined],
     ]);
+  });
+
+  test("recent copies written before rows carried a currency count in their status event's currency", async () => {
+    const c = region(6);
+    await record(c + 5 * MINUTE, { sourceId: 'copy-src', status: 'accepted', cents: 300 });
+    const id = await record(c + 6 * MINUTE, { sourceId: 'copy-src', status: 'accepted', cents: 450 });
+    await StatusEvent.updateOne({ _id: `${id}:0` }, { $set: { currency: 'EUR' } });
+    // The copy as the previous version wrote it: [sourceId, partnerId, status, cents], no currency.
+    await RecentStatusEvent.updateOne(
+      { _id: `${id}:0` },
+      { $set: { row: JSON.stringify(['copy-src', null, 'accepted', 450]) } },
+    );
+    const now = c + 20 * MINUTE;
+    await keepReportHouse(new Date(now));
+    expect(await row(now, c, now, 'copy-src')).toMatchObject({
+      revenueByCurrency: { EUR: '4.50', USD: '3.00' },
+    });
+    await expectSameAsStatusEvents(now, [[c, now]]);
   });
 });
