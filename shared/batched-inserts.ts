@@ -1,6 +1,7 @@
 // Group commit for inserts on a hot path: the documents inserted while one event-loop turn runs go to the
 // database as one `insertMany`, and each caller still learns whether its own document went in.
 import { mongo } from 'mongoose';
+import { AppError } from './errors';
 
 interface Waiting<T> {
   doc: T;
@@ -22,14 +23,20 @@ export class InsertError extends Error {
 export class BatchedInserts<T extends mongo.Document> {
   private waiting: Waiting<T>[] = [];
   private scheduled = false;
+  /** Documents sent and not answered yet: a slow database holds them too. */
+  private inFlight = 0;
 
   constructor(
     private readonly collection: () => mongo.Collection<T>,
     private readonly maxBatch = 200,
+    /** Documents waiting or in flight beyond this are refused (503): a slow database must not grow them without end. */
+    private readonly maxWaiting = 10_000,
   ) {}
 
   /** Resolves once `doc` is stored; rejects with its own error (an `InsertError` with `code`) otherwise. */
   insert(doc: T): Promise<void> {
+    if (this.waiting.length + this.inFlight >= this.maxWaiting)
+      return Promise.reject(new AppError('dependency_unavailable', 'too many writes waiting; retry later'));
     return new Promise((resolve, reject) => {
       this.waiting.push({ doc, resolve, reject });
       if (!this.scheduled) {
@@ -48,6 +55,15 @@ export class BatchedInserts<T extends mongo.Document> {
       setImmediate(() => void this.flush());
     }
     if (!batch.length) return;
+    this.inFlight += batch.length;
+    try {
+      await this.send(batch);
+    } finally {
+      this.inFlight -= batch.length;
+    }
+  }
+
+  private async send(batch: Waiting<T>[]): Promise<void> {
     try {
       // Unordered: one duplicate does not stop the documents after it.
       await this.collection().insertMany(

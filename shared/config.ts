@@ -6,6 +6,7 @@ import YAML from 'yaml';
 import { amountSchema, currencySchema, toCents } from './money';
 import { durationSchema } from './duration';
 import { POSTBACK_STATUSES } from './statuses';
+import { secretDigest } from './signature';
 import { normalizeRawStatus } from './status-map';
 
 const postbackStatusSchema = z.enum(POSTBACK_STATUSES);
@@ -66,9 +67,18 @@ export const responseSchema = z.object({
   statusMap: statusMapSchema.optional(),
 });
 
+/** A token bucket per gateway process: `perSecond` refills, `burst` more may come at once. */
+export const rateLimitSchema = z.object({
+  perSecond: z.number().positive(),
+  burst: z.number().int().min(1),
+});
+export type RateLimit = z.infer<typeof rateLimitSchema>;
+
 export const postbackConfigSchema = z.object({
   token: z.string().min(8, 'tokens shorter than 8 characters are guessable').optional(),
   hmacSecret: z.string().min(16).optional(),
+  /** With an hmacSecret, also accept the token alone (no signature, no ts window, no replay check). */
+  allowUnsigned: z.boolean().default(false),
   ipAllowlist: z.array(z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6()])).optional(),
   /** Parameter aliases: our name -> the partner's name (e.g. subid: clickid). */
   params: z
@@ -79,6 +89,8 @@ export const postbackConfigSchema = z.object({
       currency: z.string(),
       txid: z.string(),
       token: z.string(),
+      /** The partner's name for the test flag (`test=1`: answered, logged, not applied). */
+      test: z.string(),
     })
     .partial()
     .default({}),
@@ -87,6 +99,7 @@ export const postbackConfigSchema = z.object({
   timeout: durationSchema.default(24 * 3_600_000),
   /** A postback rejection sends the lead on to the next partner instead of ending it. */
   allowResale: z.boolean().default(false),
+  rateLimit: rateLimitSchema.optional(),
 });
 
 export const routingRulesSchema = z.object({
@@ -140,7 +153,15 @@ export const partnerSchema = z
   })
   .transform((p) => ({ ...p, payoutCents: p.payout === undefined ? undefined : toCents(p.payout) }))
   .superRefine((p, ctx) => {
-    const { token, hmacSecret, ipAllowlist } = p.postback;
+    const { token, hmacSecret, ipAllowlist, allowUnsigned } = p.postback;
+    if (allowUnsigned && !(hmacSecret && token)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['postback', 'allowUnsigned'],
+        message:
+          'allowUnsigned lets the token stand in for the signature: it needs both token and hmacSecret',
+      });
+    }
     if (!token && !hmacSecret && !ipAllowlist?.length) {
       ctx.addIssue({
         code: 'custom',
@@ -168,6 +189,8 @@ export const sourceSchema = z.object({
   /** Standard Webhooks signing secret ("whsec_..." base64, or any string used as raw bytes). */
   secret: z.string().min(16).optional(),
   notify: notifyPolicySchema.default(notifyPolicySchema.parse({})),
+  /** Leads per second this source may post (429 over it). */
+  rateLimit: rateLimitSchema.optional(),
 });
 
 export const routingConfigSchema = z
@@ -178,8 +201,12 @@ export const routingConfigSchema = z
       .object({
         maxPartnersPerLead: z.number().int().min(1).max(50).default(5),
         adminApiKey: z.string().min(16).optional(),
+        /** Refused postbacks' log lines are deleted after this long (applied ones are kept). */
+        refusedPostbackTtl: durationSchema.default(30 * 24 * 3_600_000),
+        /** Per client address: postbacks failing authentication beyond this are answered 429 before checking. */
+        authFailureRateLimit: rateLimitSchema.default({ perSecond: 1, burst: 100 }),
       })
-      .default({ maxPartnersPerLead: 5 }),
+      .prefault({}),
   })
   .superRefine((cfg, ctx) => {
     for (const key of ['partners', 'sources'] as const) {
@@ -299,11 +326,16 @@ function readRoutingConfig(file: string): RoutingConfig {
 export class ConfigIndex {
   readonly partners: Map<string, PartnerConfig>;
   readonly sources: Map<string, SourceConfig>;
-  readonly sourcesByKey: Map<string, SourceConfig>;
+  /** By the digest of the api key, so a lookup's timing says nothing about the keys (hex of SHA-256). */
+  private readonly sourcesByKeyDigest: Map<string, SourceConfig>;
 
   constructor(readonly config: RoutingConfig) {
     this.partners = new Map(config.partners.map((p) => [p.id, p]));
     this.sources = new Map(config.sources.map((s) => [s.id, s]));
-    this.sourcesByKey = new Map(config.sources.map((s) => [s.apiKey, s]));
+    this.sourcesByKeyDigest = new Map(config.sources.map((s) => [secretDigest(s.apiKey).toString('hex'), s]));
+  }
+
+  sourceByKey(apiKey: string): SourceConfig | undefined {
+    return this.sourcesByKeyDigest.get(secretDigest(apiKey).toString('hex'));
   }
 }

@@ -12,10 +12,14 @@ const envSchema = z.object({
   ADMIN_API_KEY: z.string().min(16).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  /** Proxy hops in front of the gateway (SPEC "Client address"): `true` is 1, `false` is 0. */
   TRUST_PROXY: z
-    .enum(['true', 'false'])
-    .default('false')
-    .transform((v) => v === 'true'),
+    .string()
+    .regex(/^(true|false|\d{1,2})$/, 'must be a number of proxy hops (0, 1, 2, ...), true (1) or false (0)')
+    .default('0')
+    .transform((v) => (v === 'true' ? 1 : v === 'false' ? 0 : Number(v))),
+  /** When set, GET /metrics answers only `Authorization: Bearer <METRICS_TOKEN>` (it names partners and sources). */
+  METRICS_TOKEN: z.string().min(16).optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;

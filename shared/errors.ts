@@ -13,6 +13,7 @@ export const ERROR_STATUS = {
   not_found: 404,
   conflict: 409,
   payload_too_large: 413,
+  query_too_large: 414,
   unmapped_status: 422,
   rate_limited: 429,
   dependency_unavailable: 503,
@@ -28,6 +29,8 @@ export interface ErrorIssue {
 
 export class AppError extends Error {
   readonly status: number;
+  /** Seconds the client should wait before trying again (`Retry-After`), for rate limits. */
+  retryAfterSeconds?: number;
 
   constructor(
     readonly code: ErrorCode,
@@ -57,4 +60,11 @@ export function isDependencyOutage(err: unknown): boolean {
     typeof e.message === 'string' &&
     /database is locked|SQLITE_BUSY/i.test(e.message)
   );
+}
+
+/** A 429 with the seconds until the client may try again. */
+export function rateLimited(message: string, retryAfterMs: number): AppError {
+  const err = new AppError('rate_limited', message);
+  err.retryAfterSeconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
+  return err;
 }

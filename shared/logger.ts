@@ -15,6 +15,15 @@ export const REDACT_PATHS = [
   'req.headers.authorization',
   'query.token',
   'body.token',
+  // The same names one and two levels down (a config, a partner, a request logged inside another object).
+  ...['apiKey', 'adminApiKey', 'token', 'secret', 'hmacSecret', 'password'].flatMap((k) => [
+    `*.${k}`,
+    `*.*.${k}`,
+  ]),
+  '*.headers["x-api-key"]',
+  '*.headers.authorization',
+  '*.headers["x-signature"]',
+  '*.headers.cookie',
 ];
 
 /** JSON lines on stdout by default; LOG_PRETTY=1 (set by `npm run dev`) prints them readably for a person. */

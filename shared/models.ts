@@ -149,8 +149,11 @@ const postbackLogSchema = new Schema({
   errorCode: String,
   errorMessage: String,
   latencyMs: Number,
+  /** Set on refused requests only: housekeeping deletes the line after it (applied ones are kept). */
+  expiresAt: Date,
 });
 postbackLogSchema.index({ leadId: 1, receivedAt: 1 });
+postbackLogSchema.index({ expiresAt: 1 });
 postbackLogSchema.index({ receivedAt: -1 });
 export const PostbackLog = mongoose.model('PostbackLog', postbackLogSchema, 'postbacks');
 

@@ -1,5 +1,5 @@
 // Postback signatures: hex HMAC-SHA256 over the sorted parameters, with a timestamp window.
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 
 export const SIGNATURE_WINDOW_SECONDS = 300;
 
@@ -20,4 +20,14 @@ export function safeEqual(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
   return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** A secret's SHA-256 digest: looked up or compared instead of the secret, so the time taken says nothing of it. */
+export function secretDigest(secret: string): Buffer {
+  return createHash('sha256').update(secret).digest();
+}
+
+/** Constant-time equality of two secrets of any lengths (their digests are compared). */
+export function sameSecret(a: string, b: string): boolean {
+  return timingSafeEqual(secretDigest(a), secretDigest(b));
 }

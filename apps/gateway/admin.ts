@@ -19,12 +19,15 @@ import { fromCents } from '../../shared/money';
 import type { CanonicalStatus } from '../../shared/statuses';
 import { leadWorkflowId } from '../../shared/temporal';
 import { leadSummary, type LeadService } from './leads';
+import type { ConfigIndex } from '../../shared/config';
 import { adminAuth } from './middleware';
 import type { TemporalGateway } from './temporal';
 import { parseInput } from './validation';
 
 export interface AdminDeps {
   adminKey: string | undefined;
+  /** To tell a source's key (403) from an unknown one (401). */
+  config?: () => ConfigIndex;
   leads: LeadService;
   temporal: TemporalGateway;
   logger: Logger;
@@ -238,7 +241,7 @@ async function replay(deps: AdminDeps, input: z.infer<typeof replayRequestSchema
 
 export function adminRouter(deps: AdminDeps): Router {
   const router = new Router({ prefix: '/admin' });
-  router.use(adminAuth(deps.adminKey));
+  router.use(adminAuth(deps.adminKey, deps.config));
 
   router.get('/leads', async (ctx) => {
     ctx.body = await listLeads(parseInput(leadListQuerySchema, ctx.query, 'lead query'));

@@ -4,6 +4,8 @@ import Router from '@koa/router';
 import { bodyParser } from '@koa/bodyparser';
 import type { ConfigIndex } from '../../shared/config';
 import { pingMongo } from '../../shared/db';
+import { AppError } from '../../shared/errors';
+import { sameSecret } from '../../shared/signature';
 import type { Logger } from '../../shared/logger';
 import type { Metrics } from '../../shared/metrics';
 import { leadInputSchema } from '../../shared/http';
@@ -14,13 +16,16 @@ import {
   accessLog,
   clientIp,
   errorHandler,
+  limitQuery,
   requestId,
   requireBodyType,
   sourceAuth,
   sourceOrAdminAuth,
+  sourceRateLimit,
 } from './middleware';
 import { logRefusedPostbacks, PostbackService } from './postbacks';
 import { docsRouter } from './openapi';
+import { RateLimits } from './rate-limit';
 import { reportsRouter } from './reports';
 import type { TemporalGateway } from './temporal';
 import { parseInput } from './validation';
@@ -31,7 +36,10 @@ export interface GatewayDeps {
   logger: Logger;
   metrics: Metrics;
   adminKey?: string;
-  trustProxy?: boolean;
+  /** Proxy hops in front of the gateway (SPEC "Client address"); `true` is 1. */
+  trustProxy?: number | boolean;
+  /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
+  metricsToken?: string;
   now?: () => Date;
   /** Largest accepted request body. */
   bodyLimit?: string;
@@ -39,9 +47,13 @@ export interface GatewayDeps {
 
 export function createGateway(deps: GatewayDeps): Koa {
   const { config, temporal, logger, metrics } = deps;
-  const app = new Koa({ proxy: deps.trustProxy ?? false });
+  const hops = deps.trustProxy === true ? 1 : Number(deps.trustProxy ?? 0);
+  // With N hops the client is the Nth address from the right of X-Forwarded-For; what is left of it was
+  // written by the client itself (Koa keeps only the last `maxIpsCount` entries).
+  const app = new Koa({ proxy: hops > 0, maxIpsCount: hops });
+  const rateLimits = new RateLimits();
   const leads = new LeadService(deps);
-  const postbacks = new PostbackService(deps);
+  const postbacks = new PostbackService({ ...deps, rateLimits });
   const adminKey = deps.adminKey ?? config().config.settings.adminApiKey;
   const limit = deps.bodyLimit ?? '64kb';
 
@@ -50,6 +62,7 @@ export function createGateway(deps: GatewayDeps): Koa {
   // Outside the error mapper, so refused requests (4xx) are counted and logged with the status they got.
   app.use(accessLog(logger, metrics));
   app.use(errorHandler(logger));
+  app.use(limitQuery());
   app.use(requireBodyType());
   app.use(
     bodyParser({ enableTypes: ['json', 'form'], jsonLimit: limit, formLimit: limit, jsonStrict: true }),
@@ -57,7 +70,7 @@ export function createGateway(deps: GatewayDeps): Koa {
 
   const router = new Router();
 
-  router.post('/leads', sourceAuth(config), async (ctx) => {
+  router.post('/leads', sourceAuth(config), sourceRateLimit(rateLimits), async (ctx) => {
     const input = parseInput(leadInputSchema, ctx.request.body ?? {}, 'lead');
     const result = await leads.intake(ctx.state.source, input);
     ctx.status = result.created ? 202 : 200;
@@ -98,13 +111,20 @@ export function createGateway(deps: GatewayDeps): Koa {
   });
 
   router.get('/metrics', async (ctx) => {
+    // It names partners and sources: a deployment that exposes it can ask for a token.
+    if (deps.metricsToken) {
+      const given = /^Bearer (.+)$/i.exec(ctx.get('authorization'))?.[1];
+      if (!given)
+        throw new AppError('missing_credentials', 'Authorization: Bearer <METRICS_TOKEN> is required');
+      if (!sameSecret(given, deps.metricsToken)) throw new AppError('bad_credentials', 'wrong metrics token');
+    }
     ctx.type = metrics.registry.contentType;
     ctx.body = await metrics.registry.metrics();
   });
 
   app.use(router.routes());
   app.use(router.allowedMethods({ throw: true }));
-  const admin = adminRouter({ adminKey, leads, temporal, logger, now: deps.now });
+  const admin = adminRouter({ adminKey, config, leads, temporal, logger, now: deps.now });
   app.use(admin.routes()).use(admin.allowedMethods({ throw: true }));
   const reports = reportsRouter({ config, adminKey, now: deps.now });
   app.use(reports.routes()).use(reports.allowedMethods({ throw: true }));

@@ -2,7 +2,7 @@
 // keeps the reports' read model current (buckets of hours just closed, recent events they no longer need).
 // Every step is idempotent (deletes of what is past, insert-only buckets and markers), so a repeat costs only time.
 import type { Logger } from '../../shared/logger';
-import { CapSlot, SignatureNonce } from '../../shared/models';
+import { CapSlot, PostbackLog, SignatureNonce } from '../../shared/models';
 import { keepReportHouse } from '../../shared/reports';
 
 export interface HousekeeperOptions {
@@ -46,6 +46,8 @@ export class Housekeeper {
     const now = this.options.now?.() ?? new Date();
     try {
       await SignatureNonce.deleteMany({ expiresAt: { $lt: now } });
+      // Refused postbacks carry an expiry (settings.refusedPostbackTtl): a flood of them must not fill the disk.
+      await PostbackLog.deleteMany({ expiresAt: { $lt: now } });
       await CapSlot.deleteMany({ takenAt: { $lt: new Date(now.getTime() - CAP_SLOT_AGE_MS) } });
       await keepReportHouse(now);
     } catch (err) {

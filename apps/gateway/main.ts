@@ -29,6 +29,7 @@ export async function runGateway(): Promise<() => Promise<void>> {
     metrics,
     adminKey: env.ADMIN_API_KEY,
     trustProxy: env.TRUST_PROXY,
+    metricsToken: env.METRICS_TOKEN,
   });
   const reconciler = new Reconciler({ temporal, logger, metrics });
   reconciler.start();

@@ -1,11 +1,13 @@
-// Gateway middleware, one job each: request id, error mapping, access log and metrics, content-type check, auth.
+// Gateway middleware, one job each: request id, query size, error mapping, access log and metrics, content-type
+// check, auth, rate limits.
 import { randomUUID } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import type { ConfigIndex, SourceConfig } from '../../shared/config';
 import { AppError, isAppError, isDependencyOutage } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import type { Metrics } from '../../shared/metrics';
-import { safeEqual } from '../../shared/signature';
+import { sameSecret } from '../../shared/signature';
+import type { RateLimits } from './rate-limit';
 
 export interface GatewayState {
   requestId: string;
@@ -66,6 +68,8 @@ export function errorHandler(logger: Logger) {
         }
       }
       ctx.status = appError.status;
+      if (appError.retryAfterSeconds !== undefined)
+        ctx.set('retry-after', String(appError.retryAfterSeconds));
       ctx.body = {
         error: {
           code: appError.code,
@@ -74,6 +78,31 @@ export function errorHandler(logger: Logger) {
         },
       };
     }
+  };
+}
+
+/** SPEC "Request size": a longer query string, or one with more parameters, is refused before it is parsed. */
+export const MAX_QUERY_LENGTH = 8192;
+export const MAX_QUERY_PARAMS = 100;
+
+/**
+ * Refuses a query string over the limits before anything reads `ctx.query`: parsing a flood of repeated names
+ * costs far more than the request (issue: 437 ms of CPU for 16 KB). Counting "&" is linear.
+ */
+export function limitQuery() {
+  return async (ctx: Context, next: Next) => {
+    const qs = ctx.querystring;
+    if (qs.length > MAX_QUERY_LENGTH)
+      throw new AppError('query_too_large', `the query string is over ${MAX_QUERY_LENGTH} characters`);
+    let params = 1;
+    for (let i = qs.indexOf('&'); i !== -1; i = qs.indexOf('&', i + 1)) {
+      if (++params > MAX_QUERY_PARAMS)
+        throw new AppError(
+          'query_too_large',
+          `the query string has more than ${MAX_QUERY_PARAMS} parameters`,
+        );
+    }
+    await next();
   };
 }
 
@@ -121,9 +150,19 @@ export function sourceAuth(config: () => ConfigIndex) {
   return async (ctx: Context, next: Next) => {
     const key = ctx.get('x-api-key');
     if (!key) throw new AppError('missing_credentials', 'x-api-key header is required');
-    const source = config().sourcesByKey.get(key);
+    const source = config().sourceByKey(key);
     if (!source) throw new AppError('bad_credentials', 'unknown api key');
     ctx.state.source = source;
+    await next();
+  };
+}
+
+/** The source's own rate (`sources[].rateLimit`), after `sourceAuth`. */
+export function sourceRateLimit(limits: RateLimits) {
+  return async (ctx: Context, next: Next) => {
+    const source = (ctx.state as GatewayState).source;
+    if (source?.rateLimit)
+      await limits.take(source.rateLimit, source.id, 'this source sends leads faster than its rate limit');
     await next();
   };
 }
@@ -133,9 +172,9 @@ export function sourceOrAdminAuth(config: () => ConfigIndex, adminKey: string | 
   return async (ctx: Context, next: Next) => {
     const key = ctx.get('x-api-key');
     if (!key) throw new AppError('missing_credentials', 'x-api-key header is required');
-    if (adminKey && safeEqual(key, adminKey)) ctx.state.admin = true;
+    if (adminKey && sameSecret(key, adminKey)) ctx.state.admin = true;
     else {
-      const source = config().sourcesByKey.get(key);
+      const source = config().sourceByKey(key);
       if (!source) throw new AppError('bad_credentials', 'unknown api key');
       ctx.state.source = source;
     }
@@ -143,11 +182,15 @@ export function sourceOrAdminAuth(config: () => ConfigIndex, adminKey: string | 
   };
 }
 
-export function adminAuth(adminKey: string | undefined) {
+/** The admin key only: a source's key is known but not allowed (403), any other key is a bad credential (401). */
+export function adminAuth(adminKey: string | undefined, config?: () => ConfigIndex) {
   return async (ctx: Context, next: Next) => {
     const key = ctx.get('x-api-key');
     if (!key) throw new AppError('missing_credentials', 'x-api-key header is required');
-    if (!adminKey || !safeEqual(key, adminKey)) throw new AppError('forbidden', 'admin key required');
+    if (!adminKey || !sameSecret(key, adminKey)) {
+      if (config?.().sourceByKey(key)) throw new AppError('forbidden', 'admin key required');
+      throw new AppError('bad_credentials', 'unknown api key');
+    }
     ctx.state.admin = true;
     await next();
   };

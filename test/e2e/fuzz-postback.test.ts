@@ -28,6 +28,9 @@ function config(partnerUrl: string, sourceUrl: string) {
   const delivery = { url: `${partnerUrl}/leads`, timeoutMs: 2000, maxAttempts: 3 };
   return {
     ...cfg,
+    // The fuzzer is one address sending hundreds of refusals: the per-address budget would answer most of them
+    // 429 before the handler saw them (postback-limits.test.ts covers that budget).
+    settings: { authFailureRateLimit: { perSecond: 1000, burst: 100_000 } },
     partners: [
       { ...cfg.partners[0], routing: { filters: { vertical: ['auto'] } } },
       {

@@ -54,7 +54,7 @@ async function waitForStatus(leadId: string, status: string): Promise<void> {
   );
 }
 
-test('admin endpoints: missing key 401, wrong or source key 403, JSON errors', async () => {
+test('admin endpoints: missing or wrong key 401, source key 403, JSON errors', async () => {
   const routes: [string, string][] = [
     ['GET', '/admin/leads'],
     ['GET', '/admin/leads/some-lead-id/journey'],
@@ -63,7 +63,7 @@ test('admin endpoints: missing key 401, wrong or source key 403, JSON errors', a
   for (const [method, path] of routes) {
     for (const [headers, status, code] of [
       [{}, 401, 'missing_credentials'],
-      [{ 'x-api-key': 'wrong-key-wrong-key-wrong' }, 403, 'forbidden'],
+      [{ 'x-api-key': 'wrong-key-wrong-key-wrong' }, 401, 'bad_credentials'],
       [SOURCE_KEY, 403, 'forbidden'],
     ] as const) {
       const res = await fetch(`${stack.baseUrl}${path}`, {

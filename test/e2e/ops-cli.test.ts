@@ -159,7 +159,7 @@ test('`leadrouter lead` errors: unknown lead, no key, gateway down', async () =>
   expect(noKey.stderr).toMatch(/LEADROUTER_ADMIN_KEY/);
   const wrongKey = await run(['lead', 'no-such-lead-1', '--admin-key', 'not-the-admin-key-123']);
   expect(wrongKey.code).toBe(1);
-  expect(wrongKey.stderr).toMatch(/HTTP 403 forbidden/);
+  expect(wrongKey.stderr).toMatch(/HTTP 401 bad_credentials/);
   const down = await run(['lead', 'no-such-lead-1', '--url', 'http://127.0.0.1:9']);
   expect(down.code).toBe(1);
   expect(down.stderr).toMatch(/cannot reach the gateway/);

@@ -235,3 +235,17 @@ test('handling time: every postback has latencyMs in its log and one observation
     expect(l.latencyMs).toBeLessThan(30_000);
   }
 });
+
+test('the same txid with another status is still a duplicate: one event, one effect', async () => {
+  const leadId = await pendingLead(stack, 'loans', 'clk-txid-other');
+  const net = (st: string, txid: string) =>
+    postback('/postback/net', { clickid: leadId, st, key: 'net-token-12345', transaction_id: txid });
+  // "1" is a hold (pending), "2" a sale: a valid step, but under the hold's transaction id it is that event again.
+  expect((await net('1', 'T-3001')).body).toEqual({ ok: true, leadId, status: 'pending', duplicate: false });
+  expect((await net('2', 'T-3001')).body).toEqual({ ok: true, leadId, status: 'pending', duplicate: true });
+  // A new transaction id is a new event.
+  expect((await net('2', 'T-3002')).body).toEqual({ ok: true, leadId, status: 'accepted', duplicate: false });
+  await waitForStatus(leadId, 'accepted');
+  await settled(leadId);
+  expect(await historyOf(leadId)).toEqual(['received', 'pending', 'pending', 'accepted']);
+});

@@ -55,13 +55,13 @@ const hits = (clickId: string) =>
 
 test('accepted, then a chargeback: returned, revenue reversed, source told', async () => {
   const leadId = await pendingLead(stack, 'auto', 'clk-late-cb');
-  // The network keeps its transaction id from the sale to the chargeback: a status update, not a repeat.
+  // The chargeback carries its own transaction id: the sale's id again would make it a repeat (SPEC, txid).
   expect((await acme(leadId, 'approved', { payout: '18.00', txid: 'T-900' })).status).toBe(200);
   const accepted = await waitForStatus(leadId, 'accepted');
   expect(accepted.revenueCents).toBe(1800);
   await settled(leadId); // the workflow has finished: the chargeback needs a new run (signal-with-start)
 
-  expect(await acme(leadId, 'chargeback', { txid: 'T-900' })).toEqual({
+  expect(await acme(leadId, 'chargeback', { txid: 'T-900-CB' })).toEqual({
     status: 200,
     body: { ok: true, leadId, status: 'returned', duplicate: false },
   });

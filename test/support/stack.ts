@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
-import { createGateway } from '../../apps/gateway/app';
+import { createGateway, type GatewayDeps } from '../../apps/gateway/app';
 import { Reconciler } from '../../apps/gateway/outbox';
 import { TemporalGateway } from '../../apps/gateway/temporal';
 import { createLeadWorker } from '../../apps/worker/worker';
@@ -35,6 +35,8 @@ export interface StackOptions {
   withWorker?: boolean;
   reconcilerIntervalMs?: number;
   dbName?: string;
+  /** Gateway settings a test needs (proxy hops, metrics token). */
+  gateway?: Pick<GatewayDeps, 'trustProxy' | 'metricsToken'>;
 }
 
 export interface Stack {
@@ -65,7 +67,14 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   await connectMongo(`${env.mongoUri.replace(/\/$/, '')}/${options.dbName ?? uniqueDbName('stack')}`);
 
   const temporal = new TemporalGateway({ address, namespace: env.temporalNamespace, taskQueue });
-  const app = createGateway({ config: () => config, temporal, logger, metrics, adminKey: ADMIN_KEY });
+  const app = createGateway({
+    config: () => config,
+    temporal,
+    logger,
+    metrics,
+    adminKey: ADMIN_KEY,
+    ...options.gateway,
+  });
   const server: Server = app.listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

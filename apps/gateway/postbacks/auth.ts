@@ -1,8 +1,9 @@
 // Partner authentication, once per request: the IP allowlist, then the HMAC signature (with its time window
-// and replay check) or the shared token.
+// and replay check) or the shared token; and the record of applied signatures, once their outcome is known.
 import { BlockList, isIPv6 } from 'node:net';
 import type { PartnerConfig } from '../../../shared/config';
-import { AppError } from '../../../shared/errors';
+import { AppError, isAppError } from '../../../shared/errors';
+import type { Logger } from '../../../shared/logger';
 import { isDuplicateKey, SignatureNonce } from '../../../shared/models';
 import { SIGNATURE_WINDOW_SECONDS, safeEqual, signParams } from '../../../shared/signature';
 import { required, type PostbackContext } from './context';
@@ -10,13 +11,46 @@ import { required, type PostbackContext } from './context';
 export class PartnerAuth {
   private readonly allowlists = new WeakMap<PartnerConfig, BlockList>();
 
+  constructor(private readonly logger: Logger) {}
+
   /** The step: the partner is known and the parameters are read under its names. */
   readonly step = async (pc: PostbackContext, next: () => Promise<void>): Promise<void> => {
     const partner = required(pc.partner, 'partner');
     this.checkIp(partner, pc.req.ip);
     await this.authenticate(pc, partner);
+    pc.authenticated = true;
     await next();
   };
+
+  /**
+   * The outermost step: a verified signature is recorded as seen only once the request's outcome is known and
+   * is not a 5xx, so a partner's identical retry after a 503 is applied (SPEC "Signed partners"). Two copies
+   * in flight at once both pass the check; the effect's claim lets only one of them apply.
+   */
+  readonly rememberSignature = async (pc: PostbackContext, next: () => Promise<void>): Promise<void> => {
+    try {
+      await next();
+    } catch (err) {
+      if (isAppError(err) && err.status < 500) await this.recordSignature(pc);
+      throw err;
+    }
+    await this.recordSignature(pc);
+  };
+
+  private async recordSignature(pc: PostbackContext): Promise<void> {
+    if (!pc.signature) return;
+    try {
+      await SignatureNonce.create({
+        _id: pc.signature,
+        expiresAt: new Date(pc.receivedAt.getTime() + 2 * SIGNATURE_WINDOW_SECONDS * 1000),
+      });
+    } catch (err) {
+      // A copy recorded it first; or the database is away: a replay is then answered by the effect's claim
+      // (a duplicate), never applied twice.
+      if (!isDuplicateKey(err))
+        this.logger.warn({ err: String(err), postbackId: pc.postbackId }, 'signature could not be recorded');
+    }
+  }
 
   private checkIp(partner: PartnerConfig, ip: string): void {
     if (
@@ -51,24 +85,23 @@ export class PartnerAuth {
         throw new AppError('bad_signature', 'signed parameters may not contain "&" or "="');
       if (!safeEqual(signParams(pb.hmacSecret, raw), signature))
         throw new AppError('bad_signature', 'signature does not match');
-      try {
-        await SignatureNonce.create({
-          _id: `${partner.id}:${signature}`,
-          expiresAt: new Date(pc.receivedAt.getTime() + 2 * SIGNATURE_WINDOW_SECONDS * 1000),
-        });
-      } catch (err) {
-        if (isDuplicateKey(err))
-          throw new AppError('replayed_signature', 'this signed postback was already received');
-        throw err;
-      }
+      const nonce = `${partner.id}:${signature}`;
+      if (await SignatureNonce.exists({ _id: nonce }))
+        throw new AppError('replayed_signature', 'this signed postback was already received');
+      pc.signature = nonce;
       return;
     }
+    // A partner that signs is held to it: its token alone would skip the time window and the replay check.
+    if (pb.hmacSecret && !pb.allowUnsigned)
+      throw new AppError(
+        'missing_credentials',
+        'this partner signs its postbacks: x-signature header is required',
+      );
     if (pb.token) {
       if (params.token === undefined) throw new AppError('missing_credentials', 'token is required');
       if (!safeEqual(params.token, pb.token)) throw new AppError('bad_credentials', 'token does not match');
       return;
     }
-    if (pb.hmacSecret) throw new AppError('missing_credentials', 'x-signature header is required');
     // Allowlist alone was configured and passed.
   }
 

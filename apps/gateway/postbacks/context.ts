@@ -50,6 +50,10 @@ export interface PostbackContext {
   raw?: Record<string, string>;
   partner?: PartnerConfig;
   params?: PostbackParams;
+  /** Set once the partner proved who it is. */
+  authenticated?: boolean;
+  /** The replay key of a verified signature, recorded once the outcome is known. */
+  signature?: string;
   lead?: LeadHolder;
   status?: PostbackStatus;
   answer?: PostbackAnswer;

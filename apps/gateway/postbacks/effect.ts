@@ -90,6 +90,9 @@ export class PostbackEffects {
       signal,
       claimedAt: pc.receivedAt,
     };
+    // The partner's transaction id names one event: seen with another status it is still that event (SPEC).
+    const sameTxid = params.txid !== undefined && (await this.claimedTxid(leadId, partner.id, params.txid));
+    if (sameTxid) return { ...duplicate, body: { ...duplicate.body, status: sameTxid } };
     let behindQueued = false;
     if (!canTransition(lead.status as CanonicalStatus, status)) {
       // A repeat is a repeat even after the lead moved on (approved twice after the lead is accepted): 200, not
@@ -145,6 +148,20 @@ export class PostbackEffects {
       );
     }
     return { httpStatus: 200, body: { ok: true, leadId, status, duplicate: false } };
+  }
+
+  /** The status claimed for this lead by this partner under `txid`, if any (read by claim id: no scan). */
+  private async claimedTxid(
+    leadId: string,
+    partnerId: string,
+    txid: string,
+  ): Promise<PostbackStatus | undefined> {
+    const ids = POSTBACK_STATUSES.map((s) => `${leadId}:${partnerId}:${s}`);
+    const claim = await PostbackEffect.collection.findOne<Pick<Claim, 'signal'>>(
+      { _id: { $in: ids as never[] }, 'signal.txid': txid },
+      { projection: { 'signal.status': 1 } },
+    );
+    return claim?.signal.status;
   }
 
   /** Inserts a claim; false when this effect is claimed already. */

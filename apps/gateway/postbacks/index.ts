@@ -6,11 +6,13 @@ import type { ConfigIndex } from '../../../shared/config';
 import type { Logger } from '../../../shared/logger';
 import type { Metrics } from '../../../shared/metrics';
 import type { TemporalGateway } from '../temporal';
+import { RateLimits } from '../rate-limit';
 import { PartnerAuth } from './auth';
 import type { PostbackAnswer, PostbackContext, RawPostback } from './context';
 import { PostbackEffects } from './effect';
 import { checkHolder } from './holder';
 import { PostbackRecorder, type RefusedPostback } from './log';
+import { PostbackLimits } from './limits';
 import { identifyPartner } from './partner';
 
 export type { PostbackAnswer, RawPostback } from './context';
@@ -24,6 +26,8 @@ export interface PostbackServiceDeps {
   now?: () => Date;
   /** Where the log lines go (default: the `postbacks` collection); a test gives one that fails. */
   logCollection?: () => mongo.Collection;
+  /** The gateway's token buckets (shared with the source limits). */
+  rateLimits?: RateLimits;
 }
 
 export class PostbackService {
@@ -34,10 +38,15 @@ export class PostbackService {
     const now = deps.now ?? (() => new Date());
     this.recorder = new PostbackRecorder({ ...deps, now });
     const effects = new PostbackEffects({ ...deps, now });
+    const auth = new PartnerAuth(deps.logger);
+    const limits = new PostbackLimits(deps.rateLimits ?? new RateLimits());
     this.run = compose<PostbackContext>([
+      auth.rememberSignature,
       this.recorder.step,
+      limits.guardFailures,
       identifyPartner,
-      new PartnerAuth().step,
+      auth.step,
+      limits.partnerRate,
       checkHolder,
       effects.mapStatus,
       effects.apply,

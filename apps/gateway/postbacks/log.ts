@@ -156,6 +156,7 @@ export class PostbackRecorder {
         requestId: req.requestId,
         ...pc.log,
         outcome,
+        expiresAt: outcome === 'rejected' ? this.expiry(pc.receivedAt) : undefined,
         httpStatus: failure ? failure.status : answer?.httpStatus,
         errorCode: failure?.code,
         errorMessage: failure?.message,
@@ -188,9 +189,11 @@ export class PostbackRecorder {
   /** Logs a postback request the gateway refused before the handler saw it (too large, wrong type, malformed). */
   async recordRefused(req: RefusedPostback): Promise<void> {
     const secrets = this.secrets();
+    const receivedAt = new Date(this.deps.now().getTime() - req.latencyMs);
     try {
       await PostbackLog.create({
-        receivedAt: new Date(this.deps.now().getTime() - req.latencyMs),
+        receivedAt,
+        expiresAt: this.expiry(receivedAt),
         method: req.method,
         path: req.path,
         query: redactParams(req.query, secrets),
@@ -207,6 +210,10 @@ export class PostbackRecorder {
       this.deps.logger.error({ err, requestId: req.requestId }, 'refused postback could not be logged');
     }
     this.observe('unknown', req.errorCode ?? `http_${req.httpStatus}`, 'rejected', req.latencyMs);
+  }
+
+  private expiry(receivedAt: Date): Date {
+    return new Date(receivedAt.getTime() + this.deps.config().config.settings.refusedPostbackTtl);
   }
 
   private observe(partner: string, label: string, outcome: string, latencyMs: number): void {
@@ -245,7 +252,11 @@ export function logRefusedPostbacks(recorder: Pick<PostbackRecorder, 'wasHandled
     await recorder.recordRefused({
       method: ctx.method,
       path: ctx.path,
-      query: ctx.query as Record<string, unknown>,
+      // A query refused for its size is not parsed here either: its start is kept as text.
+      query:
+        error?.code === 'query_too_large'
+          ? { '(query)': ctx.querystring.slice(0, 512) }
+          : (ctx.query as Record<string, unknown>),
       headers: ctx.headers,
       ip: clientIp(ctx),
       requestId: ctx.state.requestId,

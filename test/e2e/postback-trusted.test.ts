@@ -1,0 +1,267 @@
+// Postbacks that must succeed, and the edges of who is trusted: signed postbacks applied (GET, form, JSON),
+// IP allowlists passing (single address, CIDR, IPv6, allowlist alone), the client address behind one proxy
+// hop, signature downgrade refused, and the identical signed retry after a 503 applied once.
+import { MongoClient } from 'mongodb';
+import {
+  startPartnerSimulator,
+  startSourceSimulator,
+  type PartnerSimulator,
+  type SourceSimulator,
+} from '../../tools/simulators';
+import { PostbackService } from '../../apps/gateway/postbacks';
+import { createLogger } from '../../shared/logger';
+import { createMetrics } from '../../shared/metrics';
+import { PostbackEffect, PostbackLog } from '../../shared/models';
+import { signParams } from '../../shared/signature';
+import { leadWorkflowId } from '../../shared/temporal';
+import { testEnv } from '../support/servers';
+import { postJson, startStack, type Stack } from '../support/stack';
+import {
+  HMAC_SECRET,
+  historyOf,
+  nowSeconds,
+  partnersConfig,
+  pendingLead,
+  send,
+  signedQuery,
+  SOURCE_KEY,
+  waitForStatus,
+} from './postback-support';
+
+let stack: Stack;
+let partner: PartnerSimulator;
+let source: SourceSimulator;
+
+/** A partner of its own vertical, so a test decides which partner gets each lead. */
+function partnerFor(id: string, vertical: string, postback: Record<string, unknown>) {
+  return {
+    id,
+    delivery: { url: `${partner.url}/leads`, timeoutMs: 2000, maxAttempts: 3 },
+    postback: { timeout: '1h', ...postback },
+    routing: { filters: { vertical: [vertical] } },
+    payout: 5,
+  };
+}
+
+beforeAll(async () => {
+  partner = await startPartnerSimulator();
+  source = await startSourceSimulator();
+  const config = partnersConfig(partner.url, source.url);
+  config.partners.push(
+    partnerFor('strict', 'boats', { hmacSecret: HMAC_SECRET, token: 'strict-token-123' }),
+    partnerFor('lax', 'pets', { hmacSecret: HMAC_SECRET, token: 'lax-token-1234', allowUnsigned: true }),
+    partnerFor('only-ip', 'travel', { ipAllowlist: ['127.0.0.1'] }),
+    partnerFor('cidr', 'health', { token: 'cidr-token-123', ipAllowlist: ['10.1.0.0/16', '127.0.0.0/8'] }),
+    partnerFor('v6', 'legal', { token: 'v6-token-12345', ipAllowlist: ['::1', '2001:db8::/32'] }),
+    partnerFor('proxied', 'tax', { token: 'proxied-token-1', ipAllowlist: ['203.0.113.7'] }),
+  );
+  // One proxy hop in front of the gateway: the client is the last X-Forwarded-For entry (or the socket).
+  stack = await startStack({ config, gateway: { trustProxy: 1 } });
+}, 90_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  await partner?.stop();
+  await source?.stop();
+});
+
+const settled = (leadId: string) => stack.client.workflow.getHandle(leadWorkflowId(leadId)).result();
+const applied = (leadId: string, status = 'accepted') => ({
+  status: 200,
+  body: { ok: true, leadId, status, duplicate: false },
+});
+
+describe('signed postbacks are applied', () => {
+  test('GET with the signature over the query string', async () => {
+    const leadId = await pendingLead(stack, 'home', 'clk-signed-get');
+    const signed = signedQuery({ subid: leadId, status: 'approved', payout: '4.20', ts: nowSeconds() });
+    expect(await send(stack.baseUrl, { path: '/postback/signed', ...signed })).toEqual(applied(leadId));
+    expect((await waitForStatus(leadId, 'accepted')).payoutCents).toBe(420);
+  });
+
+  test('POST form, with the signature over query and body together', async () => {
+    const leadId = await pendingLead(stack, 'home', 'clk-signed-form');
+    const params = { subid: leadId, status: 'approved', ts: nowSeconds() };
+    const res = await send(stack.baseUrl, {
+      path: '/postback/signed',
+      query: 'payout=6.50',
+      headers: { 'x-signature': signParams(HMAC_SECRET, { ...params, payout: '6.50' }) },
+      body: new URLSearchParams(params).toString(),
+      contentType: 'application/x-www-form-urlencoded',
+    });
+    expect(res).toEqual(applied(leadId));
+    expect((await waitForStatus(leadId, 'accepted')).payoutCents).toBe(650);
+  });
+
+  test('POST JSON, without the partner in the path', async () => {
+    const leadId = await pendingLead(stack, 'home', 'clk-signed-json');
+    const params = { subid: leadId, status: 'declined', ts: nowSeconds() };
+    const res = await send(stack.baseUrl, {
+      path: '/postback',
+      headers: { 'x-signature': signParams(HMAC_SECRET, params) },
+      body: JSON.stringify(params),
+      contentType: 'application/json',
+    });
+    expect(res).toEqual(applied(leadId, 'rejected'));
+    await waitForStatus(leadId, 'rejected');
+  });
+});
+
+describe('signature downgrade', () => {
+  test('a partner with an hmacSecret refuses its token alone (401), unless allowUnsigned', async () => {
+    const [strict, lax] = await Promise.all([
+      pendingLead(stack, 'boats', 'clk-strict'),
+      pendingLead(stack, 'pets', 'clk-lax'),
+    ]);
+    const tokenOnly = await send(stack.baseUrl, {
+      path: '/postback/strict',
+      query: new URLSearchParams({ subid: strict, status: 'approved', token: 'strict-token-123' }).toString(),
+    });
+    expect(tokenOnly).toMatchObject({ status: 401, body: { error: { code: 'missing_credentials' } } });
+    const signed = signedQuery({ subid: strict, status: 'approved', ts: nowSeconds() });
+    expect(await send(stack.baseUrl, { path: '/postback/strict', ...signed })).toEqual(applied(strict));
+
+    const laxToken = await send(stack.baseUrl, {
+      path: '/postback/lax',
+      query: new URLSearchParams({ subid: lax, status: 'approved', token: 'lax-token-1234' }).toString(),
+    });
+    expect(laxToken).toEqual(applied(lax));
+    await Promise.all([waitForStatus(strict, 'accepted'), waitForStatus(lax, 'accepted')]);
+  });
+});
+
+describe('IP allowlists that pass', () => {
+  test('a single address, with no token (allowlist-only partner)', async () => {
+    const leadId = await pendingLead(stack, 'travel', 'clk-only-ip');
+    const res = await send(stack.baseUrl, {
+      path: '/postback/only-ip',
+      query: new URLSearchParams({ subid: leadId, status: 'approved' }).toString(),
+    });
+    expect(res).toEqual(applied(leadId));
+    await waitForStatus(leadId, 'accepted');
+  });
+
+  test('a CIDR entry (the second of two)', async () => {
+    const leadId = await pendingLead(stack, 'health', 'clk-cidr');
+    const res = await send(stack.baseUrl, {
+      path: '/postback/cidr',
+      query: new URLSearchParams({ subid: leadId, status: 'approved', token: 'cidr-token-123' }).toString(),
+    });
+    expect(res).toEqual(applied(leadId));
+  });
+
+  test('IPv6 entries: ::1 and a /32, the address given by the proxy hop', async () => {
+    const [one, net] = await Promise.all([
+      pendingLead(stack, 'legal', 'clk-v6-one'),
+      pendingLead(stack, 'legal', 'clk-v6-net'),
+    ]);
+    const pb = (leadId: string, from: string) =>
+      send(stack.baseUrl, {
+        path: '/postback/v6',
+        query: new URLSearchParams({ subid: leadId, status: 'approved', token: 'v6-token-12345' }).toString(),
+        headers: { 'x-forwarded-for': from },
+      });
+    expect(await pb(one, '2001:db9::1')).toMatchObject({
+      status: 403,
+      body: { error: { code: 'ip_not_allowed' } },
+    });
+    expect(await pb(one, '::1')).toEqual(applied(one));
+    expect(await pb(net, '2001:db8:0:1::25')).toEqual(applied(net));
+  });
+});
+
+describe('TRUST_PROXY as a hop count', () => {
+  test('with one hop, only the last X-Forwarded-For entry is the client: a forged allowed address is refused', async () => {
+    const leadId = await pendingLead(stack, 'tax', 'clk-proxied');
+    const pb = (xff: string) =>
+      send(stack.baseUrl, {
+        path: '/postback/proxied',
+        query: new URLSearchParams({
+          subid: leadId,
+          status: 'approved',
+          token: 'proxied-token-1',
+        }).toString(),
+        headers: { 'x-forwarded-for': xff },
+      });
+    // The client wrote "203.0.113.7"; the proxy appended the address it really came from.
+    expect(await pb('203.0.113.7, 198.51.100.9')).toMatchObject({
+      status: 403,
+      body: { error: { code: 'ip_not_allowed' } },
+    });
+    expect(await pb('203.0.113.7')).toEqual(applied(leadId));
+    const logs = await PostbackLog.find({ leadId }).sort({ receivedAt: 1 }).lean();
+    expect(logs.map((l) => [l.ip, l.outcome])).toEqual([
+      ['198.51.100.9', 'rejected'],
+      ['203.0.113.7', 'applied'],
+    ]);
+  });
+});
+
+describe('the identical signed retry after a 503', () => {
+  test('refused 503 because the delivery was not recorded yet: the same request later is applied, then a replay', async () => {
+    await stack.stopWorker();
+    let leadId: string;
+    try {
+      const created = await postJson(
+        `${stack.baseUrl}/leads`,
+        { clickId: 'clk-signed-early', vertical: 'home', geo: { country: 'US' } },
+        SOURCE_KEY,
+      );
+      leadId = created.body.leadId as string;
+      const signed = signedQuery({ subid: leadId, status: 'approved', ts: nowSeconds() });
+      const early = await send(stack.baseUrl, { path: '/postback/signed', ...signed });
+      expect(early).toMatchObject({ status: 503, body: { error: { code: 'dependency_unavailable' } } });
+      await stack.startWorker();
+      await waitForStatus(leadId, 'pending');
+      expect(await send(stack.baseUrl, { path: '/postback/signed', ...signed })).toEqual(applied(leadId));
+      // The same signature once more: refused as a replay, no second effect.
+      expect(await send(stack.baseUrl, { path: '/postback/signed', ...signed })).toMatchObject({
+        status: 403,
+        body: { error: { code: 'replayed_signature' } },
+      });
+    } finally {
+      if (!stack.worker) await stack.startWorker();
+    }
+    await waitForStatus(leadId, 'accepted');
+    await settled(leadId);
+    expect(await historyOf(leadId)).toEqual(['received', 'pending', 'accepted']);
+    expect(await PostbackEffect.countDocuments({ leadId })).toBe(1);
+  });
+
+  test('refused 503 because its log line could not be written: the retry is a duplicate, not a replay', async () => {
+    const leadId = await pendingLead(stack, 'home', 'clk-signed-unlogged');
+    const closed = new MongoClient(testEnv().mongoUri);
+    await closed.connect();
+    await closed.close();
+    const service = new PostbackService({
+      config: () => stack.config,
+      temporal: stack.temporal,
+      logger: createLogger('test', 'silent'),
+      metrics: createMetrics(),
+      logCollection: () => closed.db('gone').collection('postbacks'),
+    });
+    const params = { subid: leadId, status: 'approved', ts: nowSeconds() };
+    const signature = signParams(HMAC_SECRET, params);
+    await expect(
+      service.receive({
+        method: 'GET',
+        path: '/postback/signed',
+        query: params,
+        body: {},
+        headers: { 'x-signature': signature },
+        ip: '127.0.0.1',
+        requestId: 'signed-unlogged-1',
+        partnerIdFromPath: 'signed',
+      }),
+    ).rejects.toMatchObject({ code: 'dependency_unavailable', status: 503 });
+    const retry = await send(stack.baseUrl, {
+      path: '/postback/signed',
+      query: new URLSearchParams(params).toString(),
+      headers: { 'x-signature': signature },
+    });
+    expect(retry).toEqual({ status: 200, body: { ok: true, leadId, status: 'accepted', duplicate: true } });
+    await waitForStatus(leadId, 'accepted');
+    await settled(leadId);
+    expect(await historyOf(leadId)).toEqual(['received', 'pending', 'accepted']);
+  });
+});
