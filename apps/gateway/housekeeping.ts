@@ -4,12 +4,18 @@
 import type { Logger } from '../../shared/logger';
 import { CapSlot, PostbackLog, SignatureNonce } from '../../shared/models';
 import { keepReportHouse } from '../../shared/reports';
+import { Lease, sweepLeases } from './lease';
 
 export interface HousekeeperOptions {
   logger: Logger;
   /** How often house is kept. */
   intervalMs?: number;
   now?: () => Date;
+  /**
+   * With several gateways: house is kept once per interval by whichever holds that term's lease (`holder`
+   * names this one; decision 0011). Without, every round keeps house.
+   */
+  lease?: { holder: string };
 }
 
 /** Daily and hourly cap periods are over after a day; their slots only slow down the next reservation. */
@@ -17,14 +23,21 @@ const CAP_SLOT_AGE_MS = 26 * 3_600_000;
 
 export class Housekeeper {
   private timer?: NodeJS.Timeout;
-  private running?: Promise<void>;
+  private running?: Promise<boolean>;
+  private readonly lease?: Lease;
 
-  constructor(private readonly options: HousekeeperOptions) {}
+  constructor(private readonly options: HousekeeperOptions) {
+    if (options.lease) this.lease = new Lease('housekeeping', this.intervalMs(), options.lease.holder);
+  }
+
+  private intervalMs(): number {
+    return this.options.intervalMs ?? 60_000;
+  }
 
   /** Keeps house now (a gateway that starts builds the buckets it missed), then every interval. */
   start(): void {
     void this.run();
-    this.timer = setInterval(() => void this.run(), this.options.intervalMs ?? 60_000);
+    this.timer = setInterval(() => void this.run(), this.intervalMs());
     this.timer.unref();
   }
 
@@ -35,23 +48,28 @@ export class Housekeeper {
 
   /**
    * One round; a round still under way is joined, not doubled. Building the first report buckets over a large
-   * history takes a while: it runs on its own timer so the outbox passes never wait for it.
+   * history takes a while: it runs on its own timer so the outbox passes never wait for it. Resolves to whether
+   * this round kept house (false: another gateway holds the term, or it failed and is retried next round).
    */
-  run(): Promise<void> {
+  run(): Promise<boolean> {
     this.running ??= this.keepHouse().finally(() => (this.running = undefined));
     return this.running;
   }
 
-  private async keepHouse(): Promise<void> {
+  private async keepHouse(): Promise<boolean> {
     const now = this.options.now?.() ?? new Date();
     try {
+      if (this.lease && !(await this.lease.firstInTerm(now))) return false;
       await SignatureNonce.deleteMany({ expiresAt: { $lt: now } });
       // Refused postbacks carry an expiry (settings.refusedPostbackTtl): a flood of them must not fill the disk.
       await PostbackLog.deleteMany({ expiresAt: { $lt: now } });
       await CapSlot.deleteMany({ takenAt: { $lt: new Date(now.getTime() - CAP_SLOT_AGE_MS) } });
+      await sweepLeases(now);
       await keepReportHouse(now);
+      return true;
     } catch (err) {
       this.options.logger.warn({ err: String(err) }, 'housekeeping failed; will retry');
+      return false;
     }
   }
 }

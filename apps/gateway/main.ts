@@ -1,4 +1,6 @@
 // Gateway process: HTTP API for sources, partners and operators, plus the outbox reconciler and housekeeping.
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { ConfigIndex, loadRoutingConfig } from '../../shared/config';
 import { connectMongo, disconnectMongo } from '../../shared/db';
 import { readEnv } from '../../shared/env';
@@ -31,9 +33,11 @@ export async function runGateway(): Promise<() => Promise<void>> {
     trustProxy: env.TRUST_PROXY,
     metricsToken: env.METRICS_TOKEN,
   });
-  const reconciler = new Reconciler({ temporal, logger, metrics });
+  // Any number of gateways may run: background jobs go to one of them per term (decision 0011).
+  const lease = { holder: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}` };
+  const reconciler = new Reconciler({ temporal, logger, metrics, lease });
   reconciler.start();
-  const housekeeper = new Housekeeper({ logger });
+  const housekeeper = new Housekeeper({ logger, lease });
   housekeeper.start();
   const server = app.listen(env.PORT, env.HOST);
   await new Promise<void>((resolve, reject) => {

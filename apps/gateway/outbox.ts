@@ -6,6 +6,7 @@ import type { Logger } from '../../shared/logger';
 import type { Metrics } from '../../shared/metrics';
 import { IntakeOutbox, Lead, PostbackEffect } from '../../shared/models';
 import { leadWorkflowId, type PostbackSignal } from '../../shared/temporal';
+import { Lease } from './lease';
 import type { TemporalGateway } from './temporal';
 
 export type OutboxKind = 'lead-start' | 'postback-signal';
@@ -23,6 +24,12 @@ export interface ReconcilerOptions {
    * an index for it (FerretDB) it reads every claim ever made.
    */
   fullScanIntervalMs?: number;
+  /**
+   * With several gateways: the leases that let one of them (`holder` names this one) do the periodic work each
+   * term (decision 0011). A gateway whose own Temporal call failed still sends what it queued; without leases
+   * every pass is periodic work, as for a lone gateway.
+   */
+  lease?: { holder: string; termMs?: number };
   /** Attempts of one entry, while Temporal answers, before it is dead-lettered. */
   maxAttempts?: number;
   /** The wait after a failed attempt: doubles from `backoffMs` up to `maxBackoffMs`. */
@@ -45,7 +52,8 @@ interface Entry {
 /** The error and its causes: the SDK wraps the server's reason ("Failed to start Workflow" / "id too long"). */
 function describe(err: unknown): string {
   const parts: string[] = [];
-  for (let e: unknown = err; e && parts.length < 4; e = (e as { cause?: unknown }).cause) parts.push(String(e));
+  for (let e: unknown = err; e && parts.length < 4; e = (e as { cause?: unknown }).cause)
+    parts.push(String(e));
   return parts.join(': ');
 }
 
@@ -59,8 +67,28 @@ export class Reconciler {
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
   private lastFullScan = 0;
+  private readonly leader?: Lease;
+  private readonly fullScan?: Lease;
 
-  constructor(private readonly options: ReconcilerOptions) {}
+  constructor(private readonly options: ReconcilerOptions) {
+    const lease = options.lease;
+    if (lease) {
+      this.leader = new Lease('outbox', lease.termMs ?? 10_000, lease.holder);
+      this.fullScan = new Lease('outbox-full-scan', this.fullScanIntervalMs(), lease.holder);
+    }
+  }
+
+  private fullScanIntervalMs(): number {
+    return this.options.fullScanIntervalMs ?? 5 * 60_000;
+  }
+
+  /** Whether the periodic search of every unsent claim is this gateway's to do now. */
+  private async fullScanDue(now: Date): Promise<boolean> {
+    if (this.fullScan) return this.fullScan.firstInTerm(now);
+    const due = now.getTime() - this.lastFullScan >= this.fullScanIntervalMs();
+    if (due) this.lastFullScan = now.getTime();
+    return due;
+  }
 
   start(): void {
     const interval = this.options.intervalMs ?? 2000;
@@ -97,15 +125,18 @@ export class Reconciler {
   private async pass(): Promise<number> {
     const { temporal, logger } = this.options;
     const now = this.options.now?.() ?? new Date();
+    const leader = this.leader ? await this.leader.holds(now) : true;
+    // A failed Temporal call of this gateway: what it queued is its to send, lease or not.
+    const told = temporal.takeBacklog();
+    if (!leader && !told) return 0;
     const cutoff = new Date(now.getTime() - (this.options.graceMs ?? 3000));
     // Oldest first: a lead's postbacks reach its workflow in the order they arrived (hold before approved).
     const intake = await IntakeOutbox.find({ createdAt: { $lt: cutoff }, ...dueAt(now) })
       .sort({ createdAt: 1 })
       .limit(200)
       .lean();
-    const due = now.getTime() - this.lastFullScan >= (this.options.fullScanIntervalMs ?? 5 * 60_000);
-    const scan = temporal.takeBacklog() || due;
-    if (due) this.lastFullScan = now.getTime();
+    const fullScan = leader && (await this.fullScanDue(now)); // asked even when told: it starts the interval
+    const scan = told || fullScan;
     const unsent = { sentAt: { $exists: false }, deadAt: { $exists: false } };
     const effects = scan
       ? await PostbackEffect.find({ ...unsent, claimedAt: { $lt: cutoff }, ...dueAt(now) })
@@ -113,8 +144,10 @@ export class Reconciler {
           .limit(200)
           .lean()
       : [];
-    // Claims younger than the grace period are still their request's, and backed-off ones wait: look again.
-    if (scan && (effects.length || (await PostbackEffect.exists(unsent)))) temporal.markBacklog();
+    // Claims younger than the grace period are still their request's: look again. Backed-off ones are the
+    // leader's to come back to, so that N gateways do not all keep searching for them.
+    const left = leader ? unsent : { ...unsent, ...dueAt(now) };
+    if (scan && (effects.length || (await PostbackEffect.exists(left)))) temporal.markBacklog();
     if (!intake.length && !effects.length) return 0;
     // One cheap probe instead of a timeout per entry while Temporal is still down.
     if (!(await temporal.ping())) return 0;
