@@ -98,3 +98,25 @@ test('when the database cannot be reached, every caller of the batch gets the er
   expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
   expect(await docs().countDocuments({ _id: { $in: ['x-1', 'x-2'] } })).toBe(0);
 });
+
+test('a bounded queue: inserts beyond maxWaiting are refused at once with a 503 code, the others stored', async () => {
+  const batched = new BatchedInserts<Doc>(docs, 200, 3);
+  const results = await Promise.allSettled(
+    Array.from({ length: 5 }, (_, n) => batched.insert({ _id: `q-${n}`, n })),
+  );
+  expect(results.map((r) => r.status)).toEqual([
+    'fulfilled',
+    'fulfilled',
+    'fulfilled',
+    'rejected',
+    'rejected',
+  ]);
+  expect((results[3] as PromiseRejectedResult).reason).toMatchObject({
+    code: 'dependency_unavailable',
+    status: 503,
+  });
+  expect(await docs().countDocuments({ _id: { $regex: '^q-' } })).toBe(3);
+  // Once those are stored the queue takes more again.
+  await batched.insert({ _id: 'q-after', n: 9 });
+  expect(await docs().countDocuments({ _id: 'q-after' })).toBe(1);
+});

@@ -1,7 +1,15 @@
 // Postback signatures: the canonical string SPEC.md defines, a fixed HMAC vector (computed with openssl),
 // independence from parameter order, and the constant-time comparison.
 import fc from 'fast-check';
-import { canonicalString, safeEqual, SIGNATURE_WINDOW_SECONDS, signParams } from '../../shared/signature';
+import { ConfigIndex, parseRoutingConfig } from '../../shared/config';
+import {
+  canonicalString,
+  safeEqual,
+  sameSecret,
+  secretDigest,
+  SIGNATURE_WINDOW_SECONDS,
+  signParams,
+} from '../../shared/signature';
 
 const SECRET = 'vector-secret-0123456789';
 const PARAMS = { subid: 'abc', status: 'approved', ts: '1700000000', a: '1' };
@@ -49,4 +57,25 @@ test('safeEqual: equal strings only, and no throw on different lengths', () => {
   expect(safeEqual('abc', 'abcd')).toBe(false);
   expect(safeEqual('', '')).toBe(true);
   expect(safeEqual('é', 'e')).toBe(false);
+});
+
+test('sameSecret compares digests: equal secrets only, any lengths, no throw', () => {
+  expect(sameSecret('admin-key-0123456789', 'admin-key-0123456789')).toBe(true);
+  expect(sameSecret('admin-key-0123456789', 'admin-key-012345678')).toBe(false);
+  expect(sameSecret('', 'x'.repeat(10_000))).toBe(false);
+  expect(secretDigest('abc').toString('hex')).toBe(
+    'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad', // SHA-256("abc"), FIPS 180-2
+  );
+});
+
+test('sources are found by the digest of their key, never by the key itself', () => {
+  const index = new ConfigIndex(
+    parseRoutingConfig({
+      partners: [{ id: 'p', delivery: { url: 'http://127.0.0.1:1/x' }, postback: { token: 'p-token-123' } }],
+      sources: [{ id: 's', apiKey: 'key-of-source-s' }],
+    }),
+  );
+  expect(index.sourceByKey('key-of-source-s')?.id).toBe('s');
+  expect(index.sourceByKey('key-of-source-')).toBeUndefined();
+  expect(Object.values(index).some((v) => v instanceof Map && v.has('key-of-source-s'))).toBe(false);
 });
