@@ -7,6 +7,8 @@ import {
   type PartnerSimulatorOptions,
   type SourceSimulator,
 } from '../../tools/simulators';
+import { Delivery, IntakeOutbox } from '../../shared/models';
+import { leadWorkflowId } from '../../shared/temporal';
 import {
   baseConfig,
   eventually,
@@ -111,9 +113,21 @@ test('the same leadId again is the same lead, delivered once', async () => {
   expect(first.status).toBe(202);
   expect(second.status).toBe(200);
   expect(second.body.leadId).toBe('idem-key-0001');
-  await eventually(async () => partner.received.find((l) => l.subid === 'idem-key-0001'), 20_000, 'delivery');
-  await new Promise((r) => setTimeout(r, 500));
+  // Quiet, by positive signals: the lead is pending (delivered; the workflow now waits for a postback, and only
+  // a signal could make it deliver again) and the intake outbox holds nothing still to start or signal.
+  await leadReaches(stack, 'idem-key-0001', 'pending', KEY, 20_000);
+  await eventually(
+    async () => ((await IntakeOutbox.countDocuments({ _id: 'idem-key-0001' })) === 0 ? true : undefined),
+    20_000,
+    'intake outbox empty',
+  );
   expect(partner.received.filter((l) => l.subid === 'idem-key-0001')).toHaveLength(1);
+  const history = await stack.client.workflow.getHandle(leadWorkflowId('idem-key-0001')).fetchHistory();
+  const deliveries = (history.events ?? []).filter(
+    (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'deliverLead',
+  );
+  expect(deliveries).toHaveLength(1);
+  expect(await Delivery.countDocuments({ leadId: 'idem-key-0001' })).toBe(1);
 });
 
 test('a partner that posts back before answering the delivery still decides the lead', async () => {

@@ -1,5 +1,6 @@
 // Caps under concurrency on the real dev server and Mongo-wire server: 200 leads posted at once against a
-// daily cap of 50 never overshoot it, and a slot taken by a delivery that failed is given back.
+// daily cap of 50 never overshoot it, a slot taken by a delivery that failed is given back, and the day
+// turns over at 00:00 UTC. The activities run on an injected clock, so no test straddles a real midnight.
 import {
   startPartnerSimulator,
   startSourceSimulator,
@@ -10,6 +11,12 @@ import { CapSlot, Lead } from '../../shared/models';
 import { postJson, startStack, type Stack } from '../support/stack';
 
 const KEY = { 'x-api-key': 'key-src-1-abcdef' };
+const HOUR = 3_600_000;
+/** The activities' clock: real time moved to 12:00 UTC today, plus what a test adds to reach another hour. */
+const startedAt = Date.now();
+const todayNoon = new Date(startedAt).setUTCHours(12, 0, 0, 0);
+let shiftMs = 0;
+const clock = () => new Date(todayNoon + (Date.now() - startedAt) + shiftMs);
 let stack: Stack;
 let capped: PartnerSimulator;
 let flaky: PartnerSimulator;
@@ -49,9 +56,11 @@ beforeAll(async () => {
         partner('capped', capped.url, { priority: 1, dailyCap: 50, filters: { vertical: ['bulk'] } }),
         partner('flaky', flaky.url, { priority: 1, dailyCap: 3, filters: { vertical: ['flaky'] } }),
         partner('open', open.url, { priority: 9 }),
+        partner('daily', capped.url, { priority: 1, dailyCap: 1, filters: { vertical: ['daily'] } }),
       ],
       sources: [{ id: 'src-1', apiKey: 'key-src-1-abcdef' }],
     },
+    now: clock,
   });
 }, 60_000);
 
@@ -115,3 +124,24 @@ test('a slot taken by a delivery that failed is given back and reused', async ()
   expect(leads.map((l) => l.partnerId)).toEqual(['flaky', 'flaky', 'flaky', 'open']);
   expect(await CapSlot.countDocuments({ partnerId: 'flaky' })).toBe(3);
 }, 300_000);
+
+test('a daily cap counts per UTC day: full at 23:55, open again at 00:05', async () => {
+  shiftMs = 12 * HOUR - 5 * 60_000 - (clock().getTime() - todayNoon); // 23:55 today: 5 minutes to go
+  try {
+    const post = async (clickId: string, n: number) => {
+      await postJson(`${stack.baseUrl}/leads`, { vertical: 'daily', clickId }, KEY);
+      await finalLeads('daily', n);
+      return (await Lead.findOne({ clickId }, { partnerId: 1 }).lean())?.partnerId;
+    };
+    expect(await post('day1-a', 1)).toBe('daily');
+    expect(await post('day1-b', 2)).toBe('open');
+    shiftMs += 10 * 60_000; // 00:05 the next day
+    expect(await post('day2-a', 3)).toBe('daily');
+    const day = (offsetDays: number) =>
+      new Date(todayNoon + offsetDays * 24 * HOUR).toISOString().slice(0, 10);
+    const periods = (await CapSlot.find({ partnerId: 'daily' }).lean()).map((s) => s.period).sort();
+    expect(periods).toEqual([`d${day(0)}`, `d${day(1)}`]);
+  } finally {
+    shiftMs = 0;
+  }
+}, 120_000);

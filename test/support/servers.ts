@@ -1,6 +1,7 @@
 // Test-side view of the servers jest's global setup started, plus helpers for isolated names, the time-skipping environment and a private Temporal dev server for outage tests.
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -76,6 +77,35 @@ export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> 
   });
 }
 
+/**
+ * A port kept across a restart must stay free while the server is down. The OS hands ports of its ephemeral
+ * range to every outgoing connection (each test makes thousands), so a port taken from there (`freePort()`)
+ * can be someone's client socket by the time the server comes back: EADDRINUSE. Take one below that range,
+ * where only listeners that chose it go, and check it is free now.
+ */
+export async function restartablePort(): Promise<number> {
+  let low = 32768;
+  try {
+    low = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+  } catch {
+    // not Linux: the usual lower bound
+  }
+  const floor = Math.min(10_000, low - 1000);
+  for (let tries = 0; tries < 50; tries++) {
+    const port = floor + Math.floor(Math.random() * (low - floor));
+    if (await isFree(port)) return port;
+  }
+  return freePort();
+}
+
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+}
+
 /** A dev server a test owns: it can take it down and bring it back without touching the shared one. */
 export interface OwnTemporalServer {
   /** Stable across restarts (same port), so clients and workers reconnect on their own. */
@@ -95,7 +125,7 @@ export async function startOwnTemporal(
   // Under the run's temp dir (removed by global teardown) unless the test picks its own file.
   const parent = process.env.LEADROUTER_TEST_TMP || os.tmpdir();
   const dbFile = opts.dbFile ?? path.join(fs.mkdtempSync(path.join(parent, 'own-temporal-')), 'temporal.db');
-  const port = opts.port ?? (await freePort());
+  const port = opts.port ?? (await restartablePort());
   let server: TemporalDevServer | undefined = await startTemporalDevServer({ dbFile, port });
   const own: OwnTemporalServer = {
     address: server.address,

@@ -37,6 +37,8 @@ export interface StackOptions {
   dbName?: string;
   /** Gateway settings a test needs (proxy hops, metrics token). */
   gateway?: Pick<GatewayDeps, 'trustProxy' | 'metricsToken'>;
+  /** The activities' clock (cap periods, attempt times); the real one unless a test pins the day. */
+  now?: () => Date;
 }
 
 export interface Stack {
@@ -113,7 +115,13 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         connection: nativeConnection,
         namespace: env.temporalNamespace,
         taskQueue,
-        deps: { config: () => config, http: undiciHttp, now: () => new Date(), logger, metrics },
+        deps: {
+          config: () => config,
+          http: undiciHttp,
+          now: options.now ?? (() => new Date()),
+          logger,
+          metrics,
+        },
       });
       stack.worker = worker;
       running = worker.run();
