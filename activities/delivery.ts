@@ -29,7 +29,7 @@ export function buildDeliveryBody(
 
 /** Names leadrouter itself speaks in: a lead's own fields never take them over in a flat body. */
 function reservedNames(partner: PartnerConfig): Set<string> {
-  return new Set([partner.delivery.subidField, 'leadId', 'sourceId']);
+  return new Set([partner.delivery.subidField, partner.delivery.pingIdField, 'leadId', 'sourceId']);
 }
 
 /**
@@ -146,7 +146,16 @@ export function deliveryActivities({ config, http, now, logger, metrics }: Activ
      * One HTTP attempt. Transport errors, timeouts, 429 and 5xx throw (Temporal retries with backoff);
      * any other 4xx is the partner saying no, returned as a rejection and never retried.
      */
-    async deliverLead({ leadId, partnerId }: { leadId: string; partnerId: string }): Promise<DeliveryResult> {
+    async deliverLead({
+      leadId,
+      partnerId,
+      pingId,
+    }: {
+      leadId: string;
+      partnerId: string;
+      /** The winning bid's ping id (ping-post): posted in `delivery.pingIdField`. */
+      pingId?: string;
+    }): Promise<DeliveryResult> {
       const partner = config().partners.get(partnerId);
       if (!partner)
         throw ApplicationFailure.nonRetryable(`partner ${partnerId} is not configured`, 'PartnerConfigError');
@@ -155,6 +164,7 @@ export function deliveryActivities({ config, http, now, logger, metrics }: Activ
       const attempt = Context.current().info.attempt;
       const d = partner.delivery;
       const fields = buildDeliveryBody(partner, lead as LeadDoc & { _id: string });
+      if (pingId !== undefined) fields[d.pingIdField] = pingId;
       let url = d.url;
       let body: string | undefined;
       const headers: Record<string, string> = { 'user-agent': 'leadrouter', ...d.headers };

@@ -3,6 +3,7 @@ import type { ActivityDeps } from './deps';
 import { deliveryActivities } from './delivery';
 import { leadActivities } from './leads';
 import { notifyActivities } from './notify';
+import { pingActivities } from './ping';
 import { routingActivities } from './routing';
 
 export type { ActivityDeps } from './deps';
@@ -13,5 +14,6 @@ export function createActivities(deps: ActivityDeps) {
     ...routingActivities(deps),
     ...deliveryActivities(deps),
     ...notifyActivities(deps),
+    ...pingActivities(deps),
   };
 }

@@ -146,7 +146,12 @@ export function routingActivities({ config, now, logger }: ActivityDeps) {
           allowResale: p.postback.allowResale,
           payoutCents: p.payoutCents,
           currency: p.currency,
+          ...(p.ping ? { ping: { bidValidityMs: p.ping.bidValidityMs } } : {}),
         });
+      }
+      if (plan.candidates.some((c) => c.ping)) {
+        const { timeoutMs, floorCents, currency } = cfg.config.routing.auction;
+        plan.auction = { timeoutMs, floorCents, currency };
       }
       logger.debug(
         {

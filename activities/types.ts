@@ -35,6 +35,15 @@ export interface RouteCandidate {
   /** The partner's default payout and currency, for answers that carry none. */
   payoutCents?: number;
   currency: string;
+  /** Set for a ping-post partner: it bids in the auction and is posted to only if its bid wins. */
+  ping?: { bidValidityMs: number };
+}
+
+/** The auction's rules for this lead (ping-post partners among the candidates). */
+export interface AuctionRules {
+  timeoutMs: number;
+  floorCents: number;
+  currency: string;
 }
 
 export interface RoutePlan {
@@ -42,6 +51,21 @@ export interface RoutePlan {
   /** Partners left out, with why: shown in the lead's history. */
   skipped: { partnerId: string; reason: string }[];
   maxPartners: number;
+  /** Present when some candidates are pinged first. */
+  auction?: AuctionRules;
+}
+
+/** One ping's answer: a bid, a refusal, a timeout or an error, with why (stored in `bids`, shown on the lead). */
+export interface PingResult {
+  partnerId: string;
+  outcome: 'bid' | 'refused' | 'timeout' | 'error';
+  bidCents?: number;
+  currency?: string;
+  pingId?: string;
+  reason?: string;
+  latencyMs: number;
+  /** When the ping was sent (ISO): a bid holds for `bidValidityMs` from then. */
+  at: string;
 }
 
 export interface DeliveryResult {

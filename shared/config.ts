@@ -55,7 +55,45 @@ export const deliverySchema = z.object({
   maxAttempts: z.number().int().min(1).max(20).default(5),
   /** The field our leadId is sent in: the subid the partner must echo back. */
   subidField: z.string().min(1).default('subid'),
+  /** The field the winning bid's ping id is posted in (ping-post partners). */
+  pingIdField: z.string().min(1).default('pingId'),
 });
+
+/**
+ * Ping-post (docs/routing.md "Auctions"): the partner is first pinged with a few fields of the lead and answers
+ * with a bid; the full lead is posted (`delivery`) only if its bid wins. `fields` are dot paths of the lead
+ * (`vertical`, `geo.state`, `data.loanAmount`): nothing else leaves, contact data only when listed.
+ */
+export const pingSchema = z
+  .object({
+    url: httpUrl,
+    method: z.enum(['POST', 'GET']).default('POST'),
+    format: z.enum(['json', 'form']).default('json'),
+    headers: z.record(z.string(), z.string()).default({}),
+    fields: z.array(z.string().min(1)).min(1),
+    /** This partner's own deadline; the auction's (`routing.auction.timeoutMs`) bounds it. */
+    timeoutMs: z.number().int().min(10).max(30_000).default(1000),
+    /** How long a bid holds: the post after a refused winner goes only to bids still valid. */
+    bidValidityMs: z.number().int().min(100).default(60_000),
+    response: z
+      .object({
+        bidPath: z.string().min(1),
+        pingIdPath: z.string().min(1),
+        /** The bid's currency in the answer; the partner's `currency` when absent. */
+        currencyPath: z.string().min(1).optional(),
+        /** A true value (true, "true", "yes", 1, "accepted") means a bid; absent, any bid above 0 is one. */
+        acceptedPath: z.string().min(1).optional(),
+        acceptedPattern: patternSchema.optional(),
+        reasonPath: z.string().min(1).optional(),
+      })
+      .refine((r) => !(r.acceptedPath && r.acceptedPattern), {
+        message: 'acceptedPath or acceptedPattern, not both',
+      }),
+  })
+  .refine((p) => !(p.method === 'GET' && p.format === 'json'), {
+    message: 'a GET ping sends its fields in the query string: leave format out or set it to form',
+    path: ['format'],
+  });
 
 /** How a partner's synchronous answer is read: a JSON path, a text pattern, or the HTTP status alone. */
 export const responseSchema = z.object({
@@ -146,6 +184,7 @@ export const partnerSchema = z
     paused: z.boolean().default(false),
     delivery: deliverySchema,
     response: responseSchema.default({}),
+    ping: pingSchema.optional(),
     postback: postbackConfigSchema,
     routing: routingRulesSchema.default(routingRulesSchema.parse({})),
     payout: amountSchema.optional(),
@@ -170,6 +209,17 @@ export const partnerSchema = z
       });
     }
   });
+
+export const auctionSchema = z
+  .object({
+    /** The whole auction's deadline: no ping is waited for, nor retried, past it. */
+    timeoutMs: z.number().int().min(50).max(30_000).default(1000),
+    /** The lowest bid that can win, in `currency`. */
+    floor: amountSchema.default(0),
+    /** Bids in another currency are refused: amounts of different currencies are never compared. */
+    currency: currencySchema.default('USD'),
+  })
+  .transform((a) => ({ ...a, floorCents: toCents(a.floor) }));
 
 export const notifyPolicySchema = z.object({
   initialInterval: durationSchema.default(1000),
@@ -205,6 +255,12 @@ export const routingConfigSchema = z
         refusedPostbackTtl: durationSchema.default(30 * 24 * 3_600_000),
         /** Per client address: postbacks failing authentication beyond this are answered 429 before checking. */
         authFailureRateLimit: rateLimitSchema.default({ perSecond: 1, burst: 100 }),
+      })
+      .prefault({}),
+    routing: z
+      .object({
+        /** Ping-post auctions among partners with a `ping` (docs/routing.md "Auctions"). */
+        auction: auctionSchema.prefault({}),
       })
       .prefault({}),
   })

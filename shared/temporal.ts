@@ -44,6 +44,11 @@ export interface LeadWorkflowView {
   currency?: string;
   partnersTried: string[];
   deadline?: string;
+  /** A ping-post auction's answers and the bid the lead was sold on (absent for waterfall-only leads). */
+  auction?: {
+    bids: { partnerId: string; outcome: string; bidCents?: number; currency?: string; reason?: string }[];
+    winner?: { partnerId: string; bidCents: number; currency: string };
+  };
   notifications: Record<string, 'sending' | 'delivered' | 'exhausted' | 'skipped'>;
 }
 

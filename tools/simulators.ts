@@ -26,9 +26,30 @@ export interface PartnerBehavior {
   }[];
 }
 
+/** How the partner answers a ping (a request to `<url>/ping`): a bid, or a refusal (`bid: null`). */
+export interface PingBehavior {
+  bid?: number | string | null;
+  currency?: string;
+  /** Answer after this long (a slow bidder, or one past the auction's deadline). */
+  latencyMs?: number;
+  httpStatus?: number;
+  reason?: string;
+  pingId?: string;
+}
+
+export interface ReceivedPing {
+  body: Record<string, unknown>;
+  at: number;
+  /** The ping id the answer carried, if it bid. */
+  pingId?: string;
+}
+
 export interface PartnerSimulator {
   url: string;
   received: ReceivedLead[];
+  /** Pings received at `<url>/ping`, answered as `setPingBehavior` says ({bid, currency, pingId, accepted, reason}). */
+  pings: ReceivedPing[];
+  setPingBehavior(fn: (ping: ReceivedPing, n: number) => PingBehavior): void;
   /** One entry per postback, with the answer to its last attempt (`attempts` > 1 when it was retried). */
   postbackResults: { subid: string; status?: string; httpStatus: number; body: string; attempts?: number }[];
   /** Postbacks scheduled or being sent right now (including retries still to come). */
@@ -138,6 +159,7 @@ export async function startPartnerSimulator(
       if ((req.headers['content-type'] ?? '').includes('json'))
         body = JSON.parse(text || '{}') as Record<string, unknown>;
       else body = Object.fromEntries(new URLSearchParams(text || new URL(req.url ?? '/', 'http://x').search));
+      if (new URL(req.url ?? '/', 'http://x').pathname.endsWith('/ping')) return answerPing(body, res);
       const subid = String(body[options.subidField ?? 'subid'] ?? '');
       const lead = { subid, body, at: Date.now() };
       received.push(lead);
@@ -159,10 +181,35 @@ export async function startPartnerSimulator(
       }
     })();
   });
+  const pings: ReceivedPing[] = [];
+  let pingBehavior: (ping: ReceivedPing, n: number) => PingBehavior = () => ({
+    bid: null,
+    reason: 'no bids today',
+  });
+  async function answerPing(body: Record<string, unknown>, res: ServerResponse) {
+    const ping: ReceivedPing = { body, at: Date.now() };
+    pings.push(ping);
+    const b = pingBehavior(ping, pings.length);
+    if (b.latencyMs) await new Promise((r) => setTimeout(r, b.latencyMs));
+    const bids = b.bid !== null && b.bid !== undefined;
+    if (bids) ping.pingId = b.pingId ?? `ping-${pings.length}-${Math.random().toString(36).slice(2, 10)}`;
+    res.statusCode = b.httpStatus ?? 200;
+    res.setHeader('content-type', 'application/json');
+    res.end(
+      JSON.stringify({
+        accepted: bids,
+        ...(bids ? { bid: b.bid, currency: b.currency ?? 'USD', pingId: ping.pingId } : {}),
+        ...(b.reason ? { reason: b.reason } : {}),
+      }),
+    );
+  }
+
   const url = await listen(server, options.port);
   return {
     url,
     received,
+    pings,
+    setPingBehavior: (fn) => void (pingBehavior = fn),
     postbackResults,
     pendingPostbacks: () => timers.size + sending,
     setBehavior: (fn) => void (behavior = fn),

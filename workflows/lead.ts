@@ -8,7 +8,13 @@ import {
   upsertMemo,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import type { DeliveryResult, RecordStatusInput } from '../activities/types';
+import type {
+  AuctionRules,
+  DeliveryResult,
+  PingResult,
+  RecordStatusInput,
+  RouteCandidate,
+} from '../activities/types';
 import type { CanonicalStatus } from '../shared/statuses';
 import {
   postbackSignal,
@@ -20,11 +26,30 @@ import {
   type PostbackSignal,
   type ReplayNotificationSignal,
 } from '../shared/temporal';
+import { rankBids, type AuctionVerdict, type RankedBid } from './auction';
 import { decide, type Decision } from './decide';
 import { orderCandidates } from './routing';
-import { deliverySteps, durableMongoSteps, loadThenRecord, mongoSteps, notifySteps } from './steps';
+import {
+  deliverySteps,
+  durableMongoSteps,
+  loadThenRecord,
+  mongoSteps,
+  notifySteps,
+  pingSteps,
+} from './steps';
 
 type Outcome = 'decided' | 'resell';
+
+/** Why no partner took the lead; for a waterfall-only lead the words it always had. */
+function failedReason(candidates: number, auction: AuctionVerdict | undefined, passed: string[]): string {
+  if (!candidates) return 'no eligible partner';
+  if (!auction) return 'no partner took the lead';
+  const refused = auction.refused.map((r) => `${r.partnerId}: ${r.reason}`);
+  const why = [...refused, ...passed].join('; ');
+  return auction.ranked.length
+    ? `no bidder took the lead (${why})`
+    : `no valid bid in the auction${why ? ` (${why})` : ''}`;
+}
 
 export async function leadWorkflow({ leadId }: LeadWorkflowInput): Promise<LeadWorkflowView> {
   const inbox: PostbackSignal[] = [];
@@ -71,6 +96,7 @@ export async function leadWorkflow({ leadId }: LeadWorkflowInput): Promise<LeadW
       partnerId: view.partnerId ?? null,
       payoutCents: view.payoutCents ?? null,
       currency: view.currency ?? null,
+      ...(view.auction?.winner ? { winningBid: view.auction.winner } : {}),
     });
   }
 
@@ -185,31 +211,91 @@ export async function leadWorkflow({ leadId }: LeadWorkflowInput): Promise<LeadW
     }
   }
 
+  /** Pings every bidder at once; the answers ranked (docs/routing.md "Auctions"). */
+  async function runAuction(bidders: RouteCandidate[], rules: AuctionRules): Promise<AuctionVerdict> {
+    const pingedAt = Date.now();
+    const at = new Date(pingedAt).toISOString();
+    const pings = pingSteps(rules.timeoutMs);
+    const results = await Promise.all(
+      bidders.map(({ partnerId }) =>
+        pings
+          .pingPartner({ leadId, partnerId, timeoutMs: rules.timeoutMs })
+          .catch((err: unknown): PingResult => {
+            if (!(err instanceof ActivityFailure)) throw err;
+            return { partnerId, outcome: 'error', reason: `ping failed: ${err.message}`, latencyMs: 0, at };
+          }),
+      ),
+    );
+    const verdict = rankBids(results, bidders, { ...rules, pingedAt }, Math.random);
+    view.auction = {
+      bids: results.map(({ partnerId, outcome, bidCents, currency, reason }) => ({
+        partnerId,
+        outcome,
+        ...(bidCents !== undefined ? { bidCents, currency } : {}),
+        ...(reason ? { reason } : {}),
+      })),
+    };
+    return verdict;
+  }
+
+  /** Offers the lead partner by partner: auction bids best first, then the waterfall; `failed` when none takes it. */
   async function route(): Promise<void> {
     const plan = await mongoSteps.planRoute(leadId);
-    const order = orderCandidates(plan.candidates, Math.random);
+    const bidders = plan.auction ? plan.candidates.filter((c) => c.ping) : [];
+    let offers: { c: RouteCandidate; bid?: RankedBid }[];
+    let auction: AuctionVerdict | undefined;
+    if (plan.auction && bidders.length) {
+      auction = await runAuction(bidders, plan.auction);
+      const waterfall = orderCandidates(
+        plan.candidates.filter((c) => !c.ping),
+        Math.random,
+      );
+      offers = [
+        ...auction.ranked.map((bid) => ({ c: bid.candidate, bid })),
+        ...waterfall.map((c) => ({ c })),
+      ];
+    } else {
+      offers = orderCandidates(plan.candidates, Math.random).map((c) => ({ c }));
+    }
+    const passed: string[] = [];
     let tried = 0;
-    for (const c of order) {
+    for (const { c, bid } of offers) {
       // maxPartners counts partners the lead was offered to; one whose cap is full was not.
       if (tried >= plan.maxPartners) break;
+      if (bid && Date.now() > bid.validUntil) {
+        passed.push(`${c.partnerId}: bid expired`);
+        continue;
+      }
+      // Caps count posts, not pings.
       const cap = await mongoSteps.reserveCap({ partnerId: c.partnerId, leadId });
-      if (!cap.ok) continue;
+      if (!cap.ok) {
+        passed.push(`${c.partnerId}: ${cap.reason ?? 'cap reached'}`);
+        continue;
+      }
       tried += 1;
       view.partnersTried.push(c.partnerId);
-      partnerPayout = { cents: c.payoutCents, currency: c.currency };
+      // The accepted bid is the lead's expected payout; a payout in the partner's answer or postback wins.
+      partnerPayout = bid
+        ? { cents: bid.bidCents, currency: bid.currency }
+        : { cents: c.payoutCents, currency: c.currency };
       let result: DeliveryResult | undefined;
       try {
-        result = await deliverySteps(c).deliverLead({ leadId, partnerId: c.partnerId });
+        const post = { leadId, partnerId: c.partnerId, ...(bid ? { pingId: bid.pingId } : {}) };
+        result = await deliverySteps(c).deliverLead(post);
       } catch (err) {
         if (!(err instanceof ActivityFailure)) throw err;
       }
       if (!result || result.outcome === 'rejected') {
+        passed.push(`${c.partnerId}: ${result ? (result.reason ?? 'rejected') : 'delivery failed'}`);
         await mongoSteps.releaseCap({ slots: cap.slots });
         continue;
       }
-      const cents = result.payoutCents ?? c.payoutCents;
+      if (bid && view.auction) {
+        view.auction.winner = { partnerId: c.partnerId, bidCents: bid.bidCents, currency: bid.currency };
+      }
+      const cents = result.payoutCents ?? partnerPayout.cents;
       if (result.outcome === 'accepted') {
-        await accept(c.partnerId, cents, c.currency, {
+        await accept(c.partnerId, cents, partnerPayout.currency, {
           reason: 'accepted by partner on delivery',
           rawStatus: result.rawStatus,
         });
@@ -218,14 +304,21 @@ export async function leadWorkflow({ leadId }: LeadWorkflowInput): Promise<LeadW
       const deadline = Date.now() + c.postbackTimeoutMs;
       await setStatus('pending', {
         partnerId: c.partnerId,
-        reason: 'delivered; awaiting postback',
+        reason: bid
+          ? `won the auction at ${bid.bidCents} ${bid.currency}; awaiting postback`
+          : 'delivered; awaiting postback',
         rawStatus: result.rawStatus,
         expiresAt: new Date(deadline).toISOString(),
       });
-      if ((await awaitPostback({ ...c, payoutCents: cents }, deadline)) === 'decided') return;
+      const verdict = await awaitPostback(
+        { ...c, payoutCents: cents, currency: partnerPayout.currency },
+        deadline,
+      );
+      if (verdict === 'decided') return;
+      passed.push(`${c.partnerId}: rejected by postback`);
       await mongoSteps.releaseCap({ slots: cap.slots });
     }
-    await setStatus('failed', { reason: order.length ? 'no partner took the lead' : 'no eligible partner' });
+    await setStatus('failed', { reason: failedReason(plan.candidates.length, auction, passed) });
   }
 
   /** After the verdict: late postbacks (chargebacks, answers after expiry) and notification replays. */

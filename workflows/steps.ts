@@ -65,3 +65,15 @@ export function notifySteps(lead: LeadSnapshot) {
   };
   return proxyActivities<Activities>(options);
 }
+
+/**
+ * Pings of an auction: one attempt each, never retried (a second try would come after the auction's deadline).
+ * The activity bounds its HTTP call by what is left of the auction; the timeout here only adds room for its
+ * database write, so a lost worker's ping counts as no bid.
+ */
+export function pingSteps(auctionTimeoutMs: number) {
+  return proxyActivities<Activities>({
+    startToCloseTimeout: auctionTimeoutMs + 5000,
+    retry: { maximumAttempts: 1 },
+  });
+}

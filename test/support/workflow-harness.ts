@@ -84,6 +84,8 @@ export interface LeadConfigOptions {
   acmeAllowsResale?: boolean;
   /** Partners answer delivery synchronously (`{"status": "accepted" | "rejected"}`). */
   synchronousAnswers?: boolean;
+  /** Ping-post: every partner is pinged first at `<url>/ping` (the simulator's answer shape). */
+  auction?: boolean;
 }
 
 /** The source's postback URL carries every macro, so tests see exactly what was filled in. */
@@ -101,6 +103,20 @@ export function leadTestConfig(e: Endpoints, opts: LeadConfigOptions = {}) {
       ...(id === 'acme' && opts.acmeAllowsResale ? { allowResale: true } : {}),
     },
     ...(opts.synchronousAnswers ? { response: { statusPath: 'status' } } : {}),
+    ...(opts.auction
+      ? {
+          ping: {
+            url: `${url}/ping`,
+            fields: ['vertical', 'geo.state'],
+            response: {
+              bidPath: 'bid',
+              pingIdPath: 'pingId',
+              currencyPath: 'currency',
+              acceptedPath: 'accepted',
+            },
+          },
+        }
+      : {}),
     routing: { priority },
     payout: 12.5,
   });

@@ -176,6 +176,25 @@ const SCENARIOS: Record<string, Scenario> = {
     await late.handle.result();
     return { 'late-rejection-after-expiry': late.handle };
   },
+  /** An auction: acme bids highest but refuses the post (4xx), bravo's bid takes the lead and it accepts later. */
+  async 'auction-winner-refuses'(h) {
+    h.useConfig((e) => leadTestConfig(e, { withBravo: true, auction: true }));
+    h.acme.setPingBehavior(() => ({ bid: '9.00', pingId: 'acme-ping-1' }));
+    h.bravo.setPingBehavior(() => ({ bid: '7.50', pingId: 'bravo-ping-1' }));
+    h.acme.setBehavior(() => ({ httpStatus: 422 }));
+    try {
+      const { leadId, handle } = await h.submitLead({ clickId: 'clk-auction', vertical: 'auto' });
+      await h.waitForStatus(leadId, 'pending');
+      await handle.signal(postbackSignal, postbackFor(leadId, 'accepted', { partnerId: 'bravo' }));
+      await handle.result();
+      return { 'auction-winner-refuses': firstRun(h, handle) };
+    } finally {
+      h.useConfig((e) => leadTestConfig(e));
+      h.acme.setBehavior(() => ({}));
+      h.acme.setPingBehavior(() => ({ bid: null }));
+      h.bravo.setPingBehavior(() => ({ bid: null }));
+    }
+  },
   /** The source is down past the notification's max duration, then an operator replays it (a new run). */
   async 'notification-exhausted'(h) {
     h.useConfig((e) =>
@@ -222,6 +241,10 @@ const SHAPES: Record<string, { status: string; regular: string[] }> = {
   failed: { status: 'failed', regular: ['deliverLead'] },
   'accepted-on-delivery': { status: 'accepted', regular: ['deliverLead', 'notifySource'] },
   'late-rejection-after-expiry': { status: 'rejected', regular: ['notifySource'] },
+  'auction-winner-refuses': {
+    status: 'accepted',
+    regular: ['pingPartner', 'pingPartner', 'deliverLead', 'deliverLead', 'notifySource'],
+  },
 };
 
 const EXPECTED_FILES = Object.keys(SHAPES)

@@ -26,12 +26,21 @@ export interface PartnerSpec {
   routing?: Record<string, unknown>;
   delivery?: Record<string, unknown>;
   response?: Record<string, unknown>;
+  /** A ping-post partner: `true` for the simulator's ping endpoint and answer shape, or overrides of it. */
+  ping?: true | Record<string, unknown>;
 }
+
+/** The ping config a simulator answers ({bid, currency, pingId, accepted, reason}); only these fields are sent. */
+export const PING_FIELDS = ['vertical', 'geo.state', 'data.loanAmount'];
 
 export interface RoutingHarness {
   sims: Record<PartnerName, PartnerSimulator>;
   /** Partners answer synchronously ({"status":"accepted"|"rejected"} at `status`) unless a spec says otherwise. */
-  useConfig(partners: PartnerSpec[], settings?: Record<string, unknown>): void;
+  useConfig(
+    partners: PartnerSpec[],
+    settings?: Record<string, unknown>,
+    auction?: Record<string, unknown>,
+  ): void;
   setConfig(config: ConfigIndex): void;
   config(): ConfigIndex;
   /** The clock planRoute sees (active hours), real time unless set. */
@@ -85,16 +94,32 @@ export async function startRoutingHarness(): Promise<RoutingHarness> {
 
   return {
     sims,
-    useConfig(partners, settings = {}) {
+    useConfig(partners, settings = {}, auction = {}) {
+      const ping = (p: PartnerSpec) =>
+        p.ping && {
+          url: `${sims[p.id].url}/ping`,
+          fields: PING_FIELDS,
+          timeoutMs: 2000,
+          response: {
+            bidPath: 'bid',
+            pingIdPath: 'pingId',
+            currencyPath: 'currency',
+            acceptedPath: 'accepted',
+            reasonPath: 'reason',
+          },
+          ...(p.ping === true ? {} : p.ping),
+        };
       config = new ConfigIndex(
         parseRoutingConfig({
           settings,
+          routing: { auction },
           partners: partners.map((p) => ({
             id: p.id,
             delivery: { url: `${sims[p.id].url}/leads`, timeoutMs: 2000, maxAttempts: 2, ...p.delivery },
             response: { statusPath: 'status', ...p.response },
             postback: { token: `token-${p.id}-123456`, timeout: '1h' },
             routing: p.routing ?? {},
+            ...(p.ping ? { ping: ping(p) } : {}),
             payout: 10,
           })),
           sources: [{ id: 'src-1', apiKey: 'key-src-1-abcdef' }],

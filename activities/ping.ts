@@ -1,0 +1,141 @@
+// pingPartner: one ping of a ping-post auction. Sends the partner only the lead fields its `ping.fields` lists,
+// reads its bid exactly (integer cents and a currency), and stores the answer, whatever it was, in `bids`.
+import { RE2JS } from 're2js';
+import type { PartnerConfig } from '../shared/config';
+import { Bid } from '../shared/bids';
+import { readPath } from '../shared/lead-fields';
+import { isDuplicateKey, Lead } from '../shared/models';
+import { toCents } from '../shared/money';
+import { flattenDeliveryBody } from './delivery';
+import type { ActivityDeps } from './deps';
+import type { PingResult } from './types';
+
+type PingConfig = NonNullable<PartnerConfig['ping']>;
+type Answer = Omit<PingResult, 'partnerId' | 'latencyMs' | 'at'>;
+
+/** The ping's body: the listed fields at their own paths (`geo.state` stays under `geo`), nothing else. */
+export function buildPingBody(ping: PingConfig, lead: Record<string, unknown>): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  for (const path of ping.fields) {
+    const value = readPath(lead, path);
+    if (value === undefined || value === null) continue;
+    const keys = path.split('.');
+    let at = body;
+    for (const key of keys.slice(0, -1)) at = (at[key] ??= {}) as Record<string, unknown>;
+    at[keys.at(-1) as string] = value;
+  }
+  return JSON.parse(JSON.stringify(body)) as Record<string, unknown>;
+}
+
+const TRUE_WORDS = new Set(['true', 'yes', '1', 'accepted', 'accept', 'ok', 'bid']);
+
+/** Reads a partner's answer to a ping: a bid with its ping id, or a refusal with the partner's reason. */
+export function readPingAnswer(partner: PartnerConfig, ping: PingConfig, body: string): Answer {
+  const r = ping.response;
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    json = undefined;
+  }
+  const text = (path: string | undefined) => {
+    const v = path ? readPath(json, path) : undefined;
+    return v === undefined || v === null || typeof v === 'object' ? undefined : String(v);
+  };
+  const reason = text(r.reasonPath)?.slice(0, 200);
+  let accepted: boolean | undefined;
+  if (r.acceptedPath) accepted = TRUE_WORDS.has((text(r.acceptedPath) ?? '').trim().toLowerCase());
+  else if (r.acceptedPattern) accepted = RE2JS.compile(r.acceptedPattern).test(body);
+  if (accepted === false) return { outcome: 'refused', reason: reason ?? 'partner declined to bid' };
+  const rawBid = readPath(json, r.bidPath);
+  if (rawBid === undefined || rawBid === null || rawBid === '')
+    return { outcome: 'refused', reason: reason ?? 'no bid in the answer' };
+  let bidCents: number;
+  try {
+    if (typeof rawBid !== 'string' && typeof rawBid !== 'number') throw new RangeError('not an amount');
+    bidCents = toCents(rawBid);
+  } catch {
+    return { outcome: 'refused', reason: `unreadable bid "${String(rawBid).slice(0, 32)}"` };
+  }
+  if (bidCents < 0) return { outcome: 'refused', reason: 'negative bid' };
+  if (bidCents === 0 && accepted === undefined) return { outcome: 'refused', reason: reason ?? 'bid of 0' };
+  const pingId = text(r.pingIdPath);
+  if (!pingId) return { outcome: 'refused', reason: 'bid without a ping id' };
+  const currencyText = (text(r.currencyPath) ?? partner.currency).trim().toUpperCase();
+  if (!/^[A-Z]{3}$/.test(currencyText))
+    return { outcome: 'refused', reason: `unreadable currency "${currencyText.slice(0, 8)}"` };
+  return { outcome: 'bid', bidCents, currency: currencyText, pingId: pingId.slice(0, 200) };
+}
+
+export function pingActivities({ config, http, now, logger }: ActivityDeps) {
+  async function store(leadId: string, result: PingResult, httpStatus?: number): Promise<void> {
+    logger.info({ leadId, workflowId: `lead-${leadId}`, ...result, httpStatus }, 'ping');
+    try {
+      await Bid.create({ _id: `${leadId}:${result.partnerId}`, leadId, ...result, httpStatus });
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+    }
+  }
+
+  return {
+    /**
+     * One ping, one attempt (the workflow schedules it without retries): every outcome is a result, never a
+     * throw, so the auction sees a refusal with its reason. `timeoutMs` is what is left of the auction.
+     */
+    async pingPartner({
+      leadId,
+      partnerId,
+      timeoutMs,
+    }: {
+      leadId: string;
+      partnerId: string;
+      timeoutMs: number;
+    }): Promise<PingResult> {
+      const at = now();
+      const done = async (answer: Answer, latencyMs: number, httpStatus?: number) => {
+        const result: PingResult = { partnerId, ...answer, latencyMs, at: at.toISOString() };
+        await store(leadId, result, httpStatus);
+        return result;
+      };
+      const partner = config().partners.get(partnerId);
+      if (!partner?.ping) return done({ outcome: 'error', reason: 'partner has no ping configured' }, 0);
+      const ping = partner.ping;
+      const lead = await Lead.findById(leadId).lean();
+      if (!lead) return done({ outcome: 'error', reason: 'lead not found' }, 0);
+      const fields = buildPingBody(ping, lead as Record<string, unknown>);
+      let url = ping.url;
+      let body: string | undefined;
+      const headers: Record<string, string> = { 'user-agent': 'leadrouter', ...ping.headers };
+      if (ping.method === 'GET') {
+        const u = new URL(ping.url);
+        for (const [k, v] of Object.entries(flattenDeliveryBody(fields, new Set()))) u.searchParams.set(k, v);
+        url = u.toString();
+      } else if (ping.format === 'form') {
+        body = new URLSearchParams(flattenDeliveryBody(fields, new Set())).toString();
+        headers['content-type'] = 'application/x-www-form-urlencoded';
+      } else {
+        body = JSON.stringify(fields);
+        headers['content-type'] = 'application/json';
+      }
+      const limit = Math.max(1, Math.min(ping.timeoutMs, timeoutMs));
+      const started = performance.now();
+      let res;
+      try {
+        res = await http({ method: ping.method, url, headers, body, timeoutMs: limit });
+      } catch (err) {
+        const latencyMs = Math.round(performance.now() - started);
+        const timedOut = latencyMs >= limit || /timeout/i.test(`${(err as Error).name} ${String(err)}`);
+        return timedOut
+          ? done({ outcome: 'timeout', reason: `no answer within ${limit} ms` }, latencyMs)
+          : done({ outcome: 'error', reason: `transport error: ${(err as Error).message}` }, latencyMs);
+      }
+      const latencyMs = Math.round(performance.now() - started);
+      // An answer after the deadline is not a bid, even if the transport let it through.
+      if (latencyMs > limit)
+        return done({ outcome: 'timeout', reason: `answered after ${limit} ms` }, latencyMs, res.status);
+      if (res.status >= 400)
+        return done({ outcome: 'refused', reason: `HTTP ${res.status}` }, latencyMs, res.status);
+      return done(readPingAnswer(partner, ping, res.body), latencyMs, res.status);
+    },
+  };
+}
