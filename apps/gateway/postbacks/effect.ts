@@ -100,9 +100,20 @@ export class PostbackEffects {
       if (await PostbackEffect.collection.findOne({ _id: effectId as never }, { projection: { _id: 1 } }))
         return duplicate;
       // Applied, but its claim was not written (the database went away after the signal; the partner was
-      // answered 503 and retries): the lead already has this status from this partner.
-      if (lead.status === status && lead.partnerId === partner.id) {
-        await this.claim({ ...claim, sentAt: pc.receivedAt }).catch(() => false); // the record made whole
+      // answered 503 and retries): the lead has this status from this partner, or had it (its status event).
+      // The claim is written now, from the event; until it is, the answer stays 503 so the partner sends again.
+      const applied =
+        (await StatusEvent.findOne(
+          { leadId, partnerId: partner.id, status, postbackId: { $exists: true } },
+          { postbackId: 1 },
+        ).lean()) ??
+        (lead.status === status && lead.partnerId === partner.id ? { postbackId: pc.postbackId } : undefined);
+      if (applied) {
+        await this.claim({
+          ...claim,
+          postbackId: applied.postbackId ?? pc.postbackId,
+          sentAt: pc.receivedAt,
+        });
         return duplicate;
       }
       // lead.status lags the workflow (a worker restart, a Temporal outage): an earlier postback that makes
@@ -141,11 +152,13 @@ export class PostbackEffects {
       // A copy that raced this one in was signalled too (and ignored by the workflow): whichever claims first is the original.
       if (!(await this.claim({ ...claim, sentAt: this.deps.now() }))) return duplicate;
     } catch (err) {
-      // Applied already; a repeat will be signalled again and ignored by the workflow.
-      this.deps.logger.error(
-        { err, leadId, postbackId: pc.postbackId },
-        'applied postback could not be claimed',
+      // Applied, but not recorded: a 200 would leave no claim for good. A 503 has the partner send it again,
+      // and the repeat writes the claim (above) or is signalled again and ignored by the workflow.
+      this.deps.logger.warn(
+        { err: String(err), leadId, postbackId: pc.postbackId },
+        'applied postback could not be claimed; answered 503 for a repeat',
       );
+      throw new AppError('dependency_unavailable', 'the postback could not be recorded; send it again');
     }
     return { httpStatus: 200, body: { ok: true, leadId, status, duplicate: false } };
   }
