@@ -1,6 +1,7 @@
 // Which partners may take a lead (filters, pause, active hours) and their caps, taken atomically.
 import { CapSlot, Delivery, isDuplicateKey, Lead, type LeadDoc } from '../shared/models';
 import type { PartnerConfig } from '../shared/config';
+import { personScreen } from './duplicates';
 import { readPath } from '../shared/lead-fields';
 import type { ActivityDeps } from './deps';
 import type { CapReservation, RoutePlan } from './types';
@@ -123,6 +124,7 @@ export function routingActivities({ config, now, logger }: ActivityDeps) {
         skipped: [],
         maxPartners: cfg.config.settings.maxPartnersPerLead,
       };
+      const personSkip = await personScreen(lead, at);
       for (const p of cfg.config.partners) {
         let reason: string | undefined;
         if (p.paused) reason = 'paused';
@@ -132,6 +134,7 @@ export function routingActivities({ config, now, logger }: ActivityDeps) {
           const failed = lead ? failedFilter(p, lead) : 'lead not found';
           if (failed) reason = `filter ${failed}`;
         }
+        reason ??= await personSkip(p);
         if (reason) {
           plan.skipped.push({ partnerId: p.id, reason });
           continue;

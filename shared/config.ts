@@ -5,6 +5,7 @@ import { z } from 'zod';
 import YAML from 'yaml';
 import { amountSchema, currencySchema, toCents } from './money';
 import { durationSchema } from './duration';
+import { IDENTITY_KINDS } from './identity';
 import { POSTBACK_STATUSES } from './statuses';
 import { secretDigest } from './signature';
 import { normalizeRawStatus } from './status-map';
@@ -155,6 +156,8 @@ export const routingRulesSchema = z.object({
     .default({}),
   dailyCap: z.number().int().min(0).optional(),
   hourlyCap: z.number().int().min(0).optional(),
+  /** Skip this partner (reason `duplicate`) for a person it already bought within the window. */
+  duplicates: z.object({ window: durationSchema }).optional(),
   /**
    * When the partner takes leads, in its own time zone: from (inclusive) to (exclusive). A window with
    * to < from runs across midnight and belongs to the day it starts on (`days: [fri]`, 22:00-06:00
@@ -243,6 +246,24 @@ export const sourceSchema = z.object({
   rateLimit: rateLimitSchema.optional(),
 });
 
+/** Duplicate leads at intake (issue 16): who counts as the same person, for how long, and what to do. */
+export const duplicatesSettingsSchema = z.object({
+  window: durationSchema.default(30 * 86_400_000),
+  keys: z.array(z.enum(IDENTITY_KINDS)).min(1).default(['email', 'phone']),
+  /** `global`: the same person from any source is a duplicate; `source`: only from the same source. */
+  scope: z.enum(['global', 'source']).default('global'),
+  /**
+   * `reject`: 409 duplicate_lead; `flag`: accepted and marked (`duplicateOf`) for reports; `off`: no intake
+   * check, the hashes are only kept for partners' `routing.duplicates` and suppression lists.
+   */
+  action: z.enum(['reject', 'flag', 'off']).default('reject'),
+  /** Gmail ignores dots and `+tags`: count `j.doe+x@gmail.com` as `jdoe@gmail.com`. */
+  gmail: z.boolean().default(false),
+  /** The HMAC key of the stored hashes; DUPLICATES_SECRET when not set here. Changing it forgets everyone. */
+  secret: z.string().min(16).optional(),
+});
+export type DuplicatesSettings = z.infer<typeof duplicatesSettingsSchema>;
+
 export const routingConfigSchema = z
   .object({
     partners: z.array(partnerSchema).min(1),
@@ -255,6 +276,7 @@ export const routingConfigSchema = z
         refusedPostbackTtl: durationSchema.default(30 * 24 * 3_600_000),
         /** Per client address: postbacks failing authentication beyond this are answered 429 before checking. */
         authFailureRateLimit: rateLimitSchema.default({ perSecond: 1, burst: 100 }),
+        duplicates: duplicatesSettingsSchema.optional(),
       })
       .prefault({}),
     routing: z
@@ -350,6 +372,25 @@ export function weakProductionSecrets(config: RoutingConfig, env: NodeJS.Process
   return problems;
 }
 
+/**
+ * Identity hashes need a key: from the file or DUPLICATES_SECRET. Required once a duplicate rule is
+ * configured; with only the variable set, hashes are kept (for suppressions) and intake checks nothing.
+ */
+function withDuplicatesSecret(config: RoutingConfig, file: string, env: NodeJS.ProcessEnv): RoutingConfig {
+  const configured = config.settings.duplicates;
+  if (configured?.secret) return config;
+  const secret = env.DUPLICATES_SECRET;
+  const wanted = configured !== undefined || config.partners.some((p) => p.routing.duplicates);
+  if (!secret) {
+    if (!wanted) return config;
+    throw new ConfigError(file, [
+      'settings.duplicates.secret: duplicate rules need a secret (16+ characters) for the identity hashes: set DUPLICATES_SECRET or settings.duplicates.secret',
+    ]);
+  }
+  const duplicates = configured ?? duplicatesSettingsSchema.parse({ action: 'off' });
+  return { ...config, settings: { ...config.settings, duplicates: { ...duplicates, secret } } };
+}
+
 /** Reads and validates the config; with NODE_ENV=production it also refuses weak credentials (see above). */
 export function loadRoutingConfig(file: string, env: NodeJS.ProcessEnv = process.env): RoutingConfig {
   const config = readRoutingConfig(file);
@@ -357,7 +398,7 @@ export function loadRoutingConfig(file: string, env: NodeJS.ProcessEnv = process
     const weak = weakProductionSecrets(config, env);
     if (weak.length) throw new ConfigError(file, weak);
   }
-  return config;
+  return withDuplicatesSecret(config, file, env);
 }
 
 function readRoutingConfig(file: string): RoutingConfig {

@@ -12,6 +12,7 @@ export const ERROR_STATUS = {
   unknown_partner: 404,
   not_found: 404,
   conflict: 409,
+  duplicate_lead: 409,
   payload_too_large: 413,
   query_too_large: 414,
   unmapped_status: 422,

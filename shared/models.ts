@@ -38,6 +38,10 @@ const leadSchema = new Schema(
     /** When a pending lead expires without a postback. */
     expiresAt: Date,
     finalAt: Date,
+    /** Keyed hashes of the person's email and phone (shared/identity.ts), never the clear values. */
+    identity: { type: [String], default: undefined },
+    /** The earlier lead of the same person, when settings.duplicates.action is `flag`. */
+    duplicateOf: String,
     /** The last workflow history event this document reflects, so replayed activities never go backwards. */
     seq: { type: Number, default: 0 },
   },
@@ -47,6 +51,7 @@ leadSchema.index({ sourceId: 1, createdAt: -1 });
 leadSchema.index({ partnerId: 1, createdAt: -1 });
 leadSchema.index({ status: 1, updatedAt: -1 });
 leadSchema.index({ createdAt: -1 });
+leadSchema.index({ identity: 1, partnerId: 1 }, { sparse: true });
 export type LeadDoc = InferSchemaType<typeof leadSchema>;
 export const Lead = mongoose.model('Lead', leadSchema, 'leads');
 

@@ -1,5 +1,5 @@
 // The CLI's line to the gateway's admin API: base URL and key from flags or the environment, errors as messages.
-import type { Journey, LeadList, ReplayResult } from '../../shared/http';
+import type { Journey, LeadList, ReplayResult, SuppressionResult } from '../../shared/http';
 
 export class CliError extends Error {
   constructor(
@@ -68,5 +68,9 @@ export class AdminApi {
 
   replay(body: Record<string, unknown>): Promise<ReplayResult> {
     return this.request('POST', '/admin/notifications/replay', body);
+  }
+
+  suppress(body: Record<string, unknown>): Promise<SuppressionResult> {
+    return this.request('POST', '/admin/suppressions', body);
   }
 }

@@ -5,6 +5,7 @@ import type { ReplayTarget } from '../../shared/http';
 import { AdminApi, CliError } from './api';
 import { progress } from './progress';
 import { registerSearchAttributes } from './search-attributes';
+import { formatSuppression, suppressionBody } from './suppress';
 import { formatJourney } from './timeline';
 
 export interface Io {
@@ -22,6 +23,8 @@ commands:
   replay --lead <leadId> --status <s>    replay one exhausted source notification
   replay [--source s] [--status s] [--from t] [--to t] [--dry-run]
                                          replay every exhausted notification matching the filter
+  suppress [--email e]... [--phone p]... [--hash h]... [--file list]... [--country CC] [--reason text]
+                                         never deliver these people (hashed by the gateway)
   config check [file]                    validate a routing config (default: $ROUTING_CONFIG or config/routing.yaml)
   temporal setup [--wait seconds]        register the LeadStatus, PartnerId, SourceId search attributes
                                          (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE; idempotent)
@@ -45,6 +48,12 @@ const OPTIONS = {
   all: { type: 'boolean' },
   'dry-run': { type: 'boolean' },
   wait: { type: 'string' },
+  email: { type: 'string', multiple: true },
+  phone: { type: 'string', multiple: true },
+  hash: { type: 'string', multiple: true },
+  file: { type: 'string', multiple: true },
+  country: { type: 'string' },
+  reason: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -198,6 +207,9 @@ export async function main(
         return await leadsCommand(values, io);
       case 'replay':
         return await replayCommand(values, io);
+      case 'suppress':
+        io.out.write(formatSuppression(await api(values, io.env).suppress(suppressionBody(values))));
+        return 0;
       case 'config':
         return configCommand(rest, io);
       case 'temporal':

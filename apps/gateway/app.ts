@@ -27,6 +27,7 @@ import { logRefusedPostbacks, PostbackService } from './postbacks';
 import { docsRouter } from './openapi';
 import { RateLimits } from './rate-limit';
 import { reportsRouter } from './reports';
+import { suppressionsRouter } from './suppressions';
 import type { TemporalGateway } from './temporal';
 import { parseInput } from './validation';
 
@@ -130,6 +131,7 @@ export function createGateway(deps: GatewayDeps): Koa {
   app.use(reports.routes()).use(reports.allowedMethods({ throw: true }));
   const outbox = outboxAdminRouter({ adminKey, temporal, logger });
   app.use(outbox.routes()).use(outbox.allowedMethods({ throw: true }));
+  app.use(suppressionsRouter({ adminKey, config, now: deps.now }).routes());
   app.use(docsRouter().routes());
   return app;
 }

@@ -13,7 +13,7 @@ export interface HousekeeperOptions {
   now?: () => Date;
   /**
    * With several gateways: house is kept once per interval by whichever holds that term's lease (`holder`
-   * names this one; decision 0011). Without, every round keeps house.
+   * names this one; decision 0012). Without, every round keeps house.
    */
   lease?: { holder: string };
 }

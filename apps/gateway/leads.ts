@@ -1,6 +1,6 @@
 // Lead intake (store, then start the workflow, or leave it to the outbox) and the lead view with its journey.
 import { randomBytes } from 'node:crypto';
-import type { SourceConfig } from '../../shared/config';
+import type { ConfigIndex, SourceConfig } from '../../shared/config';
 import { AppError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import type { Metrics } from '../../shared/metrics';
@@ -10,6 +10,7 @@ import { insertStatusEvent } from '../../shared/reports';
 import type { LeadInput, LeadSummary, LeadView } from '../../shared/http';
 import type { CanonicalStatus } from '../../shared/statuses';
 import { leadWorkflowId } from '../../shared/temporal';
+import { screenDuplicates } from './duplicates';
 import type { TemporalGateway } from './temporal';
 
 /** The lead's own fields as the HTTP contract names them: a row of the admin list, the head of the lead view. */
@@ -54,7 +55,13 @@ export interface IntakeResult {
 
 export class LeadService {
   constructor(
-    private readonly deps: { temporal: TemporalGateway; logger: Logger; metrics: Metrics; now?: () => Date },
+    private readonly deps: {
+      temporal: TemporalGateway;
+      logger: Logger;
+      metrics: Metrics;
+      now?: () => Date;
+      config?: () => ConfigIndex;
+    },
   ) {}
 
   async intake(source: SourceConfig, input: LeadInput): Promise<IntakeResult> {
@@ -64,10 +71,12 @@ export class LeadService {
     const existing = await Lead.findById(leadId, { sourceId: 1, status: 1 }).lean();
     if (existing) return this.repeat(existing, source, leadId);
     const { leadId: _omit, ...fields } = input;
+    const identity = await screenDuplicates(this.deps.config?.(), source, input, leadId, at);
     try {
       await Lead.create({
         _id: leadId,
         ...fields,
+        ...identity,
         sourceId: source.id,
         status: 'received',
         seq: 0,

@@ -1,7 +1,7 @@
 // Leases on the gateway's background jobs, so that N gateways do each about once, not N times: time is cut into
 // terms, and whoever first inserts `<job>:<term>` holds the job for that term. An insert on a unique _id is atomic
 // on every MongoDB-wire server, FerretDB included, the same guarantee cap slots and claims rest on; no
-// conditional update is needed (decision 0011). A holder that dies leaves the job undone for at most one term.
+// conditional update is needed (decision 0012). A holder that dies leaves the job undone for at most one term.
 import mongoose, { Schema } from 'mongoose';
 import { isDuplicateKey } from '../../shared/models';
 

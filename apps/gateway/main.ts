@@ -33,7 +33,7 @@ export async function runGateway(): Promise<() => Promise<void>> {
     trustProxy: env.TRUST_PROXY,
     metricsToken: env.METRICS_TOKEN,
   });
-  // Any number of gateways may run: background jobs go to one of them per term (decision 0011).
+  // Any number of gateways may run: background jobs go to one of them per term (decision 0012).
   const lease = { holder: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}` };
   const reconciler = new Reconciler({ temporal, logger, metrics, lease });
   reconciler.start();

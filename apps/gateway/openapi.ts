@@ -15,6 +15,8 @@ import {
   postbackResultSchema,
   replayFilterSchema,
   replayResultSchema,
+  suppressionRequestSchema,
+  suppressionResultSchema,
   replaySingleSchema,
   reportQuerySchema,
   reportSchema,
@@ -98,7 +100,7 @@ function buildRegistry(): OpenAPIRegistry {
       ...badInput,
       ...errorResponses({
         ...AUTH_ERRORS,
-        409: 'leadId already used by another source (`conflict`)',
+        409: 'leadId already used by another source (`conflict`), or the same person within the duplicate window (`duplicate_lead`, naming the earlier lead)',
         413: 'Body too large',
         415: 'Not JSON',
       }),
@@ -319,6 +321,26 @@ function buildRegistry(): OpenAPIRegistry {
       200: { description: 'The entry, now waiting', content: json(named('OutboxEntry', outboxEntrySchema)) },
       ...badInput,
       ...errorResponses({ ...AUTH_ERRORS, 404: 'No unsent outbox entry with this id (`not_found`)' }),
+    },
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/admin/suppressions',
+    tags: ['Operators'],
+    summary: 'Add people to the suppression list: never delivered to any partner',
+    description:
+      'Emails and phones are normalized and hashed on arrival (only identity hashes are stored); `hash` takes hashes as stored. All or nothing: one bad entry refuses the list.',
+    security: [{ adminKey: [] }],
+    request: {
+      body: { required: true, content: json(named('SuppressionRequest', suppressionRequestSchema)) },
+    },
+    responses: {
+      200: {
+        description: 'How many entries were received and new',
+        content: json(named('SuppressionResult', suppressionResultSchema)),
+      },
+      ...badInput,
+      ...errorResponses({ ...AUTH_ERRORS, 409: 'No identity secret configured (`conflict`)' }),
     },
   });
   return registry;

@@ -26,7 +26,7 @@ export interface ReconcilerOptions {
   fullScanIntervalMs?: number;
   /**
    * With several gateways: the leases that let one of them (`holder` names this one) do the periodic work each
-   * term (decision 0011). A gateway whose own Temporal call failed still sends what it queued; without leases
+   * term (decision 0012). A gateway whose own Temporal call failed still sends what it queued; without leases
    * every pass is periodic work, as for a lone gateway.
    */
   lease?: { holder: string; termMs?: number };

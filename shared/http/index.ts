@@ -6,3 +6,4 @@ export * from './leads';
 export * from './postbacks';
 export * from './reports';
 export * from './outbox';
+export * from './suppressions';

@@ -1,6 +1,6 @@
 // Several gateways against one database (three gateways' background jobs in one process, each with its own
 // Temporal connection and lease holder, on the real Mongo-wire server and Temporal dev server): every job is
-// done once per term, by one of them, and another takes over when that one stops (decision 0011).
+// done once per term, by one of them, and another takes over when that one stops (decision 0012).
 import pino from 'pino';
 import { Client, Connection } from '@temporalio/client';
 import { Housekeeper } from '../../apps/gateway/housekeeping';

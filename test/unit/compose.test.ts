@@ -180,9 +180,11 @@ test('gateways and workers get what they need: Temporal, MongoDB, the mounted ro
     expect(mount).toBe('./deploy/config:/etc/leadrouter:ro');
     expect(env.ROUTING_CONFIG).toBe('/etc/leadrouter/routing.yaml');
   }
-  // Compose itself refuses to start without the admin key rather than run with a default one.
+  // Compose itself refuses to start without the secrets rather than run with a default one.
   for (const name of GATEWAYS)
     expect(String(services[name]?.environment?.ADMIN_API_KEY)).toMatch(/^\$\{ADMIN_API_KEY:\?.+\}$/);
+  for (const name of [...GATEWAYS, 'worker'])
+    expect(String(services[name]?.environment?.DUPLICATES_SECRET)).toMatch(/^\$\{DUPLICATES_SECRET:\?.+\}$/);
   for (const env of Object.values(services).map((s) => JSON.stringify(s.environment ?? {})))
     expect(env).not.toMatch(/change-me/i);
 });
