@@ -17,9 +17,8 @@ COPY apps apps
 COPY workflows workflows
 COPY activities activities
 COPY shared shared
-# Every folder tsconfig.build.json includes (checked by test/unit/compose.test.ts); dev-only code compiled
-# here stays in this stage: the runtime copies only the product's folders of dist.
-COPY scripts scripts
+# Every folder tsconfig.build.json includes (checked by test/unit/compose.test.ts); the runtime copies only
+# the product's folders of dist.
 RUN npm run build
 
 FROM ${NODE_IMAGE} AS prod-deps

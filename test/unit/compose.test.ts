@@ -142,8 +142,8 @@ test('the proxy sends to every gateway on the port it listens on, and the gatewa
   expect(nginx).toMatch(/proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;/);
   expect(services.proxy?.ports).toEqual([`3000:${/listen (\d+);/.exec(nginx)?.[1]}`]);
   expect(services.proxy?.volumes).toContain('./deploy/nginx.conf:/etc/nginx/conf.d/default.conf:ro');
-  // One hop: `true` and `1` both mean it (SPEC, "Client address").
-  for (const name of GATEWAYS) expect([true, 1]).toContain(readEnv(resolved(name)).TRUST_PROXY);
+  // The client is the address nginx appended: exactly one hop from the right (SPEC, "Client address").
+  for (const name of GATEWAYS) expect(readEnv(resolved(name)).TRUST_PROXY).toBe(1);
 });
 
 test('every variable compose sets on a leadrouter process is one the code reads, and parses', () => {
