@@ -154,7 +154,10 @@ const postbackLogSchema = new Schema({
   errorCode: String,
   errorMessage: String,
   latencyMs: Number,
-  /** Set on refused requests only: housekeeping deletes the line after it (applied ones are kept). */
+  /** A test postback (outcome `test`): whether it would have been applied, and why (or why not). */
+  wouldApply: Boolean,
+  reason: String,
+  /** Set on refused and test requests only: housekeeping deletes the line after it (applied ones are kept). */
   expiresAt: Date,
 });
 postbackLogSchema.index({ leadId: 1, receivedAt: 1 });

@@ -25,6 +25,8 @@ export const postbackParamsSchema = z.object({
     .string()
     .regex(/^\d{1,12}$/, 'must be unix seconds')
     .optional(),
+  /** The partner's integration test: checked and answered as usual, logged, never applied. */
+  test: z.enum(['0', '1', 'true', 'false'], 'must be 1 or 0').optional(),
 });
 export type PostbackParams = z.infer<typeof postbackParamsSchema>;
 
@@ -34,6 +36,16 @@ export const postbackResultSchema = z.object({
   status: postbackStatusSchema,
   duplicate: z.boolean(),
   queued: z.boolean().optional(),
+});
+
+/** The answer to a postback with `test=1`: what would happen, with nothing changed. */
+export const postbackTestResultSchema = z.object({
+  ok: z.literal(true),
+  test: z.literal(true),
+  leadId: z.string(),
+  status: postbackStatusSchema,
+  wouldApply: z.boolean(),
+  reason: z.string(),
 });
 
 /** A postback as it was logged (secrets already redacted when it was stored). */

@@ -98,6 +98,7 @@ test('schemas come from the zod request schemas (constraints carried over)', () 
     'txid',
     'token',
     'ts',
+    'test',
   ]);
   const list = doc.paths?.['/admin/leads']?.get as { parameters: { name: string }[] };
   expect(list.parameters.map((p) => p.name).sort()).toEqual([

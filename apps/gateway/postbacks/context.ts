@@ -16,7 +16,9 @@ export interface RawPostback {
 
 export interface PostbackAnswer {
   httpStatus: 200 | 202;
-  body: { ok: true; leadId: string; status: PostbackStatus; duplicate: boolean; queued?: boolean };
+  body:
+    | { ok: true; leadId: string; status: PostbackStatus; duplicate: boolean; queued?: boolean }
+    | { ok: true; test: true; leadId: string; status: PostbackStatus; wouldApply: boolean; reason: string };
 }
 
 /** What the postback path reads of a lead. */
@@ -36,6 +38,9 @@ export interface PostbackLogFields {
   status?: PostbackStatus;
   payoutCents?: number;
   currency?: string;
+  /** Test postbacks only: what would have happened. */
+  wouldApply?: boolean;
+  reason?: string;
 }
 
 /** One request on its way through the steps; each step fills in what it found, in this order. */
@@ -50,6 +55,8 @@ export interface PostbackContext {
   raw?: Record<string, string>;
   partner?: PartnerConfig;
   params?: PostbackParams;
+  /** `test=1`: everything is checked and logged, nothing applied (the answer says what would happen). */
+  test?: boolean;
   /** Set once the partner proved who it is. */
   authenticated?: boolean;
   /** The replay key of a verified signature, recorded once the outcome is known. */

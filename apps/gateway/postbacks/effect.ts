@@ -27,6 +27,43 @@ interface Claim {
   sentAt?: Date;
 }
 
+/** The status claimed for this lead by this partner under `txid`, if any (read by claim id: no scan). */
+export async function claimedTxid(
+  leadId: string,
+  partnerId: string,
+  txid: string,
+): Promise<PostbackStatus | undefined> {
+  const ids = POSTBACK_STATUSES.map((s) => `${leadId}:${partnerId}:${s}`);
+  const claim = await PostbackEffect.collection.findOne<Pick<Claim, 'signal'>>(
+    { _id: { $in: ids as never[] }, 'signal.txid': txid },
+    { projection: { 'signal.status': 1 } },
+  );
+  return claim?.signal.status;
+}
+
+/** This partner's claims for this lead not yet reflected in the lead document, from which `status` is a valid transition. */
+export async function unrecordedClaimsEnabling(
+  leadId: string,
+  partnerId: string,
+  status: PostbackStatus,
+  leadSeq: number,
+) {
+  const ids = POSTBACK_STATUSES.filter((s) => canTransition(s, status)).map(
+    (s) => `${leadId}:${partnerId}:${s}`,
+  );
+  const claims = ids.length
+    ? await PostbackEffect.find({ _id: { $in: ids } }, { postbackId: 1, sentAt: 1 }).lean()
+    : [];
+  const unrecorded = [];
+  for (const claim of claims) {
+    // The status event (`<leadId>:<seq>`) is written before the lead document: compare its seq with the lead's.
+    const event = await StatusEvent.findOne({ leadId, postbackId: claim.postbackId }, { _id: 1 }).lean();
+    const eventSeq = event ? Number(String(event._id).slice(leadId.length + 1)) : Number.POSITIVE_INFINITY;
+    if (eventSeq > leadSeq) unrecorded.push(claim);
+  }
+  return unrecorded;
+}
+
 export interface PostbackEffectsDeps {
   temporal: TemporalGateway;
   logger: Logger;
@@ -48,14 +85,19 @@ export class PostbackEffects {
 
   /** The step mapping the partner's raw status and amount to ours. */
   readonly mapStatus = async (pc: PostbackContext, next: () => Promise<void>): Promise<void> => {
-    const partner = required(pc.partner, 'partner');
     const params = required(pc.params, 'params');
-    pc.status = mapPartnerStatus(params.status, partner.postback, this.statusMap(partner));
+    pc.status = this.statusOf(pc);
     pc.log.status = pc.status;
     pc.log.payoutCents = params.payout !== undefined ? toCents(params.payout) : undefined;
     pc.log.currency = params.currency?.toUpperCase();
     await next();
   };
+
+  /** The partner's raw status as ours (422 `unmapped_status` when the partner's map has no word for it). */
+  statusOf(pc: PostbackContext): PostbackStatus {
+    const partner = required(pc.partner, 'partner');
+    return mapPartnerStatus(required(pc.params, 'params').status, partner.postback, this.statusMap(partner));
+  }
 
   /** The last step: the effect claimed once and signalled (or queued). */
   readonly apply = async (pc: PostbackContext): Promise<void> => {
@@ -91,7 +133,7 @@ export class PostbackEffects {
       claimedAt: pc.receivedAt,
     };
     // The partner's transaction id names one event: seen with another status it is still that event (SPEC).
-    const sameTxid = params.txid !== undefined && (await this.claimedTxid(leadId, partner.id, params.txid));
+    const sameTxid = params.txid !== undefined && (await claimedTxid(leadId, partner.id, params.txid));
     if (sameTxid) return { ...duplicate, body: { ...duplicate.body, status: sameTxid } };
     let behindQueued = false;
     if (!canTransition(lead.status as CanonicalStatus, status)) {
@@ -119,7 +161,7 @@ export class PostbackEffects {
       // lead.status lags the workflow (a worker restart, a Temporal outage): an earlier postback that makes
       // this one valid (approved, then a chargeback) may be claimed and not recorded yet. Then this one is
       // valid too; and while that one still waits in the outbox, this one queues behind it (order kept).
-      const enabling = await this.unrecordedClaimsEnabling(leadId, partner.id, status, lead.seq ?? 0);
+      const enabling = await unrecordedClaimsEnabling(leadId, partner.id, status, lead.seq ?? 0);
       if (!enabling.length)
         throw new AppError('conflict', `a lead that is ${lead.status} cannot become ${status}`);
       behindQueued = enabling.some((c) => !c.sentAt);
@@ -163,20 +205,6 @@ export class PostbackEffects {
     return { httpStatus: 200, body: { ok: true, leadId, status, duplicate: false } };
   }
 
-  /** The status claimed for this lead by this partner under `txid`, if any (read by claim id: no scan). */
-  private async claimedTxid(
-    leadId: string,
-    partnerId: string,
-    txid: string,
-  ): Promise<PostbackStatus | undefined> {
-    const ids = POSTBACK_STATUSES.map((s) => `${leadId}:${partnerId}:${s}`);
-    const claim = await PostbackEffect.collection.findOne<Pick<Claim, 'signal'>>(
-      { _id: { $in: ids as never[] }, 'signal.txid': txid },
-      { projection: { 'signal.status': 1 } },
-    );
-    return claim?.signal.status;
-  }
-
   /** Inserts a claim; false when this effect is claimed already. */
   private async claim(doc: Claim): Promise<boolean> {
     try {
@@ -186,29 +214,6 @@ export class PostbackEffects {
       if (isDuplicateKey(err)) return false;
       throw err;
     }
-  }
-
-  /** This partner's claims for this lead not yet reflected in the lead document, from which `status` is a valid transition. */
-  private async unrecordedClaimsEnabling(
-    leadId: string,
-    partnerId: string,
-    status: PostbackStatus,
-    leadSeq: number,
-  ) {
-    const ids = POSTBACK_STATUSES.filter((s) => canTransition(s, status)).map(
-      (s) => `${leadId}:${partnerId}:${s}`,
-    );
-    const claims = ids.length
-      ? await PostbackEffect.find({ _id: { $in: ids } }, { postbackId: 1, sentAt: 1 }).lean()
-      : [];
-    const unrecorded = [];
-    for (const claim of claims) {
-      // The status event (`<leadId>:<seq>`) is written before the lead document: compare its seq with the lead's.
-      const event = await StatusEvent.findOne({ leadId, postbackId: claim.postbackId }, { _id: 1 }).lean();
-      const eventSeq = event ? Number(String(event._id).slice(leadId.length + 1)) : Number.POSITIVE_INFINITY;
-      if (eventSeq > leadSeq) unrecorded.push(claim);
-    }
-    return unrecorded;
   }
 
   private statusMap(partner: PartnerConfig): Map<string, PostbackStatus> {

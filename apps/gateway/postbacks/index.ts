@@ -14,6 +14,7 @@ import { checkHolder } from './holder';
 import { PostbackRecorder, type RefusedPostback } from './log';
 import { PostbackLimits } from './limits';
 import { identifyPartner } from './partner';
+import { PostbackTestMode } from './test-mode';
 
 export type { PostbackAnswer, RawPostback } from './context';
 export { logRefusedPostbacks, type RefusedPostback } from './log';
@@ -40,6 +41,7 @@ export class PostbackService {
     const effects = new PostbackEffects({ ...deps, now });
     const auth = new PartnerAuth(deps.logger);
     const limits = new PostbackLimits(deps.rateLimits ?? new RateLimits());
+    const testMode = new PostbackTestMode(effects);
     this.run = compose<PostbackContext>([
       auth.rememberSignature,
       this.recorder.step,
@@ -47,8 +49,10 @@ export class PostbackService {
       identifyPartner,
       auth.step,
       limits.partnerRate,
+      testMode.step,
       checkHolder,
       effects.mapStatus,
+      testMode.preview,
       effects.apply,
     ]);
   }

@@ -26,8 +26,11 @@ export interface RefusedPostback {
   latencyMs: number;
 }
 
-/** The log's `outcome`: what happened to the request (`rejected` carries its `errorCode`). */
-export type PostbackOutcome = 'applied' | 'duplicate' | 'queued' | 'rejected';
+/**
+ * The log's `outcome`: what happened to the request. `rejected` carries its `errorCode` (an `ErrorCode` of
+ * shared/errors.ts); `test` (a partner's `test=1`) carries `wouldApply` and `reason`.
+ */
+export type PostbackOutcome = 'applied' | 'duplicate' | 'queued' | 'rejected' | 'test';
 
 const SECRET_HEADERS = new Set(['x-api-key', 'authorization', 'x-signature', 'cookie']);
 
@@ -80,6 +83,7 @@ function unexpected(err: unknown): AppError {
 
 function outcomeOf(answer: PostbackAnswer | undefined): PostbackOutcome {
   if (!answer) return 'rejected';
+  if ('test' in answer.body) return 'test';
   if (answer.body.duplicate) return 'duplicate';
   return answer.body.queued ? 'queued' : 'applied';
 }
@@ -156,7 +160,8 @@ export class PostbackRecorder {
         requestId: req.requestId,
         ...pc.log,
         outcome,
-        expiresAt: outcome === 'rejected' ? this.expiry(pc.receivedAt) : undefined,
+        // Lines of requests that changed nothing expire (settings.refusedPostbackTtl): a flood must not fill the disk.
+        expiresAt: outcome === 'rejected' || outcome === 'test' ? this.expiry(pc.receivedAt) : undefined,
         httpStatus: failure ? failure.status : answer?.httpStatus,
         errorCode: failure?.code,
         errorMessage: failure?.message,

@@ -4,7 +4,7 @@ import { AppError } from '../../../shared/errors';
 import { postbackParamsSchema, type PostbackParams } from '../../../shared/schemas';
 import { zodIssues } from '../validation';
 
-const PARAM_NAMES = ['subid', 'status', 'payout', 'currency', 'txid', 'token', 'ts'] as const;
+const PARAM_NAMES = ['subid', 'status', 'payout', 'currency', 'txid', 'token', 'ts', 'test'] as const;
 /** Partners add their own parameters (offer ids, sub ids); more than this is not a postback. */
 const MAX_PARAMS = 50;
 const MAX_PARAM_LENGTH = 2048;

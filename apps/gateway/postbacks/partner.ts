@@ -28,5 +28,6 @@ export async function identifyPartner(pc: PostbackContext, next: () => Promise<v
   pc.log.leadId = pc.params.subid;
   pc.log.txid = pc.params.txid;
   pc.log.rawStatus = pc.params.status;
+  pc.test = pc.params.test === '1' || pc.params.test === 'true';
   await next();
 }

@@ -1,0 +1,154 @@
+// The partner integration test: a postback with `test=1` (or the partner's own name for it) is authenticated,
+// read and mapped like any other, answered with what would happen, logged with outcome `test`, and changes
+// no lead, claim or workflow.
+import {
+  startPartnerSimulator,
+  startSourceSimulator,
+  type PartnerSimulator,
+  type SourceSimulator,
+} from '../../tools/simulators';
+import { Lead, PostbackEffect, PostbackLog } from '../../shared/models';
+import { leadWorkflowId } from '../../shared/temporal';
+import { startStack, type Stack } from '../support/stack';
+import {
+  ACME_TOKEN,
+  historyOf,
+  nowSeconds,
+  partnersConfig,
+  pendingLead,
+  send,
+  signedQuery,
+  waitForStatus,
+} from './postback-support';
+
+let stack: Stack;
+let partner: PartnerSimulator;
+let source: SourceSimulator;
+
+beforeAll(async () => {
+  partner = await startPartnerSimulator();
+  source = await startSourceSimulator();
+  // acme calls the flag "sandbox".
+  const config = partnersConfig(partner.url, source.url, {
+    postback: {
+      token: ACME_TOKEN,
+      statusMap: { lead: 'pending' },
+      timeout: '1h',
+      params: { test: 'sandbox' },
+    },
+  });
+  stack = await startStack({ config });
+}, 90_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  await partner?.stop();
+  await source?.stop();
+});
+
+const acme = (params: Record<string, string>) =>
+  send(stack.baseUrl, {
+    path: '/postback/acme',
+    query: new URLSearchParams({ token: ACME_TOKEN, ...params }).toString(),
+  });
+
+/** Signals the lead's workflow received: a test postback must add none. */
+async function signalsOf(leadId: string): Promise<number> {
+  const history = await stack.client.workflow.getHandle(leadWorkflowId(leadId)).fetchHistory();
+  return (history.events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes).length;
+}
+
+test('a test postback says it would apply, and changes nothing but the log', async () => {
+  const leadId = await pendingLead(stack, 'auto', 'clk-test-mode');
+  const before = await Lead.findById(leadId).lean();
+  const signalsBefore = await signalsOf(leadId);
+
+  const res = await acme({ subid: leadId, status: 'approved', payout: '3.00', sandbox: '1' });
+  expect(res).toEqual({
+    status: 200,
+    body: {
+      ok: true,
+      test: true,
+      leadId,
+      status: 'accepted',
+      wouldApply: true,
+      reason: 'the lead would become accepted',
+    },
+  });
+  // Nothing moved: the lead, its claims, its workflow.
+  expect(await Lead.findById(leadId).lean()).toEqual(before);
+  expect(await PostbackEffect.countDocuments({ leadId })).toBe(0);
+  expect(await signalsOf(leadId)).toBe(signalsBefore);
+  const [line] = await PostbackLog.find({ leadId }).lean();
+  expect(line).toMatchObject({
+    outcome: 'test',
+    httpStatus: 200,
+    partnerId: 'acme',
+    status: 'accepted',
+    wouldApply: true,
+  });
+  expect(line?.expiresAt).toBeInstanceOf(Date);
+
+  // The real one afterwards is applied as the first of its kind (the test claimed nothing).
+  expect((await acme({ subid: leadId, status: 'approved', payout: '3.00' })).body).toMatchObject({
+    duplicate: false,
+  });
+  await waitForStatus(leadId, 'accepted');
+  await stack.client.workflow.getHandle(leadWorkflowId(leadId)).result();
+
+  // Tests after it: a repeat and an impossible step would not apply, and say why.
+  const repeat = await acme({ subid: leadId, status: 'approved', sandbox: '1' });
+  expect(repeat.body).toMatchObject({ test: true, status: 'accepted', wouldApply: false });
+  expect(String(repeat.body.reason)).toMatch(/repeat/);
+  const reject = await acme({ subid: leadId, status: 'declined', test: '1' });
+  expect(reject.body).toMatchObject({
+    test: true,
+    status: 'rejected',
+    wouldApply: false,
+    reason: 'a lead that is accepted cannot become rejected',
+  });
+  expect(await historyOf(leadId)).toEqual(['received', 'pending', 'accepted']);
+  expect(await PostbackEffect.countDocuments({ leadId })).toBe(1);
+  expect((await PostbackLog.find({ leadId }).sort({ receivedAt: 1 }).lean()).map((l) => l.outcome)).toEqual([
+    'test',
+    'applied',
+    'test',
+    'test',
+  ]);
+});
+
+test('a test postback is checked like any other: bad credentials, an unmapped status and an unknown lead are errors', async () => {
+  const leadId = await pendingLead(stack, 'auto', 'clk-test-errors');
+  const wrongToken = await send(stack.baseUrl, {
+    path: '/postback/acme',
+    query: new URLSearchParams({
+      subid: leadId,
+      status: 'approved',
+      token: 'not-the-token',
+      sandbox: '1',
+    }).toString(),
+  });
+  expect(wrongToken).toMatchObject({ status: 401, body: { error: { code: 'bad_credentials' } } });
+  expect(await acme({ subid: leadId, status: 'maybe later', sandbox: '1' })).toMatchObject({
+    status: 422,
+    body: { error: { code: 'unmapped_status' } },
+  });
+  expect(await acme({ subid: 'no-such-lead', status: 'approved', sandbox: '1' })).toMatchObject({
+    status: 404,
+    body: { error: { code: 'unknown_lead' } },
+  });
+  expect(await acme({ subid: leadId, status: 'approved', sandbox: 'yes' })).toMatchObject({
+    status: 400,
+    body: { error: { code: 'invalid_request' } },
+  });
+  expect((await Lead.findById(leadId).lean())?.status).toBe('pending');
+});
+
+test('a signed test postback: the signature is checked, then the same answer', async () => {
+  const leadId = await pendingLead(stack, 'home', 'clk-test-signed');
+  const signed = signedQuery({ subid: leadId, status: 'approved', ts: nowSeconds(), test: '1' });
+  const res = await send(stack.baseUrl, { path: '/postback/signed', ...signed });
+  expect(res.body).toMatchObject({ ok: true, test: true, leadId, status: 'accepted', wouldApply: true });
+  expect(await PostbackEffect.countDocuments({ leadId })).toBe(0);
+  expect((await Lead.findById(leadId).lean())?.status).toBe('pending');
+});
