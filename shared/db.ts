@@ -2,12 +2,25 @@
 import mongoose from 'mongoose';
 import { ALL_MODELS } from './models';
 
+/**
+ * How long one database operation (a query, an insert, one batch of a cursor) may wait for the server's answer
+ * before it fails: a hung server or a lost connection is an error (a 503, a retried activity), not a request
+ * that never ends. The driver's own `timeoutMS` is a no-op from driver 7 on, so this is `socketTimeoutMS`. A
+ * `socketTimeoutMS` in MONGODB_URI wins.
+ */
+export const MONGO_OPERATION_TIMEOUT_MS = 60_000;
+
 export async function connectMongo(uri: string): Promise<typeof mongoose> {
   mongoose.set('strictQuery', true);
   // Request input reaches queries only after zod has made it plain strings, so `{ $ne: x }` cannot arrive.
   // No command buffering: while the server is unreachable a request fails at once (the gateway answers 503,
   // an activity is retried by Temporal) instead of hanging for mongoose's buffer timeout.
-  await mongoose.connect(uri, { serverSelectionTimeoutMS: 5000, autoIndex: false, bufferCommands: false });
+  await mongoose.connect(uri, {
+    serverSelectionTimeoutMS: 5000,
+    autoIndex: false,
+    bufferCommands: false,
+    ...(/[?&]sockettimeoutms=/i.test(uri) ? {} : { socketTimeoutMS: MONGO_OPERATION_TIMEOUT_MS }),
+  });
   await Promise.all(ALL_MODELS.map((m) => m.createIndexes()));
   return mongoose;
 }

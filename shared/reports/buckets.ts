@@ -5,7 +5,7 @@ import {
   groupOf,
   HOUR_MS,
   insertNew,
-  statusEventsRecorded,
+  statusEventsInOrder,
   type Counted,
   type GroupBy,
 } from './events';
@@ -79,16 +79,45 @@ async function lastBuiltHour(origin: number, last: number): Promise<number | und
   return lo;
 }
 
+/** Bucket documents held before they are written: a bound on memory, not a unit of atomicity. */
+const WRITE_BATCH = 200;
+
+/** The build running in this process, per database: builds never overlap here (one builder at a time). */
+const building = new Map<string, Promise<BuildResult>>();
+
+interface BuildResult {
+  hoursBuilt: number;
+  builtUntil: number;
+}
+
 /**
- * Computes the buckets of every closed hour not yet built, from one read of their events: the recent copy when it
- * covers them (the usual case: housekeeping builds each hour soon after it closes), else status_events. Safe to
- * run concurrently: buckets are insert-only and two builders compute the same content. Returns with `builtUntil`,
- * the end of the hours built: every event recorded before it is in the buckets.
+ * Computes the buckets of every closed hour not yet built. Returns with `builtUntil`, the end of the hours built:
+ * every event recorded before it is in the buckets. In this process one build runs at a time: a caller that
+ * finds one running waits for it and then builds only what is left (usually nothing). Across processes builds
+ * are safe to overlap (buckets are insert-only and two builders compute the same content), only wasteful.
  */
-export async function buildReportBuckets(
-  now: Date,
-  graceMs = BUCKET_GRACE_MS,
-): Promise<{ hoursBuilt: number; builtUntil: number }> {
+export function buildReportBuckets(now: Date, graceMs = BUCKET_GRACE_MS): Promise<BuildResult> {
+  const key = ReportBucket.db.name;
+  const run = (building.get(key) ?? Promise.resolve())
+    .catch(() => undefined) // the previous build's failure is its own caller's
+    .then(() => buildMissingHours(now, graceMs));
+  building.set(key, run);
+  run
+    .finally(() => {
+      if (building.get(key) === run) building.delete(key);
+    })
+    .catch(() => undefined);
+  return run;
+}
+
+/**
+ * The build itself: the events of the missing hours, read in recorded-time order (from the recent copy when it
+ * covers them, the usual case: housekeeping builds each hour soon after it closes; else streamed from
+ * status_events in batches), hour by hour into running totals, buckets written every WRITE_BATCH documents. It
+ * holds one hour's events and one batch of documents, so the first build over years of events fits in as
+ * little memory as the next one.
+ */
+async function buildMissingHours(now: Date, graceMs: number): Promise<BuildResult> {
   const closed = closedUntil(now, graceMs);
   const lastHour = closed - HOUR_MS;
   const done = { hoursBuilt: 0, builtUntil: closed };
@@ -113,28 +142,16 @@ export async function buildReportBuckets(
     if (built === undefined) await ReportBucket.deleteMany({ _id: OLD_BUCKETS });
     since = built === undefined ? origin : built + HOUR_MS;
   }
-  const events =
-    (Number.isFinite(since) ? await recentRecorded(since, closed) : undefined) ??
-    (await statusEventsRecorded(since, closed));
-  if (origin === undefined) {
-    origin = floorHour(events.reduce((min, e) => Math.min(min, e.t), closed));
-    await insertNew(bucketCollection(), [
-      { _id: 'origin', hour: new Date(origin), groupBy: 'origin', rows: '[]' },
-    ]);
-    origin = (await readOrigin()) ?? origin; // a concurrent first build may have won
-    since = origin;
-  }
-  const byHour = new Map<number, Counted[]>();
-  for (const e of events) {
-    const h = floorHour(e.t);
-    const list = byHour.get(h);
-    if (list) list.push(e);
-    else byHour.set(h, [e]);
-  }
-  const docs: BucketDoc[] = [];
+  const recent = Number.isFinite(since) ? await recentRecorded(since, closed) : undefined;
+  const events: AsyncIterable<Counted> | Iterable<Counted> = recent
+    ? recent.sort((a, b) => a.t - b.t)
+    : statusEventsInOrder(since, closed);
+
+  const pending: BucketDoc[] = [];
   let hoursBuilt = 0;
-  for (let h = since; h <= lastHour; h += HOUR_MS) {
-    const inHour = byHour.get(h) ?? [];
+  let inHour: Counted[] = [];
+  /** Closes hour h with the events in `inHour`: its running totals and events, per grouping. */
+  const closeHour = async (h: number) => {
     for (const g of ['source', 'partner'] as const) {
       for (const e of inHour) running[g].add(groupOf(g, e), e.status, 1, e.cents, e.currency);
       const rows: HourRows = {
@@ -145,12 +162,31 @@ export async function buildReportBuckets(
             : [e.t - h, groupOf(g, e), e.status, e.cents],
         ),
       };
-      docs.push({ _id: bucketId(g, h), hour: new Date(h), groupBy: g, rows: JSON.stringify(rows) });
+      pending.push({ _id: bucketId(g, h), hour: new Date(h), groupBy: g, rows: JSON.stringify(rows) });
     }
+    inHour = [];
     hoursBuilt += 1;
+    // In hour order, so the built hours stay a prefix (lastBuiltHour relies on it).
+    if (pending.length >= WRITE_BATCH) await insertNew(bucketCollection(), pending.splice(0));
+  };
+  const fixOrigin = async (first: number) => {
+    await insertNew(bucketCollection(), [
+      { _id: 'origin', hour: new Date(first), groupBy: 'origin', rows: '[]' },
+    ]);
+    return (await readOrigin()) ?? first; // a concurrent first build elsewhere may have won
+  };
+
+  let hour = since;
+  for await (const e of events) {
+    if (origin === undefined) hour = origin = await fixOrigin(floorHour(e.t));
+    const h = floorHour(e.t);
+    if (h < hour) continue; // older than an origin another gateway fixed first: not in any bucket, as before
+    for (; hour < h; hour += HOUR_MS) await closeHour(hour);
+    inHour.push(e);
   }
-  // In hour order, so the built hours stay a prefix (lastBuiltHour relies on it).
-  await insertNew(bucketCollection(), docs);
+  if (origin === undefined) hour = origin = await fixOrigin(closed); // no event yet: nothing to build
+  for (; hour <= lastHour; hour += HOUR_MS) await closeHour(hour);
+  await insertNew(bucketCollection(), pending);
   f.builtThrough = Math.max(f.builtThrough ?? -Infinity, lastHour);
   return { hoursBuilt, builtUntil: closed };
 }

@@ -69,30 +69,81 @@ export function recordedIn(from: number, to = Infinity) {
   return { $or: [{ recordedAt: range }, { recordedAt: { $exists: false }, at: range }] };
 }
 
+interface EventDoc {
+  _id: string;
+  at: Date;
+  recordedAt?: Date | null;
+  sourceId?: string | null;
+  partnerId?: string | null;
+  status: string;
+  revenueDeltaCents?: number | null;
+  currency?: string | null;
+}
+
+const EVENT_FIELDS = {
+  _id: 1,
+  at: 1,
+  recordedAt: 1,
+  sourceId: 1,
+  partnerId: 1,
+  status: 1,
+  revenueDeltaCents: 1,
+  currency: 1,
+};
+
+const counted = (e: EventDoc): Counted => ({
+  t: (e.recordedAt ?? e.at).getTime(),
+  sourceId: e.sourceId ?? null,
+  partnerId: e.partnerId ?? null,
+  status: e.status,
+  cents: e.revenueDeltaCents ?? 0,
+  currency: currencyOf(e.revenueDeltaCents ?? 0, e.currency),
+});
+
 /** Status events recorded in [from, to), from status_events: a read of every event on FerretDB. */
 export async function statusEventsRecorded(
   from: number,
   to = Infinity,
 ): Promise<(Counted & { _id: string })[]> {
-  const docs = await StatusEvent.find(recordedIn(from, to), {
-    _id: 1,
-    at: 1,
-    recordedAt: 1,
-    sourceId: 1,
-    partnerId: 1,
-    status: 1,
-    revenueDeltaCents: 1,
-    currency: 1,
-  })
-    .lean()
-    .exec();
-  return docs.map((e) => ({
-    _id: e._id,
-    t: (e.recordedAt ?? e.at).getTime(),
-    sourceId: e.sourceId ?? null,
-    partnerId: e.partnerId ?? null,
-    status: e.status,
-    cents: e.revenueDeltaCents ?? 0,
-    currency: currencyOf(e.revenueDeltaCents ?? 0, e.currency),
-  }));
+  const docs = await StatusEvent.find(recordedIn(from, to), EVENT_FIELDS).lean<EventDoc[]>().exec();
+  return docs.map((e) => ({ _id: e._id, ...counted(e) }));
+}
+
+/**
+ * Status events recorded in [from, to) in recorded-time order, streamed `batchSize` at a time: a reader holds a
+ * batch, never the collection (the first bucket build reads every event ever written). Two sorted cursors,
+ * merged: events with `recordedAt`, and by `at` those from before it existed.
+ */
+export async function* statusEventsInOrder(
+  from: number,
+  to: number,
+  batchSize = 1000,
+): AsyncGenerator<Counted> {
+  const range: { $gte?: Date; $lt?: Date; $exists?: true } = { $exists: true };
+  if (Number.isFinite(from)) range.$gte = new Date(from);
+  if (Number.isFinite(to)) range.$lt = new Date(to);
+  const events = StatusEvent.collection as unknown as mongo.Collection<EventDoc>;
+  const open = (filter: mongo.Filter<EventDoc>, sort: mongo.Sort) =>
+    events.find(filter, { projection: EVENT_FIELDS, sort, batchSize });
+  const stamped = open({ recordedAt: range }, { recordedAt: 1 });
+  const legacy = open({ recordedAt: { $exists: false }, at: range }, { at: 1 });
+  try {
+    const next = async (c: mongo.FindCursor<EventDoc>) => {
+      const doc = await c.next();
+      return doc ? counted(doc) : undefined;
+    };
+    let a = await next(stamped);
+    let b = await next(legacy);
+    while (a || b) {
+      if (a && (!b || a.t <= b.t)) {
+        yield a;
+        a = await next(stamped);
+      } else if (b) {
+        yield b;
+        b = await next(legacy);
+      }
+    }
+  } finally {
+    await Promise.all([stamped.close(), legacy.close()]);
+  }
 }

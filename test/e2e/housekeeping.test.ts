@@ -64,7 +64,7 @@ test('expired nonces and old cap slots are swept, current ones kept, and closed 
   // Hours up to 11:00-12:00 are closed at 12:30 (5 min grace): each grouping has a bucket for each.
   const buckets = await ReportBucket.find({ groupBy: 'source' }, { _id: 1 }).lean();
   expect(buckets.map((b) => b._id)).toEqual(
-    expect.arrayContaining(['h:source:2026-11-26T09', 'h:source:2026-11-26T10', 'h:source:2026-11-26T11']),
+    expect.arrayContaining(['h2:source:2026-11-26T09', 'h2:source:2026-11-26T10', 'h2:source:2026-11-26T11']),
   );
 });
 
