@@ -4,8 +4,7 @@ import { z } from 'zod';
 const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().default('0.0.0.0'),
-  TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
-  TEMPORAL_NAMESPACE: z.string().default('default'),
+  // The Temporal connection (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TLS, API key) is the SDK's to read: shared/temporal-connection.ts.
   TEMPORAL_TASK_QUEUE: z.string().default('leads'),
   MONGODB_URI: z.string().optional(),
   ROUTING_CONFIG: z.string().default('config/routing.yaml'),

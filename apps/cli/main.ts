@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadRoutingConfig } from '../../shared/config';
 import type { ReplayTarget } from '../../shared/http';
+import { describeTarget, temporalTarget } from '../../shared/temporal-connection';
 import { AdminApi, CliError } from './api';
 import { progress } from './progress';
 import { registerSearchAttributes } from './search-attributes';
@@ -27,7 +28,8 @@ commands:
                                          never deliver these people (hashed by the gateway)
   config check [file]                    validate a routing config (default: $ROUTING_CONFIG or config/routing.yaml)
   temporal setup [--wait seconds]        register the LeadStatus, PartnerId, SourceId search attributes
-                                         (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE; idempotent)
+                                         (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TLS_*, TEMPORAL_API_KEY,
+                                         TEMPORAL_PROFILE; idempotent)
 
 options for commands that talk to the gateway:
   --url <url>         gateway base URL (env LEADROUTER_URL, default http://127.0.0.1:3000)
@@ -170,12 +172,10 @@ async function temporalCommand(values: Values, args: string[], io: Io): Promise<
   const waitSeconds = Number(values.wait ?? 0);
   if (!Number.isFinite(waitSeconds) || waitSeconds < 0)
     throw new CliError('--wait takes a number of seconds', 2);
-  const address = io.env.TEMPORAL_ADDRESS || '127.0.0.1:7233';
-  const namespace = io.env.TEMPORAL_NAMESPACE || 'default';
-  io.out.write(`search attributes on ${address}, namespace ${namespace}:\n`);
+  const target = temporalTarget(io.env);
+  io.out.write(`search attributes on ${describeTarget(target)}:\n`);
   await registerSearchAttributes({
-    address,
-    namespace,
+    target,
     waitMs: waitSeconds * 1000,
     log: (line) => io.out.write(`  ${line}\n`),
   });

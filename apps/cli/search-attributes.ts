@@ -3,29 +3,33 @@
 import { Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { SEARCH_ATTRIBUTES } from '../../shared/temporal';
+import { describeTarget, explainConnectError, type TemporalTarget } from '../../shared/temporal-connection';
 import { CliError } from './api';
 
 const KEYWORD = temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD;
 
 export interface SetupOptions {
-  address: string;
-  namespace: string;
+  /** From `temporalTarget()`: address, namespace, TLS, API key. */
+  target: TemporalTarget;
   /** Keep trying to reach Temporal this long (a job started alongside the server waits for it). */
   waitMs: number;
   log: (line: string) => void;
 }
 
-async function connect(address: string, waitMs: number, log: (line: string) => void): Promise<Connection> {
+async function connect(
+  target: TemporalTarget,
+  waitMs: number,
+  log: (line: string) => void,
+): Promise<Connection> {
   const deadline = Date.now() + waitMs;
   for (let attempt = 1; ; attempt++) {
     try {
-      const connection = await Connection.connect({ address, connectTimeout: 5000 });
+      const connection = await Connection.connect({ ...target.connection, connectTimeout: 5000 });
       await connection.workflowService.getSystemInfo({});
       return connection;
     } catch (err) {
-      if (Date.now() > deadline)
-        throw new CliError(`Temporal at ${address} is unreachable: ${(err as Error).message}`);
-      if (attempt === 1 || attempt % 10 === 0) log(`waiting for Temporal at ${address} ...`);
+      if (Date.now() > deadline) throw new CliError(explainConnectError(err, target).message);
+      if (attempt === 1 || attempt % 10 === 0) log(`waiting for Temporal at ${describeTarget(target)} ...`);
       await new Promise((r) => setTimeout(r, 2000));
     }
   }
@@ -33,7 +37,8 @@ async function connect(address: string, waitMs: number, log: (line: string) => v
 
 /** Returns the attributes it added; those already there with the right type are left alone. */
 export async function registerSearchAttributes(options: SetupOptions): Promise<string[]> {
-  const connection = await connect(options.address, options.waitMs, options.log);
+  const connection = await connect(options.target, options.waitMs, options.log);
+  const namespace = options.target.namespace;
   try {
     const wanted = Object.values(SEARCH_ATTRIBUTES).map((k) => k.name);
     const deadline = Date.now() + options.waitMs;
@@ -42,12 +47,11 @@ export async function registerSearchAttributes(options: SetupOptions): Promise<s
     while (!existing) {
       try {
         existing =
-          (await connection.operatorService.listSearchAttributes({ namespace: options.namespace }))
-            .customAttributes ?? {};
+          (await connection.operatorService.listSearchAttributes({ namespace })).customAttributes ?? {};
       } catch (err) {
         if (Date.now() > deadline)
           throw new CliError(
-            `cannot list search attributes of namespace "${options.namespace}": ${(err as Error).message}`,
+            `cannot list search attributes of namespace "${namespace}": ${(err as Error).message}`,
           );
         await new Promise((r) => setTimeout(r, 2000));
       }
@@ -63,7 +67,7 @@ export async function registerSearchAttributes(options: SetupOptions): Promise<s
     const missing = wanted.filter((name) => existing[name] === undefined);
     if (missing.length) {
       await connection.operatorService.addSearchAttributes({
-        namespace: options.namespace,
+        namespace,
         searchAttributes: Object.fromEntries(missing.map((name) => [name, KEYWORD])),
       });
     }

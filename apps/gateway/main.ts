@@ -6,6 +6,7 @@ import { connectMongo, disconnectMongo } from '../../shared/db';
 import { readEnv } from '../../shared/env';
 import { createLogger } from '../../shared/logger';
 import { createMetrics } from '../../shared/metrics';
+import { describeTarget, temporalTarget } from '../../shared/temporal-connection';
 import { createGateway } from './app';
 import { Housekeeper } from './housekeeping';
 import { Reconciler } from './outbox';
@@ -19,9 +20,10 @@ export async function runGateway(): Promise<() => Promise<void>> {
   const config = new ConfigIndex(loadRoutingConfig(env.ROUTING_CONFIG));
   await connectMongo(env.MONGODB_URI);
   const metrics = createMetrics();
+  const target = temporalTarget();
   const temporal = new TemporalGateway({
-    address: env.TEMPORAL_ADDRESS,
-    namespace: env.TEMPORAL_NAMESPACE,
+    ...target.connection,
+    namespace: target.namespace,
     taskQueue: env.TEMPORAL_TASK_QUEUE,
   });
   const app = createGateway({
@@ -48,6 +50,7 @@ export async function runGateway(): Promise<() => Promise<void>> {
     {
       port: env.PORT,
       config: env.ROUTING_CONFIG,
+      temporal: describeTarget(target),
       partners: config.config.partners.length,
       sources: config.config.sources.length,
     },

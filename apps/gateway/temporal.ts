@@ -17,9 +17,10 @@ import {
   type PostbackSignal,
   type ReplayNotificationSignal,
 } from '../../shared/temporal';
+import { explainConnectError, type TemporalConnectionOptions } from '../../shared/temporal-connection';
 
-export interface TemporalGatewayOptions {
-  address: string;
+/** Where (address, TLS, API key: from `temporalTarget()` in production) and what to run. */
+export interface TemporalGatewayOptions extends TemporalConnectionOptions {
   namespace: string;
   taskQueue: string;
   /** How long one call may take before the caller falls back to the outbox. */
@@ -38,11 +39,12 @@ export class TemporalGateway {
 
   client(): Promise<Client> {
     if (!this.pending) {
-      this.pending = Connection.connect({ address: this.options.address, connectTimeout: this.callTimeoutMs })
-        .then((connection) => new Client({ connection, namespace: this.options.namespace }))
+      const { namespace, taskQueue: _taskQueue, callTimeoutMs: _timeout, ...connection } = this.options;
+      this.pending = Connection.connect({ ...connection, connectTimeout: this.callTimeoutMs })
+        .then((conn) => new Client({ connection: conn, namespace }))
         .catch((err: unknown) => {
           this.pending = undefined;
-          throw err;
+          throw explainConnectError(err, { connection, namespace });
         });
     }
     return this.pending;

@@ -6,6 +6,7 @@ import { connectMongo, disconnectMongo } from '../../shared/db';
 import { readEnv } from '../../shared/env';
 import { createLogger } from '../../shared/logger';
 import { createMetrics } from '../../shared/metrics';
+import { describeTarget, explainConnectError, temporalTarget } from '../../shared/temporal-connection';
 import { startWorkerMetrics, type WorkerMetricsServer } from './metrics';
 import { createLeadWorker } from './worker';
 
@@ -25,10 +26,13 @@ export async function runWorker(): Promise<() => Promise<void>> {
     // A second worker on one host finds the port taken: it works on, unscraped, rather than not at all.
     logger.warn({ err: String(err), port: env.METRICS_PORT }, 'worker metrics not served');
   }
-  const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
+  const target = temporalTarget();
+  const connection = await NativeConnection.connect(target.connection).catch((err: unknown) => {
+    throw explainConnectError(err, target);
+  });
   const worker = await createLeadWorker({
     connection,
-    namespace: env.TEMPORAL_NAMESPACE,
+    namespace: target.namespace,
     taskQueue: env.TEMPORAL_TASK_QUEUE,
     deps: { config: () => config, http: undiciHttp, now: () => new Date(), logger, metrics },
   });
@@ -37,7 +41,7 @@ export async function runWorker(): Promise<() => Promise<void>> {
   logger.info(
     {
       taskQueue: env.TEMPORAL_TASK_QUEUE,
-      temporal: env.TEMPORAL_ADDRESS,
+      temporal: describeTarget(target),
       maxCachedWorkflows: worker.options.maxCachedWorkflows,
     },
     'worker running',

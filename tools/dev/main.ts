@@ -69,8 +69,10 @@ async function main(): Promise<void> {
   const mongoUri = process.env.MONGODB_URI ?? `${mongo.uri}/leadrouter`;
   const childEnv = {
     ...process.env,
-    TEMPORAL_ADDRESS: temporal.address,
-    TEMPORAL_NAMESPACE: temporal.namespace,
+    // Our own dev server is named to the apps; an external one they find as we did (env, profile, temporal.toml).
+    ...(temporal.external
+      ? {}
+      : { TEMPORAL_ADDRESS: temporal.address, TEMPORAL_NAMESPACE: temporal.namespace }),
     MONGODB_URI: mongoUri,
     ROUTING_CONFIG: env.ROUTING_CONFIG,
     PORT: String(env.PORT),

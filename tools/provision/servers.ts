@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import mongoose from 'mongoose';
 import { spawnLogged, waitUntilReady, type ManagedProcess, type StopOptions } from '../processes';
+import { temporalTarget } from '../../shared/temporal-connection';
 import { freePort, tcpProbe } from '../util';
 import { findBinary, locateBinary } from './binaries';
 
@@ -85,11 +86,16 @@ export type TemporalServer = Pick<TemporalDevServer, 'address' | 'uiUrl' | 'name
   external: boolean;
 };
 
-/** Uses TEMPORAL_ADDRESS (and TEMPORAL_NAMESPACE) when set, starting nothing; else a dev server. */
+/**
+ * The server the Temporal client configuration names (TEMPORAL_ADDRESS, or a TEMPORAL_PROFILE/temporal.toml
+ * profile with an address), starting nothing; else a dev server of our own.
+ */
 export async function resolveTemporal(opts: TemporalDevServerOptions): Promise<TemporalServer> {
-  const address = process.env.TEMPORAL_ADDRESS;
-  const namespace = process.env.TEMPORAL_NAMESPACE || opts.namespace || 'default';
-  if (address) return { address, uiUrl: undefined, namespace, external: true, stop: async () => {} };
+  const target = temporalTarget();
+  if (target.configured) {
+    const { address } = target.connection;
+    return { address, uiUrl: undefined, namespace: target.namespace, external: true, stop: async () => {} };
+  }
   return { ...(await startTemporalDevServer(opts)), external: false };
 }
 
