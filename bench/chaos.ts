@@ -1,6 +1,7 @@
-// `npm run chaos`: leads through simulated partners while the worker is killed and the servers restart,
-// then a table proving that every lead reached its expected status, every postback was applied exactly
-// once and every source notification arrived. Exits non-zero when any of that is missed.
+// `npm run chaos`: leads through simulated partners while the worker is killed and the servers restart (and,
+// with --gateways/--workers above 1, one gateway and one worker of several are killed), then a table proving
+// that every lead reached its expected status, every postback was applied exactly once, every source
+// notification arrived and /reports/summary agrees with what the script sent. Exits non-zero when any is missed.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,8 +21,13 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '16' },
     timeout: { type: 'string', default: '900' }, // seconds for the whole run, servers included
     keep: { type: 'boolean', default: false },
+    gateways: { type: 'string', default: '1' },
+    workers: { type: 'string', default: '1' },
   },
 });
+const GATEWAYS = Number(args.gateways);
+const WORKERS = Number(args.workers);
+const ADMIN_KEY = 'chaos-admin-key-0123456789';
 const LEADS = Number(args.leads);
 const RATE = Number(args.rate);
 const CONCURRENCY = Number(args.concurrency);
@@ -103,11 +109,18 @@ interface Fault {
   run: (stack: BenchStack) => Promise<void>;
 }
 
+/** With several workers the second kill hits another one; with several gateways the last is killed and restarted. */
 const FAULTS: Fault[] = [
-  { name: 'worker SIGKILL + restart', at: 0.15, run: (s) => s.crashAndRestartWorker() },
+  { name: 'worker SIGKILL + restart', at: 0.15, run: (s) => s.crashAndRestartWorker(1000, 0) },
   { name: 'Temporal dev server restart', at: 0.35, run: (s) => s.restartTemporal() },
+  ...(GATEWAYS > 1
+    ? [{ name: `gateway ${GATEWAYS} SIGKILL`, at: 0.45, run: (s: BenchStack) => s.crashGateway(GATEWAYS - 1) }]
+    : []),
   { name: 'Mongo-wire server restart', at: 0.55, run: (s) => s.restartMongo() },
-  { name: 'worker SIGKILL + restart', at: 0.75, run: (s) => s.crashAndRestartWorker() },
+  ...(GATEWAYS > 1
+    ? [{ name: `gateway ${GATEWAYS} restart`, at: 0.65, run: (s: BenchStack) => s.restartGateway(GATEWAYS - 1) }]
+    : []),
+  { name: 'worker SIGKILL + restart', at: 0.75, run: (s) => s.crashAndRestartWorker(1000, 1 % WORKERS) },
 ];
 
 interface FaultRecord {
@@ -122,13 +135,14 @@ async function main(): Promise<number> {
   const runId = Date.now().toString(36);
   const leadIds = Array.from({ length: LEADS }, (_, i) => `chaos-${runId}-${i}`);
   const scenarios = new Map(leadIds.map((id, i) => [id, scenarioOf(i)]));
-  say(`${LEADS} leads at ${RATE}/s (concurrency ${CONCURRENCY}), work dir ${dir}`);
+  say(`${LEADS} leads at ${RATE}/s (concurrency ${CONCURRENCY}), ${GATEWAYS} gateway(s), ${WORKERS} worker(s), work dir ${dir}`);
 
-  const gatewayPort = await freePort();
-  const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
+  const gatewayPorts = await Promise.all(Array.from({ length: GATEWAYS }, () => freePort()));
+  const gatewayUrls = gatewayPorts.map((port) => `http://127.0.0.1:${port}`);
   const retry = { attempts: 30, initialDelayMs: 500, maxDelayMs: 5000, timeoutMs: 20_000 };
-  const steady = await startPartnerSimulator({ postbackUrl: `${gatewayUrl}/postback/steady`, token: 'steady-token-123', behavior: partnerPlan, postbackRetry: retry });
-  const slow = await startPartnerSimulator({ postbackUrl: `${gatewayUrl}/postback/slow`, token: 'slow-token-1234', behavior: partnerPlan, postbackRetry: retry });
+  const postbackUrls = (partner: string) => gatewayUrls.map((u) => `${u}/postback/${partner}`);
+  const steady = await startPartnerSimulator({ postbackUrls: postbackUrls('steady'), token: 'steady-token-123', behavior: partnerPlan, postbackRetry: retry });
+  const slow = await startPartnerSimulator({ postbackUrls: postbackUrls('slow'), token: 'slow-token-1234', behavior: partnerPlan, postbackRetry: retry });
   const source = await startSourceSimulator();
   // The source's endpoint fails about one request in five, so notifications are retried too (counted in
   // requests, not time: a lone retrier at a quiet moment must not be failed forever).
@@ -141,6 +155,7 @@ async function main(): Promise<number> {
   }, 50);
 
   const config = {
+    settings: { adminApiKey: ADMIN_KEY },
     partners: [
       {
         id: 'steady',
@@ -172,7 +187,7 @@ async function main(): Promise<number> {
   let passed = false;
   const db = mongoose.createConnection();
   try {
-    stack = await startBenchStack({ dir, config, gatewayPort, say, env: { LOG_LEVEL: 'info' } });
+    stack = await startBenchStack({ dir, config, gatewayPort: gatewayPorts[0], gatewayPorts, workers: WORKERS, say, env: { LOG_LEVEL: 'info' } });
     await db.openUri(stack.mongoUri, { serverSelectionTimeoutMS: 30_000 });
 
     // Intake, paced, with faults injected at fixed points of the intake window.
@@ -200,7 +215,7 @@ async function main(): Promise<number> {
       const due = intakeStart + (i / RATE) * 1000;
       if (due > Date.now()) await sleep(due - Date.now());
       const scenario = scenarios.get(leadId) as Scenario;
-      const status = await submitLead(gatewayUrl, leadId, scenario, intakeRetries);
+      const status = await submitLead(gatewayUrls, i, leadId, scenario, intakeRetries);
       return status;
     });
     const intakeOk = intake.filter((s) => s === 200 || s === 202).length;
@@ -240,7 +255,8 @@ async function main(): Promise<number> {
     }
     // Anything still on its way (a duplicate notification, a retry) gets a moment to land before we count.
     await sleep(3000);
-    const report = await buildReport({ db, scenarios, steady: [steady, slow], sourceHits: source.hits, faults, intakeOk, intakeRetries: intakeRetries.count });
+    const summary = await checkSummary(gatewayUrls, scenarios, started);
+    const report = await buildReport({ db, scenarios, summary, steady: [steady, slow], sourceHits: source.hits, faults, intakeOk, intakeRetries: intakeRetries.count });
     process.stdout.write(`\n${report.text}\n`);
     passed = report.pass;
     say(report.pass ? 'PASS: 100% expected, 0 lost, 0 applied twice' : `FAIL: ${report.failures.join('; ')}`);
@@ -256,13 +272,16 @@ async function main(): Promise<number> {
   }
 }
 
-/** POST /leads as a source with a retry queue would: same leadId again until a 2xx (it is the idempotency key). */
-async function submitLead(gatewayUrl: string, leadId: string, scenario: Scenario, retries: { count: number }): Promise<number> {
+/**
+ * POST /leads as a source with a retry queue would: same leadId again until a 2xx (it is the idempotency key).
+ * Leads are spread over the gateways, and a retry goes to the next one (a load balancer's way).
+ */
+async function submitLead(gatewayUrls: string[], i: number, leadId: string, scenario: Scenario, retries: { count: number }): Promise<number> {
   let delay = 500;
-  for (;;) {
+  for (let attempt = 0; ; attempt++) {
     let status = 0;
     try {
-      const res = await fetch(`${gatewayUrl}/leads`, {
+      const res = await fetch(`${gatewayUrls[(i + attempt) % gatewayUrls.length]}/leads`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-api-key': 'key-src-chaos-0123' },
         body: JSON.stringify({ leadId, clickId: `click-${leadId}`, vertical: scenario === 'late' ? 'late' : 'steady', geo: { country: 'US' }, data: { scenario } }),
@@ -281,6 +300,59 @@ async function submitLead(gatewayUrl: string, leadId: string, scenario: Scenario
 }
 
 // ---------------------------------------------------------------------------------------------
+// /reports/summary against the truth this script keeps: what each scenario must end as, per source and partner
+// ---------------------------------------------------------------------------------------------
+
+type SummaryRow = [check: string, expected: string, measured: string, verdict: string];
+const COUNTED = ['received', 'accepted', 'rejected', 'returned'] as const;
+
+async function checkSummary(gatewayUrls: string[], scenarios: Map<string, Scenario>, since: number): Promise<SummaryRow[]> {
+  const truth = new Map<string, Record<(typeof COUNTED)[number] | 'cents', number>>();
+  const add = (group: string, key: (typeof COUNTED)[number] | 'cents', n: number) => {
+    const row = truth.get(group) ?? { received: 0, accepted: 0, rejected: 0, returned: 0, cents: 0 };
+    row[key] += n;
+    truth.set(group, row);
+  };
+  for (const scenario of scenarios.values()) {
+    const e = EXPECT[scenario];
+    const partner = scenario === 'late' ? 'slow' : 'steady';
+    add('src-chaos', 'received', 1);
+    for (const group of ['src-chaos', partner]) {
+      for (const status of ['accepted', 'rejected', 'returned'] as const) if (e.effects.includes(status)) add(group, status, 1);
+      add(group, 'cents', e.revenueCents);
+    }
+  }
+  const window = `from=${new Date(since - 3_600_000).toISOString()}&to=${new Date().toISOString()}`;
+  const rows: SummaryRow[] = [];
+  for (const groupBy of ['source', 'partner'] as const) {
+    const report = await readSummary(gatewayUrls, `groupBy=${groupBy}&${window}`);
+    for (const [group, want] of truth) {
+      if ((groupBy === 'source') !== (group === 'src-chaos')) continue;
+      const row = report?.rows.find((r) => r.group === group);
+      const cents = Object.values(row?.revenueByCurrency ?? {}).reduce((sum, v) => sum + Math.round(Number(v) * 100), 0);
+      const fields = COUNTED.filter((k) => groupBy === 'source' || k !== 'received');
+      const expected = [...fields.map((k) => `${k} ${want[k]}`), `revenue ${want.cents / 100}`].join(', ');
+      const measured = row ? [...fields.map((k) => `${k} ${row.counts[k] ?? 0}`), `revenue ${cents / 100}`].join(', ') : 'no row';
+      rows.push([`/reports/summary ${groupBy} ${group}`, expected, measured, expected === measured ? 'ok' : 'MISS']);
+    }
+  }
+  return rows;
+}
+
+async function readSummary(gatewayUrls: string[], query: string): Promise<{ rows: { group: string; counts: Record<string, number>; revenueByCurrency?: Record<string, string> }[] } | undefined> {
+  for (const url of gatewayUrls) {
+    try {
+      const res = await fetch(`${url}/reports/summary?${query}`, { headers: { 'x-api-key': ADMIN_KEY }, signal: AbortSignal.timeout(60_000) });
+      if (res.ok) return (await res.json()) as { rows: { group: string; counts: Record<string, number>; revenueByCurrency?: Record<string, string> }[] };
+      say(`/reports/summary on ${url}: ${res.status} ${await res.text()}`);
+    } catch (err) {
+      say(`/reports/summary on ${url}: ${String(err)}`);
+    }
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
 // The report: everything counted from the stores and the simulators, compared with the scenarios
 // ---------------------------------------------------------------------------------------------
 
@@ -290,6 +362,7 @@ interface ReportInput {
   steady: { received: ReceivedLead[]; postbackResults: { subid: string; status?: string; httpStatus: number; attempts?: number }[] }[];
   sourceHits: { query: Record<string, string>; answered: number }[];
   faults: FaultRecord[];
+  summary: SummaryRow[];
   intakeOk: number;
   intakeRetries: number;
 }
@@ -419,6 +492,7 @@ async function buildReport(input: ReportInput): Promise<{ text: string; pass: bo
     ['  duplicate deliveries (same event id again)', '-', duplicateDeliveries, ''],
     ['  attempts the source answered 500', '-', failedHits, ''],
     ['POST /leads retries by the source', '-', input.intakeRetries, ''],
+    ...input.summary,
   ];
   const failures = rows.filter((r) => r[3] === 'MISS').map((r) => `${r[0].trim()}: ${r[2]} (expected ${r[1]})`);
   const scenarioRows = [...perScenario.entries()].map(([s, r]) => [s, EXPECT[s].final, r.leads, r.atExpected, r.viaExpired, r.wrong.join(' ')] as (string | number)[]);

@@ -82,6 +82,8 @@ export interface PartnerSimulatorOptions {
   port?: number;
   /** Where to post back, e.g. http://127.0.0.1:3000/postback/acme. */
   postbackUrl?: string;
+  /** Several gateways: postbacks start at each in turn, and a retry goes to the next (a load balancer's way). */
+  postbackUrls?: string[];
   token?: string;
   /** The partner's name for our subid in its postbacks. */
   subidParam?: string;
@@ -105,8 +107,11 @@ export async function startPartnerSimulator(
   let sending = 0;
   let stopped = false;
 
+  const postbackUrls = options.postbackUrls ?? (options.postbackUrl ? [options.postbackUrl] : []);
+  let turn = 0;
+
   async function postBack(subid: string, pb: NonNullable<PartnerBehavior['postback']>[number]) {
-    if (!options.postbackUrl) return;
+    if (!postbackUrls.length) return;
     sending++;
     try {
       await postBackWithRetries(subid, pb);
@@ -116,8 +121,8 @@ export async function startPartnerSimulator(
   }
 
   async function postBackWithRetries(subid: string, pb: NonNullable<PartnerBehavior['postback']>[number]) {
-    if (!options.postbackUrl) return;
-    const u = new URL(options.postbackUrl);
+    const first = turn++;
+    const u = new URL(postbackUrls[first % postbackUrls.length] as string);
     u.searchParams.set(options.subidParam ?? 'subid', subid);
     if (pb.status !== undefined) u.searchParams.set('status', pb.status);
     if (pb.payout) u.searchParams.set('payout', pb.payout);
@@ -149,6 +154,8 @@ export async function startPartnerSimulator(
       }
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(delay * 2, retry.maxDelayMs ?? 10_000);
+      const next = new URL(postbackUrls[(first + attempt) % postbackUrls.length] as string);
+      [u.protocol, u.host, u.pathname] = [next.protocol, next.host, next.pathname];
     }
   }
 
