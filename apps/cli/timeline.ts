@@ -3,6 +3,7 @@ import type { Journey } from '../../shared/http';
 
 const KIND_LABEL = {
   status: 'STATUS',
+  bid: 'BID',
   delivery: 'DELIVERY',
   postback: 'POSTBACK',
   notification: 'NOTIFY',

@@ -14,6 +14,7 @@ import {
   type TimelineEntry,
 } from '../../shared/http';
 import type { Logger } from '../../shared/logger';
+import { Bid } from '../../shared/bids';
 import { Lead, Notification, PostbackLog } from '../../shared/models';
 import { fromCents } from '../../shared/money';
 import type { CanonicalStatus } from '../../shared/statuses';
@@ -86,15 +87,19 @@ export async function listLeads(query: z.infer<typeof leadListQuerySchema>): Pro
 
 const KIND_ORDER: Record<TimelineEntry['kind'], number> = {
   status: 0,
-  delivery: 1,
-  postback: 2,
-  notification: 3,
+  bid: 1,
+  delivery: 2,
+  postback: 3,
+  notification: 4,
 };
 const latency = (ms: number | undefined) => (ms === undefined ? '' : ` in ${Math.round(ms)} ms`);
 
 export async function leadJourney(leads: LeadService, leadId: string): Promise<Journey> {
   const lead = await leads.view(leadId, { admin: true });
-  const logs = await PostbackLog.find({ leadId }).sort({ receivedAt: 1 }).lean();
+  const [logs, bids] = await Promise.all([
+    PostbackLog.find({ leadId }).sort({ receivedAt: 1 }).lean(),
+    Bid.find({ leadId }).sort({ at: 1 }).lean(),
+  ]);
   const postbacks = logs.map((p) => ({
     receivedAt: new Date(p.receivedAt).toISOString(),
     method: p.method ?? undefined,
@@ -122,6 +127,15 @@ export async function leadJourney(leads: LeadService, leadId: string): Promise<J
       status: h.status,
       partnerId: h.partnerId,
       summary: `status ${h.status}: ${h.reason}${h.rawStatus ? ` (raw "${h.rawStatus}")` : ''}`,
+    })),
+    ...bids.map((b) => ({
+      at: new Date(b.at).toISOString(),
+      kind: 'bid' as const,
+      partnerId: b.partnerId,
+      httpStatus: b.httpStatus ?? undefined,
+      latencyMs: b.latencyMs ?? undefined,
+      ok: b.outcome === 'bid',
+      summary: `ping to ${b.partnerId}: ${b.outcome === 'bid' && b.bidCents != null ? `bid ${fromCents(b.bidCents)} ${b.currency ?? ''}`.trimEnd() : b.outcome}${latency(b.latencyMs ?? undefined)}${b.pingId ? ` (ping id ${b.pingId})` : ''}${b.reason ? ` (${b.reason})` : ''}`,
     })),
     ...lead.deliveries.map((d) => ({
       at: d.at,

@@ -25,7 +25,7 @@ export type LeadList = z.infer<typeof leadListSchema>;
 
 export const timelineEntrySchema = z.object({
   at: z.string(),
-  kind: z.enum(['status', 'delivery', 'postback', 'notification']),
+  kind: z.enum(['status', 'bid', 'delivery', 'postback', 'notification']),
   /** One line a person reads: what happened, to whom, with what result. */
   summary: z.string(),
   partnerId: z.string().optional(),

@@ -108,6 +108,7 @@ export function leadTestConfig(e: Endpoints, opts: LeadConfigOptions = {}) {
           ping: {
             url: `${url}/ping`,
             fields: ['vertical', 'geo.state'],
+            timeoutMs: 10_000,
             response: {
               bidPath: 'bid',
               pingIdPath: 'pingId',
@@ -122,6 +123,8 @@ export function leadTestConfig(e: Endpoints, opts: LeadConfigOptions = {}) {
   });
   return {
     partners: [partner('acme', e.acme, 1), ...(opts.withBravo ? [partner('bravo', e.bravo, 2)] : [])],
+    // A generous deadline: on a loaded machine a ping answered at once must not count as late.
+    ...(opts.auction ? { routing: { auction: { timeoutMs: 10_000 } } } : {}),
     sources: [
       {
         id: 'src-1',

@@ -117,8 +117,9 @@ test('a bid in another currency than the auction is refused, never compared', as
 });
 
 test('a bid after the auction deadline is ignored: recorded as a timeout, the lead goes to a bid in time', async () => {
-  h.useConfig([...allBidders], {}, { timeoutMs: 300 });
-  bidders({ a: { bid: '20.00', latencyMs: 1500 }, b: { bid: '5.00', latencyMs: 10 } });
+  // 2 s for b's immediate answer even on a loaded machine; a answers 4 s after that deadline.
+  h.useConfig([...allBidders], {}, { timeoutMs: 2000 });
+  bidders({ a: { bid: '20.00', latencyMs: 6000 }, b: { bid: '5.00' } });
   const { leadId, view } = await h.runLead(LEAD);
 
   expect(view).toMatchObject({ status: 'accepted', partnerId: 'b', payoutCents: 500 });

@@ -99,7 +99,7 @@ export async function startRoutingHarness(): Promise<RoutingHarness> {
         p.ping && {
           url: `${sims[p.id].url}/ping`,
           fields: PING_FIELDS,
-          timeoutMs: 2000,
+          timeoutMs: 10_000,
           response: {
             bidPath: 'bid',
             pingIdPath: 'pingId',
@@ -112,7 +112,8 @@ export async function startRoutingHarness(): Promise<RoutingHarness> {
       config = new ConfigIndex(
         parseRoutingConfig({
           settings,
-          routing: { auction },
+          // A generous deadline: on a loaded machine a ping in time must not count as late (tests of lateness set theirs).
+          routing: { auction: { timeoutMs: 10_000, ...auction } },
           partners: partners.map((p) => ({
             id: p.id,
             delivery: { url: `${sims[p.id].url}/leads`, timeoutMs: 2000, maxAttempts: 2, ...p.delivery },
