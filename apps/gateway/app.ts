@@ -16,6 +16,7 @@ import {
   accessLog,
   clientIp,
   errorHandler,
+  limitKeyFailures,
   limitQuery,
   requestId,
   requireBodyType,
@@ -64,6 +65,7 @@ export function createGateway(deps: GatewayDeps): Koa {
   app.use(accessLog(logger, metrics));
   app.use(errorHandler(logger));
   app.use(limitQuery());
+  app.use(limitKeyFailures(rateLimits, config));
   app.use(requireBodyType());
   app.use(
     bodyParser({ enableTypes: ['json', 'form'], jsonLimit: limit, formLimit: limit, jsonStrict: true }),

@@ -157,6 +157,25 @@ export function sourceAuth(config: () => ConfigIndex) {
   };
 }
 
+/**
+ * Guessing keys: an address whose `x-api-key` requests keep being refused 401 is answered 429 for a while
+ * (`settings.authFailureRateLimit`, the same budget postbacks have, counted apart from theirs).
+ */
+export function limitKeyFailures(limits: RateLimits, config: () => ConfigIndex) {
+  return async (ctx: Context, next: Next) => {
+    if (!ctx.get('x-api-key')) return next();
+    const limit = config().config.settings.authFailureRateLimit;
+    const key = `api-key:${clientIp(ctx)}`;
+    await limits.refuseWhenEmpty(limit, key, 'too many refused keys from this address; slow down');
+    try {
+      await next();
+    } catch (err) {
+      if (isAppError(err) && err.status === 401) await limits.take(limit, key, '').catch(() => undefined);
+      throw err;
+    }
+  };
+}
+
 /** The source's own rate (`sources[].rateLimit`), after `sourceAuth`. */
 export function sourceRateLimit(limits: RateLimits) {
   return async (ctx: Context, next: Next) => {

@@ -157,6 +157,22 @@ describe('rate limits', () => {
   });
 });
 
+test('an address guessing api keys is answered 429 after its budget, even with a right key; others are not', async () => {
+  const lead = (key: string, from: string) =>
+    fetch(`${stack.baseUrl}/leads`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': key, 'x-forwarded-for': from },
+      body: JSON.stringify({ clickId: 'clk-guess-key', vertical: 'auto', geo: { country: 'US' } }),
+    });
+  const guesses = [];
+  for (let i = 0; i < 5; i++) guesses.push((await lead(`guessed-key-${i}-abcdef`, '198.51.100.100')).status);
+  expect(guesses).toEqual([401, 401, 401, 401, 401]);
+  const blocked = await lead(SOURCE_KEY['x-api-key'], '198.51.100.100');
+  expect(blocked.status).toBe(429);
+  expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+  expect((await lead(SOURCE_KEY['x-api-key'], '198.51.100.101')).status).toBe(202);
+});
+
 test('refused postbacks are deleted after settings.refusedPostbackTtl by housekeeping; applied ones are kept', async () => {
   const leadId = await pendingLead(stack, 'auto', 'clk-ttl');
   const pb = (token: string) =>
