@@ -1,5 +1,11 @@
 // The CLI's line to the gateway's admin API: base URL and key from flags or the environment, errors as messages.
-import type { Journey, LeadList, ReplayResult, SuppressionResult } from '../../shared/http';
+import type {
+  Journey,
+  LeadList,
+  PerformanceReport,
+  ReplayResult,
+  SuppressionResult,
+} from '../../shared/http';
 
 export class CliError extends Error {
   constructor(
@@ -64,6 +70,16 @@ export class AdminApi {
       Object.entries(query).filter((e): e is [string, string] => e[1] !== undefined),
     );
     return this.request('GET', `/admin/leads${qs.size ? `?${qs}` : ''}`);
+  }
+
+  performance(
+    groupBy: 'partner' | 'source',
+    query: Record<string, string | undefined>,
+  ): Promise<PerformanceReport> {
+    const qs = new URLSearchParams(
+      Object.entries(query).filter((e): e is [string, string] => e[1] !== undefined),
+    );
+    return this.request('GET', `/reports/${groupBy}s${qs.size ? `?${qs}` : ''}`);
   }
 
   replay(body: Record<string, unknown>): Promise<ReplayResult> {

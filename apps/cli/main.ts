@@ -1,10 +1,11 @@
-// `leadrouter` command line: a lead's journey, lead search, notification replay, routing config check.
+// `leadrouter` command line: a lead's journey, lead search, performance reports, notification replay, config check.
 import { parseArgs } from 'node:util';
 import { ConfigError, loadRoutingConfig } from '../../shared/config';
 import type { ReplayTarget } from '../../shared/http';
 import { describeTarget, temporalTarget } from '../../shared/temporal-connection';
 import { AdminApi, CliError } from './api';
 import { progress } from './progress';
+import { formatPerformance } from './report';
 import { registerSearchAttributes } from './search-attributes';
 import { formatSuppression, suppressionBody } from './suppress';
 import { formatJourney } from './timeline';
@@ -21,6 +22,8 @@ commands:
   lead <leadId> [--json]                 a lead's journey as a timeline
   leads [--status s] [--partner p] [--source s] [--from t] [--to t] [--limit n] [--all]
                                          search leads, newest first
+  report [--by partner|source] [--from t] [--to t] [--json]
+                                         partner (default) or source performance as a table
   replay --lead <leadId> --status <s>    replay one exhausted source notification
   replay [--source s] [--status s] [--from t] [--to t] [--dry-run]
                                          replay every exhausted notification matching the filter
@@ -50,6 +53,7 @@ const OPTIONS = {
   all: { type: 'boolean' },
   'dry-run': { type: 'boolean' },
   wait: { type: 'string' },
+  by: { type: 'string' },
   email: { type: 'string', multiple: true },
   phone: { type: 'string', multiple: true },
   hash: { type: 'string', multiple: true },
@@ -106,6 +110,14 @@ async function leadsCommand(values: Values, io: Io): Promise<number> {
     if (cursor && !values.all) io.err.write(`more: --all for every page\n`);
   } while (cursor && values.all);
   if (!values.json) io.err.write(`${count} lead(s)\n`);
+  return 0;
+}
+
+async function reportCommand(values: Values, io: Io): Promise<number> {
+  const by = values.by ?? 'partner';
+  if (by !== 'partner' && by !== 'source') throw new CliError('report --by takes partner or source', 2);
+  const report = await api(values, io.env).performance(by, { from: values.from, to: values.to });
+  io.out.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatPerformance(report)}\n`);
   return 0;
 }
 
@@ -205,6 +217,8 @@ export async function main(
         return await leadCommand(values, rest, io);
       case 'leads':
         return await leadsCommand(values, io);
+      case 'report':
+        return await reportCommand(values, io);
       case 'replay':
         return await replayCommand(values, io);
       case 'suppress':

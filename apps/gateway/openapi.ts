@@ -18,6 +18,8 @@ import {
   suppressionRequestSchema,
   suppressionResultSchema,
   replaySingleSchema,
+  performanceQuerySchema,
+  performanceReportSchema,
   reportQuerySchema,
   reportSchema,
 } from '../../shared/http';
@@ -205,6 +207,25 @@ function buildRegistry(): OpenAPIRegistry {
       ...errorResponses(AUTH_ERRORS),
     },
   });
+
+  const PerformanceReport = named('PerformanceReport', performanceReportSchema);
+  for (const groupBy of ['partner', 'source'] as const) {
+    registry.registerPath({
+      method: 'get',
+      path: `/reports/${groupBy}s`,
+      tags: ['Operators'],
+      summary: `Performance per ${groupBy} over a time window (default: the last 24 h): statuses, acceptance and return rates, revenue and earnings per decided lead by currency`,
+      description:
+        'Counted by recorded time from the same read model as `/reports/summary`. Amounts of different currencies are never added.',
+      security: [{ adminKey: [] }],
+      request: { query: performanceQuerySchema },
+      responses: {
+        200: { description: 'The report', content: json(PerformanceReport) },
+        ...badInput,
+        ...errorResponses(AUTH_ERRORS),
+      },
+    });
+  }
 
   const Health = z.object({
     ok: z.boolean(),

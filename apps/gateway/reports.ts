@@ -2,8 +2,8 @@
 import Router from '@koa/router';
 import type { ConfigIndex } from '../../shared/config';
 import { AppError } from '../../shared/errors';
-import { reportQuerySchema } from '../../shared/http';
-import { summaryReport } from '../../shared/reports';
+import { performanceQuerySchema, reportQuerySchema } from '../../shared/http';
+import { performanceReport, summaryReport } from '../../shared/reports';
 import { sourceOrAdminAuth } from './middleware';
 import { parseInput } from './validation';
 
@@ -24,6 +24,22 @@ export function reportsRouter(deps: ReportsDeps): Router {
 
   router.get('/summary', async (ctx) => {
     ctx.body = await summaryReport(parseInput(reportQuerySchema, ctx.query, 'report query'), now());
+  });
+
+  router.get('/partners', async (ctx) => {
+    ctx.body = await performanceReport(
+      'partner',
+      parseInput(performanceQuerySchema, ctx.query, 'report query'),
+      now(),
+    );
+  });
+
+  router.get('/sources', async (ctx) => {
+    ctx.body = await performanceReport(
+      'source',
+      parseInput(performanceQuerySchema, ctx.query, 'report query'),
+      now(),
+    );
   });
 
   return router;

@@ -29,3 +29,38 @@ export const reportSchema = z.object({
   rows: z.array(reportRowSchema),
 });
 export type Report = z.infer<typeof reportSchema>;
+
+export const performanceQuerySchema = z
+  .object({
+    from: isoDateSchema.optional(),
+    to: isoDateSchema.optional(),
+  })
+  .strict();
+export type PerformanceQuery = z.infer<typeof performanceQuerySchema>;
+
+export const performanceRowSchema = z.object({
+  /** The partner's or source's id; `(none)` for events without one. */
+  group: z.string(),
+  /** Leads handed over and left waiting for a postback (`pending` statuses). */
+  delivered: z.number(),
+  accepted: z.number(),
+  rejected: z.number(),
+  expired: z.number(),
+  returned: z.number(),
+  failed: z.number(),
+  /** accepted / (accepted + rejected + expired), 4 decimals. */
+  acceptanceRate: z.number(),
+  /** returned / accepted, 4 decimals. */
+  returnRate: z.number(),
+  revenueByCurrency: z.record(z.string(), moneySchema),
+  /** Earnings per decided lead (accepted + rejected + expired), per currency. */
+  eplByCurrency: z.record(z.string(), moneySchema),
+});
+
+export const performanceReportSchema = z.object({
+  from: z.string(),
+  to: z.string(),
+  groupBy: z.enum(['source', 'partner']),
+  rows: z.array(performanceRowSchema),
+});
+export type PerformanceReport = z.infer<typeof performanceReportSchema>;

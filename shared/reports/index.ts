@@ -10,4 +10,5 @@ export {
   type NewStatusEvent,
   type RecentRow,
 } from './recent';
+export { performanceReport } from './performance';
 export { summaryReport, type SummaryOptions } from './summary';

@@ -6,6 +6,8 @@
 import { undiciHttp } from '../../activities/http';
 import { leadActivities } from '../../activities/leads';
 import { startPartnerSimulator, type PartnerSimulator } from '../../tools/simulators';
+import { Writable } from 'node:stream';
+import { main as cliMain } from '../../apps/cli/main';
 import { createLogger } from '../../shared/logger';
 import { Lead, StatusEvent } from '../../shared/models';
 import {
@@ -244,6 +246,67 @@ test('bad windows are 400 with the offending parameter named; reports need the a
   await bad('from=2026-11-01&limit=5', '(root)');
   expect((await getJson(`${stack.baseUrl}/reports/summary`, SRC1)).status).toBe(403);
   expect((await getJson(`${stack.baseUrl}/reports/summary`)).status).toBe(401);
+});
+
+test('partner and source performance: statuses, rates, revenue and EPL per currency; `leadrouter report` prints them', async () => {
+  const window = `from=${windowFrom}&to=${windowTo}`;
+  const partners = await getJson(`${stack.baseUrl}/reports/partners?${window}`, ADMIN);
+  expect(partners.status).toBe(200);
+  const byGroup = (rows: { group: string }[]) => Object.fromEntries(rows.map((r) => [r.group, r]));
+  expect(byGroup(partners.body.rows as { group: string }[])).toMatchObject({
+    acme: {
+      delivered: 2,
+      accepted: 2,
+      rejected: 0,
+      expired: 0,
+      returned: 0,
+      acceptanceRate: 1,
+      returnRate: 0,
+      revenueByCurrency: { USD: '33.00' },
+      eplByCurrency: { USD: '16.50' },
+    },
+    bolt: {
+      delivered: 2,
+      accepted: 1,
+      rejected: 1,
+      returned: 1,
+      acceptanceRate: 0.5,
+      returnRate: 1,
+      revenueByCurrency: { USD: '0.00' },
+      eplByCurrency: { USD: '0.00' },
+    },
+    slow: { delivered: 1, expired: 1, acceptanceRate: 0, revenueByCurrency: {}, eplByCurrency: {} },
+  });
+  const sources = await getJson(`${stack.baseUrl}/reports/sources?${window}`, ADMIN);
+  expect(byGroup(sources.body.rows as { group: string }[])).toMatchObject({
+    'src-1': { accepted: 2, expired: 1, acceptanceRate: 0.6667, eplByCurrency: { USD: '11.00' } },
+    'src-2': { accepted: 1, rejected: 1, failed: 1, returned: 1 },
+  });
+  expect((await getJson(`${stack.baseUrl}/reports/partners?groupBy=source`, ADMIN)).status).toBe(400);
+  expect((await getJson(`${stack.baseUrl}/reports/sources`, SRC1)).status).toBe(403);
+
+  const out: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      out.push(String(chunk));
+      done();
+    },
+  });
+  const env = { LEADROUTER_URL: stack.baseUrl, LEADROUTER_ADMIN_KEY: ADMIN_KEY };
+  const code = await cliMain(['report', '--by', 'partner', '--from', windowFrom, '--to', windowTo], {
+    out: sink,
+    err: sink,
+    env,
+  });
+  expect(code).toBe(0);
+  const lines = out.join('').trimEnd().split('\n');
+  expect(lines[1]).toMatch(
+    /^partner +delivered +accepted +rejected +expired +returned +failed +accept% +return% +revenue +EPL$/,
+  );
+  expect(lines.find((l) => l.startsWith('acme'))).toMatch(
+    /^acme +2 +2 +0 +0 +0 +0 +100\.0% +0\.0% +33\.00 USD +16\.50 USD$/,
+  );
+  expect(lines.find((l) => l.startsWith('slow'))).toMatch(/^slow +1 +0 +0 +1 +0 +0 +0\.0% +0\.0% +- +-$/);
 });
 
 test('money in two currencies is never added: revenue per currency, and the lead list names each amount', async () => {

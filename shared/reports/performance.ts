@@ -1,0 +1,44 @@
+// Partner and source performance (GET /reports/partners, /reports/sources): the summary's counts and revenue per
+// group with the rates a router decides by. The same read model as the summary, so the same cost.
+import type { PerformanceQuery, PerformanceReport, Report } from '../http';
+import { fromCents, toCents } from '../money';
+import { summaryReport, type SummaryOptions } from './summary';
+
+const rate = (n: number, of: number) => (of ? Math.round((n / of) * 10_000) / 10_000 : 0);
+
+export async function performanceReport(
+  groupBy: 'partner' | 'source',
+  query: PerformanceQuery,
+  now: Date,
+  options: SummaryOptions = {},
+): Promise<PerformanceReport> {
+  const summary: Report = await summaryReport({ ...query, groupBy }, now, options);
+  return {
+    from: summary.from,
+    to: summary.to,
+    groupBy,
+    rows: summary.rows.map((r) => {
+      const c = r.counts;
+      // Leads the partner decided on, or let expire: what it was given a chance to earn on.
+      const decided = (c.accepted ?? 0) + (c.rejected ?? 0) + (c.expired ?? 0);
+      return {
+        group: r.group,
+        delivered: c.pending ?? 0,
+        accepted: c.accepted ?? 0,
+        rejected: c.rejected ?? 0,
+        expired: c.expired ?? 0,
+        returned: c.returned ?? 0,
+        failed: c.failed ?? 0,
+        acceptanceRate: r.acceptanceRate,
+        returnRate: rate(c.returned ?? 0, c.accepted ?? 0),
+        revenueByCurrency: r.revenueByCurrency,
+        eplByCurrency: Object.fromEntries(
+          Object.entries(r.revenueByCurrency).map(([cur, amount]) => [
+            cur,
+            fromCents(decided ? Math.round(toCents(amount) / decided) : 0),
+          ]),
+        ),
+      };
+    }),
+  };
+}
