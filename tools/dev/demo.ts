@@ -8,6 +8,7 @@ import {
   startSourceSimulator,
   type PartnerBehavior,
   type PartnerSimulator,
+  type PingBehavior,
   type ReceivedLead,
   type SourceSimulator,
 } from '../simulators';
@@ -50,6 +51,11 @@ function behaviorFor(partnerId: string) {
             { status: 'chargeback', delayMs: 2000 },
           ],
         };
+      case 'auction-refuse':
+        // The auction's winner (solarbid, the higher bid) refuses the post; the second bidder takes the lead.
+        return partnerId === 'solarbid'
+          ? { body: { status: 'rejected' } }
+          : { postback: [{ status: 'approved', delayMs: 800 }] };
       case 'silent':
         return {};
       default:
@@ -57,6 +63,12 @@ function behaviorFor(partnerId: string) {
     }
   };
 }
+
+/** What each simulated ping-post buyer bids (any other partner declines to bid). */
+const DEMO_BIDS: Record<string, PingBehavior> = {
+  solarbid: { bid: '14.00', latencyMs: 60 },
+  sunbuyer: { bid: '11.50', latencyMs: 120 },
+};
 
 export const EXAMPLE_CONFIG = path.join(repoRoot, 'config', 'routing.yaml');
 
@@ -118,7 +130,9 @@ export async function startDemoSimulators(
         behavior: behaviorFor(p.id),
       }),
     );
-    if (sim) partners.set(p.id, sim);
+    if (!sim) continue;
+    sim.setPingBehavior(() => DEMO_BIDS[p.id] ?? { bid: null, reason: 'not buying today' });
+    partners.set(p.id, sim);
   }
   const sourceUrl = config.sources.find((s) => s.postbackUrl && loopbackPort(s.postbackUrl) !== undefined);
   const source =
@@ -174,6 +188,27 @@ export const DEMO_LEADS = [
     body: { clickId: 'demo-expire', vertical: 'auto', geo: { country: 'GB' }, data: { demo: 'silent' } },
   },
   {
+    // An auction: solarbid bids 14.00, sunbuyer 11.50; solarbid wins, is posted the lead with its ping id, and
+    // approves it without naming a payout: the lead earns the winning bid.
+    expect: 'accepted',
+    body: {
+      clickId: 'demo-auction',
+      vertical: 'solar',
+      geo: { country: 'US', state: 'CA', zip: '94107' },
+      data: { demo: 'auction' },
+    },
+  },
+  {
+    // The same auction, but solarbid refuses the post: sunbuyer's bid, the next highest, gets the lead.
+    expect: 'accepted',
+    body: {
+      clickId: 'demo-auction-refused',
+      vertical: 'solar',
+      geo: { country: 'US', state: 'AZ', zip: '85001' },
+      data: { demo: 'auction-refuse' },
+    },
+  },
+  {
     expect: 'failed',
     body: { clickId: 'demo-no-buyer', vertical: 'auto', geo: { country: 'FR' }, data: { demo: 'accept' } },
   },
@@ -209,13 +244,14 @@ export async function runDemo(
     await new Promise((r) => setTimeout(r, 1000));
   }
   print('');
-  print('  clickId                    status     lead');
+  print('  clickId                    status     partner          lead');
   for (const s of started) {
     const res = await fetch(`${gatewayUrl}/leads/${s.leadId}`, { headers: { 'x-api-key': apiKey } });
     const lead = (await res.json()) as { status: string; partnerId?: string; payout?: string };
     const mark = lead.status === s.expect ? 'ok ' : 'DIFF';
+    const soldTo = lead.partnerId ? `${lead.partnerId}${lead.payout ? ` ${lead.payout}` : ''}` : '';
     print(
-      `  ${mark} ${s.clickId.padEnd(24)} ${lead.status.padEnd(10)} ${gatewayUrl}/leads/${s.leadId}${uiUrl ? `  ${uiUrl}/namespaces/default/workflows/lead-${s.leadId}` : ''}`,
+      `  ${mark} ${s.clickId.padEnd(24)} ${lead.status.padEnd(10)} ${soldTo.padEnd(16)} ${gatewayUrl}/leads/${s.leadId}${uiUrl ? `  ${uiUrl}/namespaces/default/workflows/lead-${s.leadId}` : ''}`,
     );
   }
   return final.size === started.length;
