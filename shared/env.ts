@@ -6,6 +6,8 @@ const envSchema = z.object({
   HOST: z.string().default('0.0.0.0'),
   // The Temporal connection (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TLS, API key) is the SDK's to read: shared/temporal-connection.ts.
   TEMPORAL_TASK_QUEUE: z.string().default('leads'),
+  /** After SIGTERM, how long a gateway keeps answering (with /readyz at 503) before it closes its port. */
+  DRAIN_DELAY_MS: z.coerce.number().int().min(0).max(60_000).default(0),
   MONGODB_URI: z.string().optional(),
   ROUTING_CONFIG: z.string().default('config/routing.yaml'),
   ADMIN_API_KEY: z.string().min(16).optional(),

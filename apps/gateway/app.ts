@@ -3,7 +3,6 @@ import Koa from 'koa';
 import Router from '@koa/router';
 import { bodyParser } from '@koa/bodyparser';
 import type { ConfigIndex } from '../../shared/config';
-import { pingMongo } from '../../shared/db';
 import { AppError } from '../../shared/errors';
 import { sameSecret } from '../../shared/signature';
 import type { Logger } from '../../shared/logger';
@@ -26,6 +25,7 @@ import {
 } from './middleware';
 import { logRefusedPostbacks, PostbackService } from './postbacks';
 import { docsRouter } from './openapi';
+import { closeWhenDraining, Draining, probesRouter } from './probes';
 import { RateLimits } from './rate-limit';
 import { reportsRouter } from './reports';
 import { suppressionsRouter } from './suppressions';
@@ -45,6 +45,8 @@ export interface GatewayDeps {
   now?: () => Date;
   /** Largest accepted request body. */
   bodyLimit?: string;
+  /** Set on SIGTERM: /readyz answers 503 and connections close after their answer. */
+  draining?: Draining;
 }
 
 export function createGateway(deps: GatewayDeps): Koa {
@@ -58,8 +60,10 @@ export function createGateway(deps: GatewayDeps): Koa {
   const postbacks = new PostbackService({ ...deps, rateLimits });
   const adminKey = deps.adminKey ?? config().config.settings.adminApiKey;
   const limit = deps.bodyLimit ?? '64kb';
+  const draining = deps.draining ?? new Draining();
 
   app.use(requestId());
+  app.use(closeWhenDraining(draining));
   app.use(logRefusedPostbacks(postbacks));
   // Outside the error mapper, so refused requests (4xx) are counted and logged with the status they got.
   app.use(accessLog(logger, metrics));
@@ -103,16 +107,6 @@ export function createGateway(deps: GatewayDeps): Koa {
   router.get('/postback/:partnerId', postback);
   router.post('/postback/:partnerId', postback);
 
-  router.get('/healthz', async (ctx) => {
-    const [mongo, temporalUp] = await Promise.all([pingMongo(), temporal.ping()]);
-    ctx.status = mongo && temporalUp ? 200 : 503;
-    ctx.body = {
-      ok: mongo && temporalUp,
-      mongo: mongo ? 'up' : 'down',
-      temporal: temporalUp ? 'up' : 'down',
-    };
-  });
-
   router.get('/metrics', async (ctx) => {
     // It names partners and sources: a deployment that exposes it can ask for a token.
     if (deps.metricsToken) {
@@ -127,6 +121,7 @@ export function createGateway(deps: GatewayDeps): Koa {
 
   app.use(router.routes());
   app.use(router.allowedMethods({ throw: true }));
+  app.use(probesRouter({ temporal, draining }).routes());
   const admin = adminRouter({ adminKey, config, leads, temporal, logger, now: deps.now });
   app.use(admin.routes()).use(admin.allowedMethods({ throw: true }));
   const reports = reportsRouter({ config, adminKey, now: deps.now });

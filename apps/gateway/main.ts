@@ -7,9 +7,11 @@ import { readEnv } from '../../shared/env';
 import { createLogger } from '../../shared/logger';
 import { createMetrics } from '../../shared/metrics';
 import { describeTarget, temporalTarget } from '../../shared/temporal-connection';
+import type { Server } from 'node:http';
 import { createGateway } from './app';
 import { Housekeeper } from './housekeeping';
 import { Reconciler } from './outbox';
+import { Draining } from './probes';
 import { TemporalGateway } from './temporal';
 
 export async function runGateway(): Promise<() => Promise<void>> {
@@ -26,7 +28,9 @@ export async function runGateway(): Promise<() => Promise<void>> {
     namespace: target.namespace,
     taskQueue: env.TEMPORAL_TASK_QUEUE,
   });
+  const draining = new Draining();
   const app = createGateway({
+    draining,
     config: () => config,
     temporal,
     logger,
@@ -56,19 +60,48 @@ export async function runGateway(): Promise<() => Promise<void>> {
     },
     'gateway listening',
   );
+  /** The drain a SIGTERM starts: not ready, then no new connections, then what is in flight is answered. */
   return async () => {
-    await new Promise<void>((r) => server.close(() => r()));
+    draining.start();
+    logger.info({ delayMs: env.DRAIN_DELAY_MS }, 'draining');
+    // A load balancer polling /readyz stops sending here; until then, requests are still answered.
+    if (env.DRAIN_DELAY_MS) await new Promise((r) => setTimeout(r, env.DRAIN_DELAY_MS));
+    await closeServer(server, DRAIN_TIMEOUT_MS);
+    // Only now: an answer still in flight needed MongoDB and Temporal.
     await reconciler.stop();
     await housekeeper.stop();
     await temporal.close();
     await disconnectMongo();
+    logger.info('gateway stopped');
   };
+}
+
+/** Below the usual 30 s an orchestrator waits between SIGTERM and SIGKILL. */
+const DRAIN_TIMEOUT_MS = 25_000;
+
+/** Stops accepting connections and waits for open requests to end; past `timeoutMs` it cuts the rest. */
+function closeServer(server: Server, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const cut = setTimeout(() => server.closeAllConnections(), timeoutMs);
+    server.close(() => {
+      clearTimeout(cut);
+      resolve();
+    });
+    server.closeIdleConnections(); // busy keep-alive sockets close after their answer (Connection: close)
+  });
 }
 
 if (require.main === module) {
   runGateway()
-    .then((stop) => {
-      const shutdown = () => void stop().then(() => process.exit(0));
+    .then((drain) => {
+      const shutdown = () =>
+        void drain().then(
+          () => process.exit(0),
+          (err: unknown) => {
+            console.error(err instanceof Error ? err.message : err);
+            process.exit(1);
+          },
+        );
       process.once('SIGINT', shutdown);
       process.once('SIGTERM', shutdown);
     })

@@ -11,8 +11,10 @@ import {
   leadListQuerySchema,
   leadListSchema,
   leadViewSchema,
+  livenessSchema,
   postbackParamsSchema,
   postbackResultSchema,
+  readinessSchema,
   replayFilterSchema,
   replayResultSchema,
   suppressionRequestSchema,
@@ -227,19 +229,24 @@ function buildRegistry(): OpenAPIRegistry {
     });
   }
 
-  const Health = z.object({
-    ok: z.boolean(),
-    mongo: z.enum(['up', 'down']),
-    temporal: z.enum(['up', 'down']),
-  });
   registry.registerPath({
     method: 'get',
     path: '/healthz',
     tags: ['Operations'],
-    summary: 'MongoDB and Temporal reachability',
+    summary: 'Liveness: the process answers',
+    responses: { 200: { description: 'Alive', content: json(livenessSchema) } },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/readyz',
+    tags: ['Operations'],
+    summary: 'Readiness: MongoDB and Temporal reachable, not draining',
     responses: {
-      200: { description: 'Both reachable', content: json(Health) },
-      503: { description: 'A dependency is down', content: json(Health) },
+      200: { description: 'Ready for traffic', content: json(readinessSchema) },
+      503: {
+        description: 'A dependency is down, or the gateway is draining (Retry-After)',
+        content: json(readinessSchema),
+      },
     },
   });
   registry.registerPath({

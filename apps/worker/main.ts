@@ -46,10 +46,13 @@ export async function runWorker(): Promise<() => Promise<void>> {
     },
     'worker running',
   );
+  /** Drains: no new tasks, those in flight finish (or are cancelled after the grace time), then exits. */
   return async () => {
+    logger.info('worker draining');
     // The SDK's runtime already starts a shutdown on SIGINT/SIGTERM; a second call would throw.
     if (worker.getState() === 'RUNNING') worker.shutdown();
     await running;
+    logger.info('worker stopped');
     await connection.close();
     await metricsServer?.close();
     await disconnectMongo();
@@ -60,7 +63,7 @@ if (require.main === module) {
   runWorker()
     .then((stop) => {
       const shutdown = () => {
-        setTimeout(() => process.exit(1), 15_000).unref();
+        setTimeout(() => process.exit(1), 25_000).unref(); // past the worker's own force time
         void stop().then(() => process.exit(0));
       };
       process.once('SIGINT', shutdown);

@@ -37,7 +37,10 @@ export async function createLeadWorker(options: LeadWorkerOptions): Promise<Work
     workflowBundle: await workflowBundle(),
     activities: createActivities(options.deps),
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? 200,
+    // On shutdown, activities in flight (a delivery waiting on a slow partner) get this long to finish before
+    // they are cancelled and retried on another worker; delivery timeouts are at most 120 s, usually 5 s.
+    shutdownGraceTime: '10s',
     // A stop must not hang when the server is already gone (Ctrl-C takes both down together).
-    shutdownForceTime: '10s',
+    shutdownForceTime: '15s',
   });
 }

@@ -7,3 +7,4 @@ export * from './postbacks';
 export * from './reports';
 export * from './outbox';
 export * from './suppressions';
+export * from './probes';
