@@ -196,3 +196,19 @@ test('caps count posts, not pings: a capped bidder is still pinged, and the post
   });
   expect(postsTo('a', second.leadId)).toHaveLength(0);
 });
+
+test('a bid past its validity is not posted to: after the winner fails, the lead goes on to the waterfall', async () => {
+  h.useConfig([
+    { id: 'a', ping: true },
+    { id: 'b', ping: { bidValidityMs: 100 } },
+    { id: 'c', routing: { priority: 1 } },
+  ]);
+  bidders({ a: { bid: '9.00' }, b: { bid: '7.00' } });
+  // a's post fails twice (503), with a retry backoff of 1 s between: b's 100 ms bid is stale by then.
+  h.sims.a.setBehavior(() => ({ httpStatus: 503 }));
+  const { leadId, view } = await h.runLead(LEAD);
+
+  expect(view).toMatchObject({ status: 'accepted', partnerId: 'c', partnersTried: ['a', 'c'] });
+  expect(postsTo('b', leadId)).toHaveLength(0);
+  expect(postsTo('a', leadId)).toHaveLength(2);
+});
