@@ -1,7 +1,7 @@
 // Property-based tests of postback signatures: the canonical string does not depend on parameter order,
 // and a signature verifies for the parameters it was made for and for no others.
 import fc from 'fast-check';
-import { canonicalString, safeEqual, signParams } from '../../shared/signature';
+import { canonicalString, safeEqual, sameSecret, signParams } from '../../shared/signature';
 
 /** Parameter names as the gateway admits them (letters, digits, "_", "-"). */
 const paramName = fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9_-]{0,11}$/);
@@ -79,6 +79,16 @@ test('safeEqual is string equality, for any lengths and contents', () => {
     fc.property(fc.string({ unit: 'binary' }), fc.string({ unit: 'binary' }), (a, b) => {
       expect(safeEqual(a, b)).toBe(a === b);
       expect(safeEqual(a, a)).toBe(true);
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+test('sameSecret (digest comparison) is string equality, for any lengths and contents', () => {
+  fc.assert(
+    fc.property(fc.string({ unit: 'binary' }), fc.string({ unit: 'binary' }), (a, b) => {
+      expect(sameSecret(a, b)).toBe(a === b);
+      expect(sameSecret(b, b)).toBe(true);
     }),
     { numRuns: 2000 },
   );
