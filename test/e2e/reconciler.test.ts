@@ -272,6 +272,7 @@ test('a signal failing mid-batch: the next tick delivers every entry exactly onc
   ).toBeUndefined();
   temporal.up();
   expect(await reconciler.tick()).toBe(2);
+  expect(temporal.signals).toBe(4); // three sent once each, and the one call that failed
   for (const q of queued) {
     await waitForStatus(q.leadId, 'accepted');
     expect(await signalsOf(stack.client, q.leadId, q.postbackId)).toBe(1);
@@ -296,8 +297,8 @@ test('a signal that succeeds while its sentAt update fails is sent again and app
   expect(await reconciler.tick()).toBe(1);
   const lead = await waitForStatus(q.leadId, 'accepted');
   expect(lead.revenueCents).toBe(500);
-  // Sent twice, applied once: one status event from this postback.
-  expect(await signalsOf(stack.client, q.leadId, q.postbackId)).toBe(2);
+  // Sent twice (the second may reach a new run if the first closed meanwhile), applied once: one status event.
+  expect(temporal.signals).toBe(2);
   expect(await StatusEvent.countDocuments({ leadId: q.leadId, status: 'accepted' })).toBe(1);
   await temporal.close();
 });
