@@ -94,7 +94,10 @@ function closeServer(server: Server, timeoutMs: number): Promise<void> {
 if (require.main === module) {
   runGateway()
     .then((drain) => {
-      const shutdown = () =>
+      let draining = false;
+      const shutdown = () => {
+        if (draining) process.exit(1); // a second signal: stop waiting
+        draining = true;
         void drain().then(
           () => process.exit(0),
           (err: unknown) => {
@@ -102,8 +105,9 @@ if (require.main === module) {
             process.exit(1);
           },
         );
-      process.once('SIGINT', shutdown);
-      process.once('SIGTERM', shutdown);
+      };
+      process.on('SIGINT', shutdown);
+      process.on('SIGTERM', shutdown);
     })
     .catch((err: unknown) => {
       console.error(err instanceof Error ? err.message : err);
