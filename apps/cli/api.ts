@@ -3,6 +3,8 @@ import type {
   Journey,
   LeadList,
   PerformanceReport,
+  PostbackLogPage,
+  RefusalSummary,
   ReplayResult,
   SuppressionResult,
 } from '../../shared/http';
@@ -70,6 +72,21 @@ export class AdminApi {
       Object.entries(query).filter((e): e is [string, string] => e[1] !== undefined),
     );
     return this.request('GET', `/admin/leads${qs.size ? `?${qs}` : ''}`);
+  }
+
+  postbacks(query: Record<string, string | undefined>): Promise<PostbackLogPage> {
+    return this.request('GET', `/admin/postbacks${this.qs(query)}`);
+  }
+
+  refusals(query: Record<string, string | undefined>): Promise<RefusalSummary> {
+    return this.request('GET', `/admin/postbacks/refusals${this.qs(query)}`);
+  }
+
+  private qs(query: Record<string, string | undefined>): string {
+    const qs = new URLSearchParams(
+      Object.entries(query).filter((e): e is [string, string] => e[1] !== undefined),
+    );
+    return qs.size ? `?${qs}` : '';
   }
 
   performance(

@@ -5,7 +5,8 @@ import type { ReplayTarget } from '../../shared/http';
 import { describeTarget, temporalTarget } from '../../shared/temporal-connection';
 import { AdminApi, CliError } from './api';
 import { progress } from './progress';
-import { formatPerformance } from './report';
+import { parseDuration } from '../../shared/duration';
+import { formatPerformance, formatPostbacks, formatRefusals } from './report';
 import { registerSearchAttributes } from './search-attributes';
 import { formatSuppression, suppressionBody } from './suppress';
 import { formatJourney } from './timeline';
@@ -22,6 +23,8 @@ commands:
   lead <leadId> [--json]                 a lead's journey as a timeline
   leads [--status s] [--partner p] [--source s] [--from t] [--to t] [--limit n] [--all]
                                          search leads, newest first
+  postbacks [--partner p] [--refused | --outcome o] [--code c] [--since 1h | --from t] [--to t] [--limit n] [--all]
+                                         the postback log, newest first, then refusals per partner and code
   report [--by partner|source] [--from t] [--to t] [--json]
                                          partner (default) or source performance as a table
   replay --lead <leadId> --status <s>    replay one exhausted source notification
@@ -54,6 +57,10 @@ const OPTIONS = {
   'dry-run': { type: 'boolean' },
   wait: { type: 'string' },
   by: { type: 'string' },
+  refused: { type: 'boolean' },
+  outcome: { type: 'string' },
+  code: { type: 'string' },
+  since: { type: 'string' },
   email: { type: 'string', multiple: true },
   phone: { type: 'string', multiple: true },
   hash: { type: 'string', multiple: true },
@@ -110,6 +117,45 @@ async function leadsCommand(values: Values, io: Io): Promise<number> {
     if (cursor && !values.all) io.err.write(`more: --all for every page\n`);
   } while (cursor && values.all);
   if (!values.json) io.err.write(`${count} lead(s)\n`);
+  return 0;
+}
+
+async function postbacksCommand(values: Values, io: Io): Promise<number> {
+  const client = api(values, io.env);
+  let from = values.from;
+  if (values.since) {
+    let ms: number;
+    try {
+      ms = parseDuration(values.since);
+    } catch {
+      throw new CliError('--since takes a duration like 15m, 1h, 2d', 2);
+    }
+    from = new Date(Date.now() - ms).toISOString();
+  }
+  const window = { partnerId: values.partner, from, to: values.to };
+  const outcome = values.refused ? 'refused' : values.outcome;
+  let cursor: string | undefined;
+  let count = 0;
+  do {
+    const page = await client.postbacks({
+      ...window,
+      outcome,
+      code: values.code,
+      limit: values.limit,
+      cursor,
+    });
+    const lines = values.json
+      ? page.postbacks.map((p) => JSON.stringify(p))
+      : formatPostbacks(page.postbacks);
+    for (const line of lines) io.out.write(`${line}\n`);
+    count += page.postbacks.length;
+    cursor = page.nextCursor;
+    if (cursor && !values.all) io.err.write(`more: --all for every page\n`);
+  } while (cursor && values.all);
+  if (!values.json) {
+    io.err.write(`${count} postback(s)\n`);
+    io.out.write(`\n${formatRefusals(await client.refusals(window))}\n`);
+  }
   return 0;
 }
 
@@ -217,6 +263,8 @@ export async function main(
         return await leadCommand(values, rest, io);
       case 'leads':
         return await leadsCommand(values, io);
+      case 'postbacks':
+        return await postbacksCommand(values, io);
       case 'report':
         return await reportCommand(values, io);
       case 'replay':

@@ -1,5 +1,5 @@
-// `leadrouter report`: partner or source performance as a terminal table, one row per partner or source.
-import type { PerformanceReport } from '../../shared/http';
+// Terminal tables: partner or source performance (`leadrouter report`) and the postback log (`leadrouter postbacks`).
+import type { PerformanceReport, PostbackLogEntry, RefusalSummary } from '../../shared/http';
 
 const money = (byCurrency: Record<string, string>) =>
   Object.entries(byCurrency)
@@ -47,5 +47,31 @@ export function formatPerformance(report: PerformanceReport): string {
     `${report.groupBy} performance ${report.from} .. ${report.to}`,
     line(header),
     ...(rows.length ? rows.map(line) : ['(no events in this window)']),
+  ].join('\n');
+}
+
+/** The postback log as a table, newest first: what came, what we made of it, and why a refusal was refused. */
+export function formatPostbacks(entries: PostbackLogEntry[]): string[] {
+  return entries.map((p) =>
+    [
+      p.receivedAt,
+      (p.partnerId ?? '(unknown)').padEnd(12),
+      p.outcome.padEnd(9),
+      String(p.httpStatus ?? '').padEnd(3),
+      (p.leadId ?? '-').padEnd(24),
+      `${p.rawStatus ? `"${p.rawStatus}"` : '-'}${p.status ? ` -> ${p.status}` : ''}${p.payout ? ` ${p.payout} ${p.currency ?? ''}`.trimEnd() : ''}`,
+      p.errorCode ? `${p.errorCode}: ${p.errorMessage ?? ''}`.trimEnd() : (p.reason ?? ''),
+    ]
+      .join('  ')
+      .trimEnd(),
+  );
+}
+
+export function formatRefusals(summary: RefusalSummary): string {
+  if (!summary.rows.length) return `no refusals ${summary.from} .. ${summary.to}`;
+  const width = Math.max(7, ...summary.rows.map((r) => r.partnerId.length));
+  return [
+    `refusals ${summary.from} .. ${summary.to}`,
+    ...summary.rows.map((r) => `  ${r.partnerId.padEnd(width)}  ${String(r.count).padStart(6)}  ${r.code}`),
   ].join('\n');
 }

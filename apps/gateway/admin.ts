@@ -19,6 +19,7 @@ import { Lead, Notification, PostbackLog } from '../../shared/models';
 import { fromCents } from '../../shared/money';
 import type { CanonicalStatus } from '../../shared/statuses';
 import { leadWorkflowId } from '../../shared/temporal';
+import { decodeCursor, encodeCursor } from './cursor';
 import { leadSummary, type LeadService } from './leads';
 import type { ConfigIndex } from '../../shared/config';
 import { adminAuth } from './middleware';
@@ -35,25 +36,6 @@ export interface AdminDeps {
   now?: () => Date;
 }
 
-/** Cursor = the last row's (createdAt, _id): stable under inserts, unlike an offset. */
-function encodeCursor(createdAt: Date, id: string): string {
-  return Buffer.from(JSON.stringify([createdAt.toISOString(), id])).toString('base64url');
-}
-
-function decodeCursor(cursor: string): { createdAt: Date; id: string } {
-  try {
-    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
-    const createdAt = new Date(String(at));
-    if (typeof at === 'string' && typeof id === 'string' && !Number.isNaN(createdAt.getTime()))
-      return { createdAt, id };
-  } catch {
-    // fall through to the error below
-  }
-  throw new AppError('invalid_request', 'invalid cursor', [
-    { path: 'cursor', message: 'pass back the nextCursor of a previous page' },
-  ]);
-}
-
 export async function listLeads(query: z.infer<typeof leadListQuerySchema>): Promise<LeadList> {
   const filter: Record<string, unknown> = {};
   if (query.status) filter.status = query.status;
@@ -65,7 +47,7 @@ export async function listLeads(query: z.infer<typeof leadListQuerySchema>): Pro
   if (Object.keys(createdAt).length) filter.createdAt = createdAt;
   if (query.cursor) {
     const c = decodeCursor(query.cursor);
-    filter.$or = [{ createdAt: { $lt: c.createdAt } }, { createdAt: c.createdAt, _id: { $lt: c.id } }];
+    filter.$or = [{ createdAt: { $lt: c.at } }, { createdAt: c.at, _id: { $lt: c.id } }];
     if (filter.createdAt) {
       // Keep the time window and the cursor condition both: $and, not an overwritten createdAt.
       filter.$and = [{ createdAt: filter.createdAt }];

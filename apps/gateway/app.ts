@@ -10,6 +10,7 @@ import type { Metrics } from '../../shared/metrics';
 import { leadInputSchema } from '../../shared/http';
 import { adminRouter } from './admin';
 import { outboxAdminRouter } from './admin-outbox';
+import { postbackLogRouter } from './admin-postbacks';
 import { LeadService } from './leads';
 import {
   accessLog,
@@ -128,6 +129,8 @@ export function createGateway(deps: GatewayDeps): Koa {
   app.use(reports.routes()).use(reports.allowedMethods({ throw: true }));
   const outbox = outboxAdminRouter({ adminKey, temporal, logger });
   app.use(outbox.routes()).use(outbox.allowedMethods({ throw: true }));
+  const postbackLog = postbackLogRouter({ adminKey, config, now: deps.now });
+  app.use(postbackLog.routes()).use(postbackLog.allowedMethods({ throw: true }));
   app.use(suppressionsRouter({ adminKey, config, now: deps.now }).routes());
   app.use(docsRouter().routes());
   return app;

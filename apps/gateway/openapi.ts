@@ -21,6 +21,10 @@ import {
   suppressionResultSchema,
   replaySingleSchema,
   performanceQuerySchema,
+  postbackLogPageSchema,
+  postbackLogQuerySchema,
+  refusalSummaryQuerySchema,
+  refusalSummarySchema,
   performanceReportSchema,
   reportQuerySchema,
   reportSchema,
@@ -228,6 +232,37 @@ function buildRegistry(): OpenAPIRegistry {
       },
     });
   }
+
+  const PostbackLogPage = named('PostbackLogPage', postbackLogPageSchema);
+  const RefusalSummary = named('RefusalSummary', refusalSummarySchema);
+  registry.registerPath({
+    method: 'get',
+    path: '/admin/postbacks',
+    tags: ['Operators'],
+    summary: 'The postback log: every postback received, newest first, with cursor pagination',
+    description:
+      "Filter by `partnerId`, `outcome` (`refused` is another name for `rejected`), refusal `code` and a `from`/`to` window. Secrets appear redacted, as they were stored. Paging is stable while postbacks arrive: the cursor is the last row's `receivedAt` and id.",
+    security: [{ adminKey: [] }],
+    request: { query: postbackLogQuerySchema },
+    responses: {
+      200: { description: 'One page of postbacks', content: json(PostbackLogPage) },
+      ...badInput,
+      ...errorResponses(AUTH_ERRORS),
+    },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/admin/postbacks/refusals',
+    tags: ['Operators'],
+    summary: 'Refused postbacks per partner and error code over a window (default: the last 24 h)',
+    security: [{ adminKey: [] }],
+    request: { query: refusalSummaryQuerySchema },
+    responses: {
+      200: { description: 'Counts, most first', content: json(RefusalSummary) },
+      ...badInput,
+      ...errorResponses(AUTH_ERRORS),
+    },
+  });
 
   registry.registerPath({
     method: 'get',

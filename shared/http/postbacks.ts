@@ -1,6 +1,6 @@
 // Partner postbacks: the parameters we read, the answer, and a stored postback as operators see it.
 import { z } from 'zod';
-import { postbackStatusSchema } from './common';
+import { isoDateSchema, postbackStatusSchema } from './common';
 
 /** One postback parameter value: a single short string (arrays and objects are operator injection shapes). */
 const param = (max: number) => z.string().max(max);
@@ -70,3 +70,55 @@ export const postbackReceivedSchema = z.object({
   latencyMs: z.number().optional(),
 });
 export type PostbackReceived = z.infer<typeof postbackReceivedSchema>;
+
+/** Stored outcomes; `refused` is accepted in queries as another name for `rejected`. */
+export const POSTBACK_OUTCOMES = ['applied', 'duplicate', 'queued', 'rejected', 'test'] as const;
+
+export const postbackLogQuerySchema = z
+  .object({
+    partnerId: z.string().max(64).optional(),
+    outcome: z
+      .enum([...POSTBACK_OUTCOMES, 'refused'])
+      .transform((o) => (o === 'refused' ? 'rejected' : o))
+      .optional(),
+    /** A refusal's error code, e.g. `bad_credentials`, `unknown_lead`, `unmapped_status`. */
+    code: z.string().max(64).optional(),
+    from: isoDateSchema.optional(),
+    to: isoDateSchema.optional(),
+    limit: z.coerce.number().int().min(1).max(500).default(50),
+    cursor: z.string().max(200).optional(),
+  })
+  .strict();
+export type PostbackLogQuery = z.infer<typeof postbackLogQuerySchema>;
+
+export const postbackLogEntrySchema = postbackReceivedSchema.extend({
+  id: z.string(),
+  leadId: z.string().optional(),
+  /** Test postbacks: whether it would have been applied, and why (or why not). */
+  wouldApply: z.boolean().optional(),
+  reason: z.string().optional(),
+});
+export type PostbackLogEntry = z.infer<typeof postbackLogEntrySchema>;
+
+export const postbackLogPageSchema = z.object({
+  postbacks: z.array(postbackLogEntrySchema),
+  /** Pass back as `cursor` for the next (older) page; absent on the last page. */
+  nextCursor: z.string().optional(),
+});
+export type PostbackLogPage = z.infer<typeof postbackLogPageSchema>;
+
+export const refusalSummaryQuerySchema = z
+  .object({
+    partnerId: z.string().max(64).optional(),
+    from: isoDateSchema.optional(),
+    to: isoDateSchema.optional(),
+  })
+  .strict();
+
+export const refusalSummarySchema = z.object({
+  from: z.string(),
+  to: z.string(),
+  /** Refused postbacks per partner (`(unknown)` when none could be told) and error code, most first. */
+  rows: z.array(z.object({ partnerId: z.string(), code: z.string(), count: z.number() })),
+});
+export type RefusalSummary = z.infer<typeof refusalSummarySchema>;

@@ -1,5 +1,6 @@
 // Operator endpoints over HTTP on the real servers: admin key checks, lead search with cursor pagination,
-// a lead's journey as one timeline, and replay of an exhausted source notification.
+// a lead's journey as one timeline, replay of an exhausted source notification, and the postback log.
+import { Writable } from 'node:stream';
 import {
   startPartnerSimulator,
   startSourceSimulator,
@@ -15,6 +16,7 @@ import {
   startStack,
   type Stack,
 } from '../support/stack';
+import { main as cliMain } from '../../apps/cli/main';
 
 const SOURCE_KEY = { 'x-api-key': 'key-src-1-abcdef' };
 const ADMIN = { 'x-api-key': ADMIN_KEY };
@@ -360,4 +362,89 @@ test('the API reference is served without a key: /openapi.json and the /docs pag
   const html = await page.text();
   expect(html).toContain('<span class="m post">POST</span> /admin/notifications/replay');
   expect(html).not.toMatch(/<script|https?:\/\//i);
+});
+
+test('the postback log: refusals with their codes, filters, stable paging while postbacks arrive, a summary per code, the CLI', async () => {
+  const since = new Date(Date.now() - 1000).toISOString();
+  const leadId = await newLead();
+  await waitForStatus(leadId, 'pending');
+  const send = (path: string) => fetch(`${stack.baseUrl}${path}`).then((r) => r.status);
+  expect(await send(`/postback/acme?subid=${leadId}&status=approved&token=wrong-token-123`)).toBe(401);
+  expect(await send(`/postback/acme?subid=no-such-lead-1&status=approved&token=acme-token-123`)).toBe(404);
+  expect(await send(`/postback/acme?subid=${leadId}&status=weird-word&token=acme-token-123`)).toBe(422);
+  expect(await send(`/postback/acme?subid=${leadId}&status=approved&payout=3.00&token=acme-token-123`)).toBe(
+    200,
+  );
+  await waitForStatus(leadId, 'accepted');
+
+  const list = async (query: string) => {
+    const r = await getJson(`${stack.baseUrl}/admin/postbacks?from=${since}&${query}`, ADMIN);
+    expect(r.status).toBe(200);
+    return r.body as { postbacks: Record<string, unknown>[]; nextCursor?: string };
+  };
+  const refused = await list('partnerId=acme&outcome=refused');
+  expect(refused.postbacks.map((p) => p.errorCode)).toEqual([
+    'unmapped_status',
+    'unknown_lead',
+    'bad_credentials',
+  ]);
+  expect(refused.postbacks.map((p) => p.httpStatus)).toEqual([422, 404, 401]);
+  // Secrets as stored: redacted, never in clear.
+  expect(JSON.stringify(refused)).not.toContain('token-123');
+  expect(refused.postbacks[2]).toMatchObject({ partnerId: 'acme', leadId, query: { token: '[redacted]' } });
+  expect((await list('code=unknown_lead')).postbacks).toHaveLength(1);
+  const applied = await list('outcome=applied');
+  expect(applied.postbacks).toHaveLength(1);
+  expect(applied.postbacks[0]).toMatchObject({ leadId, status: 'accepted', payout: '3.00' });
+
+  // Paging newest first with postbacks arriving between pages: every row there was at the start, once, in order.
+  for (let i = 0; i < 7; i++)
+    await send(`/postback/acme?subid=gone-lead-${i}&status=approved&token=acme-token-123`);
+  const before = (await list('limit=500')).postbacks.map((p) => p.id);
+  const paged: unknown[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await list(`limit=3${cursor ? `&cursor=${cursor}` : ''}`);
+    paged.push(...page.postbacks.map((p) => p.id));
+    cursor = page.nextCursor;
+    await Promise.all(
+      [0, 1].map((i) => send(`/postback/acme?subid=late-lead-${i}&status=approved&token=acme-token-123`)),
+    );
+  } while (cursor);
+  expect(paged).toEqual(before);
+
+  const summary = await getJson(
+    `${stack.baseUrl}/admin/postbacks/refusals?partnerId=acme&from=${since}`,
+    ADMIN,
+  );
+  expect(summary.status).toBe(200);
+  const counts = Object.fromEntries(
+    (summary.body.rows as { code: string; count: number }[]).map((r) => [r.code, r.count]),
+  );
+  expect(counts).toMatchObject({ bad_credentials: 1, unmapped_status: 1 });
+  expect(counts.unknown_lead).toBeGreaterThanOrEqual(8);
+
+  for (const bad of ['outcome=bogus', 'cursor=not-a-cursor', 'limit=0', 'from=yesterday', 'color=red'])
+    expect((await getJson(`${stack.baseUrl}/admin/postbacks?${bad}`, ADMIN)).status).toBe(400);
+  expect((await getJson(`${stack.baseUrl}/admin/postbacks`, SOURCE_KEY)).status).toBe(403);
+
+  const out: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      out.push(String(chunk));
+      done();
+    },
+  });
+  const env = { LEADROUTER_URL: stack.baseUrl, LEADROUTER_ADMIN_KEY: ADMIN_KEY };
+  const code = await cliMain(['postbacks', '--partner', 'acme', '--refused', '--since', '1h', '--all'], {
+    out: sink,
+    err: sink,
+    env,
+  });
+  expect(code).toBe(0);
+  const text = out.join('');
+  expect(text).toMatch(/ acme +rejected +422 +\S+ +"weird-word" +unmapped_status: /);
+  expect(text).toMatch(/ acme +rejected +401 +\S+ +"approved" +bad_credentials: /);
+  expect(text).toMatch(/refusals .*\n +acme +\d+ +unknown_lead\n/);
+  expect(text).not.toContain(' applied ');
 });

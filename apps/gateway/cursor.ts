@@ -1,0 +1,22 @@
+// Keyset cursors for newest-first lists: the last row's (time, id), stable under inserts, unlike an offset.
+import { AppError } from '../../shared/errors';
+
+export function encodeCursor(at: Date, id: string): string {
+  return Buffer.from(JSON.stringify([at.toISOString(), id])).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): { at: Date; id: string } {
+  try {
+    const [t, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
+    const at = new Date(String(t));
+    if (typeof t === 'string' && typeof id === 'string' && !Number.isNaN(at.getTime())) return { at, id };
+  } catch {
+    // fall through to the error below
+  }
+  throw invalidCursor();
+}
+
+export const invalidCursor = () =>
+  new AppError('invalid_request', 'invalid cursor', [
+    { path: 'cursor', message: 'pass back the nextCursor of a previous page' },
+  ]);
