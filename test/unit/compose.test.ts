@@ -222,7 +222,7 @@ test('startup order: schema, server, namespace, search attributes, then gateways
   });
 });
 
-test('probes: gateways and workers on /healthz, paths and ports their code serves', () => {
+test('probes: gateways on /readyz, workers on /healthz, paths and ports their code serves', () => {
   for (const name of ['postgresql', 'temporal', 'mongodb', 'proxy', ...GATEWAYS, 'worker']) {
     expect({ name, test: Boolean(services[name]?.healthcheck?.test) }).toEqual({ name, test: true });
   }
@@ -234,7 +234,7 @@ test('probes: gateways and workers on /healthz, paths and ports their code serve
     .join('\n');
   for (const name of GATEWAYS) {
     const [, port, route] = probe(name) ?? [];
-    expect(route).toBe('/healthz');
+    expect(route).toBe('/readyz');
     expect(Number(port)).toBe(readEnv(resolved(name)).PORT);
     expect(gatewaySource).toContain(`'${route}'`);
   }
