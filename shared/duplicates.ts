@@ -49,14 +49,26 @@ export async function claimIdentity(options: {
   at: Date;
   windowMs: number;
 }): Promise<ClaimResult> {
-  const taken: string[] = [];
-  for (const hash of options.hashes) {
+  const { leadId, at } = options;
+  // A new person (the common case) in one round trip: link #0 of every key, in order; an ordered insert
+  // stops at the first key someone holds, and the keys from there take the slow path below.
+  const first = options.hashes.map((hash) => ({ _id: `${options.scope}:${hash}#0`, leadId, at }));
+  let inserted = first.length;
+  try {
+    if (first.length) await IdentityClaim.insertMany(first, { ordered: true, lean: true });
+  } catch (err) {
+    if (!isDuplicateKey(err)) throw err;
+    const bulk = err as { insertedCount?: number; result?: { insertedCount?: number } };
+    inserted = bulk.insertedCount ?? bulk.result?.insertedCount ?? 0;
+  }
+  const taken = first.slice(0, inserted).map((c) => c._id);
+  for (const hash of options.hashes.slice(inserted)) {
     const claim = await claimOne(`${options.scope}:${hash}`, options);
-    if (claim.leadId === options.leadId) {
+    if (claim.leadId === leadId) {
       taken.push(claim.id);
       continue;
     }
-    await IdentityClaim.deleteMany({ _id: { $in: taken }, leadId: options.leadId });
+    await IdentityClaim.deleteMany({ _id: { $in: taken }, leadId });
     return { duplicateOf: claim.leadId };
   }
   return {};
