@@ -309,6 +309,8 @@ export async function leadWorkflow({ leadId }: LeadWorkflowInput): Promise<LeadW
           : 'delivered; awaiting postback',
         rawStatus: result.rawStatus,
         expiresAt: new Date(deadline).toISOString(),
+        // The winning bid is the lead's expected payout, kept on the lead for a run resumed later.
+        ...(bid ? { payoutCents: bid.bidCents, currency: bid.currency } : {}),
       });
       const verdict = await awaitPostback(
         { ...c, payoutCents: cents, currency: partnerPayout.currency },
@@ -359,7 +361,8 @@ export async function leadWorkflow({ leadId }: LeadWorkflowInput): Promise<LeadW
       {
         partnerId: lead.partnerId,
         allowResale: false,
-        payoutCents: lead.partnerPayoutCents,
+        // A pending lead holds a payout only when it won an auction: that bid, else the partner's default.
+        payoutCents: lead.payoutCents ?? lead.partnerPayoutCents,
         currency: lead.currency,
       },
       deadline,

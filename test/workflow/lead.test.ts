@@ -424,3 +424,19 @@ test('a late postback that is not a valid transition (rejected after accepted) c
     'accepted',
   ]);
 });
+
+test('an auction winner pending when its run was ended by hand: the resumed run still pays the winning bid', async () => {
+  h.useConfig((e) => leadTestConfig(e, { auction: true }));
+  h.acme.setPingBehavior(() => ({ bid: '9.00' }));
+  try {
+    const { leadId, handle } = await pendingLead();
+    expect((await h.record(leadId)).lead).toMatchObject({ status: 'pending', payoutCents: 900 });
+    await handle.terminate('ended by an operator');
+    const resumed = await h.signalWithStart(leadId, { postback: postback(leadId, 'accepted') });
+    const view = await resumed.handle.result();
+    // The partner's default payout is 12.50: the bid, not the default, is what the lead earns.
+    expect(view).toMatchObject({ status: 'accepted', partnerId: 'acme', payoutCents: 900 });
+  } finally {
+    h.acme.setPingBehavior(() => ({ bid: null }));
+  }
+});
