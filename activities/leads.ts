@@ -53,7 +53,7 @@ export function leadActivities({ config, logger, metrics, now }: ActivityDeps) {
       if (isTerminal(status)) set.finalAt = at;
       const update = Object.keys(unset).length ? { $set: set, $unset: unset } : { $set: set };
       // The event first, then the lead: whoever sees the lead at a status also finds that status in its history.
-      const lead = await Lead.findById(leadId, { sourceId: 1, seq: 1 }).lean();
+      const lead = await Lead.findById(leadId, { sourceId: 1, seq: 1, offeredTo: 1, offeredAt: 1 }).lean();
       // false: recorded by an earlier attempt of this activity, which may have failed before the update.
       const fresh = await insertStatusEvent(
         {
@@ -76,6 +76,17 @@ export function leadActivities({ config, logger, metrics, now }: ActivityDeps) {
       if (lead && (lead.seq ?? 0) < seq) await Lead.updateOne({ _id: leadId }, update, { timestamps: false });
       if (!fresh) return;
       if (isTerminal(status)) metrics?.leadsFinal.inc({ status, partner: input.partnerId ?? 'none' });
+      // The partner's verdict by postback on the lead it was handed: how long it took to answer.
+      if (
+        input.postbackId &&
+        (status === 'accepted' || status === 'rejected') &&
+        lead?.offeredAt &&
+        lead.offeredTo === input.partnerId
+      )
+        metrics?.timeToPostback.observe(
+          { partner: input.partnerId, status },
+          Math.max(0, at.getTime() - new Date(lead.offeredAt).getTime()) / 1000,
+        );
       logger.info(
         { leadId, workflowId: `lead-${leadId}`, status, reason: input.reason, partnerId: input.partnerId },
         'lead status',

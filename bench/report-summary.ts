@@ -13,6 +13,7 @@ import {
   buildReportBuckets,
   closedUntil,
   keepRecentStatusEvents,
+  performanceReport,
   summaryReport,
   type GroupBy,
   RecentStatusEvent,
@@ -191,6 +192,18 @@ async function main(): Promise<void> {
         say(
           `  ${kind.padEnd(7)} (${byKind[kind].length}): p50 ${ms(percentile(byKind[kind], 50))}, p95 ${ms(percentile(byKind[kind], 95))}`,
         );
+
+    // Partner and source performance (GET /reports/partners, /reports/sources): the same read model.
+    const perf: number[] = [];
+    for (const w of windows) {
+      const q0 = performance.now();
+      const { groupBy, ...window } = w.query;
+      await performanceReport(groupBy, window, now);
+      perf.push(performance.now() - q0);
+    }
+    say(
+      `performanceReport, ${perf.length} windows (partners and sources): p50 ${ms(percentile(perf, 50))}, p95 ${ms(percentile(perf, 95))}`,
+    );
 
     // The floor under a report, which reads two buckets: one bucket lookup by _id.
     const lookups: number[] = [];

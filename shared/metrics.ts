@@ -57,6 +57,14 @@ export function createMetrics() {
       labelNames: ['kind'] as const,
       registers: [registry],
     }),
+    timeToPostback: new Histogram({
+      name: 'leadrouter_time_to_postback_seconds',
+      help: "Time from a lead's delivery to the partner's deciding postback (accepted or rejected), by partner",
+      labelNames: ['partner', 'status'] as const,
+      // Partners answer in seconds or in days: buckets up to a week, so an alert can see one stop answering.
+      buckets: [1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 86_400, 3 * 86_400, 7 * 86_400],
+      registers: [registry],
+    }),
     leadsFinal: new Counter({
       name: 'leadrouter_leads_final_total',
       help: 'Leads reaching a final status, by status and partner',

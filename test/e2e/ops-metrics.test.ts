@@ -122,6 +122,17 @@ test('after a lead accepted by postback and one bad postback, metrics carry the 
   expect(sample(worker.text, 'leadrouter_leads_final_total', { status: 'accepted', partner: 'acme' })).toBe(
     1,
   );
+  // Time from the delivery to the partner's deciding postback, per partner: one accepted, within the test's span.
+  expect(
+    sample(worker.text, 'leadrouter_time_to_postback_seconds_count', { partner: 'acme', status: 'accepted' }),
+  ).toBe(1);
+  expect(
+    sample(worker.text, 'leadrouter_time_to_postback_seconds_bucket', {
+      partner: 'acme',
+      status: 'accepted',
+      le: '3600',
+    }),
+  ).toBe(1);
   expect(sample(worker.text, 'leadrouter_process_cpu_seconds_total')).toEqual(expect.any(Number));
 });
 
