@@ -3,18 +3,33 @@ import {
   bundleWorkflowCode,
   NativeConnection,
   Worker,
+  type BundleOptions,
+  type InjectedSinks,
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../../activities';
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 
+/** What measuring the workflows' test coverage needs (@temporalio/nyc-test-coverage's WorkflowCoverage). */
+export interface WorkflowInstrumentation {
+  augmentBundleOptions(options: BundleOptions & { workflowsPath: string }): BundleOptions;
+  // any: the SDK types injected sinks per sink interface; the coverage sinks' own type is the library's.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  sinks: InjectedSinks<any>;
+}
+let instrumentation: WorkflowInstrumentation | undefined;
+
+/** Only `npm run test:coverage` calls this: later bundles are instrumented and workers report to its sinks. */
+export function instrumentWorkflowBundle(coverage: WorkflowInstrumentation): void {
+  instrumentation = coverage;
+  bundle = undefined;
+}
+
 /** Bundling takes seconds; tests and the dev launcher create several workers from one bundle. */
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({
-    workflowsPath: require.resolve('../../workflows'),
-    logger: quietBundlerLogger,
-  });
+  const options = { workflowsPath: require.resolve('../../workflows'), logger: quietBundlerLogger };
+  bundle ??= bundleWorkflowCode(instrumentation ? instrumentation.augmentBundleOptions(options) : options);
   return bundle;
 }
 
@@ -40,6 +55,7 @@ export async function createLeadWorker(options: LeadWorkerOptions): Promise<Work
     // On shutdown, activities in flight (a delivery waiting on a slow partner) get this long to finish before
     // they are cancelled and retried on another worker; delivery timeouts are at most 120 s, usually 5 s.
     shutdownGraceTime: '10s',
+    ...(instrumentation ? { sinks: instrumentation.sinks } : {}),
     // A stop must not hang when the server is already gone (Ctrl-C takes both down together).
     shutdownForceTime: '15s',
   });

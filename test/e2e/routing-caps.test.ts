@@ -26,7 +26,8 @@ let source: SourceSimulator;
 function partner(id: string, url: string, routing: Record<string, unknown>) {
   return {
     id,
-    delivery: { url: `${url}/leads`, timeoutMs: 5000, maxAttempts: 2 },
+    // Generous: 200 leads at once on two shared cores can keep a loopback answer waiting past a few seconds.
+    delivery: { url: `${url}/leads`, timeoutMs: 15000, maxAttempts: 5 },
     response: { statusPath: 'status' },
     postback: { token: `${id}-token-123`, timeout: '1h' },
     routing,
