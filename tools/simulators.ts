@@ -107,11 +107,13 @@ export async function startPartnerSimulator(
   let sending = 0;
   let stopped = false;
 
-  const postbackUrls = options.postbackUrls ?? (options.postbackUrl ? [options.postbackUrl] : []);
+  // Read at send time: tests fill in the gateway's address after the simulator has started.
+  const postbackUrls = (): string[] =>
+    options.postbackUrls ?? (options.postbackUrl ? [options.postbackUrl] : []);
   let turn = 0;
 
   async function postBack(subid: string, pb: NonNullable<PartnerBehavior['postback']>[number]) {
-    if (!postbackUrls.length) return;
+    if (!postbackUrls().length) return;
     sending++;
     try {
       await postBackWithRetries(subid, pb);
@@ -122,7 +124,8 @@ export async function startPartnerSimulator(
 
   async function postBackWithRetries(subid: string, pb: NonNullable<PartnerBehavior['postback']>[number]) {
     const first = turn++;
-    const u = new URL(postbackUrls[first % postbackUrls.length] as string);
+    const urls = postbackUrls();
+    const u = new URL(urls[first % urls.length] as string);
     u.searchParams.set(options.subidParam ?? 'subid', subid);
     if (pb.status !== undefined) u.searchParams.set('status', pb.status);
     if (pb.payout) u.searchParams.set('payout', pb.payout);
@@ -154,7 +157,7 @@ export async function startPartnerSimulator(
       }
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(delay * 2, retry.maxDelayMs ?? 10_000);
-      const next = new URL(postbackUrls[(first + attempt) % postbackUrls.length] as string);
+      const next = new URL(urls[(first + attempt) % urls.length] as string);
       [u.protocol, u.host, u.pathname] = [next.protocol, next.host, next.pathname];
     }
   }
