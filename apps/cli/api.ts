@@ -43,6 +43,8 @@ export class AdminApi {
       throw new CliError(`cannot reach the gateway at ${this.baseUrl}: ${(err as Error).message}`);
     }
     const text = await res.text();
+    // An image (the SVG chart) is returned as its text; errors are JSON like every other answer.
+    if (res.ok && !res.headers.get('content-type')?.includes('json')) return text as T;
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
@@ -87,6 +89,13 @@ export class AdminApi {
       Object.entries(query).filter((e): e is [string, string] => e[1] !== undefined),
     );
     return qs.size ? `?${qs}` : '';
+  }
+
+  chart(partnerId: string, query: Record<string, string | undefined>): Promise<string> {
+    return this.request(
+      'GET',
+      `/reports/partners/${encodeURIComponent(partnerId)}/chart.svg${this.qs(query)}`,
+    );
   }
 
   performance(

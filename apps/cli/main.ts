@@ -1,4 +1,5 @@
 // `leadrouter` command line: a lead's journey, lead search, performance reports, notification replay, config check.
+import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadRoutingConfig } from '../../shared/config';
 import type { ReplayTarget } from '../../shared/http';
@@ -27,6 +28,8 @@ commands:
                                          the postback log, newest first, then refusals per partner and code
   report [--by partner|source] [--from t] [--to t] [--json]
                                          partner (default) or source performance as a table
+  report --chart <partner> --out <file.svg> [--from t] [--to t]
+                                         the partner's accepted/rejected/expired per day as an SVG chart
   replay --lead <leadId> --status <s>    replay one exhausted source notification
   replay [--source s] [--status s] [--from t] [--to t] [--dry-run]
                                          replay every exhausted notification matching the filter
@@ -57,6 +60,8 @@ const OPTIONS = {
   'dry-run': { type: 'boolean' },
   wait: { type: 'string' },
   by: { type: 'string' },
+  chart: { type: 'string' },
+  out: { type: 'string' },
   refused: { type: 'boolean' },
   outcome: { type: 'string' },
   code: { type: 'string' },
@@ -160,6 +165,13 @@ async function postbacksCommand(values: Values, io: Io): Promise<number> {
 }
 
 async function reportCommand(values: Values, io: Io): Promise<number> {
+  if (values.chart) {
+    if (!values.out) throw new CliError('report --chart needs --out <file.svg>', 2);
+    const svg = await api(values, io.env).chart(values.chart, { from: values.from, to: values.to });
+    fs.writeFileSync(values.out, svg);
+    io.out.write(`wrote ${values.out} (${svg.length} bytes)\n`);
+    return 0;
+  }
   const by = values.by ?? 'partner';
   if (by !== 'partner' && by !== 'source') throw new CliError('report --by takes partner or source', 2);
   const report = await api(values, io.env).performance(by, { from: values.from, to: values.to });

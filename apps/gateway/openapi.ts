@@ -233,6 +233,20 @@ function buildRegistry(): OpenAPIRegistry {
     });
   }
 
+  registry.registerPath({
+    method: 'get',
+    path: '/reports/partners/{partnerId}/chart.svg',
+    tags: ['Operators'],
+    summary:
+      "A partner's accepted, rejected and expired leads per day as an SVG bar chart (default: the last 30 days, at most 93)",
+    security: [{ adminKey: [] }],
+    request: { params: partnerParams, query: performanceQuerySchema },
+    responses: {
+      200: { description: 'The chart', content: { 'image/svg+xml': { schema: z.string() } } },
+      ...badInput,
+      ...errorResponses(AUTH_ERRORS),
+    },
+  });
   const PostbackLogPage = named('PostbackLogPage', postbackLogPageSchema);
   const RefusalSummary = named('RefusalSummary', refusalSummarySchema);
   registry.registerPath({

@@ -1,11 +1,14 @@
 // Report routes, kept thin: the reports module (read model, bucket building, queries) is shared/reports.
 import Router from '@koa/router';
+import { z } from 'zod';
 import type { ConfigIndex } from '../../shared/config';
 import { AppError } from '../../shared/errors';
 import { performanceQuerySchema, reportQuerySchema } from '../../shared/http';
-import { performanceReport, summaryReport } from '../../shared/reports';
+import { partnerDailyCounts, performanceReport, renderDailyChart, summaryReport } from '../../shared/reports';
 import { sourceOrAdminAuth } from './middleware';
 import { parseInput } from './validation';
+
+const chartPartnerSchema = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a partner id');
 
 export interface ReportsDeps {
   config: () => ConfigIndex;
@@ -40,6 +43,21 @@ export function reportsRouter(deps: ReportsDeps): Router {
       parseInput(performanceQuerySchema, ctx.query, 'report query'),
       now(),
     );
+  });
+
+  // accepted / rejected / expired per day as an SVG image: for a browser, a wiki page or `leadrouter report --chart`.
+  router.get('/partners/:partnerId/chart.svg', async (ctx) => {
+    const partnerId = parseInput(chartPartnerSchema, ctx.params.partnerId, 'partnerId');
+    const query = parseInput(performanceQuerySchema, ctx.query, 'chart query');
+    const to = query.to ? Date.parse(query.to) : now().getTime();
+    const from = query.from ? Date.parse(query.from) : to - 30 * 86_400_000;
+    if (!(from < to) || to - from > 93 * 86_400_000)
+      throw new AppError('invalid_request', 'invalid chart window', [
+        { path: 'from', message: 'must be before to, at most 93 days' },
+      ]);
+    const days = await partnerDailyCounts(partnerId, from, to, now());
+    ctx.type = 'image/svg+xml';
+    ctx.body = renderDailyChart(`${partnerId}: leads per day`, days);
   });
 
   return router;

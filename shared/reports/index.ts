@@ -10,5 +10,6 @@ export {
   type NewStatusEvent,
   type RecentRow,
 } from './recent';
+export { partnerDailyCounts, renderDailyChart, type DayCounts } from './chart';
 export { performanceReport } from './performance';
 export { summaryReport, type SummaryOptions } from './summary';

@@ -6,6 +6,9 @@
 import { undiciHttp } from '../../activities/http';
 import { leadActivities } from '../../activities/leads';
 import { startPartnerSimulator, type PartnerSimulator } from '../../tools/simulators';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import { main as cliMain } from '../../apps/cli/main';
 import { createLogger } from '../../shared/logger';
@@ -307,6 +310,31 @@ test('partner and source performance: statuses, rates, revenue and EPL per curre
     /^acme +2 +2 +0 +0 +0 +0 +100\.0% +0\.0% +33\.00 USD +16\.50 USD$/,
   );
   expect(lines.find((l) => l.startsWith('slow'))).toMatch(/^slow +1 +0 +0 +1 +0 +0 +0\.0% +0\.0% +- +-$/);
+});
+
+test('a partner chart: accepted/rejected/expired per day as SVG, from the API and written by the CLI', async () => {
+  const day = windowFrom.slice(0, 10);
+  const from = new Date(Date.parse(windowFrom) - 86_400_000).toISOString();
+  const r = await fetch(`${stack.baseUrl}/reports/partners/bolt/chart.svg?from=${from}&to=${windowTo}`, {
+    headers: ADMIN,
+  });
+  expect(r.status).toBe(200);
+  expect(r.headers.get('content-type')).toMatch(/^image\/svg\+xml/);
+  const svg = await r.text();
+  expect(svg).toContain(`<title>${day} accepted: 1</title>`);
+  expect(svg).toContain(`<title>${day} rejected: 1</title>`);
+  const bad = await fetch(`${stack.baseUrl}/reports/partners/bolt/chart.svg?from=2020-01-01&to=2026-01-01`, {
+    headers: ADMIN,
+  });
+  expect(bad.status).toBe(400);
+
+  const file = path.join(os.tmpdir(), `chart-${process.pid}.svg`);
+  const sink = new Writable({ write: (_c, _e, done) => done() });
+  const env = { LEADROUTER_URL: stack.baseUrl, LEADROUTER_ADMIN_KEY: ADMIN_KEY };
+  const args = ['report', '--chart', 'bolt', '--out', file, '--from', from, '--to', windowTo];
+  expect(await cliMain(args, { out: sink, err: sink, env })).toBe(0);
+  expect(fs.readFileSync(file, 'utf8')).toBe(svg);
+  fs.rmSync(file);
 });
 
 test('money in two currencies is never added: revenue per currency, and the lead list names each amount', async () => {
