@@ -102,3 +102,9 @@ test('schemas: amounts are non-negative decimals, currencies 3 letters upper-cas
   expect(currencySchema.parse(' usd ')).toBe('USD');
   expect(currencySchema.safeParse('US').success).toBe(false);
 });
+
+test('surrounding spaces: trimmed before the checks, so " -5" is negative and " 12.50 " an amount', () => {
+  expect(amountSchema.safeParse(' 12.50 ').success).toBe(true);
+  expect(amountSchema.safeParse(' -5').success).toBe(false);
+  expect(() => toCents('abc')).toThrow('not a decimal amount: abc');
+});
