@@ -1,6 +1,6 @@
 // What one postback request carries through its steps: the request, what each step found, and the answer.
 import type { ConfigIndex, PartnerConfig } from '../../../shared/config';
-import type { PostbackParams } from '../../../shared/schemas';
+import type { PostbackParams } from '../../../shared/http';
 import type { PostbackStatus } from '../../../shared/statuses';
 
 export interface RawPostback {

@@ -1,7 +1,7 @@
 // Parameter cleaning: query and body merged into one flat map of plain strings, read under the partner's names.
 import type { ConfigIndex, PartnerConfig } from '../../../shared/config';
 import { AppError } from '../../../shared/errors';
-import { postbackParamsSchema, type PostbackParams } from '../../../shared/schemas';
+import { postbackParamsSchema, type PostbackParams } from '../../../shared/http';
 import { zodIssues } from '../validation';
 
 const PARAM_NAMES = ['subid', 'status', 'payout', 'currency', 'txid', 'token', 'ts', 'test'] as const;
