@@ -7,8 +7,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import mongoose from 'mongoose';
-import { startPartnerSimulator, startSourceSimulator, type PartnerBehavior, type ReceivedLead } from '../tools/simulators';
-import { freePort } from '../tools/util';
+import {
+  startPartnerSimulator,
+  startSourceSimulator,
+  type PartnerBehavior,
+  type ReceivedLead,
+} from '../scripts/simulators';
+import { freePort } from '../scripts/util';
 import type { CanonicalStatus, PostbackStatus } from '../shared/statuses';
 import { runBounded } from './lib/processes';
 import { startBenchStack, type BenchStack } from './lib/stack';
@@ -34,7 +39,8 @@ const CONCURRENCY = Number(args.concurrency);
 const DEADLINE = Date.now() + Number(args.timeout) * 1000;
 const STALL_MS = 120_000;
 const started = Date.now();
-const say = (line: string) => process.stdout.write(`[chaos ${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s] ${line}\n`);
+const say = (line: string) =>
+  process.stdout.write(`[chaos ${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s] ${line}\n`);
 
 // ---------------------------------------------------------------------------------------------
 // The scenario each lead is given, and what it must end as
@@ -66,12 +72,48 @@ interface Expectation {
 }
 
 const EXPECT: Record<Scenario, Expectation> = {
-  accept: { final: 'accepted', effects: ['accepted'], events: ['accepted'], optionalEvents: [], revenueCents: PAYOUT_CENTS },
-  reject: { final: 'rejected', effects: ['rejected'], events: ['rejected'], optionalEvents: [], revenueCents: 0 },
-  pending: { final: 'accepted', effects: ['pending', 'accepted'], events: ['accepted'], optionalEvents: [], revenueCents: PAYOUT_CENTS },
-  duplicate: { final: 'accepted', effects: ['accepted'], events: ['accepted'], optionalEvents: [], revenueCents: PAYOUT_CENTS },
-  chargeback: { final: 'returned', effects: ['accepted', 'returned'], events: ['accepted', 'returned'], optionalEvents: [], revenueCents: 0 },
-  late: { final: 'accepted', effects: ['accepted'], events: ['accepted'], optionalEvents: ['expired'], revenueCents: PAYOUT_CENTS },
+  accept: {
+    final: 'accepted',
+    effects: ['accepted'],
+    events: ['accepted'],
+    optionalEvents: [],
+    revenueCents: PAYOUT_CENTS,
+  },
+  reject: {
+    final: 'rejected',
+    effects: ['rejected'],
+    events: ['rejected'],
+    optionalEvents: [],
+    revenueCents: 0,
+  },
+  pending: {
+    final: 'accepted',
+    effects: ['pending', 'accepted'],
+    events: ['accepted'],
+    optionalEvents: [],
+    revenueCents: PAYOUT_CENTS,
+  },
+  duplicate: {
+    final: 'accepted',
+    effects: ['accepted'],
+    events: ['accepted'],
+    optionalEvents: [],
+    revenueCents: PAYOUT_CENTS,
+  },
+  chargeback: {
+    final: 'returned',
+    effects: ['accepted', 'returned'],
+    events: ['accepted', 'returned'],
+    optionalEvents: [],
+    revenueCents: 0,
+  },
+  late: {
+    final: 'accepted',
+    effects: ['accepted'],
+    events: ['accepted'],
+    optionalEvents: ['expired'],
+    revenueCents: PAYOUT_CENTS,
+  },
 };
 
 /** What the simulated partner does with a delivered lead: its postbacks, delays cumulative. */
@@ -85,12 +127,28 @@ function partnerPlan(lead: ReceivedLead): PartnerBehavior {
     case 'reject':
       return { postback: [{ status: 'declined', txid: `${tx}-r`, delayMs: 1000 }] };
     case 'pending':
-      return { postback: [{ status: 'hold', txid: `${tx}-h`, delayMs: 1000 }, { ...approved, delayMs: 2000 }] };
+      return {
+        postback: [
+          { status: 'hold', txid: `${tx}-h`, delayMs: 1000 },
+          { ...approved, delayMs: 2000 },
+        ],
+      };
     case 'duplicate':
       // The same postback twice (a partner's retry), then the same verdict under a new txid.
-      return { postback: [{ ...approved, delayMs: 1000 }, { ...approved, delayMs: 200 }, { ...approved, txid: `${tx}-b`, delayMs: 300 }] };
+      return {
+        postback: [
+          { ...approved, delayMs: 1000 },
+          { ...approved, delayMs: 200 },
+          { ...approved, txid: `${tx}-b`, delayMs: 300 },
+        ],
+      };
     case 'chargeback':
-      return { postback: [{ ...approved, delayMs: 1000 }, { status: 'chargeback', txid: `${tx}-c`, delayMs: 10_000 }] };
+      return {
+        postback: [
+          { ...approved, delayMs: 1000 },
+          { status: 'chargeback', txid: `${tx}-c`, delayMs: 10_000 },
+        ],
+      };
     case 'late':
       return { postback: [{ ...approved, delayMs: LATE_TIMEOUT_MS + 12_000 }] };
     default:
@@ -114,11 +172,23 @@ const FAULTS: Fault[] = [
   { name: 'worker SIGKILL + restart', at: 0.15, run: (s) => s.crashAndRestartWorker(1000, 0) },
   { name: 'Temporal dev server restart', at: 0.35, run: (s) => s.restartTemporal() },
   ...(GATEWAYS > 1
-    ? [{ name: `gateway ${GATEWAYS} SIGKILL`, at: 0.45, run: (s: BenchStack) => s.crashGateway(GATEWAYS - 1) }]
+    ? [
+        {
+          name: `gateway ${GATEWAYS} SIGKILL`,
+          at: 0.45,
+          run: (s: BenchStack) => s.crashGateway(GATEWAYS - 1),
+        },
+      ]
     : []),
   { name: 'Mongo-wire server restart', at: 0.55, run: (s) => s.restartMongo() },
   ...(GATEWAYS > 1
-    ? [{ name: `gateway ${GATEWAYS} restart`, at: 0.65, run: (s: BenchStack) => s.restartGateway(GATEWAYS - 1) }]
+    ? [
+        {
+          name: `gateway ${GATEWAYS} restart`,
+          at: 0.65,
+          run: (s: BenchStack) => s.restartGateway(GATEWAYS - 1),
+        },
+      ]
     : []),
   { name: 'worker SIGKILL + restart', at: 0.75, run: (s) => s.crashAndRestartWorker(1000, 1 % WORKERS) },
 ];
@@ -135,14 +205,26 @@ async function main(): Promise<number> {
   const runId = Date.now().toString(36);
   const leadIds = Array.from({ length: LEADS }, (_, i) => `chaos-${runId}-${i}`);
   const scenarios = new Map(leadIds.map((id, i) => [id, scenarioOf(i)]));
-  say(`${LEADS} leads at ${RATE}/s (concurrency ${CONCURRENCY}), ${GATEWAYS} gateway(s), ${WORKERS} worker(s), work dir ${dir}`);
+  say(
+    `${LEADS} leads at ${RATE}/s (concurrency ${CONCURRENCY}), ${GATEWAYS} gateway(s), ${WORKERS} worker(s), work dir ${dir}`,
+  );
 
   const gatewayPorts = await Promise.all(Array.from({ length: GATEWAYS }, () => freePort()));
   const gatewayUrls = gatewayPorts.map((port) => `http://127.0.0.1:${port}`);
   const retry = { attempts: 30, initialDelayMs: 500, maxDelayMs: 5000, timeoutMs: 20_000 };
   const postbackUrls = (partner: string) => gatewayUrls.map((u) => `${u}/postback/${partner}`);
-  const steady = await startPartnerSimulator({ postbackUrls: postbackUrls('steady'), token: 'steady-token-123', behavior: partnerPlan, postbackRetry: retry });
-  const slow = await startPartnerSimulator({ postbackUrls: postbackUrls('slow'), token: 'slow-token-1234', behavior: partnerPlan, postbackRetry: retry });
+  const steady = await startPartnerSimulator({
+    postbackUrls: postbackUrls('steady'),
+    token: 'steady-token-123',
+    behavior: partnerPlan,
+    postbackRetry: retry,
+  });
+  const slow = await startPartnerSimulator({
+    postbackUrls: postbackUrls('slow'),
+    token: 'slow-token-1234',
+    behavior: partnerPlan,
+    postbackRetry: retry,
+  });
   const source = await startSourceSimulator();
   // The source's endpoint fails about one request in five, so notifications are retried too (counted in
   // requests, not time: a lone retrier at a quiet moment must not be failed forever).
@@ -187,7 +269,15 @@ async function main(): Promise<number> {
   let passed = false;
   const db = mongoose.createConnection();
   try {
-    stack = await startBenchStack({ dir, config, gatewayPort: gatewayPorts[0], gatewayPorts, workers: WORKERS, say, env: { LOG_LEVEL: 'info' } });
+    stack = await startBenchStack({
+      dir,
+      config,
+      gatewayPort: gatewayPorts[0],
+      gatewayPorts,
+      workers: WORKERS,
+      say,
+      env: { LOG_LEVEL: 'info' },
+    });
     await db.openUri(stack.mongoUri, { serverSelectionTimeoutMS: 30_000 });
 
     // Intake, paced, with faults injected at fixed points of the intake window.
@@ -204,7 +294,12 @@ async function main(): Promise<number> {
           await fault.run(stack as BenchStack);
           faults.push({ name: fault.name, atS: round((t0 - started) / 1000), tookMs: Date.now() - t0 });
         } catch (err) {
-          faults.push({ name: fault.name, atS: round((t0 - started) / 1000), tookMs: Date.now() - t0, error: String(err) });
+          faults.push({
+            name: fault.name,
+            atS: round((t0 - started) / 1000),
+            tookMs: Date.now() - t0,
+            error: String(err),
+          });
           say(`fault ${fault.name} failed: ${String(err)}`);
         }
       }
@@ -224,20 +319,28 @@ async function main(): Promise<number> {
 
     // Wait until every lead is where its scenario says, every notification arrived and the partners are done.
     const expectedEvents = new Map<string, Scenario>();
-    for (const [leadId, scenario] of scenarios) for (const status of EXPECT[scenario].events) expectedEvents.set(`${leadId}.${status}`, scenario);
+    for (const [leadId, scenario] of scenarios)
+      for (const status of EXPECT[scenario].events) expectedEvents.set(`${leadId}.${status}`, scenario);
     let lastLine = 0;
     let lastState = '';
     let lastChange = Date.now();
     for (;;) {
-      const leads = await db.collection('leads').find({}, { projection: { status: 1 } }).toArray();
-      const atFinal = leads.filter((l) => l.status === EXPECT[scenarios.get(String(l._id)) as Scenario]?.final).length;
+      const leads = await db
+        .collection('leads')
+        .find({}, { projection: { status: 1 } })
+        .toArray();
+      const atFinal = leads.filter(
+        (l) => l.status === EXPECT[scenarios.get(String(l._id)) as Scenario]?.final,
+      ).length;
       const seen = new Set(source.hits.filter((h) => h.answered === 200).map((h) => h.query.event));
       const eventsMissing = [...expectedEvents.keys()].filter((e) => !seen.has(e)).length;
       const partnerBusy = steady.pendingPostbacks() + slow.pendingPostbacks();
       const unsent = await db.collection('postback_effects').countDocuments({ sentAt: { $exists: false } });
       if (Date.now() - lastLine > 5000) {
         lastLine = Date.now();
-        say(`settling: ${atFinal}/${LEADS} leads at expected status, ${eventsMissing} notifications missing, ${partnerBusy} partner postbacks in flight, ${unsent} unsent signals`);
+        say(
+          `settling: ${atFinal}/${LEADS} leads at expected status, ${eventsMissing} notifications missing, ${partnerBusy} partner postbacks in flight, ${unsent} unsent signals`,
+        );
       }
       if (atFinal === LEADS && eventsMissing === 0 && partnerBusy === 0 && unsent === 0) break;
       if (Date.now() > DEADLINE) {
@@ -256,7 +359,16 @@ async function main(): Promise<number> {
     // Anything still on its way (a duplicate notification, a retry) gets a moment to land before we count.
     await sleep(3000);
     const summary = await checkSummary(gatewayUrls, scenarios, started);
-    const report = await buildReport({ db, scenarios, summary, steady: [steady, slow], sourceHits: source.hits, faults, intakeOk, intakeRetries: intakeRetries.count });
+    const report = await buildReport({
+      db,
+      scenarios,
+      summary,
+      steady: [steady, slow],
+      sourceHits: source.hits,
+      faults,
+      intakeOk,
+      intakeRetries: intakeRetries.count,
+    });
     process.stdout.write(`\n${report.text}\n`);
     passed = report.pass;
     say(report.pass ? 'PASS: 100% expected, 0 lost, 0 applied twice' : `FAIL: ${report.failures.join('; ')}`);
@@ -276,7 +388,13 @@ async function main(): Promise<number> {
  * POST /leads as a source with a retry queue would: same leadId again until a 2xx (it is the idempotency key).
  * Leads are spread over the gateways, and a retry goes to the next one (a load balancer's way).
  */
-async function submitLead(gatewayUrls: string[], i: number, leadId: string, scenario: Scenario, retries: { count: number }): Promise<number> {
+async function submitLead(
+  gatewayUrls: string[],
+  i: number,
+  leadId: string,
+  scenario: Scenario,
+  retries: { count: number },
+): Promise<number> {
   let delay = 500;
   for (let attempt = 0; ; attempt++) {
     let status = 0;
@@ -284,7 +402,13 @@ async function submitLead(gatewayUrls: string[], i: number, leadId: string, scen
       const res = await fetch(`${gatewayUrls[(i + attempt) % gatewayUrls.length]}/leads`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-api-key': 'key-src-chaos-0123' },
-        body: JSON.stringify({ leadId, clickId: `click-${leadId}`, vertical: scenario === 'late' ? 'late' : 'steady', geo: { country: 'US' }, data: { scenario } }),
+        body: JSON.stringify({
+          leadId,
+          clickId: `click-${leadId}`,
+          vertical: scenario === 'late' ? 'late' : 'steady',
+          geo: { country: 'US' },
+          data: { scenario },
+        }),
         signal: AbortSignal.timeout(30_000),
       });
       status = res.status;
@@ -292,7 +416,12 @@ async function submitLead(gatewayUrls: string[], i: number, leadId: string, scen
     } catch {
       status = 0;
     }
-    if ((status >= 200 && status < 300) || (status >= 400 && status < 500 && status !== 429) || Date.now() > DEADLINE) return status;
+    if (
+      (status >= 200 && status < 300) ||
+      (status >= 400 && status < 500 && status !== 429) ||
+      Date.now() > DEADLINE
+    )
+      return status;
     retries.count++;
     await sleep(delay);
     delay = Math.min(delay * 2, 5000);
@@ -306,7 +435,11 @@ async function submitLead(gatewayUrls: string[], i: number, leadId: string, scen
 type SummaryRow = [check: string, expected: string, measured: string, verdict: string];
 const COUNTED = ['received', 'accepted', 'rejected', 'returned'] as const;
 
-async function checkSummary(gatewayUrls: string[], scenarios: Map<string, Scenario>, since: number): Promise<SummaryRow[]> {
+async function checkSummary(
+  gatewayUrls: string[],
+  scenarios: Map<string, Scenario>,
+  since: number,
+): Promise<SummaryRow[]> {
   const truth = new Map<string, Record<(typeof COUNTED)[number] | 'cents', number>>();
   const add = (group: string, key: (typeof COUNTED)[number] | 'cents', n: number) => {
     const row = truth.get(group) ?? { received: 0, accepted: 0, rejected: 0, returned: 0, cents: 0 };
@@ -318,7 +451,8 @@ async function checkSummary(gatewayUrls: string[], scenarios: Map<string, Scenar
     const partner = scenario === 'late' ? 'slow' : 'steady';
     add('src-chaos', 'received', 1);
     for (const group of ['src-chaos', partner]) {
-      for (const status of ['accepted', 'rejected', 'returned'] as const) if (e.effects.includes(status)) add(group, status, 1);
+      for (const status of ['accepted', 'rejected', 'returned'] as const)
+        if (e.effects.includes(status)) add(group, status, 1);
       add(group, 'cents', e.revenueCents);
     }
   }
@@ -329,21 +463,47 @@ async function checkSummary(gatewayUrls: string[], scenarios: Map<string, Scenar
     for (const [group, want] of truth) {
       if ((groupBy === 'source') !== (group === 'src-chaos')) continue;
       const row = report?.rows.find((r) => r.group === group);
-      const cents = Object.values(row?.revenueByCurrency ?? {}).reduce((sum, v) => sum + Math.round(Number(v) * 100), 0);
+      const cents = Object.values(row?.revenueByCurrency ?? {}).reduce(
+        (sum, v) => sum + Math.round(Number(v) * 100),
+        0,
+      );
       const fields = COUNTED.filter((k) => groupBy === 'source' || k !== 'received');
       const expected = [...fields.map((k) => `${k} ${want[k]}`), `revenue ${want.cents / 100}`].join(', ');
-      const measured = row ? [...fields.map((k) => `${k} ${row.counts[k] ?? 0}`), `revenue ${cents / 100}`].join(', ') : 'no row';
-      rows.push([`/reports/summary ${groupBy} ${group}`, expected, measured, expected === measured ? 'ok' : 'MISS']);
+      const measured = row
+        ? [...fields.map((k) => `${k} ${row.counts[k] ?? 0}`), `revenue ${cents / 100}`].join(', ')
+        : 'no row';
+      rows.push([
+        `/reports/summary ${groupBy} ${group}`,
+        expected,
+        measured,
+        expected === measured ? 'ok' : 'MISS',
+      ]);
     }
   }
   return rows;
 }
 
-async function readSummary(gatewayUrls: string[], query: string): Promise<{ rows: { group: string; counts: Record<string, number>; revenueByCurrency?: Record<string, string> }[] } | undefined> {
+async function readSummary(
+  gatewayUrls: string[],
+  query: string,
+): Promise<
+  | { rows: { group: string; counts: Record<string, number>; revenueByCurrency?: Record<string, string> }[] }
+  | undefined
+> {
   for (const url of gatewayUrls) {
     try {
-      const res = await fetch(`${url}/reports/summary?${query}`, { headers: { 'x-api-key': ADMIN_KEY }, signal: AbortSignal.timeout(60_000) });
-      if (res.ok) return (await res.json()) as { rows: { group: string; counts: Record<string, number>; revenueByCurrency?: Record<string, string> }[] };
+      const res = await fetch(`${url}/reports/summary?${query}`, {
+        headers: { 'x-api-key': ADMIN_KEY },
+        signal: AbortSignal.timeout(60_000),
+      });
+      if (res.ok)
+        return (await res.json()) as {
+          rows: {
+            group: string;
+            counts: Record<string, number>;
+            revenueByCurrency?: Record<string, string>;
+          }[];
+        };
       say(`/reports/summary on ${url}: ${res.status} ${await res.text()}`);
     } catch (err) {
       say(`/reports/summary on ${url}: ${String(err)}`);
@@ -359,7 +519,10 @@ async function readSummary(gatewayUrls: string[], query: string): Promise<{ rows
 interface ReportInput {
   db: mongoose.Connection;
   scenarios: Map<string, Scenario>;
-  steady: { received: ReceivedLead[]; postbackResults: { subid: string; status?: string; httpStatus: number; attempts?: number }[] }[];
+  steady: {
+    received: ReceivedLead[];
+    postbackResults: { subid: string; status?: string; httpStatus: number; attempts?: number }[];
+  }[];
   sourceHits: { query: Record<string, string>; answered: number }[];
   faults: FaultRecord[];
   summary: SummaryRow[];
@@ -385,7 +548,10 @@ async function buildReport(input: ReportInput): Promise<{ text: string; pass: bo
   }
 
   // Leads
-  const perScenario = new Map<Scenario, { leads: number; atExpected: number; viaExpired: number; wrong: string[] }>();
+  const perScenario = new Map<
+    Scenario,
+    { leads: number; atExpected: number; viaExpired: number; wrong: string[] }
+  >();
   let atExpected = 0;
   let lostLeads = 0;
   let revenueExpected = 0;
@@ -408,8 +574,11 @@ async function buildReport(input: ReportInput): Promise<{ text: string; pass: bo
 
   // Postbacks: claims (one per lead+status), and the status events they caused.
   const expectedEffects = new Set<string>();
-  for (const [leadId, scenario] of scenarios) for (const s of EXPECT[scenario].effects) expectedEffects.add(`${leadId}:${s}`);
-  const claimed = new Set(effects.map((e) => `${String(e.leadId)}:${String((e.signal as { status?: string }).status)}`));
+  for (const [leadId, scenario] of scenarios)
+    for (const s of EXPECT[scenario].effects) expectedEffects.add(`${leadId}:${s}`);
+  const claimed = new Set(
+    effects.map((e) => `${String(e.leadId)}:${String((e.signal as { status?: string }).status)}`),
+  );
   const unsent = effects.filter((e) => !e.sentAt).length;
   const appliedByPostback = new Map<string, number>();
   const appliedEffect = new Map<string, number>();
@@ -432,7 +601,9 @@ async function buildReport(input: ReportInput): Promise<{ text: string; pass: bo
     const lead = k.slice(0, k.lastIndexOf(':'));
     return k.endsWith(':pending') && (takenAt.get(k) ?? 0) > (takenAt.get(`${lead}:accepted`) ?? Infinity);
   };
-  const staleHolds = [...expectedEffects].filter((k) => claimed.has(k) && !appliedEffect.has(k) && staleHold(k)).length;
+  const staleHolds = [...expectedEffects].filter(
+    (k) => claimed.has(k) && !appliedEffect.has(k) && staleHold(k),
+  ).length;
   const lostPostbacks = [...expectedEffects].filter(
     (k) => !claimed.has(k) || (!appliedEffect.has(k) && !staleHold(k)),
   ).length;
@@ -470,15 +641,40 @@ async function buildReport(input: ReportInput): Promise<{ text: string; pass: bo
   const pct = (a: number, b: number) => `${b ? round((100 * a) / b, 1) : 0}%`;
   const rows: [string, string | number, string | number, string][] = [
     ['leads taken by POST /leads', n, input.intakeOk, input.intakeOk === n ? 'ok' : 'MISS'],
-    ['leads at the expected final status', n, `${atExpected} (${pct(atExpected, n)})`, atExpected === n ? 'ok' : 'MISS'],
+    [
+      'leads at the expected final status',
+      n,
+      `${atExpected} (${pct(atExpected, n)})`,
+      atExpected === n ? 'ok' : 'MISS',
+    ],
     ['leads lost (no record)', 0, lostLeads, lostLeads === 0 ? 'ok' : 'MISS'],
-    ['revenue stored, cents', revenueExpected, revenueStored, revenueStored === revenueExpected ? 'ok' : 'MISS'],
-    ['postback effects expected (lead+status)', expectedEffects.size, claimed.size, claimed.size === expectedEffects.size && unexpectedEffects === 0 ? 'ok' : 'MISS'],
+    [
+      'revenue stored, cents',
+      revenueExpected,
+      revenueStored,
+      revenueStored === revenueExpected ? 'ok' : 'MISS',
+    ],
+    [
+      'postback effects expected (lead+status)',
+      expectedEffects.size,
+      claimed.size,
+      claimed.size === expectedEffects.size && unexpectedEffects === 0 ? 'ok' : 'MISS',
+    ],
     ['postbacks logged (PostbackLog, all requests)', '-', logs.length, ''],
-    ['  logged as applied or queued', expectedEffects.size, (logOutcomes.get('applied') ?? 0) + (logOutcomes.get('queued') ?? 0), ''],
+    [
+      '  logged as applied or queued',
+      expectedEffects.size,
+      (logOutcomes.get('applied') ?? 0) + (logOutcomes.get('queued') ?? 0),
+      '',
+    ],
     ['  logged as duplicate', '-', logOutcomes.get('duplicate') ?? 0, ''],
     ['  logged as rejected (4xx/5xx)', '-', logOutcomes.get('rejected') ?? 0, ''],
-    ['postbacks applied (status events from a postback)', expectedEffects.size, [...appliedEffect.keys()].filter((k) => expectedEffects.has(k)).length, ''],
+    [
+      'postbacks applied (status events from a postback)',
+      expectedEffects.size,
+      [...appliedEffect.keys()].filter((k) => expectedEffects.has(k)).length,
+      '',
+    ],
     ['postbacks lost (expected effect not applied)', 0, lostPostbacks, lostPostbacks === 0 ? 'ok' : 'MISS'],
     ['  holds resent after the approval (stale, ignored)', '-', staleHolds, ''],
     ['postbacks applied twice', 0, appliedTwice, appliedTwice === 0 ? 'ok' : 'MISS'],
@@ -494,12 +690,23 @@ async function buildReport(input: ReportInput): Promise<{ text: string; pass: bo
     ['POST /leads retries by the source', '-', input.intakeRetries, ''],
     ...input.summary,
   ];
-  const failures = rows.filter((r) => r[3] === 'MISS').map((r) => `${r[0].trim()}: ${r[2]} (expected ${r[1]})`);
-  const scenarioRows = [...perScenario.entries()].map(([s, r]) => [s, EXPECT[s].final, r.leads, r.atExpected, r.viaExpired, r.wrong.join(' ')] as (string | number)[]);
+  const failures = rows
+    .filter((r) => r[3] === 'MISS')
+    .map((r) => `${r[0].trim()}: ${r[2]} (expected ${r[1]})`);
+  const scenarioRows = [...perScenario.entries()].map(
+    ([s, r]) =>
+      [s, EXPECT[s].final, r.leads, r.atExpected, r.viaExpired, r.wrong.join(' ')] as (string | number)[],
+  );
   const text = [
-    formatTable(['fault', 'at s', 'took ms', 'error'], input.faults.map((f) => [f.name, f.atS, f.tookMs, f.error ?? ''])),
+    formatTable(
+      ['fault', 'at s', 'took ms', 'error'],
+      input.faults.map((f) => [f.name, f.atS, f.tookMs, f.error ?? '']),
+    ),
     '',
-    formatTable(['scenario', 'expected', 'leads', 'at expected', 'went via expired', 'examples of misses'], scenarioRows),
+    formatTable(
+      ['scenario', 'expected', 'leads', 'at expected', 'went via expired', 'examples of misses'],
+      scenarioRows,
+    ),
     '',
     formatTable(['check', 'expected', 'measured', ''], rows),
     '',

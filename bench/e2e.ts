@@ -14,8 +14,8 @@
 import path from 'node:path';
 import mongoose from 'mongoose';
 import { Pool } from 'undici';
-import { startPartnerSimulator, startSourceSimulator } from '../tools/simulators';
-import { freePort } from '../tools/util';
+import { startPartnerSimulator, startSourceSimulator } from '../scripts/simulators';
+import { freePort } from '../scripts/util';
 import { Lead, Notification, PostbackLog, StatusEvent } from '../shared/models';
 import { leadWorkflowId } from '../shared/temporal';
 import {

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import mongoose, { Types } from 'mongoose';
 import { Pool } from 'undici';
-import { startPartnerSimulator, startSourceSimulator } from '../tools/simulators';
+import { startPartnerSimulator, startSourceSimulator } from '../scripts/simulators';
 import { Lead, PostbackEffect, PostbackLog } from '../shared/models';
 import { leadWorkflowId, postbackSignal, type PostbackSignal } from '../shared/temporal';
 import {

@@ -19,7 +19,7 @@ import {
   RecentStatusEvent,
   ReportBucket,
 } from '../shared/reports';
-import { resolveMongo } from '../tools/provision/servers';
+import { resolveMongo } from '../scripts/provision/servers';
 import { connectMongo, disconnectMongo } from '../shared/db';
 import { StatusEvent } from '../shared/models';
 import { percentile } from './lib/stats';

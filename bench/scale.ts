@@ -7,7 +7,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import mongoose from 'mongoose';
-import { startPartnerSimulator } from '../tools/simulators';
+import { startPartnerSimulator } from '../scripts/simulators';
 import { cpuSeconds, rssMiB, runBounded } from './lib/processes';
 import { startBenchStack, type BenchStack } from './lib/stack';
 import { formatTable, mapPool, round, sleep } from './lib/stats';

@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import mongoose from 'mongoose';
-import { startPartnerSimulator, startSourceSimulator } from '../../tools/simulators';
+import { startPartnerSimulator, startSourceSimulator } from '../../scripts/simulators';
 import { Lead, PostbackEffect, PostbackLog, StatusEvent } from '../../shared/models';
 import {
   ADMIN_KEY,

@@ -8,14 +8,14 @@ import {
   startApp as startProcess,
   waitForHealthz,
   type ManagedProcess,
-} from '../../tools/processes';
+} from '../../scripts/processes';
 import {
   startMongoServer,
   startTemporalDevServer,
   type MongoServer,
   type TemporalDevServer,
-} from '../../tools/provision/servers';
-import { freePort } from '../../tools/util';
+} from '../../scripts/provision/servers';
+import { freePort } from '../../scripts/util';
 import { cpuSeconds } from './processes';
 
 export const ROOT = repoRoot;

@@ -1,5 +1,5 @@
 // What /proc says about a benchmark's processes, and the bounded runner every long benchmark uses. Starting
-// and stopping the processes themselves is tools/processes.ts, shared with dev and the tests.
+// and stopping the processes themselves is scripts/processes.ts, shared with dev and the tests.
 import fs from 'node:fs';
 
 /** Resident set size in MiB from /proc/<pid>/status (VmRSS), or undefined when the process is gone. */

@@ -3,14 +3,14 @@
 // each restartable.
 import fs from 'node:fs';
 import path from 'node:path';
-import { startApp, type ManagedProcess } from '../../tools/processes';
+import { startApp, type ManagedProcess } from '../../scripts/processes';
 import {
   startMongoServer,
   startTemporalDevServer,
   type MongoServer,
   type TemporalDevServer,
-} from '../../tools/provision/servers';
-import { freePort } from '../../tools/util';
+} from '../../scripts/provision/servers';
+import { freePort } from '../../scripts/util';
 import { fileSize, findPids, logContains } from './processes';
 import { sleep, waitFor } from './stats';
 
@@ -72,12 +72,20 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
   const dbFile = path.join(options.temporalDbDir ?? path.join(dir, 'temporal'), 'temporal.db');
   const mongoDir = path.join(dir, 'mongo');
 
-  const [temporalPort, mongoPort, gatewayPort] = await Promise.all([freePort(), freePort(), options.gatewayPort ?? freePort()]);
+  const [temporalPort, mongoPort, gatewayPort] = await Promise.all([
+    freePort(),
+    freePort(),
+    options.gatewayPort ?? freePort(),
+  ]);
   const gatewayPorts = options.gatewayPorts ?? [gatewayPort];
   const gatewayUrls = gatewayPorts.map((port) => `http://127.0.0.1:${port}`);
-  const startTemporal = () => startTemporalDevServer({ dbFile, port: temporalPort, log: path.join(logs, 'temporal.log') });
+  const startTemporal = () =>
+    startTemporalDevServer({ dbFile, port: temporalPort, log: path.join(logs, 'temporal.log') });
   const startMongo = () => startMongoServer({ dataDir: mongoDir, port: mongoPort });
-  let [temporal, mongo]: [TemporalDevServer, MongoServer] = await Promise.all([startTemporal(), startMongo()]);
+  let [temporal, mongo]: [TemporalDevServer, MongoServer] = await Promise.all([
+    startTemporal(),
+    startMongo(),
+  ]);
   say(`Temporal dev server ${temporal.address} (db ${dbFile}), ${mongo.kind} ${mongo.uri}`);
 
   const mongoUri = `${mongo.uri}/${options.database ?? 'leadrouter'}`;
@@ -103,7 +111,17 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
       const from = fileSize(logFile);
       const proc = startApp('worker', 'apps/worker/main.ts', { env, logFile });
       try {
-        await waitFor(() => (logContains(logFile, '"worker running"', from) ? true : proc.running() ? undefined : Promise.reject(new Error('exited'))), 120_000, 'the worker to poll', 250);
+        await waitFor(
+          () =>
+            logContains(logFile, '"worker running"', from)
+              ? true
+              : proc.running()
+                ? undefined
+                : Promise.reject(new Error('exited')),
+          120_000,
+          'the worker to poll',
+          250,
+        );
         return proc;
       } catch (err) {
         await proc.crash();
@@ -115,11 +133,17 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
 
   async function launchGateway(index = 0): Promise<ManagedProcess> {
     const logFile = path.join(logs, index ? `gateway-${index + 1}.log` : 'gateway.log');
-    const proc = startApp('gateway', 'apps/gateway/main.ts', { env: { ...env, PORT: String(gatewayPorts[index]) }, logFile });
+    const proc = startApp('gateway', 'apps/gateway/main.ts', {
+      env: { ...env, PORT: String(gatewayPorts[index]) },
+      logFile,
+    });
     await waitFor(
       async () => {
         if (!proc.running()) throw new Error(`gateway exited; see ${proc.logFile}`);
-        const ok = await fetch(`${gatewayUrls[index]}/healthz`).then((r) => r.ok, () => false);
+        const ok = await fetch(`${gatewayUrls[index]}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        );
         return ok ? true : undefined;
       },
       120_000,
@@ -134,7 +158,9 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
 
   const workers = await Promise.all(Array.from({ length: options.workers ?? 1 }, () => launchWorker()));
   const gateways = await Promise.all(gatewayPorts.map((_, i) => launchGateway(i)));
-  say(`workers ${workers.map((w) => w.pid).join(', ')}; gateways ${gateways.map((g, i) => `${g.pid} on ${gatewayUrls[i]}`).join(', ')}`);
+  say(
+    `workers ${workers.map((w) => w.pid).join(', ')}; gateways ${gateways.map((g, i) => `${g.pid} on ${gatewayUrls[i]}`).join(', ')}`,
+  );
 
   return {
     dir,

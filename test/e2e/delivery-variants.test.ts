@@ -3,7 +3,7 @@
 import { Webhook } from 'standardwebhooks';
 import { Delivery, Notification } from '../../shared/models';
 import { leadWorkflowId } from '../../shared/temporal';
-import { freePort } from '../../tools/util';
+import { freePort } from '../../scripts/util';
 import { startRecorder, type Recorder, type RecordedRequest } from '../support/recorder';
 import { eventually, getJson, leadReaches, postJson, type Stack, startStack } from '../support/stack';
 

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { routingActivities } from '../../activities/routing';
 import { main } from '../../apps/cli/main';
-import { startPartnerSimulator, type PartnerSimulator } from '../../tools/simulators';
+import { startPartnerSimulator, type PartnerSimulator } from '../../scripts/simulators';
 import { screenDuplicates } from '../../apps/gateway/duplicates';
 import { ConfigIndex, parseRoutingConfig } from '../../shared/config';
 import { claimIdentity, IdentityClaim, leadIdentity } from '../../shared/duplicates';

@@ -8,7 +8,7 @@ import {
   startSourceSimulator,
   type PartnerSimulator,
   type SourceSimulator,
-} from '../../tools/simulators';
+} from '../../scripts/simulators';
 import { Lead, PostbackEffect, PostbackLog, StatusEvent } from '../../shared/models';
 import { leadWorkflowId } from '../../shared/temporal';
 import { ADMIN_KEY, baseConfig, leadReaches, postJson, type Stack, startStack } from '../support/stack';

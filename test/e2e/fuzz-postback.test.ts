@@ -6,7 +6,7 @@ import {
   startSourceSimulator,
   type PartnerSimulator,
   type SourceSimulator,
-} from '../../tools/simulators';
+} from '../../scripts/simulators';
 import { Lead, PostbackEffect, StatusEvent } from '../../shared/models';
 import { signParams } from '../../shared/signature';
 import { baseConfig, eventually, leadReaches, postJson, type Stack, startStack } from '../support/stack';

@@ -5,8 +5,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { ManagedProcess } from '../../tools/processes';
-import { startPartnerSimulator, type PartnerSimulator } from '../../tools/simulators';
+import type { ManagedProcess } from '../../scripts/processes';
+import { startPartnerSimulator, type PartnerSimulator } from '../../scripts/simulators';
 import {
   appEnv,
   output,

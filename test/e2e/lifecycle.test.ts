@@ -6,7 +6,7 @@ import {
   type PartnerSimulator,
   type PartnerSimulatorOptions,
   type SourceSimulator,
-} from '../../tools/simulators';
+} from '../../scripts/simulators';
 import { Delivery, IntakeOutbox } from '../../shared/models';
 import { leadWorkflowId } from '../../shared/temporal';
 import {

@@ -6,7 +6,7 @@ import {
   startSourceSimulator,
   type PartnerSimulator,
   type SourceSimulator,
-} from '../../tools/simulators';
+} from '../../scripts/simulators';
 import {
   ADMIN_KEY,
   baseConfig,

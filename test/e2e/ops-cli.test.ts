@@ -11,9 +11,9 @@ import {
   startSourceSimulator,
   type PartnerSimulator,
   type SourceSimulator,
-} from '../../tools/simulators';
+} from '../../scripts/simulators';
 import { main } from '../../apps/cli/main';
-import { startTemporalDevServer } from '../../tools/provision/servers';
+import { startTemporalDevServer } from '../../scripts/provision/servers';
 import {
   ADMIN_KEY,
   baseConfig,

@@ -6,13 +6,13 @@ import {
   startSourceSimulator,
   type PartnerSimulator,
   type SourceSimulator,
-} from '../../tools/simulators';
+} from '../../scripts/simulators';
 import {
   installTemporalRuntimeMetrics,
   startWorkerMetricsServer,
   type WorkerMetricsServer,
 } from '../../apps/worker/metrics';
-import { freePort } from '../../tools/util';
+import { freePort } from '../../scripts/util';
 import {
   baseConfig,
   eventually,

@@ -14,7 +14,7 @@ import {
   startSourceSimulator,
   type PartnerSimulator,
   type SourceSimulator,
-} from '../../tools/simulators';
+} from '../../scripts/simulators';
 import { testEnv, uniqueDbName } from '../support/servers';
 import { startStack, type Stack } from '../support/stack';
 import { ACME_TOKEN, partnersConfig, pendingLead, waitForStatus } from './postback-support';

@@ -5,7 +5,7 @@ import {
   startSourceSimulator,
   type PartnerSimulator,
   type SourceSimulator,
-} from '../../tools/simulators';
+} from '../../scripts/simulators';
 import { Lead, Notification, PostbackEffect, PostbackLog, StatusEvent } from '../../shared/models';
 import { startStack, type Stack } from '../support/stack';
 import {

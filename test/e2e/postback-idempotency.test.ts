@@ -5,7 +5,7 @@ import {
   startSourceSimulator,
   type PartnerSimulator,
   type SourceSimulator,
-} from '../../tools/simulators';
+} from '../../scripts/simulators';
 import { MongoClient } from 'mongodb';
 import { PostbackService } from '../../apps/gateway/postbacks';
 import { createLogger } from '../../shared/logger';

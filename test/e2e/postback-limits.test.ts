@@ -9,7 +9,7 @@ import {
   startSourceSimulator,
   type PartnerSimulator,
   type SourceSimulator,
-} from '../../tools/simulators';
+} from '../../scripts/simulators';
 import { postJson, startStack, type Stack } from '../support/stack';
 import { ACME_TOKEN, partnersConfig, pendingLead, SOURCE_KEY } from './postback-support';
 

@@ -5,7 +5,7 @@ import {
   startSourceSimulator,
   type PartnerSimulator,
   type SourceSimulator,
-} from '../../tools/simulators';
+} from '../../scripts/simulators';
 import { IntakeOutbox, Lead, PostbackEffect, PostbackLog, StatusEvent } from '../../shared/models';
 import { startOwnTemporal, type OwnTemporalServer } from '../support/servers';
 import { postJson, startStack, type Stack } from '../support/stack';

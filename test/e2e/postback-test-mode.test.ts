@@ -6,7 +6,7 @@ import {
   startSourceSimulator,
   type PartnerSimulator,
   type SourceSimulator,
-} from '../../tools/simulators';
+} from '../../scripts/simulators';
 import { Lead, PostbackEffect, PostbackLog } from '../../shared/models';
 import { leadWorkflowId } from '../../shared/temporal';
 import { startStack, type Stack } from '../support/stack';

@@ -7,7 +7,7 @@ import {
   startSourceSimulator,
   type PartnerSimulator,
   type SourceSimulator,
-} from '../../tools/simulators';
+} from '../../scripts/simulators';
 import { PostbackService } from '../../apps/gateway/postbacks';
 import { createLogger } from '../../shared/logger';
 import { createMetrics } from '../../shared/metrics';

@@ -12,7 +12,7 @@ import {
   startSourceSimulator,
   type PartnerSimulator,
   type SourceSimulator,
-} from '../../tools/simulators';
+} from '../../scripts/simulators';
 import { createGateway } from '../../apps/gateway/app';
 import { Reconciler } from '../../apps/gateway/outbox';
 import { TemporalGateway } from '../../apps/gateway/temporal';

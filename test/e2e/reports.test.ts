@@ -5,7 +5,7 @@
 // retried writes.
 import { undiciHttp } from '../../activities/http';
 import { leadActivities } from '../../activities/leads';
-import { startPartnerSimulator, type PartnerSimulator } from '../../tools/simulators';
+import { startPartnerSimulator, type PartnerSimulator } from '../../scripts/simulators';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

@@ -6,7 +6,7 @@ import {
   startSourceSimulator,
   type PartnerSimulator,
   type SourceSimulator,
-} from '../../tools/simulators';
+} from '../../scripts/simulators';
 import { CapSlot, Lead } from '../../shared/models';
 import { postJson, startStack, type Stack } from '../support/stack';
 

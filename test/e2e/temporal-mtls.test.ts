@@ -2,8 +2,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startPartnerSimulator, type PartnerSimulator } from '../../tools/simulators';
-import { freePort } from '../../tools/util';
+import { startPartnerSimulator, type PartnerSimulator } from '../../scripts/simulators';
+import { freePort } from '../../scripts/util';
 import {
   appEnv,
   output,
@@ -14,7 +14,7 @@ import {
 import { testEnv, uniqueDbName, uniqueTaskQueue } from '../support/servers';
 import { eventually, getJson, postJson } from '../support/stack';
 import { makeTestCerts, startMtlsProxy, type MtlsProxy, type TestCerts } from '../support/tls';
-import type { ManagedProcess } from '../../tools/processes';
+import type { ManagedProcess } from '../../scripts/processes';
 
 const SOURCE_KEY = { 'x-api-key': 'mtls-source-key-0123456789' };
 const TOKEN = 'mtls-partner-token-0123456789';

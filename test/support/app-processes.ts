@@ -1,8 +1,8 @@
 // The real entry points (apps/gateway/main.ts, apps/worker/main.ts) as child processes with production defaults, as an operator runs them.
 import fs from 'node:fs';
 import path from 'node:path';
-import { startApp, waitForHealthz, waitUntilReady, type ManagedProcess } from '../../tools/processes';
-import { freePort } from '../../tools/util';
+import { startApp, waitForHealthz, waitUntilReady, type ManagedProcess } from '../../scripts/processes';
+import { freePort } from '../../scripts/util';
 
 /**
  * The parent's environment without anything that says where Temporal or MongoDB is (jest's global setup

@@ -3,13 +3,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { GlobalConfig } from 'jest';
-import { findBinary } from '../../tools/provision/binaries';
+import { findBinary } from '../../scripts/provision/binaries';
 import {
   resolveMongo,
   startTemporalDevServer,
   type MongoServer,
   type TemporalDevServer,
-} from '../../tools/provision/servers';
+} from '../../scripts/provision/servers';
 import { stateFilePath, type TestEnv } from './servers';
 
 /** Handed to global teardown, which runs in this same process (jest shares globals between the two). */

@@ -5,10 +5,10 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { StopOptions } from '../../tools/processes';
-import { findBinary } from '../../tools/provision/binaries';
-import { startTemporalDevServer, type TemporalDevServer } from '../../tools/provision/servers';
-import { freePort } from '../../tools/util';
+import type { StopOptions } from '../../scripts/processes';
+import { findBinary } from '../../scripts/provision/binaries';
+import { startTemporalDevServer, type TemporalDevServer } from '../../scripts/provision/servers';
+import { freePort } from '../../scripts/util';
 
 export interface TestEnv {
   /** Base URI without a database: connect with `{ dbName: uniqueDbName(...) }`. */

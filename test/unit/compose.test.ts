@@ -1,4 +1,4 @@
-// docker-compose.yml, the Dockerfile and deploy/ read as data (no Docker engine here) and checked against the code.
+// docker-compose.yml, the Dockerfile and config/deploy/ read as data (no Docker engine here) and checked against the code.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -117,11 +117,13 @@ test('files compose mounts exist: schema script, dynamic config, proxy config, t
     }
   }
   expect(services['temporal-schema']?.command).toEqual(['/deploy/setup-postgres.sh']);
-  expect(read('deploy/temporal/setup-postgres.sh')).toMatch(
+  expect(read('config/deploy/temporal/setup-postgres.sh')).toMatch(
     /update-schema -d "\/etc\/temporal\/schema\/postgresql\/v12/,
   );
   const dynamic = String(services.temporal?.environment?.DYNAMIC_CONFIG_FILE_PATH);
-  expect(fs.existsSync(path.join(root, 'deploy/temporal/dynamicconfig', path.basename(dynamic)))).toBe(true);
+  expect(fs.existsSync(path.join(root, 'config/deploy/temporal/dynamicconfig', path.basename(dynamic)))).toBe(
+    true,
+  );
 });
 
 test('published ports: the proxy on 3000, Temporal 7233, UI 8080 and 8233, MongoDB 27017; gateways and workers none', () => {
@@ -136,12 +138,12 @@ test('published ports: the proxy on 3000, Temporal 7233, UI 8080 and 8233, Mongo
 });
 
 test('the proxy sends to every gateway on the port it listens on, and the gateways trust exactly that one hop', () => {
-  const nginx = read('deploy/nginx.conf');
+  const nginx = read('config/deploy/nginx.conf');
   const upstream = [...nginx.matchAll(/^\s*server\s+([\w-]+):(\d+)/gm)].map((m) => [m[1], Number(m[2])]);
   expect(upstream).toEqual(GATEWAYS.map((g) => [g, readEnv(resolved(g)).PORT]));
   expect(nginx).toMatch(/proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;/);
   expect(services.proxy?.ports).toEqual([`3000:${/listen (\d+);/.exec(nginx)?.[1]}`]);
-  expect(services.proxy?.volumes).toContain('./deploy/nginx.conf:/etc/nginx/conf.d/default.conf:ro');
+  expect(services.proxy?.volumes).toContain('./config/deploy/nginx.conf:/etc/nginx/conf.d/default.conf:ro');
   // The client is the address nginx appended: exactly one hop from the right (SPEC, "Client address").
   for (const name of GATEWAYS) expect(readEnv(resolved(name)).TRUST_PROXY).toBe(1);
 });
@@ -177,7 +179,7 @@ test('gateways and workers get what they need: Temporal, MongoDB, the mounted ro
     expect(env.MONGODB_URI).toMatch(/^mongodb:\/\/mongodb:27017\/\w+\?replicaSet=rs0$/);
     // The config comes from the operator's mount, never from the image.
     const mount = services[name]?.volumes?.find((v) => v.endsWith(':/etc/leadrouter:ro'));
-    expect(mount).toBe('./deploy/config:/etc/leadrouter:ro');
+    expect(mount).toBe('./config/deploy/config:/etc/leadrouter:ro');
     expect(env.ROUTING_CONFIG).toBe('/etc/leadrouter/routing.yaml');
   }
   // Compose itself refuses to start without the secrets rather than run with a default one.
@@ -190,9 +192,9 @@ test('gateways and workers get what they need: Temporal, MongoDB, the mounted ro
 });
 
 test('the example routing config is refused in production until every change-me is replaced', () => {
-  const example = path.join(root, 'deploy/config/routing.example.yaml');
+  const example = path.join(root, 'config/deploy/config/routing.example.yaml');
   expect(() => loadRoutingConfig(example, { NODE_ENV: 'production' })).toThrow(/change-me/);
-  const filled = read('deploy/config/routing.example.yaml').replace(
+  const filled = read('config/deploy/config/routing.example.yaml').replace(
     /change-me[\w-]*/g,
     (m) => `${m.slice(10)}-Xk3v9Qa2LmP0`,
   );
@@ -201,7 +203,7 @@ test('the example routing config is refused in production until every change-me 
   const config = loadRoutingConfig(file, { NODE_ENV: 'production' });
   expect(weakProductionSecrets(config, resolved('gateway-1'))).toEqual([]);
   // The filled-in copy holds real keys: it must never be committed.
-  expect(read('.gitignore').split('\n')).toContain('deploy/config/routing.yaml');
+  expect(read('.gitignore').split('\n')).toContain('config/deploy/config/routing.yaml');
 });
 
 test('startup order: schema, server, namespace, search attributes, then gateways and workers', () => {
@@ -297,7 +299,7 @@ test('the image: tsc in a build stage, compiled product code only, production mo
   for (const name of LEADROUTER) expect(JSON.stringify(services[name]?.command)).not.toMatch(/tsx|\.ts"/);
 
   const ignore = read('.dockerignore').split('\n');
-  for (const entry of ['node_modules', 'dist', '.git', '.env', 'config', 'deploy', 'test', 'bench'])
+  for (const entry of ['node_modules', 'dist', '.git', '.env', 'config', 'scripts', 'test', 'bench'])
     expect(ignore).toContain(entry);
   // The runtime's dependencies hold no test tooling.
   const pkg = JSON.parse(read('package.json')) as { dependencies: Record<string, string> };

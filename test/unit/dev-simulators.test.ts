@@ -3,8 +3,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { parseRoutingConfig } from '../../shared/config';
-import { EXAMPLE_CONFIG, simulatorsWanted, startDemoSimulators } from '../../tools/dev/demo';
-import { freePort } from '../../tools/util';
+import { EXAMPLE_CONFIG, simulatorsWanted, startDemoSimulators } from '../../scripts/dev/demo';
+import { freePort } from '../../scripts/util';
 
 test('simulators start for the example config, or for another only with --simulators or --demo', () => {
   expect(simulatorsWanted('config/routing.yaml', {})).toBe(true); // npm runs from the repo root

@@ -2,7 +2,7 @@
 // Mongo-wire database and loopback partners that bid: who wins, the floor, ties, a late bid, refused posts.
 import { Bid } from '../../shared/bids';
 import { StatusEvent } from '../../shared/models';
-import type { PingBehavior } from '../../tools/simulators';
+import type { PingBehavior } from '../../scripts/simulators';
 import {
   accepts,
   rejects,

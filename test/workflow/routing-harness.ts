@@ -9,7 +9,7 @@ import {
   type PartnerBehavior,
   type PartnerSimulator,
   type ReceivedLead,
-} from '../../tools/simulators';
+} from '../../scripts/simulators';
 import { createLeadWorker } from '../../apps/worker/worker';
 import { undiciHttp } from '../../activities/http';
 import { ConfigIndex, parseRoutingConfig } from '../../shared/config';
