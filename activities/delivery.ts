@@ -8,6 +8,7 @@ import { toCents } from '../shared/money';
 import { buildStatusMap, normalizeRawStatus } from '../shared/status-map';
 import type { ActivityDeps } from './deps';
 import type { DeliveryResult } from './types';
+import { leadWorkflowId } from '../shared/temporal';
 
 type Outcome = 'accepted' | 'rejected' | 'pending' | 'error';
 
@@ -123,7 +124,7 @@ export function deliveryActivities({ config, http, now, logger, metrics }: Activ
     if (extra.latencyMs !== undefined)
       metrics?.deliverySeconds.observe({ partner: partnerId }, extra.latencyMs / 1000);
     logger.info(
-      { leadId, workflowId: `lead-${leadId}`, partnerId, attempt, outcome, ...extra },
+      { leadId, workflowId: leadWorkflowId(leadId), partnerId, attempt, outcome, ...extra },
       'delivery attempt',
     );
     try {

@@ -5,6 +5,7 @@ import { insertStatusEvent } from '../shared/reports';
 import { isTerminal, type CanonicalStatus } from '../shared/statuses';
 import type { ActivityDeps } from './deps';
 import type { LeadSnapshot, RecordStatusInput } from './types';
+import { leadWorkflowId } from '../shared/temporal';
 
 export function leadActivities({ config, logger, metrics, now }: ActivityDeps) {
   return {
@@ -88,7 +89,13 @@ export function leadActivities({ config, logger, metrics, now }: ActivityDeps) {
           Math.max(0, at.getTime() - new Date(lead.offeredAt).getTime()) / 1000,
         );
       logger.info(
-        { leadId, workflowId: `lead-${leadId}`, status, reason: input.reason, partnerId: input.partnerId },
+        {
+          leadId,
+          workflowId: leadWorkflowId(leadId),
+          status,
+          reason: input.reason,
+          partnerId: input.partnerId,
+        },
         'lead status',
       );
     },

@@ -7,6 +7,7 @@ import { fromCents } from '../shared/money';
 import type { SourceConfig } from '../shared/config';
 import type { ActivityDeps } from './deps';
 import type { NotifyInput, NotifyResult } from './types';
+import { leadWorkflowId } from '../shared/temporal';
 
 function signer(source: SourceConfig): Webhook | undefined {
   if (!source.secret) return undefined;
@@ -91,7 +92,7 @@ export function notifyActivities({ config, http, now, logger, metrics }: Activit
       logger.info(
         {
           leadId,
-          workflowId: `lead-${leadId}`,
+          workflowId: leadWorkflowId(leadId),
           sourceId: source.id,
           status,
           eventId,
@@ -130,7 +131,10 @@ export function notifyActivities({ config, http, now, logger, metrics }: Activit
       const lead = await Lead.findById(leadId, { sourceId: 1 }).lean();
       const at = now();
       metrics?.notifications.inc({ source: lead?.sourceId ?? 'unknown', result: 'exhausted' });
-      logger.warn({ leadId, workflowId: `lead-${leadId}`, status, eventId }, 'source notification exhausted');
+      logger.warn(
+        { leadId, workflowId: leadWorkflowId(leadId), status, eventId },
+        'source notification exhausted',
+      );
       await Notification.create({
         _id: `${eventId}:exhausted:${at.getTime()}`,
         leadId,

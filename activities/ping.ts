@@ -9,6 +9,7 @@ import { toCents } from '../shared/money';
 import { flattenDeliveryBody } from './delivery';
 import type { ActivityDeps } from './deps';
 import type { PingResult } from './types';
+import { leadWorkflowId } from '../shared/temporal';
 
 type PingConfig = NonNullable<PartnerConfig['ping']>;
 type Answer = Omit<PingResult, 'partnerId' | 'latencyMs' | 'at'>;
@@ -69,7 +70,7 @@ export function readPingAnswer(partner: PartnerConfig, ping: PingConfig, body: s
 
 export function pingActivities({ config, http, now, logger }: ActivityDeps) {
   async function store(leadId: string, result: PingResult, httpStatus?: number): Promise<void> {
-    logger.info({ leadId, workflowId: `lead-${leadId}`, ...result, httpStatus }, 'ping');
+    logger.info({ leadId, workflowId: leadWorkflowId(leadId), ...result, httpStatus }, 'ping');
     try {
       await Bid.create({ _id: `${leadId}:${result.partnerId}`, leadId, ...result, httpStatus });
     } catch (err) {

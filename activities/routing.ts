@@ -5,6 +5,7 @@ import { personScreen } from './duplicates';
 import { readPath } from '../shared/lead-fields';
 import type { ActivityDeps } from './deps';
 import type { CapReservation, RoutePlan } from './types';
+import { leadWorkflowId } from '../shared/temporal';
 
 type ActiveHours = NonNullable<PartnerConfig['routing']['activeHours']>;
 
@@ -159,7 +160,7 @@ export function routingActivities({ config, now, logger }: ActivityDeps) {
       logger.debug(
         {
           leadId,
-          workflowId: `lead-${leadId}`,
+          workflowId: leadWorkflowId(leadId),
           candidates: plan.candidates.map((c) => c.partnerId),
           skipped: plan.skipped,
         },

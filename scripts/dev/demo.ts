@@ -3,6 +3,7 @@
 import path from 'node:path';
 import type { RoutingConfig } from '../../shared/config';
 import { repoRoot } from '../processes';
+import { leadWorkflowId } from '../../shared/temporal';
 import {
   startPartnerSimulator,
   startSourceSimulator,
@@ -251,7 +252,7 @@ export async function runDemo(
     const mark = lead.status === s.expect ? 'ok ' : 'DIFF';
     const soldTo = lead.partnerId ? `${lead.partnerId}${lead.payout ? ` ${lead.payout}` : ''}` : '';
     print(
-      `  ${mark} ${s.clickId.padEnd(24)} ${lead.status.padEnd(10)} ${soldTo.padEnd(16)} ${gatewayUrl}/leads/${s.leadId}${uiUrl ? `  ${uiUrl}/namespaces/default/workflows/lead-${s.leadId}` : ''}`,
+      `  ${mark} ${s.clickId.padEnd(24)} ${lead.status.padEnd(10)} ${soldTo.padEnd(16)} ${gatewayUrl}/leads/${s.leadId}${uiUrl ? `  ${uiUrl}/namespaces/default/workflows/${leadWorkflowId(s.leadId)}` : ''}`,
     );
   }
   return final.size === started.length;

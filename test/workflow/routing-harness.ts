@@ -19,6 +19,7 @@ import { Delivery, Lead } from '../../shared/models';
 import { SEARCH_ATTRIBUTES, type LeadWorkflowView } from '../../shared/temporal';
 import { createTimeSkippingEnv, testEnv, uniqueDbName, uniqueTaskQueue } from '../support/servers';
 import { quietTemporalRuntime } from '../support/stack';
+import { leadWorkflowId } from '../../shared/temporal';
 
 export type PartnerName = 'a' | 'b' | 'c';
 export interface PartnerSpec {
@@ -134,7 +135,7 @@ export async function startRoutingHarness(): Promise<RoutingHarness> {
       const leadId = `wf${randomBytes(6).toString('hex')}`;
       await Lead.create({ _id: leadId, sourceId: 'src-1', status: 'received', ...fields });
       const view = await env.client.workflow.execute('leadWorkflow', {
-        workflowId: `lead-${leadId}`,
+        workflowId: leadWorkflowId(leadId),
         taskQueue,
         args: [{ leadId }],
       });
