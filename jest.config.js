@@ -1,5 +1,5 @@
 // Three projects: unit (pure code), workflow (time-skipping test server), e2e (real dev servers over HTTP).
-// Coverage (`npm run test:coverage`) is measured over the product code only; docs/testing.md has the figures.
+// Coverage (`npm test`) is measured over the product code only; docs/testing.md has the figures.
 const transform = {
   '^.+\\.ts$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' } }],
 };
@@ -40,7 +40,7 @@ module.exports = {
     '<rootDir>/shared/**/*.ts',
   ],
   coverageReporters: ['text-summary', 'json-summary', 'text'],
-  // The floor CI enforces (npm run test:coverage): a little under what was measured (docs/testing.md), so a
+  // The floor CI enforces (npm test): a little under what was measured (docs/testing.md), so a
   // drop fails the run and ordinary run-to-run noise does not. Raise it as tests are added; never lower it.
   coverageThreshold: { global: { branches: 80, statements: 89, functions: 89, lines: 91 } },
 };

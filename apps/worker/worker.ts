@@ -20,7 +20,7 @@ export interface WorkflowInstrumentation {
 }
 let instrumentation: WorkflowInstrumentation | undefined;
 
-/** Only `npm run test:coverage` calls this: later bundles are instrumented and workers report to its sinks. */
+/** Only `npm test` calls this: later bundles are instrumented and workers report to its sinks. */
 export function instrumentWorkflowBundle(coverage: WorkflowInstrumentation): void {
   instrumentation = coverage;
   bundle = undefined;

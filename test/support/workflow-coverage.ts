@@ -1,4 +1,4 @@
-// Under `npm run test:coverage`: the workflow bundle is instrumented, and what the workflows ran is merged into
+// Under `npm test`: the workflow bundle is instrumented, and what the workflows ran is merged into
 // jest's coverage when each test file ends (the bundle runs in Temporal's sandbox, out of jest's reach).
 import { WorkflowCoverage } from '@temporalio/nyc-test-coverage';
 import libCoverage from 'istanbul-lib-coverage';
