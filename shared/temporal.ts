@@ -1,5 +1,5 @@
 // Temporal names shared by the gateway (client side) and the workflow: ids, signals, queries, search attributes.
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey } from '@temporalio/common';
 import type { CanonicalStatus, PostbackStatus } from './statuses';
 
@@ -11,7 +11,18 @@ export function leadWorkflowId(leadId: string): string {
 
 export interface LeadWorkflowInput {
   leadId: string;
+  /** Started by a source's POST /ping: auction first, post only when the source sends the full lead. */
+  ping?: boolean;
 }
+
+/** The auction's answer to an inbound ping: the bid reserved until `expiresAt`, or why there is none. */
+export type PingAnswer =
+  { bidCents: number; currency: string; expiresAt: string } | { bidCents: null; reason: string };
+
+/** Update-with-start of a pinged lead's run: answers when its auction is decided. */
+export const pingUpdate = defineUpdate<PingAnswer>('ping');
+/** The full lead is stored: post it to the reserved winner. Refused when the reservation has lapsed. */
+export const postPingedUpdate = defineUpdate<void>('postPinged');
 
 /** A partner's postback, already authenticated, deduplicated and mapped to a canonical status by the gateway. */
 export interface PostbackSignal {

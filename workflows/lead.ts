@@ -4,6 +4,7 @@ import {
   ActivityFailure,
   condition,
   log,
+  patched,
   setHandler,
   upsertMemo,
   upsertSearchAttributes,
@@ -14,15 +15,19 @@ import type {
   PingResult,
   RecordStatusInput,
   RouteCandidate,
+  RoutePlan,
 } from '../activities/types';
 import type { CanonicalStatus } from '../shared/statuses';
 import {
+  pingUpdate,
   postbackSignal,
+  postPingedUpdate,
   replayNotificationSignal,
   statusQuery,
   SEARCH_ATTRIBUTES,
   type LeadWorkflowInput,
   type LeadWorkflowView,
+  type PingAnswer,
   type PostbackSignal,
   type ReplayNotificationSignal,
 } from '../shared/temporal';
@@ -51,7 +56,7 @@ function failedReason(candidates: number, auction: AuctionVerdict | undefined, p
     : `no valid bid in the auction${why ? ` (${why})` : ''}`;
 }
 
-export async function leadWorkflow({ leadId }: LeadWorkflowInput): Promise<LeadWorkflowView> {
+export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise<LeadWorkflowView> {
   const inbox: PostbackSignal[] = [];
   const replays: ReplayNotificationSignal[] = [];
   const seenPostbacks = new Set<string>();
@@ -65,6 +70,24 @@ export async function leadWorkflow({ leadId }: LeadWorkflowInput): Promise<LeadW
     inbox.push(pb);
   });
   setHandler(replayNotificationSignal, (r) => void replays.push(r));
+  // An inbound ping (POST /ping): the update-with-start's answer waits for the auction; the post is accepted
+  // only while the reservation holds. Registered for ping-started runs only: a plain lead has nothing to post.
+  let pingAnswer: PingAnswer | undefined;
+  let reservation: 'none' | 'open' | 'posted' | 'lapsed' = 'none';
+  if (ping) {
+    setHandler(pingUpdate, async () => {
+      await condition(() => pingAnswer !== undefined);
+      return pingAnswer as PingAnswer;
+    });
+    setHandler(postPingedUpdate, () => void (reservation = 'posted'), {
+      validator: () => {
+        if (reservation !== 'open')
+          throw new Error(
+            reservation === 'posted' ? 'pingId already used' : 'pingId expired or without a bid',
+          );
+      },
+    });
+  }
 
   const lead = await loadThenRecord(leadId);
   const view: LeadWorkflowView = {
@@ -238,14 +261,17 @@ export async function leadWorkflow({ leadId }: LeadWorkflowInput): Promise<LeadW
     return verdict;
   }
 
-  /** Offers the lead partner by partner: auction bids best first, then the waterfall; `failed` when none takes it. */
-  async function route(): Promise<void> {
-    const plan = await mongoSteps.planRoute(leadId);
+  /**
+   * Offers the lead partner by partner: auction bids best first, then the waterfall; `failed` when none takes it.
+   * A pinged lead comes with its plan and auction already run: it is posted without a second ping.
+   */
+  async function route(pinged?: { plan: RoutePlan; auction: AuctionVerdict }): Promise<void> {
+    const plan = pinged?.plan ?? (await mongoSteps.planRoute(leadId));
     const bidders = plan.auction ? plan.candidates.filter((c) => c.ping) : [];
     let offers: { c: RouteCandidate; bid?: RankedBid }[];
-    let auction: AuctionVerdict | undefined;
-    if (plan.auction && bidders.length) {
-      auction = await runAuction(bidders, plan.auction);
+    let auction = pinged?.auction;
+    if (!auction && plan.auction && bidders.length) auction = await runAuction(bidders, plan.auction);
+    if (auction) {
       const waterfall = orderCandidates(
         plan.candidates.filter((c) => !c.ping),
         Math.random,
@@ -323,6 +349,34 @@ export async function leadWorkflow({ leadId }: LeadWorkflowInput): Promise<LeadW
     await setStatus('failed', { reason: failedReason(plan.candidates.length, auction, passed) });
   }
 
+  /** An inbound ping: runs the auction, answers the source, and posts the lead once it sends it in time. */
+  async function sellPinged(): Promise<void> {
+    const plan = await mongoSteps.planRoute(leadId);
+    const bidders = plan.auction ? plan.candidates.filter((c) => c.ping) : [];
+    const auction = plan.auction && bidders.length ? await runAuction(bidders, plan.auction) : undefined;
+    const best = auction?.ranked[0];
+    if (!auction || !best) {
+      const reason = auction ? failedReason(plan.candidates.length, auction, []) : 'no auction for this lead';
+      pingAnswer = { bidCents: null, reason };
+      await setStatus('failed', { reason });
+      return;
+    }
+    const expiresAt = new Date(best.validUntil).toISOString();
+    pingAnswer = { bidCents: best.bidCents, currency: best.currency, expiresAt };
+    reservation = 'open';
+    const posted = () => reservation === 'posted';
+    await condition(posted, Math.max(1, best.validUntil - Date.now()));
+    // The post's update may land in the activation whose timer fires: once accepted, it is honoured.
+    if (!posted()) {
+      reservation = 'lapsed';
+      // Regular activity, as for a postback's expiry: a retried task cannot see this write before its history.
+      const reason = `ping expired at ${expiresAt} without a post`;
+      await setStatus('failed', { reason }, durableMongoSteps);
+      return;
+    }
+    await route({ plan, auction });
+  }
+
   /** After the verdict: late postbacks (chargebacks, answers after expiry) and notification replays. */
   async function settle(): Promise<void> {
     for (;;) {
@@ -351,7 +405,10 @@ export async function leadWorkflow({ leadId }: LeadWorkflowInput): Promise<LeadW
     }
   }
 
-  if (lead.status === 'received') {
+  if (lead.status === 'received' && ping && patched('inbound-ping')) {
+    publish();
+    await sellPinged();
+  } else if (lead.status === 'received') {
     publish();
     await route();
   } else if (lead.status === 'pending' && lead.partnerId) {

@@ -26,6 +26,7 @@ import {
 } from './middleware';
 import { logRefusedPostbacks, PostbackService } from './postbacks';
 import { docsRouter } from './openapi';
+import { pingRouter, PingService } from './ping';
 import { closeWhenDraining, Draining, probesRouter } from './probes';
 import { RateLimits } from './rate-limit';
 import { reportsRouter } from './reports';
@@ -59,6 +60,7 @@ export function createGateway(deps: GatewayDeps): Koa {
   const rateLimits = new RateLimits();
   const leads = new LeadService(deps);
   const postbacks = new PostbackService({ ...deps, rateLimits });
+  const pings = new PingService(deps);
   const adminKey = deps.adminKey ?? config().config.settings.adminApiKey;
   const limit = deps.bodyLimit ?? '64kb';
   const draining = deps.draining ?? new Draining();
@@ -80,6 +82,11 @@ export function createGateway(deps: GatewayDeps): Koa {
 
   router.post('/leads', sourceAuth(config), sourceRateLimit(rateLimits), async (ctx) => {
     const input = parseInput(leadInputSchema, ctx.request.body ?? {}, 'lead');
+    if (input.pingId) {
+      ctx.status = 202;
+      ctx.body = await pings.post(ctx.state.source, { ...input, pingId: input.pingId });
+      return;
+    }
     const result = await leads.intake(ctx.state.source, input);
     ctx.status = result.created ? 202 : 200;
     ctx.body = { leadId: result.leadId, workflowId: result.workflowId, status: result.status };
@@ -120,6 +127,7 @@ export function createGateway(deps: GatewayDeps): Koa {
     ctx.body = await metrics.registry.metrics();
   });
 
+  app.use(pingRouter({ ...deps, rateLimits }, pings).routes());
   app.use(router.routes());
   app.use(router.allowedMethods({ throw: true }));
   app.use(probesRouter({ temporal, draining }).routes());

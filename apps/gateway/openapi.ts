@@ -26,6 +26,8 @@ import {
   refusalSummaryQuerySchema,
   refusalSummarySchema,
   performanceReportSchema,
+  pingAnswerSchema,
+  pingInputSchema,
   reportQuerySchema,
   reportSchema,
 } from '../../shared/http';
@@ -96,7 +98,7 @@ function buildRegistry(): OpenAPIRegistry {
     tags: ['Sources'],
     summary: 'Submit a lead',
     description:
-      'Stores the lead and starts its workflow. The same `leadId` again returns the same lead (200) without a second delivery.',
+      'Stores the lead and starts its workflow. The same `leadId` again returns the same lead (200) without a second delivery. With a `pingId` from POST /ping, the full lead is posted to the bid reserved then, without a second auction (202).',
     security: [{ sourceKey: [] }],
     request: { body: { required: true, content: json(LeadInput) } },
     responses: {
@@ -108,9 +110,31 @@ function buildRegistry(): OpenAPIRegistry {
       ...badInput,
       ...errorResponses({
         ...AUTH_ERRORS,
-        409: 'leadId already used by another source (`conflict`), or the same person within the duplicate window (`duplicate_lead`, naming the earlier lead)',
+        404: 'Unknown `pingId`, or one of another source (`not_found`)',
+        409: 'leadId already used by another source (`conflict`), a `pingId` expired or already used (`conflict`), or the same person within the duplicate window (`duplicate_lead`, naming the earlier lead)',
         413: 'Body too large',
         415: 'Not JSON',
+      }),
+    },
+  });
+
+  registry.registerPath({
+    method: 'post',
+    path: '/ping',
+    tags: ['Sources'],
+    summary: 'Ping a lead (no contact data): run its auction and reserve the best bid',
+    description:
+      "Fixes the lead's id and runs its auction in the lead's workflow. Answers the reserved bid and its `pingId` (the lead's id) until `expiresAt`, or `bid: null` and why. POST /leads with that `pingId` then posts the full lead to the winner.",
+    security: [{ sourceKey: [] }],
+    request: { body: { required: true, content: json(named('PingInput', pingInputSchema)) } },
+    responses: {
+      200: { description: "The auction's answer", content: json(named('PingAnswer', pingAnswerSchema)) },
+      ...badInput,
+      ...errorResponses({
+        ...AUTH_ERRORS,
+        413: 'Body too large',
+        415: 'Not JSON',
+        503: 'Temporal unavailable: the auction could not be run (`dependency_unavailable`)',
       }),
     },
   });

@@ -3,6 +3,7 @@
 import {
   Client,
   Connection,
+  WithStartWorkflowOperation,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
 } from '@temporalio/client';
@@ -10,10 +11,13 @@ import type { SignalDefinition } from '@temporalio/common';
 import {
   LEAD_WORKFLOW_TYPE,
   leadWorkflowId,
+  pingUpdate,
   postbackSignal,
+  postPingedUpdate,
   replayNotificationSignal,
   SEARCH_ATTRIBUTES,
   type LeadWorkflowInput,
+  type PingAnswer,
   type PostbackSignal,
   type ReplayNotificationSignal,
 } from '../../shared/temporal';
@@ -50,10 +54,10 @@ export class TemporalGateway {
     return this.pending;
   }
 
-  private async call<T>(fn: (client: Client) => Promise<T>): Promise<T> {
+  private async call<T>(fn: (client: Client) => Promise<T>, timeoutMs = this.callTimeoutMs): Promise<T> {
     try {
       const client = await this.client();
-      return await client.connection.withDeadline(Date.now() + this.callTimeoutMs, () => fn(client));
+      return await client.connection.withDeadline(Date.now() + timeoutMs, () => fn(client));
     } catch (err) {
       this.backlog = true;
       throw err;
@@ -91,6 +95,33 @@ export class TemporalGateway {
       if (err instanceof WorkflowExecutionAlreadyStartedError) return;
       throw err;
     }
+  }
+
+  /**
+   * Starts a pinged lead's workflow and waits for its auction's answer in the same call (update-with-start), so
+   * the auction is durable and visible in the Temporal UI. `waitMs` bounds the call: the auction's deadline and room.
+   */
+  async pingLead(leadId: string, sourceId: string, waitMs: number): Promise<PingAnswer> {
+    const startWorkflowOperation = new WithStartWorkflowOperation(LEAD_WORKFLOW_TYPE, {
+      workflowId: leadWorkflowId(leadId),
+      taskQueue: this.options.taskQueue,
+      args: [{ leadId, ping: true } satisfies LeadWorkflowInput],
+      typedSearchAttributes: [
+        { key: SEARCH_ATTRIBUTES.leadStatus, value: 'received' },
+        { key: SEARCH_ATTRIBUTES.sourceId, value: sourceId },
+      ],
+      memo: { sourceId },
+      workflowIdConflictPolicy: 'USE_EXISTING',
+    });
+    return this.call(
+      (c) => c.workflow.executeUpdateWithStart(pingUpdate, { startWorkflowOperation }),
+      Math.max(waitMs, this.callTimeoutMs),
+    );
+  }
+
+  /** Tells a pinged lead's run its full lead is stored; rejected (WorkflowUpdateFailedError) once lapsed. */
+  async postPinged(leadId: string): Promise<void> {
+    await this.call((c) => c.workflow.getHandle(leadWorkflowId(leadId)).executeUpdate(postPingedUpdate));
   }
 
   async signalPostback(leadId: string, signal: PostbackSignal): Promise<void> {

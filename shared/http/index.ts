@@ -8,3 +8,4 @@ export * from './reports';
 export * from './outbox';
 export * from './suppressions';
 export * from './probes';
+export * from './ping';

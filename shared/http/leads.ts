@@ -17,6 +17,8 @@ const flatRecord = z.record(
 export const leadInputSchema = z
   .object({
     leadId: leadIdSchema.optional(),
+    /** From POST /ping: post this lead to the bid reserved then, without a second auction. */
+    pingId: leadIdSchema.optional(),
     clickId: shortText.optional(),
     vertical: z.string().max(64).optional(),
     geo: z

@@ -1,0 +1,94 @@
+// Inbound ping-post: POST /ping runs the lead's auction in its own workflow (update-with-start) and answers the
+// reserved bid; POST /leads with that pingId then posts the full lead to the winner without pinging again.
+import Router from '@koa/router';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import type { ConfigIndex, SourceConfig } from '../../shared/config';
+import { AppError } from '../../shared/errors';
+import type { Logger } from '../../shared/logger';
+import { Lead } from '../../shared/models';
+import { fromCents } from '../../shared/money';
+import { insertStatusEvent } from '../../shared/reports';
+import { pingInputSchema, type LeadInput, type PingAnswerBody } from '../../shared/http';
+import { leadWorkflowId } from '../../shared/temporal';
+import { newLeadId } from './leads';
+import { sourceAuth, sourceRateLimit } from './middleware';
+import type { RateLimits } from './rate-limit';
+import type { TemporalGateway } from './temporal';
+import { parseInput } from './validation';
+
+export interface PingDeps {
+  config: () => ConfigIndex;
+  temporal: TemporalGateway;
+  logger: Logger;
+  now?: () => Date;
+}
+
+export class PingService {
+  constructor(private readonly deps: PingDeps) {}
+
+  /** Stores the partial lead under a new id, runs its auction and returns the answer for the source. */
+  async ping(source: SourceConfig, input: LeadInput): Promise<PingAnswerBody> {
+    const leadId = newLeadId();
+    const at = this.deps.now?.() ?? new Date();
+    await Lead.create({
+      _id: leadId,
+      ...input,
+      sourceId: source.id,
+      status: 'received',
+      seq: 0,
+      createdAt: at,
+      updatedAt: at,
+    });
+    await insertStatusEvent(
+      { _id: `${leadId}:0`, leadId, sourceId: source.id, status: 'received', at, reason: 'pinged by source' },
+      at,
+    );
+    // The auction's own deadline, and room for the workflow's first task and the answer's way back.
+    const waitMs = this.deps.config().config.routing.auction.timeoutMs + 2000;
+    let answer;
+    try {
+      answer = await this.deps.temporal.pingLead(leadId, source.id, waitMs);
+    } catch (err) {
+      this.deps.logger.warn({ err: String(err), leadId, workflowId: leadWorkflowId(leadId) }, 'ping failed');
+      throw new AppError('dependency_unavailable', 'the auction could not be run; try again');
+    }
+    this.deps.logger.info(
+      { leadId, workflowId: leadWorkflowId(leadId), sourceId: source.id, bidCents: answer.bidCents },
+      'lead pinged',
+    );
+    if (answer.bidCents === null) return { leadId, bid: null, reason: answer.reason };
+    // The lead's id is the ping's: the source posts the full lead against it.
+    const bid = fromCents(answer.bidCents);
+    return { leadId, pingId: leadId, bid, currency: answer.currency, expiresAt: answer.expiresAt };
+  }
+
+  /** Stores the full lead of a ping and has its run post it to the reserved bid. */
+  async post(source: SourceConfig, input: LeadInput & { pingId: string }) {
+    const { pingId, leadId: given, ...fields } = input;
+    if (given && given !== pingId) throw new AppError('invalid_request', 'leadId and pingId differ');
+    const lead = await Lead.findById(pingId, { sourceId: 1, status: 1 }).lean();
+    // Another source's ping is reported as unknown: its existence is not this source's business.
+    if (!lead || lead.sourceId !== source.id) throw new AppError('not_found', 'unknown pingId');
+    if (lead.status !== 'received') throw new AppError('conflict', 'pingId expired or already used');
+    const at = this.deps.now?.() ?? new Date();
+    await Lead.updateOne({ _id: pingId, status: 'received' }, { $set: { ...fields, updatedAt: at } });
+    try {
+      await this.deps.temporal.postPinged(pingId);
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError || err instanceof WorkflowNotFoundError)
+        throw new AppError('conflict', `pingId expired or already used`);
+      this.deps.logger.warn({ err: String(err), leadId: pingId }, 'post of a pinged lead failed');
+      throw new AppError('dependency_unavailable', 'the post could not be handed over; try again');
+    }
+    return { leadId: pingId, workflowId: leadWorkflowId(pingId), status: 'received' as const };
+  }
+}
+
+export function pingRouter(deps: PingDeps & { rateLimits: RateLimits }, pings: PingService): Router {
+  const router = new Router();
+  router.post('/ping', sourceAuth(deps.config), sourceRateLimit(deps.rateLimits), async (ctx) => {
+    const input = parseInput(pingInputSchema, ctx.request.body ?? {}, 'ping');
+    ctx.body = await pings.ping(ctx.state.source, input);
+  });
+  return router;
+}
