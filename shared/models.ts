@@ -83,6 +83,8 @@ const statusEventSchema = new Schema({
   /** +payout on acceptance, -payout on a return: revenue is the sum over a window. */
   revenueDeltaCents: { type: Number, default: 0 },
   currency: String,
+  /** On a `received` event of a lead flagged as a duplicate: the lead it repeats (counted by reports). */
+  duplicateOf: String,
   /**
    * When it was written (the writer's clock): the time reports count it at. Events older than this field
    * have none; their `at` stands in. Written by insertStatusEvent, the same as its recent copy's.

@@ -18,6 +18,7 @@ export function formatPerformance(report: PerformanceReport): string {
     'expired',
     'returned',
     'failed',
+    'dupes',
     'accept%',
     'return%',
     'revenue',
@@ -31,6 +32,7 @@ export function formatPerformance(report: PerformanceReport): string {
     String(r.expired),
     String(r.returned),
     String(r.failed),
+    String(r.duplicates),
     percent(r.acceptanceRate),
     percent(r.returnRate),
     money(r.revenueByCurrency),
@@ -40,7 +42,7 @@ export function formatPerformance(report: PerformanceReport): string {
   // Names and amounts read left-aligned, counts and rates right-aligned.
   const line = (cells: string[]) =>
     cells
-      .map((c, i) => (i === 0 || i >= 9 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
+      .map((c, i) => (i === 0 || i >= 10 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
       .join('  ')
       .trimEnd();
   return [

@@ -98,6 +98,7 @@ export class LeadService {
           status: 'received',
           at,
           reason: 'received from source',
+          ...(identity.duplicateOf ? { duplicateOf: identity.duplicateOf } : {}),
         },
         at,
       ),

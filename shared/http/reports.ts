@@ -48,6 +48,11 @@ export const performanceRowSchema = z.object({
   expired: z.number(),
   returned: z.number(),
   failed: z.number(),
+  /**
+   * Leads received flagged as duplicates (settings.duplicates action `flag`), counted at intake: per source;
+   * on partner rows they fall under `(none)`. Leads received before this count existed are not in it.
+   */
+  duplicates: z.number(),
   /** accepted / (accepted + rejected + expired), 4 decimals. */
   acceptanceRate: z.number(),
   /** returned / accepted, 4 decimals. */

@@ -12,7 +12,7 @@ import {
 import type { mongo } from 'mongoose';
 import { ReportBucket } from './model';
 import { keepRecentStatusEvents, recentRecorded } from './recent';
-import { Tally, type HourRows } from './tally';
+import { addEvent, DUPLICATE, Tally, type CompactEvent, type HourRows } from './tally';
 
 const hourKey = (t: number) => new Date(t).toISOString().slice(0, 13);
 /**
@@ -153,14 +153,16 @@ async function buildMissingHours(now: Date, graceMs: number): Promise<BuildResul
   /** Closes hour h with the events in `inHour`: its running totals and events, per grouping. */
   const closeHour = async (h: number) => {
     for (const g of ['source', 'partner'] as const) {
-      for (const e of inHour) running[g].add(groupOf(g, e), e.status, 1, e.cents, e.currency);
+      for (const e of inHour) addEvent(running[g], groupOf(g, e), e, 1);
       const rows: HourRows = {
         cum: running[g].toCells(),
-        ev: inHour.map((e) =>
+        // A mark is its own compact event, so "this hour's events from t on" subtracts it too.
+        ev: inHour.flatMap((e): CompactEvent[] => [
           e.currency
             ? [e.t - h, groupOf(g, e), e.status, e.cents, e.currency]
             : [e.t - h, groupOf(g, e), e.status, e.cents],
-        ),
+          ...(e.duplicate ? [[e.t - h, groupOf(g, e), DUPLICATE, 0] as CompactEvent] : []),
+        ]),
       };
       pending.push({ _id: bucketId(g, h), hour: new Date(h), groupBy: g, rows: JSON.stringify(rows) });
     }

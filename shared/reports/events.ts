@@ -31,6 +31,8 @@ export interface Counted {
   cents: number;
   /** The currency of `cents`; '' when the event moved no money. */
   currency: string;
+  /** A `received` event of a lead flagged as a duplicate (settings.duplicates action `flag`). */
+  duplicate?: boolean;
 }
 
 /**
@@ -78,6 +80,7 @@ interface EventDoc {
   status: string;
   revenueDeltaCents?: number | null;
   currency?: string | null;
+  duplicateOf?: string | null;
 }
 
 const EVENT_FIELDS = {
@@ -89,6 +92,7 @@ const EVENT_FIELDS = {
   status: 1,
   revenueDeltaCents: 1,
   currency: 1,
+  duplicateOf: 1,
 };
 
 const counted = (e: EventDoc): Counted => ({
@@ -98,6 +102,7 @@ const counted = (e: EventDoc): Counted => ({
   status: e.status,
   cents: e.revenueDeltaCents ?? 0,
   currency: currencyOf(e.revenueDeltaCents ?? 0, e.currency),
+  ...(e.duplicateOf ? { duplicate: true } : {}),
 });
 
 /** Status events recorded in [from, to), from status_events: a read of every event on FerretDB. */

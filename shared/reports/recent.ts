@@ -19,6 +19,8 @@ export interface NewStatusEvent {
   postbackId?: string;
   revenueDeltaCents?: number;
   currency?: string;
+  /** On a `received` event: the lead was flagged a duplicate of this one. */
+  duplicateOf?: string;
 }
 
 /**
@@ -30,7 +32,8 @@ export type RecentRow = [
   partnerId: string | null,
   status: string,
   cents: number,
-  currency?: string,
+  currency?: string | null,
+  duplicate?: 1,
 ];
 
 /** An event's document in recent_status_events. */
@@ -42,12 +45,14 @@ export function recentCopy(
     status: string;
     revenueDeltaCents: number | null | undefined; // not optional: a caller with its own name for it is told
     currency?: string | null;
+    duplicate?: boolean;
   },
   recordedAt: Date,
 ): { _id: string; recordedAt: Date; row: string } {
   const cents = event.revenueDeltaCents ?? 0;
   const row: RecentRow = [event.sourceId ?? null, event.partnerId ?? null, event.status, cents];
-  if (cents !== 0) row.push(currencyOf(cents, event.currency));
+  if (cents !== 0 || event.duplicate) row.push(cents !== 0 ? currencyOf(cents, event.currency) : null);
+  if (event.duplicate) row.push(1);
   return { _id: event._id, recordedAt, row: JSON.stringify(row) };
 }
 
@@ -72,7 +77,7 @@ const insertIgnoringDuplicate = async (create: () => Promise<unknown>): Promise<
 export async function insertStatusEvent(event: NewStatusEvent, recordedAt: Date): Promise<boolean> {
   const revenueDeltaCents = event.revenueDeltaCents ?? 0;
   let stamp = recordedAt;
-  const copy = recentCopy({ ...event, revenueDeltaCents }, recordedAt);
+  const copy = recentCopy({ ...event, revenueDeltaCents, duplicate: !!event.duplicateOf }, recordedAt);
   const copied = await insertIgnoringDuplicate(() => RecentStatusEvent.create(copy));
   if (!copied) {
     const earlier = await RecentStatusEvent.findById(event._id, { recordedAt: 1 }).lean();
@@ -119,8 +124,16 @@ export async function recentRecorded(from: number, to: number): Promise<Counted[
       const t = d.coversFrom.getTime();
       coversFrom = coversFrom === Infinity ? t : Math.max(coversFrom, t);
     } else if (d.recordedAt && d.row) {
-      const [sourceId, partnerId, status, cents, currency] = JSON.parse(d.row) as RecentRow;
-      const e = { t: d.recordedAt.getTime(), sourceId, partnerId, status, cents, currency: currency ?? '' };
+      const [sourceId, partnerId, status, cents, currency, duplicate] = JSON.parse(d.row) as RecentRow;
+      const e: Counted = {
+        t: d.recordedAt.getTime(),
+        sourceId,
+        partnerId,
+        status,
+        cents,
+        currency: currency ?? '',
+        ...(duplicate ? { duplicate: true } : {}),
+      };
       if (cents !== 0 && !currency) withoutCurrency.set(d._id, e);
       events.push(e);
     }

@@ -23,7 +23,7 @@ import { CANONICAL_STATUSES, type CanonicalStatus } from '../statuses';
 import { bucketId, buildReportBuckets, closedUntil, hourRows, readOrigin } from './buckets';
 import { currencyOf, floorHour, groupOf, HOUR_MS, NONE, recordedIn, type GroupBy } from './events';
 import { recentRecorded } from './recent';
-import { Tally } from './tally';
+import { addEvent, DUPLICATE, Tally } from './tally';
 
 const DAY_MS = 86_400_000;
 const MAX_WINDOW_MS = 366 * DAY_MS;
@@ -66,13 +66,13 @@ async function addLive(
 ): Promise<void> {
   const events = recent ? await recentRecorded(from, to) : undefined;
   if (events) {
-    for (const e of events) tally.add(groupOf(groupBy, e), e.status, 1, e.cents, e.currency);
+    for (const e of events) addEvent(tally, groupOf(groupBy, e), e);
     return;
   }
   const field = groupBy === 'partner' ? '$partnerId' : '$sourceId';
   const recorded = recordedIn(from, to);
   // Two single-accumulator pipelines: the portable subset every MongoDB-wire server runs the same way.
-  const [counts, revenue] = await Promise.all([
+  const [counts, revenue, duplicates] = await Promise.all([
     StatusEvent.aggregate<{ _id: { g: string | null; s: string }; n: number }>([
       { $match: recorded },
       { $group: { _id: { g: field, s: '$status' }, n: { $sum: 1 } } },
@@ -86,8 +86,13 @@ async function addLive(
         },
       },
     ]),
+    StatusEvent.aggregate<{ _id: string | null; n: number }>([
+      { $match: { ...recorded, duplicateOf: { $exists: true } } },
+      { $group: { _id: field, n: { $sum: 1 } } },
+    ]),
   ]);
   for (const c of counts) tally.add(c._id.g ?? NONE, c._id.s, c.n, 0);
+  for (const d of duplicates) tally.add(d._id ?? NONE, DUPLICATE, d.n, 0);
   for (const r of revenue) tally.add(r._id.g ?? NONE, r._id.s, 0, r.cents, currencyOf(r.cents, r._id.c));
 }
 
@@ -119,6 +124,21 @@ export async function summaryReport(
   now: Date,
   options: SummaryOptions = {},
 ): Promise<Report> {
+  const { from, to, tally } = await windowTally(query, now, options);
+  return {
+    from: new Date(from).toISOString(),
+    to: new Date(to).toISOString(),
+    groupBy: query.groupBy,
+    rows: reportRows(tally),
+  };
+}
+
+/** The window's counts, revenue and marks per group, status and currency: what every report is made of. */
+export async function windowTally(
+  query: ReportQuery,
+  now: Date,
+  options: SummaryOptions = {},
+): Promise<{ from: number; to: number; tally: Tally }> {
   const { from, to } = parseWindow(query, now);
   const groupBy = query.groupBy;
   const tally = new Tally();
@@ -132,19 +152,13 @@ export async function summaryReport(
     parts.push(buildReportBuckets(now, options.graceMs).then(() => addClosed(tally, groupBy, from, until)));
   if (to > liveFrom) parts.push(addLive(tally, groupBy, liveFrom, to, fast));
   await Promise.all(parts);
-
-  return {
-    from: new Date(from).toISOString(),
-    to: new Date(to).toISOString(),
-    groupBy,
-    rows: reportRows(tally),
-  };
+  return { from, to, tally };
 }
 
 type Counts = Record<CanonicalStatus, number>;
 
 /** A row per group: counts over all currencies, revenue per currency (never added across them). */
-function reportRows(tally: Tally): Report['rows'] {
+export function reportRows(tally: Tally): Report['rows'] {
   const rows = new Map<string, { counts: Counts; cents: Map<string, number> }>();
   for (const [group, status, n, cents, currency] of tally.toCells()) {
     let r = rows.get(group);

@@ -1,6 +1,12 @@
 // Counts and revenue per group, status and currency: what a bucket stores and a report adds up. Amounts of
 // different currencies are never added (SPEC, Money): each currency is its own cell.
-import { NONE } from './events';
+import { NONE, type Counted } from './events';
+
+/**
+ * A mark cell's "status": counted beside the event's own status so the buckets' running totals and compact
+ * events carry it like any status (the report rows read it, the status counts skip it).
+ */
+export const DUPLICATE = '+duplicate';
 
 /** [group, status, count, revenue cents, currency ('' for events without revenue)] */
 export type Cell = [string, string, number, number, string?];
@@ -36,4 +42,10 @@ export class Tally {
         return cur ? [g, s, n, c, cur] : [g, s, n, c];
       });
   }
+}
+
+/** Adds `n` times one event: its status cell and its marks. */
+export function addEvent(tally: Tally, group: string, e: Counted, n: 1 | -1 = 1): void {
+  tally.add(group, e.status, n, n * e.cents, e.currency);
+  if (e.duplicate) tally.add(group, DUPLICATE, n, 0);
 }

@@ -21,6 +21,7 @@ import {
   RECENT_MARGIN_MS,
   RecentStatusEvent,
   recentCopy,
+  performanceReport,
   ReportBucket,
   summaryReport,
 } from '../../shared/reports';
@@ -30,6 +31,7 @@ const ADMIN = { 'x-api-key': ADMIN_KEY };
 const SRC1 = { 'x-api-key': 'key-src-1-abcdef' };
 const SRC2 = { 'x-api-key': 'key-src-2-abcdef' };
 const SRC3 = { 'x-api-key': 'key-src-3-abcdef' };
+const SRC4 = { 'x-api-key': 'key-src-4-abcdef' };
 let stack: Stack;
 let partners: PartnerSimulator;
 let windowFrom: string;
@@ -45,8 +47,12 @@ const partner = (id: string, vertical: string, timeout: string, payout?: number)
   ...(payout === undefined ? {} : { payout }),
 });
 
-async function lead(key: Record<string, string>, vertical: string): Promise<string> {
-  const r = await postJson(`${stack.baseUrl}/leads`, { vertical }, key);
+async function lead(key: Record<string, string>, input: string | Record<string, unknown>): Promise<string> {
+  const r = await postJson(
+    `${stack.baseUrl}/leads`,
+    typeof input === 'string' ? { vertical: input } : input,
+    key,
+  );
   expect(r.status).toBe(202);
   return r.body.leadId as string;
 }
@@ -93,6 +99,8 @@ beforeAll(async () => {
   partners = await startPartnerSimulator();
   stack = await startStack({
     config: {
+      // Only leads with contact details have an identity: the others are never flagged.
+      settings: { duplicates: { secret: 'reports-duplicates-secret-0123', window: '30d', action: 'flag' } },
       partners: [
         partner('acme', 'auto', '1h', 12.5),
         partner('bolt', 'home', '1h', 9),
@@ -102,6 +110,7 @@ beforeAll(async () => {
         { id: 'src-1', apiKey: 'key-src-1-abcdef' },
         { id: 'src-2', apiKey: 'key-src-2-abcdef' },
         { id: 'src-3', apiKey: 'key-src-3-abcdef' },
+        { id: 'src-4', apiKey: 'key-src-4-abcdef' },
       ],
     },
   });
@@ -304,12 +313,12 @@ test('partner and source performance: statuses, rates, revenue and EPL per curre
   expect(code).toBe(0);
   const lines = out.join('').trimEnd().split('\n');
   expect(lines[1]).toMatch(
-    /^partner +delivered +accepted +rejected +expired +returned +failed +accept% +return% +revenue +EPL$/,
+    /^partner +delivered +accepted +rejected +expired +returned +failed +dupes +accept% +return% +revenue +EPL$/,
   );
   expect(lines.find((l) => l.startsWith('acme'))).toMatch(
-    /^acme +2 +2 +0 +0 +0 +0 +100\.0% +0\.0% +33\.00 USD +16\.50 USD$/,
+    /^acme +2 +2 +0 +0 +0 +0 +0 +100\.0% +0\.0% +33\.00 USD +16\.50 USD$/,
   );
-  expect(lines.find((l) => l.startsWith('slow'))).toMatch(/^slow +1 +0 +0 +1 +0 +0 +0\.0% +0\.0% +- +-$/);
+  expect(lines.find((l) => l.startsWith('slow'))).toMatch(/^slow +1 +0 +0 +1 +0 +0 +0 +0\.0% +0\.0% +- +-$/);
 });
 
 test('a partner chart: accepted/rejected/expired per day as SVG, from the API and written by the CLI', async () => {
@@ -416,6 +425,8 @@ test('buckets over many hours and days: any window, built incrementally, matches
       status,
       at: new Date(base + Math.floor(random() * span)),
       revenueDeltaCents: cents,
+      // Some leads flagged as duplicates at intake: the mark travels with the event through buckets and copies.
+      ...(status === 'received' && i % 3 === 0 ? { duplicateOf: 'synthetic-0' } : {}),
     };
   });
   // Written the way the gateway and the workflow write them (event and recent copy), recorded at their event time.
@@ -434,6 +445,8 @@ test('buckets over many hours and days: any window, built incrementally, matches
       for (const [from, to] of windows) {
         const live = await summaryReport({ from, to, groupBy }, now, { useBuckets: false });
         expect(await summaryReport({ from, to, groupBy }, now)).toEqual(live);
+        const perf = await performanceReport(groupBy, { from, to }, now, { useBuckets: false });
+        expect(await performanceReport(groupBy, { from, to }, now)).toEqual(perf);
       }
     }
   }
@@ -442,10 +455,37 @@ test('buckets over many hours and days: any window, built incrementally, matches
     new Date(base + 2 * span),
   );
   const accepted = events.filter((e) => e.status === 'accepted').length;
+  const flagged = events.filter((e) => 'duplicateOf' in e).length;
+  expect(flagged).toBeGreaterThan(0);
+  const perfWhole = await performanceReport(
+    'source',
+    { from: new Date(base).toISOString(), to: new Date(base + span).toISOString() },
+    new Date(base + 2 * span),
+  );
+  expect(perfWhole.rows.reduce((n, r) => n + r.duplicates, 0)).toBe(flagged);
   expect(whole.rows.reduce((n, r) => n + (r.counts.accepted ?? 0), 0)).toBe(accepted);
   const cents = events.reduce((sum, e) => sum + e.revenueDeltaCents, 0);
   const total = whole.rows.reduce((sum, r) => sum + Math.round(Number(r.revenue) * 100), 0);
   expect(total).toBe(cents);
+});
+
+test('per source: leads flagged as duplicates, counted at intake (buckets: the test above)', async () => {
+  const from = new Date(Date.now() - 1000).toISOString();
+  const person = { vertical: 'boats', contact: { email: 'dee.double@example.com' } };
+  const ids = [
+    await lead(SRC4, person),
+    await lead(SRC4, person), // flagged: the same person again
+    await lead(SRC4, { ...person, contact: { email: 'someone.else@example.com' } }),
+  ];
+  for (const id of ids) await statusOf(id, 'failed'); // no partner takes boats
+  const to = new Date(Date.now() + 1000).toISOString();
+  const viaHttp = await getJson(`${stack.baseUrl}/reports/sources?from=${from}&to=${to}`, ADMIN);
+  expect(viaHttp.status).toBe(200);
+  const rows = viaHttp.body.rows as { group: string; duplicates: number }[];
+  expect(rows.find((r) => r.group === 'src-4')).toMatchObject({ failed: 3, duplicates: 1 });
+  const live = await performanceReport('source', { from, to }, new Date(), { useBuckets: false });
+  expect(live).toEqual(viaHttp.body);
+  // From the buckets: in the synthetic events of the test above.
 });
 
 describe('the open part of a window, from recent_status_events', () => {
