@@ -36,6 +36,9 @@ export const PING_FIELDS = ['vertical', 'geo.state', 'data.loanAmount'];
 
 export interface RoutingHarness {
   sims: Record<PartnerName, PartnerSimulator>;
+  /** For runs started another way than runLead (an inbound ping's update-with-start). */
+  env: TestWorkflowEnvironment;
+  taskQueue: string;
   /** Partners answer synchronously ({"status":"accepted"|"rejected"} at `status`) unless a spec says otherwise. */
   useConfig(
     partners: PartnerSpec[],
@@ -95,6 +98,8 @@ export async function startRoutingHarness(): Promise<RoutingHarness> {
 
   return {
     sims,
+    env,
+    taskQueue,
     useConfig(partners, settings = {}, auction = {}) {
       const ping = (p: PartnerSpec) =>
         p.ping && {
