@@ -19,6 +19,7 @@ export function formatPerformance(report: PerformanceReport): string {
     'returned',
     'failed',
     'dupes',
+    'refused',
     'accept%',
     'return%',
     'revenue',
@@ -33,6 +34,7 @@ export function formatPerformance(report: PerformanceReport): string {
     String(r.returned),
     String(r.failed),
     String(r.duplicates),
+    r.refusedByCode ? String(Object.values(r.refusedByCode).reduce((a, b) => a + b, 0)) : '-',
     percent(r.acceptanceRate),
     percent(r.returnRate),
     money(r.revenueByCurrency),
@@ -42,7 +44,7 @@ export function formatPerformance(report: PerformanceReport): string {
   // Names and amounts read left-aligned, counts and rates right-aligned.
   const line = (cells: string[]) =>
     cells
-      .map((c, i) => (i === 0 || i >= 10 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
+      .map((c, i) => (i === 0 || i >= 11 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
       .join('  ')
       .trimEnd();
   return [

@@ -53,6 +53,11 @@ export const performanceRowSchema = z.object({
    * on partner rows they fall under `(none)`. Leads received before this count existed are not in it.
    */
   duplicates: z.number(),
+  /**
+   * Partner rows only: postbacks refused in the window per error code (e.g. `bad_credentials`,
+   * `unknown_lead`), from the postback log, so only as far back as refused lines are kept.
+   */
+  refusedByCode: z.record(z.string(), z.number()).optional(),
   /** accepted / (accepted + rejected + expired), 4 decimals. */
   acceptanceRate: z.number(),
   /** returned / accepted, 4 decimals. */

@@ -313,12 +313,14 @@ test('partner and source performance: statuses, rates, revenue and EPL per curre
   expect(code).toBe(0);
   const lines = out.join('').trimEnd().split('\n');
   expect(lines[1]).toMatch(
-    /^partner +delivered +accepted +rejected +expired +returned +failed +dupes +accept% +return% +revenue +EPL$/,
+    /^partner +delivered +accepted +rejected +expired +returned +failed +dupes +refused +accept% +return% +revenue +EPL$/,
   );
   expect(lines.find((l) => l.startsWith('acme'))).toMatch(
-    /^acme +2 +2 +0 +0 +0 +0 +0 +100\.0% +0\.0% +33\.00 USD +16\.50 USD$/,
+    /^acme +2 +2 +0 +0 +0 +0 +0 +0 +100\.0% +0\.0% +33\.00 USD +16\.50 USD$/,
   );
-  expect(lines.find((l) => l.startsWith('slow'))).toMatch(/^slow +1 +0 +0 +1 +0 +0 +0 +0\.0% +0\.0% +- +-$/);
+  expect(lines.find((l) => l.startsWith('slow'))).toMatch(
+    /^slow +1 +0 +0 +1 +0 +0 +0 +0 +0\.0% +0\.0% +- +-$/,
+  );
 });
 
 test('a partner chart: accepted/rejected/expired per day as SVG, from the API and written by the CLI', async () => {
@@ -486,6 +488,31 @@ test('per source: leads flagged as duplicates, counted at intake (buckets: the t
   const live = await performanceReport('source', { from, to }, new Date(), { useBuckets: false });
   expect(live).toEqual(viaHttp.body);
   // From the buckets: in the synthetic events of the test above.
+});
+
+test('per partner: postbacks refused in the window, by error code, from the postback log', async () => {
+  const from = new Date(Date.now() - 1000).toISOString();
+  const refused = async (partnerId: string, q: Record<string, string>) =>
+    expect(
+      (await getJson(`${stack.baseUrl}/postback/${partnerId}?${new URLSearchParams(q)}`)).status,
+    ).toBeGreaterThanOrEqual(400);
+  await refused('bolt', { subid: 'no-such-lead', status: 'approved', token: 'bolt-token-123' });
+  await refused('bolt', { subid: 'no-such-lead-2', status: 'approved', token: 'bolt-token-123' });
+  await refused('bolt', { subid: 'no-such-lead', status: 'approved', token: 'wrong-token-000' });
+  await refused('slow', { subid: 'no-such-lead', status: 'approved', token: 'slow-token-123' });
+  const to = new Date(Date.now() + 1000).toISOString();
+  const r = await getJson(`${stack.baseUrl}/reports/partners?from=${from}&to=${to}`, ADMIN);
+  expect(r.status).toBe(200);
+  const rows = r.body.rows as { group: string; refusedByCode: Record<string, number> }[];
+  const codes = await getJson(`${stack.baseUrl}/admin/postbacks/refusals?from=${from}&to=${to}`, ADMIN);
+  const expected: Record<string, Record<string, number>> = {};
+  for (const row of codes.body.rows as { partnerId: string; code: string; count: number }[])
+    (expected[row.partnerId] ??= {})[row.code] = row.count;
+  expect(Object.values(expected.bolt ?? {}).reduce((a, b) => a + b, 0)).toBe(3);
+  expect(rows.find((x) => x.group === 'bolt')?.refusedByCode).toEqual(expected.bolt);
+  expect(rows.find((x) => x.group === 'slow')?.refusedByCode).toEqual(expected.slow);
+  expect(rows.find((x) => x.group === 'slow')).toMatchObject({ delivered: 0, accepted: 0 });
+  expect(rows.find((x) => x.group === 'acme')).toBeUndefined();
 });
 
 describe('the open part of a window, from recent_status_events', () => {
