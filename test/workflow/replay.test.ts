@@ -10,10 +10,10 @@
 // time-skipping server); then commit the JSON files.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { WorkflowHandle } from '@temporalio/client';
+import { WithStartWorkflowOperation, type WorkflowHandle } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { workflowBundle } from '../../apps/worker/worker';
-import { postbackSignal } from '../../shared/temporal';
+import { leadWorkflowId, pingUpdate, postbackSignal, postPingedUpdate } from '../../shared/temporal';
 import { eventually, quietTemporalRuntime } from '../support/stack';
 import { historyFromJson, historyToJson } from './history-json';
 import {
@@ -195,6 +195,32 @@ const SCENARIOS: Record<string, Scenario> = {
       h.bravo.setPingBehavior(() => ({ bid: null }));
     }
   },
+  /** An inbound ping (update-with-start): acme's bid is reserved, the post goes to it, no second ping. */
+  async 'inbound-ping'(h) {
+    h.useConfig((e) => leadTestConfig(e, { withBravo: true, auction: true }));
+    h.acme.setPingBehavior(() => ({ bid: '9.00', pingId: 'acme-ping-2' }));
+    h.bravo.setPingBehavior(() => ({ bid: '7.50', pingId: 'bravo-ping-2' }));
+    try {
+      const leadId = await h.insertLead({ clickId: 'clk-ping', vertical: 'auto' });
+      const startWorkflowOperation = new WithStartWorkflowOperation('leadWorkflow', {
+        workflowId: leadWorkflowId(leadId),
+        taskQueue: h.taskQueue,
+        args: [{ leadId, ping: true }],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+      });
+      await h.env.client.workflow.executeUpdateWithStart(pingUpdate, { startWorkflowOperation });
+      const handle = await startWorkflowOperation.workflowHandle();
+      await handle.executeUpdate(postPingedUpdate);
+      await h.waitForStatus(leadId, 'pending');
+      await handle.signal(postbackSignal, postbackFor(leadId, 'accepted'));
+      await handle.result();
+      return { 'inbound-ping': handle };
+    } finally {
+      h.useConfig((e) => leadTestConfig(e));
+      h.acme.setPingBehavior(() => ({ bid: null }));
+      h.bravo.setPingBehavior(() => ({ bid: null }));
+    }
+  },
   /** The source is down past the notification's max duration, then an operator replays it (a new run). */
   async 'notification-exhausted'(h) {
     h.useConfig((e) =>
@@ -224,7 +250,7 @@ const SCENARIOS: Record<string, Scenario> = {
  * write (it races the postback, so its decision must be in the history first; decision 0008). Every other
  * MongoDB step is a local activity (a marker).
  */
-const SHAPES: Record<string, { status: string; regular: string[] }> = {
+const SHAPES: Record<string, { status: string; regular: string[]; patches?: string[] }> = {
   accepted: { status: 'accepted', regular: ['deliverLead', 'notifySource'] },
   rejected: { status: 'rejected', regular: ['deliverLead', 'notifySource'] },
   expired: { status: 'expired', regular: ['deliverLead', 'recordStatus'] },
@@ -244,6 +270,12 @@ const SHAPES: Record<string, { status: string; regular: string[] }> = {
   'auction-winner-refuses': {
     status: 'accepted',
     regular: ['pingPartner', 'pingPartner', 'deliverLead', 'deliverLead', 'notifySource'],
+  },
+  // Recorded after the first release: its new branch is a patch (decision 0009).
+  'inbound-ping': {
+    status: 'accepted',
+    regular: ['pingPartner', 'pingPartner', 'deliverLead', 'notifySource'],
+    patches: ['inbound-ping'],
   },
 };
 
@@ -332,10 +364,10 @@ test('every committed lead workflow history replays with the current workflow co
   expect(results).toEqual(histories.map(({ workflowId }) => ({ workflowId, error: undefined })));
 });
 
-test('every committed history has the current shape: no patch markers, its final status, its regular activities', () => {
-  for (const [name, { status, regular }] of Object.entries(SHAPES)) {
+test('every committed history has the current shape: its patch markers only, its final status, its regular activities', () => {
+  for (const [name, { status, regular, patches = [] }] of Object.entries(SHAPES)) {
     const history = committedHistory(name);
-    expect({ name, patches: patchesIn(history) }).toEqual({ name, patches: [] });
+    expect({ name, patches: patchesIn(history) }).toEqual({ name, patches });
     expect({ name, status: finalStatus(history) }).toEqual({ name, status });
     expect({ name, regular: scheduledActivityTypes(history) }).toEqual({ name, regular });
   }
