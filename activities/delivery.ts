@@ -3,7 +3,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { RE2JS } from 're2js';
 import type { PartnerConfig } from '../shared/config';
 import { readPath } from '../shared/lead-fields';
-import { Delivery, isDuplicateKey, Lead, type LeadDoc } from '../shared/models';
+import { Delivery, insertOnce, Lead, type LeadDoc } from '../shared/models';
 import { toCents } from '../shared/money';
 import { buildStatusMap, normalizeRawStatus } from '../shared/status-map';
 import type { ActivityDeps } from './deps';
@@ -127,8 +127,8 @@ export function deliveryActivities({ config, http, now, logger, metrics }: Activ
       { leadId, workflowId: leadWorkflowId(leadId), partnerId, attempt, outcome, ...extra },
       'delivery attempt',
     );
-    try {
-      await Delivery.create({
+    await insertOnce(() =>
+      Delivery.create({
         _id: `${leadId}:${partnerId}:${attempt}`,
         leadId,
         partnerId,
@@ -136,10 +136,8 @@ export function deliveryActivities({ config, http, now, logger, metrics }: Activ
         at,
         outcome,
         ...extra,
-      });
-    } catch (err) {
-      if (!isDuplicateKey(err)) throw err;
-    }
+      }),
+    );
   }
 
   return {

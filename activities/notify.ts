@@ -2,7 +2,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { Webhook } from 'standardwebhooks';
 import { fillTemplate } from '../shared/macros';
-import { isDuplicateKey, Lead, Notification } from '../shared/models';
+import { insertOnce, Lead, Notification } from '../shared/models';
 import { fromCents } from '../shared/money';
 import type { SourceConfig } from '../shared/config';
 import type { ActivityDeps } from './deps';
@@ -104,8 +104,8 @@ export function notifyActivities({ config, http, now, logger, metrics }: Activit
         },
         'source notification attempt',
       );
-      try {
-        await Notification.create({
+      await insertOnce(() =>
+        Notification.create({
           _id: `${eventId}:${at.getTime()}:${attempt}`,
           leadId,
           sourceId: source.id,
@@ -118,10 +118,8 @@ export function notifyActivities({ config, http, now, logger, metrics }: Activit
           httpStatus,
           latencyMs,
           error,
-        });
-      } catch (err) {
-        if (!isDuplicateKey(err)) throw err;
-      }
+        }),
+      );
       if (!ok) throw ApplicationFailure.retryable(`notification failed: ${error}`, 'NotificationFailed');
       return { delivered: true, httpStatus };
     },

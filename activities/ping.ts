@@ -4,7 +4,7 @@ import { RE2JS } from 're2js';
 import type { PartnerConfig } from '../shared/config';
 import { Bid } from '../shared/bids';
 import { readPath } from '../shared/lead-fields';
-import { isDuplicateKey, Lead } from '../shared/models';
+import { insertOnce, Lead } from '../shared/models';
 import { toCents } from '../shared/money';
 import { flattenDeliveryBody } from './delivery';
 import type { ActivityDeps } from './deps';
@@ -71,11 +71,9 @@ export function readPingAnswer(partner: PartnerConfig, ping: PingConfig, body: s
 export function pingActivities({ config, http, now, logger }: ActivityDeps) {
   async function store(leadId: string, result: PingResult, httpStatus?: number): Promise<void> {
     logger.info({ leadId, workflowId: leadWorkflowId(leadId), ...result, httpStatus }, 'ping');
-    try {
-      await Bid.create({ _id: `${leadId}:${result.partnerId}`, leadId, ...result, httpStatus });
-    } catch (err) {
-      if (!isDuplicateKey(err)) throw err;
-    }
+    await insertOnce(() =>
+      Bid.create({ _id: `${leadId}:${result.partnerId}`, leadId, ...result, httpStatus }),
+    );
   }
 
   return {

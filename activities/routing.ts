@@ -1,5 +1,5 @@
 // Which partners may take a lead (filters, pause, active hours) and their caps, taken atomically.
-import { CapSlot, Delivery, isDuplicateKey, Lead, type LeadDoc } from '../shared/models';
+import { CapSlot, Delivery, insertOnce, Lead, type LeadDoc } from '../shared/models';
 import type { PartnerConfig } from '../shared/config';
 import { personScreen } from './duplicates';
 import { readPath } from '../shared/lead-fields';
@@ -104,12 +104,8 @@ async function takeSlot(
     const start = Math.floor(Math.random() * free.length);
     for (let i = 0; i < free.length; i++) {
       const id = free[(start + i) % free.length] as string;
-      try {
-        await CapSlot.create({ _id: id, partnerId, period, leadId, takenAt: at });
+      if (await insertOnce(() => CapSlot.create({ _id: id, partnerId, period, leadId, takenAt: at })))
         return id;
-      } catch (err) {
-        if (!isDuplicateKey(err)) throw err;
-      }
     }
   }
 }
@@ -179,17 +175,17 @@ export function routingActivities({ config, now, logger }: ActivityDeps) {
         if (!slot) {
           if (slots.length) await CapSlot.deleteMany({ _id: { $in: slots } });
           const reason = `${period.startsWith('d') ? 'daily' : 'hourly'} cap of ${cap} reached`;
-          await Delivery.create({
-            _id: `${leadId}:${partnerId}:cap`,
-            leadId,
-            partnerId,
-            attempt: 0,
-            at,
-            outcome: 'skipped',
-            reason,
-          }).catch((err: unknown) => {
-            if (!isDuplicateKey(err)) throw err;
-          });
+          await insertOnce(() =>
+            Delivery.create({
+              _id: `${leadId}:${partnerId}:cap`,
+              leadId,
+              partnerId,
+              attempt: 0,
+              at,
+              outcome: 'skipped',
+              reason,
+            }),
+          );
           return { ok: false, slots: [], reason };
         }
         slots.push(slot);

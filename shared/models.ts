@@ -223,3 +223,18 @@ export const ALL_MODELS = [
 export function isDuplicateKey(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 11000;
 }
+
+/**
+ * Insert once: runs `create` (an insert with a chosen `_id` or a unique key) and answers true when it inserted,
+ * false when the document was already there. Insert-only writes are how this project stays idempotent on
+ * MongoDB and FerretDB alike (decision 0002); any other error is thrown.
+ */
+export async function insertOnce(create: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await create();
+    return true;
+  } catch (err) {
+    if (!isDuplicateKey(err)) throw err;
+    return false;
+  }
+}

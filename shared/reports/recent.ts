@@ -2,7 +2,7 @@
 // event (insertStatusEvent, the one way they are written: lead intake in the gateway, recordStatus in activities),
 // read for the hours no bucket holds yet, pruned by housekeeping once the buckets have them.
 import type { mongo } from 'mongoose';
-import { isDuplicateKey, StatusEvent } from '../models';
+import { insertOnce, StatusEvent } from '../models';
 import { currencyOf, insertNew, RECENT_MARGIN_MS, statusEventsRecorded, type Counted } from './events';
 import { RecentStatusEvent } from './model';
 
@@ -56,16 +56,6 @@ export function recentCopy(
   return { _id: event._id, recordedAt, row: JSON.stringify(row) };
 }
 
-const insertIgnoringDuplicate = async (create: () => Promise<unknown>): Promise<boolean> => {
-  try {
-    await create();
-    return true;
-  } catch (err) {
-    if (!isDuplicateKey(err)) throw err;
-    return false;
-  }
-};
-
 /**
  * Writes a status event and its recent copy, both stamped `recordedAt`: the one way
  * status events are written (lead intake, recordStatus), so the copy misses none. Returns false when the event
@@ -78,12 +68,12 @@ export async function insertStatusEvent(event: NewStatusEvent, recordedAt: Date)
   const revenueDeltaCents = event.revenueDeltaCents ?? 0;
   let stamp = recordedAt;
   const copy = recentCopy({ ...event, revenueDeltaCents, duplicate: !!event.duplicateOf }, recordedAt);
-  const copied = await insertIgnoringDuplicate(() => RecentStatusEvent.create(copy));
+  const copied = await insertOnce(() => RecentStatusEvent.create(copy));
   if (!copied) {
     const earlier = await RecentStatusEvent.findById(event._id, { recordedAt: 1 }).lean();
     stamp = earlier?.recordedAt ?? recordedAt;
   }
-  const fresh = await insertIgnoringDuplicate(() =>
+  const fresh = await insertOnce(() =>
     StatusEvent.create({ ...event, revenueDeltaCents, recordedAt: stamp }),
   );
   if (!fresh) {
