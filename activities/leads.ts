@@ -54,7 +54,22 @@ export function leadActivities({ config, logger, metrics, now }: ActivityDeps) {
       if (isTerminal(status)) set.finalAt = at;
       const update = Object.keys(unset).length ? { $set: set, $unset: unset } : { $set: set };
       // The event first, then the lead: whoever sees the lead at a status also finds that status in its history.
-      const lead = await Lead.findById(leadId, { sourceId: 1, seq: 1, offeredTo: 1, offeredAt: 1 }).lean();
+      const lead = await Lead.findById(leadId, {
+        sourceId: 1,
+        seq: 1,
+        status: 1,
+        offeredTo: 1,
+        offeredAt: 1,
+      }).lean();
+      // The partner's deciding postback (its first verdict) on the lead it was handed: how long it took.
+      const decisionMs =
+        input.postbackId &&
+        (status === 'accepted' || status === 'rejected') &&
+        lead?.offeredAt &&
+        lead.offeredTo === input.partnerId &&
+        !['accepted', 'rejected', 'returned'].includes(lead.status ?? '')
+          ? Math.max(0, at.getTime() - new Date(lead.offeredAt).getTime())
+          : undefined;
       // false: recorded by an earlier attempt of this activity, which may have failed before the update.
       const fresh = await insertStatusEvent(
         {
@@ -69,6 +84,7 @@ export function leadActivities({ config, logger, metrics, now }: ActivityDeps) {
           postbackId: input.postbackId,
           revenueDeltaCents: input.revenueDeltaCents ?? 0,
           currency: input.currency,
+          ...(decisionMs === undefined ? {} : { decisionMs }),
         },
         now(),
       );

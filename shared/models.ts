@@ -85,6 +85,8 @@ const statusEventSchema = new Schema({
   currency: String,
   /** On a `received` event of a lead flagged as a duplicate: the lead it repeats (counted by reports). */
   duplicateOf: String,
+  /** On a partner's deciding postback: ms from the lead's delivery (offeredAt) to it (counted by reports). */
+  decisionMs: Number,
   /**
    * When it was written (the writer's clock): the time reports count it at. Events older than this field
    * have none; their `at` stands in. Written by insertStatusEvent, the same as its recent copy's.

@@ -6,6 +6,8 @@ const money = (byCurrency: Record<string, string>) =>
     .map(([currency, amount]) => `${amount} ${currency}`)
     .join(', ') || '-';
 
+const seconds = (ms: number | null | undefined) => (ms == null ? '-' : `${(ms / 1000).toFixed(1)}s`);
+
 const percent = (rate: number) => `${(rate * 100).toFixed(1)}%`;
 
 /** Columns padded to their widest cell; amounts always with their currency, never added across currencies. */
@@ -20,6 +22,8 @@ export function formatPerformance(report: PerformanceReport): string {
     'failed',
     'dupes',
     'refused',
+    'decide-p50',
+    'decide-p95',
     'accept%',
     'return%',
     'revenue',
@@ -35,6 +39,8 @@ export function formatPerformance(report: PerformanceReport): string {
     String(r.failed),
     String(r.duplicates),
     r.refusedByCode ? String(Object.values(r.refusedByCode).reduce((a, b) => a + b, 0)) : '-',
+    seconds(r.decisionP50Ms),
+    seconds(r.decisionP95Ms),
     percent(r.acceptanceRate),
     percent(r.returnRate),
     money(r.revenueByCurrency),
@@ -44,7 +50,7 @@ export function formatPerformance(report: PerformanceReport): string {
   // Names and amounts read left-aligned, counts and rates right-aligned.
   const line = (cells: string[]) =>
     cells
-      .map((c, i) => (i === 0 || i >= 11 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
+      .map((c, i) => (i === 0 || i >= 13 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
       .join('  ')
       .trimEnd();
   return [

@@ -54,6 +54,13 @@ export const performanceRowSchema = z.object({
    */
   duplicates: z.number(),
   /**
+   * Deciding postbacks (a partner's first accepted or rejected on a lead it was delivered) whose time from
+   * delivery is counted; p50 and p95 of that time in ms, interpolated from fixed latency buckets (null: none).
+   */
+  decisions: z.number(),
+  decisionP50Ms: z.number().nullable(),
+  decisionP95Ms: z.number().nullable(),
+  /**
    * Partner rows only: postbacks refused in the window per error code (e.g. `bad_credentials`,
    * `unknown_lead`), from the postback log, so only as far back as refused lines are kept.
    */

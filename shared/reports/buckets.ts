@@ -12,7 +12,7 @@ import {
 import type { mongo } from 'mongoose';
 import { ReportBucket } from './model';
 import { keepRecentStatusEvents, recentRecorded } from './recent';
-import { addEvent, DUPLICATE, Tally, type CompactEvent, type HourRows } from './tally';
+import { addEvent, markEvents, Tally, type CompactEvent, type HourRows } from './tally';
 
 const hourKey = (t: number) => new Date(t).toISOString().slice(0, 13);
 /**
@@ -161,7 +161,7 @@ async function buildMissingHours(now: Date, graceMs: number): Promise<BuildResul
           e.currency
             ? [e.t - h, groupOf(g, e), e.status, e.cents, e.currency]
             : [e.t - h, groupOf(g, e), e.status, e.cents],
-          ...(e.duplicate ? [[e.t - h, groupOf(g, e), DUPLICATE, 0] as CompactEvent] : []),
+          ...markEvents(e.t - h, groupOf(g, e), e),
         ]),
       };
       pending.push({ _id: bucketId(g, h), hour: new Date(h), groupBy: g, rows: JSON.stringify(rows) });

@@ -33,6 +33,8 @@ export interface Counted {
   currency: string;
   /** A `received` event of a lead flagged as a duplicate (settings.duplicates action `flag`). */
   duplicate?: boolean;
+  /** On a partner's deciding postback: ms from the lead's delivery to it (counted in LATENCY_BOUNDS_MS). */
+  decisionMs?: number;
 }
 
 /**
@@ -81,6 +83,7 @@ interface EventDoc {
   revenueDeltaCents?: number | null;
   currency?: string | null;
   duplicateOf?: string | null;
+  decisionMs?: number | null;
 }
 
 const EVENT_FIELDS = {
@@ -93,6 +96,7 @@ const EVENT_FIELDS = {
   revenueDeltaCents: 1,
   currency: 1,
   duplicateOf: 1,
+  decisionMs: 1,
 };
 
 const counted = (e: EventDoc): Counted => ({
@@ -103,6 +107,7 @@ const counted = (e: EventDoc): Counted => ({
   cents: e.revenueDeltaCents ?? 0,
   currency: currencyOf(e.revenueDeltaCents ?? 0, e.currency),
   ...(e.duplicateOf ? { duplicate: true } : {}),
+  ...(typeof e.decisionMs === 'number' ? { decisionMs: e.decisionMs } : {}),
 });
 
 /** Status events recorded in [from, to), from status_events: a read of every event on FerretDB. */

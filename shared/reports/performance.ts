@@ -6,7 +6,7 @@ import { fromCents, toCents } from '../money';
 import { CANONICAL_STATUSES, type CanonicalStatus } from '../statuses';
 import { NONE } from './events';
 import { reportRows, windowTally, type SummaryOptions } from './summary';
-import { DUPLICATE } from './tally';
+import { DUPLICATE, LATENCY, LATENCY_BOUNDS_MS } from './tally';
 
 /**
  * Postbacks refused in [from, to) per partner and error code, from the postback log: not in the buckets, as
@@ -28,6 +28,27 @@ async function refusalsByPartner(from: number, to: number): Promise<Map<string, 
   return byPartner;
 }
 
+/**
+ * The p-th percentile of a latency histogram (counts per LATENCY_BOUNDS_MS bucket), interpolated linearly within
+ * its bucket; in the open-ended last bucket, that bucket's lower bound. null for an empty histogram.
+ */
+export function percentileMs(histogram: number[], p: number): number | null {
+  const total = histogram.reduce((a, b) => a + b, 0);
+  if (total <= 0) return null;
+  const rank = p * total;
+  let below = 0;
+  for (const [i, n] of histogram.entries()) {
+    if (n > 0 && below + n >= rank) {
+      const lower = i === 0 ? 0 : (LATENCY_BOUNDS_MS[i - 1] ?? 0);
+      const upper = LATENCY_BOUNDS_MS[i] ?? Infinity;
+      if (!Number.isFinite(upper)) return lower;
+      return Math.round(lower + ((upper - lower) * (rank - below)) / n);
+    }
+    below += n;
+  }
+  return null;
+}
+
 const rate = (n: number, of: number) => (of ? Math.round((n / of) * 10_000) / 10_000 : 0);
 
 export async function performanceReport(
@@ -38,8 +59,16 @@ export async function performanceReport(
 ): Promise<PerformanceReport> {
   const { from, to, tally } = await windowTally({ ...query, groupBy }, now, options);
   const duplicates = new Map<string, number>();
-  for (const [group, status, n] of tally.toCells())
+  const latencies = new Map<string, number[]>();
+  for (const [group, status, n] of tally.toCells()) {
     if (status === DUPLICATE) duplicates.set(group, (duplicates.get(group) ?? 0) + n);
+    if (status.startsWith(LATENCY)) {
+      const histogram = latencies.get(group) ?? LATENCY_BOUNDS_MS.map(() => 0);
+      const i = Number(status.slice(LATENCY.length));
+      histogram[i] = (histogram[i] ?? 0) + n;
+      latencies.set(group, histogram);
+    }
+  }
   const groups = reportRows(tally);
   const refusals = groupBy === 'partner' ? await refusalsByPartner(from, to) : new Map<string, never>();
   // A partner whose only traffic in the window was refused postbacks still gets its row.
@@ -72,6 +101,9 @@ export async function performanceReport(
         returned: c.returned ?? 0,
         failed: c.failed ?? 0,
         duplicates: duplicates.get(r.group) ?? 0,
+        decisions: (latencies.get(r.group) ?? []).reduce((a, b) => a + b, 0),
+        decisionP50Ms: percentileMs(latencies.get(r.group) ?? [], 0.5),
+        decisionP95Ms: percentileMs(latencies.get(r.group) ?? [], 0.95),
         ...(groupBy === 'partner' ? { refusedByCode: refusals.get(r.group) ?? {} } : {}),
         acceptanceRate: r.acceptanceRate,
         returnRate: rate(c.returned ?? 0, c.accepted ?? 0),

@@ -21,6 +21,8 @@ export interface NewStatusEvent {
   currency?: string;
   /** On a `received` event: the lead was flagged a duplicate of this one. */
   duplicateOf?: string;
+  /** On a partner's deciding postback: ms from the lead's delivery to it. */
+  decisionMs?: number;
 }
 
 /**
@@ -33,7 +35,8 @@ export type RecentRow = [
   status: string,
   cents: number,
   currency?: string | null,
-  duplicate?: 1,
+  duplicate?: 1 | 0,
+  decisionMs?: number,
 ];
 
 /** An event's document in recent_status_events. */
@@ -46,13 +49,17 @@ export function recentCopy(
     revenueDeltaCents: number | null | undefined; // not optional: a caller with its own name for it is told
     currency?: string | null;
     duplicate?: boolean;
+    decisionMs?: number | null;
   },
   recordedAt: Date,
 ): { _id: string; recordedAt: Date; row: string } {
   const cents = event.revenueDeltaCents ?? 0;
   const row: RecentRow = [event.sourceId ?? null, event.partnerId ?? null, event.status, cents];
-  if (cents !== 0 || event.duplicate) row.push(cents !== 0 ? currencyOf(cents, event.currency) : null);
-  if (event.duplicate) row.push(1);
+  const decided = typeof event.decisionMs === 'number';
+  if (cents !== 0 || event.duplicate || decided)
+    row.push(cents !== 0 ? currencyOf(cents, event.currency) : null);
+  if (event.duplicate || decided) row.push(event.duplicate ? 1 : 0);
+  if (decided) row.push(event.decisionMs as number);
   return { _id: event._id, recordedAt, row: JSON.stringify(row) };
 }
 
@@ -114,7 +121,9 @@ export async function recentRecorded(from: number, to: number): Promise<Counted[
       const t = d.coversFrom.getTime();
       coversFrom = coversFrom === Infinity ? t : Math.max(coversFrom, t);
     } else if (d.recordedAt && d.row) {
-      const [sourceId, partnerId, status, cents, currency, duplicate] = JSON.parse(d.row) as RecentRow;
+      const [sourceId, partnerId, status, cents, currency, duplicate, decisionMs] = JSON.parse(
+        d.row,
+      ) as RecentRow;
       const e: Counted = {
         t: d.recordedAt.getTime(),
         sourceId,
@@ -123,6 +132,7 @@ export async function recentRecorded(from: number, to: number): Promise<Counted[
         cents,
         currency: currency ?? '',
         ...(duplicate ? { duplicate: true } : {}),
+        ...(typeof decisionMs === 'number' ? { decisionMs } : {}),
       };
       if (cents !== 0 && !currency) withoutCurrency.set(d._id, e);
       events.push(e);

@@ -23,7 +23,7 @@ import { CANONICAL_STATUSES, type CanonicalStatus } from '../statuses';
 import { bucketId, buildReportBuckets, closedUntil, hourRows, readOrigin } from './buckets';
 import { currencyOf, floorHour, groupOf, HOUR_MS, NONE, recordedIn, type GroupBy } from './events';
 import { recentRecorded } from './recent';
-import { addEvent, DUPLICATE, Tally } from './tally';
+import { addEvent, DUPLICATE, latencyMark, Tally } from './tally';
 
 const DAY_MS = 86_400_000;
 const MAX_WINDOW_MS = 366 * DAY_MS;
@@ -72,7 +72,7 @@ async function addLive(
   const field = groupBy === 'partner' ? '$partnerId' : '$sourceId';
   const recorded = recordedIn(from, to);
   // Two single-accumulator pipelines: the portable subset every MongoDB-wire server runs the same way.
-  const [counts, revenue, duplicates] = await Promise.all([
+  const [counts, revenue, duplicates, decisions] = await Promise.all([
     StatusEvent.aggregate<{ _id: { g: string | null; s: string }; n: number }>([
       { $match: recorded },
       { $group: { _id: { g: field, s: '$status' }, n: { $sum: 1 } } },
@@ -90,7 +90,15 @@ async function addLive(
       { $match: { ...recorded, duplicateOf: { $exists: true } } },
       { $group: { _id: field, n: { $sum: 1 } } },
     ]),
+    // Few (one per decided lead) and bucketed here: the portable subset has no histogram operator.
+    StatusEvent.find(
+      { ...recorded, decisionMs: { $exists: true } },
+      { sourceId: 1, partnerId: 1, decisionMs: 1 },
+    ).lean(),
   ]);
+  for (const d of decisions)
+    if (typeof d.decisionMs === 'number')
+      tally.add((groupBy === 'partner' ? d.partnerId : d.sourceId) ?? NONE, latencyMark(d.decisionMs), 1, 0);
   for (const c of counts) tally.add(c._id.g ?? NONE, c._id.s, c.n, 0);
   for (const d of duplicates) tally.add(d._id ?? NONE, DUPLICATE, d.n, 0);
   for (const r of revenue) tally.add(r._id.g ?? NONE, r._id.s, 0, r.cents, currencyOf(r.cents, r._id.c));

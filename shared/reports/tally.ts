@@ -8,6 +8,33 @@ import { NONE, type Counted } from './events';
  */
 export const DUPLICATE = '+duplicate';
 
+/**
+ * Upper bounds (ms) of the delivery-to-decision latency buckets, the last open-ended: each deciding postback
+ * is a mark `+lat:<index>`, so an hour's bucket document holds a fixed histogram per partner and a window's
+ * percentiles are interpolated from it (./performance.ts).
+ */
+export const LATENCY_BOUNDS_MS = [
+  1_000,
+  5_000,
+  15_000,
+  30_000,
+  60_000,
+  120_000,
+  300_000,
+  600_000,
+  1_800_000,
+  3_600_000,
+  7_200_000,
+  21_600_000,
+  43_200_000,
+  86_400_000,
+  259_200_000,
+  604_800_000,
+  Infinity,
+] as const;
+export const LATENCY = '+lat:';
+export const latencyMark = (ms: number) => `${LATENCY}${LATENCY_BOUNDS_MS.findIndex((b) => ms < b)}`;
+
 /** [group, status, count, revenue cents, currency ('' for events without revenue)] */
 export type Cell = [string, string, number, number, string?];
 /** [ms into the hour, group, status, revenue cents, currency] */
@@ -48,4 +75,13 @@ export class Tally {
 export function addEvent(tally: Tally, group: string, e: Counted, n: 1 | -1 = 1): void {
   tally.add(group, e.status, n, n * e.cents, e.currency);
   if (e.duplicate) tally.add(group, DUPLICATE, n, 0);
+  if (e.decisionMs !== undefined) tally.add(group, latencyMark(e.decisionMs), n, 0);
+}
+
+/** The compact events of an event's marks, so "this hour's events from t on" subtracts them too. */
+export function markEvents(dt: number, group: string, e: Counted): CompactEvent[] {
+  const marks: CompactEvent[] = [];
+  if (e.duplicate) marks.push([dt, group, DUPLICATE, 0]);
+  if (e.decisionMs !== undefined) marks.push([dt, group, latencyMark(e.decisionMs), 0]);
+  return marks;
 }

@@ -25,6 +25,7 @@ import {
   ReportBucket,
   summaryReport,
 } from '../../shared/reports';
+import { LATENCY_BOUNDS_MS } from '../../shared/reports/tally';
 import { ADMIN_KEY, eventually, getJson, postJson, startStack, type Stack } from '../support/stack';
 
 const ADMIN = { 'x-api-key': ADMIN_KEY };
@@ -313,14 +314,44 @@ test('partner and source performance: statuses, rates, revenue and EPL per curre
   expect(code).toBe(0);
   const lines = out.join('').trimEnd().split('\n');
   expect(lines[1]).toMatch(
-    /^partner +delivered +accepted +rejected +expired +returned +failed +dupes +refused +accept% +return% +revenue +EPL$/,
+    /^partner +delivered +accepted +rejected +expired +returned +failed +dupes +refused +decide-p50 +decide-p95 +accept% +return% +revenue +EPL$/,
   );
   expect(lines.find((l) => l.startsWith('acme'))).toMatch(
-    /^acme +2 +2 +0 +0 +0 +0 +0 +0 +100\.0% +0\.0% +33\.00 USD +16\.50 USD$/,
+    /^acme +2 +2 +0 +0 +0 +0 +0 +0 +[\d.]+s +[\d.]+s +100\.0% +0\.0% +33\.00 USD +16\.50 USD$/,
   );
   expect(lines.find((l) => l.startsWith('slow'))).toMatch(
-    /^slow +1 +0 +0 +1 +0 +0 +0 +0 +0\.0% +0\.0% +- +-$/,
+    /^slow +1 +0 +0 +1 +0 +0 +0 +0 +- +- +0\.0% +0\.0% +- +-$/,
   );
+});
+
+test('per partner: time from delivery to the deciding postback, p50 and p95 from the latency buckets', async () => {
+  const r = await getJson(`${stack.baseUrl}/reports/partners?from=${windowFrom}&to=${windowTo}`, ADMIN);
+  const rows = r.body.rows as {
+    group: string;
+    decisions: number;
+    decisionP50Ms: number | null;
+    decisionP95Ms: number | null;
+  }[];
+  // acme: two approvals; bolt: an approval and a decline (the chargeback after it decides nothing); slow: none.
+  expect(rows.find((x) => x.group === 'slow')).toMatchObject({ decisions: 0, decisionP50Ms: null });
+  for (const partnerId of ['acme', 'bolt']) {
+    const row = rows.find((x) => x.group === partnerId);
+    expect(row?.decisions).toBe(2);
+    // The true times, from the stored timestamps: the percentiles lie within the buckets that hold them.
+    const decided = await StatusEvent.find({
+      partnerId,
+      postbackId: { $exists: true },
+      status: { $in: ['accepted', 'rejected'] },
+    }).lean();
+    const leads = await Lead.find({ _id: { $in: decided.map((e) => e.leadId) } }).lean();
+    const offered = new Map(leads.map((l) => [l._id, l.offeredAt?.getTime() ?? NaN]));
+    const times = decided.map((e) => e.at.getTime() - (offered.get(e.leadId) ?? NaN)).sort((a, b) => a - b);
+    const bucketOf = (ms: number) => LATENCY_BOUNDS_MS.findIndex((b) => ms < b);
+    const max = times[times.length - 1] ?? NaN;
+    expect(row?.decisionP95Ms).toBeLessThanOrEqual(LATENCY_BOUNDS_MS[bucketOf(max)] ?? NaN);
+    expect(row?.decisionP50Ms).toBeGreaterThanOrEqual(0);
+    expect(row?.decisionP50Ms).toBeLessThanOrEqual(row?.decisionP95Ms ?? NaN);
+  }
 });
 
 test('a partner chart: accepted/rejected/expired per day as SVG, from the API and written by the CLI', async () => {
@@ -429,6 +460,10 @@ test('buckets over many hours and days: any window, built incrementally, matches
       revenueDeltaCents: cents,
       // Some leads flagged as duplicates at intake: the mark travels with the event through buckets and copies.
       ...(status === 'received' && i % 3 === 0 ? { duplicateOf: 'synthetic-0' } : {}),
+      // Deciding postbacks with their time from delivery, over the whole range of latency buckets.
+      ...(status === 'accepted' || status === 'rejected'
+        ? { decisionMs: Math.floor(random() ** 4 * 10 * 86_400_000) }
+        : {}),
     };
   });
   // Written the way the gateway and the workflow write them (event and recent copy), recorded at their event time.
@@ -465,6 +500,9 @@ test('buckets over many hours and days: any window, built incrementally, matches
     new Date(base + 2 * span),
   );
   expect(perfWhole.rows.reduce((n, r) => n + r.duplicates, 0)).toBe(flagged);
+  expect(perfWhole.rows.reduce((n, r) => n + r.decisions, 0)).toBe(
+    events.filter((e) => 'decisionMs' in e).length,
+  );
   expect(whole.rows.reduce((n, r) => n + (r.counts.accepted ?? 0), 0)).toBe(accepted);
   const cents = events.reduce((sum, e) => sum + e.revenueDeltaCents, 0);
   const total = whole.rows.reduce((sum, r) => sum + Math.round(Number(r.revenue) * 100), 0);
