@@ -1,4 +1,6 @@
 // The routing config (partners and sources): one zod schema, loaded from YAML or JSON and validated at start-up.
+// Long on purpose: the whole config is one schema (the single source of truth the SPEC asks for), with its
+// cross-field checks; docs/configuration.md lists every key and a test keeps the two in step.
 import { readFileSync } from 'node:fs';
 import { RE2JS } from 're2js';
 import { z } from 'zod';

@@ -1,4 +1,6 @@
 // leadWorkflow: one lead's life. Route and deliver it, wait for the partner's postback or the deadline,
+// Over 400 lines: one lead's orchestration read top to bottom (route, auction, deliver, wait, settle, notify);
+// the pure parts live beside it (decide.ts, auction.ts, routing.ts) and the activity options in steps.ts.
 // record every status in MongoDB, and notify the traffic source. Orchestration only: all I/O is in activities.
 import {
   ActivityFailure,

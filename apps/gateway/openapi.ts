@@ -1,4 +1,6 @@
 // The OpenAPI 3 document, generated from the same zod schemas that validate requests, and its reference page.
+// Long on purpose: one registration per route and answer, kept in one file so the document is read in one place;
+// the schemas themselves live in shared/http.
 import Router from '@koa/router';
 import { OpenAPIRegistry, OpenApiGeneratorV3, type RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
