@@ -22,6 +22,7 @@ export function formatPerformance(report: PerformanceReport): string {
     'failed',
     'dupes',
     'refused',
+    'exhausted',
     'decide-p50',
     'decide-p95',
     'accept%',
@@ -39,6 +40,7 @@ export function formatPerformance(report: PerformanceReport): string {
     String(r.failed),
     String(r.duplicates),
     r.refusedByCode ? String(Object.values(r.refusedByCode).reduce((a, b) => a + b, 0)) : '-',
+    r.notificationsExhausted === undefined ? '-' : String(r.notificationsExhausted),
     seconds(r.decisionP50Ms),
     seconds(r.decisionP95Ms),
     percent(r.acceptanceRate),
@@ -50,7 +52,7 @@ export function formatPerformance(report: PerformanceReport): string {
   // Names and amounts read left-aligned, counts and rates right-aligned.
   const line = (cells: string[]) =>
     cells
-      .map((c, i) => (i === 0 || i >= 13 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
+      .map((c, i) => (i === 0 || i >= 14 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
       .join('  ')
       .trimEnd();
   return [

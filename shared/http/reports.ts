@@ -65,6 +65,8 @@ export const performanceRowSchema = z.object({
    * `unknown_lead`), from the postback log, so only as far back as refused lines are kept.
    */
   refusedByCode: z.record(z.string(), z.number()).optional(),
+  /** Source rows only: notifications to the source whose retries ran out in the window (replayable). */
+  notificationsExhausted: z.number().optional(),
   /** accepted / (accepted + rejected + expired), 4 decimals. */
   acceptanceRate: z.number(),
   /** returned / accepted, 4 decimals. */

@@ -1,7 +1,7 @@
 // Partner and source performance (GET /reports/partners, /reports/sources): the summary's counts and revenue per
 // group with the rates a router decides by. The same read model as the summary, so the same cost.
 import type { PerformanceQuery, PerformanceReport } from '../http';
-import { PostbackLog } from '../models';
+import { Notification, PostbackLog } from '../models';
 import { fromCents, toCents } from '../money';
 import { CANONICAL_STATUSES, type CanonicalStatus } from '../statuses';
 import { NONE } from './events';
@@ -49,6 +49,18 @@ export function percentileMs(histogram: number[], p: number): number | null {
   return null;
 }
 
+/**
+ * Source notifications whose retries ran out in [from, to), per source: from the notifications log by its
+ * `{ exhausted, at }` index (one line per exhaustion; a replay afterwards does not undo the count).
+ */
+async function exhaustedBySource(from: number, to: number): Promise<Map<string, number>> {
+  const groups = await Notification.aggregate<{ _id: string | null; n: number }>([
+    { $match: { exhausted: true, at: { $gte: new Date(from), $lt: new Date(to) } } },
+    { $group: { _id: '$sourceId', n: { $sum: 1 } } },
+  ]);
+  return new Map(groups.map((g) => [g._id ?? NONE, g.n]));
+}
+
 const rate = (n: number, of: number) => (of ? Math.round((n / of) * 10_000) / 10_000 : 0);
 
 export async function performanceReport(
@@ -71,8 +83,10 @@ export async function performanceReport(
   }
   const groups = reportRows(tally);
   const refusals = groupBy === 'partner' ? await refusalsByPartner(from, to) : new Map<string, never>();
-  // A partner whose only traffic in the window was refused postbacks still gets its row.
-  for (const partner of refusals.keys())
+  const exhausted = groupBy === 'source' ? await exhaustedBySource(from, to) : new Map<string, number>();
+  // A partner (source) whose only traffic in the window was refused postbacks (exhausted notifications) still
+  // gets its row.
+  for (const partner of [...refusals.keys(), ...exhausted.keys()])
     if (!groups.some((r) => r.group === partner))
       groups.push({
         group: partner,
@@ -105,6 +119,7 @@ export async function performanceReport(
         decisionP50Ms: percentileMs(latencies.get(r.group) ?? [], 0.5),
         decisionP95Ms: percentileMs(latencies.get(r.group) ?? [], 0.95),
         ...(groupBy === 'partner' ? { refusedByCode: refusals.get(r.group) ?? {} } : {}),
+        ...(groupBy === 'source' ? { notificationsExhausted: exhausted.get(r.group) ?? 0 } : {}),
         acceptanceRate: r.acceptanceRate,
         returnRate: rate(c.returned ?? 0, c.accepted ?? 0),
         revenueByCurrency: r.revenueByCurrency,

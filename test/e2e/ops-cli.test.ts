@@ -13,6 +13,7 @@ import {
   type SourceSimulator,
 } from '../../scripts/simulators';
 import { main } from '../../apps/cli/main';
+import { Notification } from '../../shared/models';
 import { startTemporalDevServer } from '../../scripts/provision/servers';
 import {
   ADMIN_KEY,
@@ -183,6 +184,15 @@ test('`leadrouter replay` replays exhausted notifications in bulk with progress'
   const dry = await run(['replay', '--source', 'src-1', '--status', 'accepted', '--dry-run']);
   expect(dry.code).toBe(0);
   expect(dry.stdout).toMatch(/^2 exhausted notification\(s\) match/);
+  // Counted per source in the performance report, as the notifications log has them.
+  const sources = await getJson(`${stack.baseUrl}/reports/sources`, { 'x-api-key': ADMIN_KEY });
+  const src1 = (sources.body.rows as { group: string; notificationsExhausted?: number }[]).find(
+    (r) => r.group === 'src-1',
+  );
+  expect(src1?.notificationsExhausted).toBe(
+    await Notification.countDocuments({ exhausted: true, sourceId: 'src-1' }),
+  );
+  expect(src1?.notificationsExhausted).toBeGreaterThanOrEqual(2);
   for (const id of ids) expect(dry.stdout).toContain(`${id}  accepted`);
 
   source.failNext(0);

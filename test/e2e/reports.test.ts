@@ -314,13 +314,13 @@ test('partner and source performance: statuses, rates, revenue and EPL per curre
   expect(code).toBe(0);
   const lines = out.join('').trimEnd().split('\n');
   expect(lines[1]).toMatch(
-    /^partner +delivered +accepted +rejected +expired +returned +failed +dupes +refused +decide-p50 +decide-p95 +accept% +return% +revenue +EPL$/,
+    /^partner +delivered +accepted +rejected +expired +returned +failed +dupes +refused +exhausted +decide-p50 +decide-p95 +accept% +return% +revenue +EPL$/,
   );
   expect(lines.find((l) => l.startsWith('acme'))).toMatch(
-    /^acme +2 +2 +0 +0 +0 +0 +0 +0 +[\d.]+s +[\d.]+s +100\.0% +0\.0% +33\.00 USD +16\.50 USD$/,
+    /^acme +2 +2 +0 +0 +0 +0 +0 +0 +- +[\d.]+s +[\d.]+s +100\.0% +0\.0% +33\.00 USD +16\.50 USD$/,
   );
   expect(lines.find((l) => l.startsWith('slow'))).toMatch(
-    /^slow +1 +0 +0 +1 +0 +0 +0 +0 +- +- +0\.0% +0\.0% +- +-$/,
+    /^slow +1 +0 +0 +1 +0 +0 +0 +0 +- +- +- +0\.0% +0\.0% +- +-$/,
   );
 });
 
