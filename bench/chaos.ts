@@ -597,9 +597,21 @@ async function buildReport(input: ReportInput): Promise<{ text: string; pass: bo
     const t = new Date(l.receivedAt as Date).getTime();
     takenAt.set(key, Math.min(t, takenAt.get(key) ?? t));
   }
+  // What the workflow saw first is the order the signals went out: a hold whose signal waited in the outbox
+  // (its first signal failed in a fault) while the approval was signalled directly reaches the workflow after it.
+  const sentAt = new Map<string, number>();
+  for (const e of effects) {
+    if (!e.sentAt) continue;
+    sentAt.set(
+      `${String(e.leadId)}:${String((e.signal as { status?: string }).status)}`,
+      new Date(e.sentAt as Date).getTime(),
+    );
+  }
+  const after = (times: Map<string, number>, k: string, other: string) =>
+    (times.get(k) ?? 0) > (times.get(other) ?? Infinity);
   const staleHold = (k: string) => {
-    const lead = k.slice(0, k.lastIndexOf(':'));
-    return k.endsWith(':pending') && (takenAt.get(k) ?? 0) > (takenAt.get(`${lead}:accepted`) ?? Infinity);
+    const accepted = `${k.slice(0, k.lastIndexOf(':'))}:accepted`;
+    return k.endsWith(':pending') && (after(takenAt, k, accepted) || after(sentAt, k, accepted));
   };
   const staleHolds = [...expectedEffects].filter(
     (k) => claimed.has(k) && !appliedEffect.has(k) && staleHold(k),
@@ -676,7 +688,7 @@ async function buildReport(input: ReportInput): Promise<{ text: string; pass: bo
       '',
     ],
     ['postbacks lost (expected effect not applied)', 0, lostPostbacks, lostPostbacks === 0 ? 'ok' : 'MISS'],
-    ['  holds resent after the approval (stale, ignored)', '-', staleHolds, ''],
+    ['  holds that reached the workflow after the approval (stale, ignored)', '-', staleHolds, ''],
     ['postbacks applied twice', 0, appliedTwice, appliedTwice === 0 ? 'ok' : 'MISS'],
     ['signals still unsent in the outbox', 0, unsent, unsent === 0 ? 'ok' : 'MISS'],
     ['partner postbacks finally refused (non-2xx)', 0, refused, refused === 0 ? 'ok' : 'MISS'],
