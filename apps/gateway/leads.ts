@@ -4,7 +4,15 @@ import type { ConfigIndex, SourceConfig } from '../../shared/config';
 import { AppError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import type { Metrics } from '../../shared/metrics';
-import { Delivery, IntakeOutbox, isDuplicateKey, Lead, Notification, StatusEvent } from '../../shared/models';
+import {
+  Delivery,
+  insertOnce,
+  IntakeOutbox,
+  isDuplicateKey,
+  Lead,
+  Notification,
+  StatusEvent,
+} from '../../shared/models';
 import { DEFAULT_CURRENCY, fromCents } from '../../shared/money';
 import { insertStatusEvent } from '../../shared/reports';
 import type { LeadInput, LeadSummary, LeadView } from '../../shared/http';
@@ -68,7 +76,7 @@ export class LeadService {
     const leadId = input.leadId ?? newLeadId();
     const workflowId = leadWorkflowId(leadId);
     const at = this.deps.now?.() ?? new Date();
-    const existing = await Lead.findById(leadId, { sourceId: 1, status: 1 }).lean();
+    const existing = await Lead.findById(leadId, REPEAT_FIELDS).lean();
     if (existing) return this.repeat(existing, source, leadId);
     const { leadId: _omit, ...fields } = input;
     const identity = await screenDuplicates(this.deps.config?.(), source, input, leadId, at);
@@ -85,23 +93,12 @@ export class LeadService {
       });
     } catch (err) {
       if (!isDuplicateKey(err)) throw err;
-      const raced = await Lead.findById(leadId, { sourceId: 1, status: 1 }).lean();
+      const raced = await Lead.findById(leadId, REPEAT_FIELDS).lean();
       if (raced) return this.repeat(raced, source, leadId);
       throw err;
     }
     await Promise.all([
-      insertStatusEvent(
-        {
-          _id: `${leadId}:0`,
-          leadId,
-          sourceId: source.id,
-          status: 'received',
-          at,
-          reason: 'received from source',
-          ...(identity.duplicateOf ? { duplicateOf: identity.duplicateOf } : {}),
-        },
-        at,
-      ),
+      recordReceived(leadId, source.id, at, identity.duplicateOf),
       IntakeOutbox.create({ _id: leadId, createdAt: at }),
     ]);
     this.deps.metrics.leadsReceived.inc({ source: source.id });
@@ -111,7 +108,7 @@ export class LeadService {
   }
 
   private async repeat(
-    existing: { sourceId: string; status: string },
+    existing: { sourceId: string; status: string; createdAt?: Date | null; duplicateOf?: string | null },
     source: SourceConfig,
     leadId: string,
   ): Promise<IntakeResult> {
@@ -123,9 +120,11 @@ export class LeadService {
       // A first attempt that died between storing the lead and queueing its start (database or process gone
       // mid-request, found by npm run chaos) left a lead nobody would start: the source's retry finishes the
       // job. Starting is idempotent, so a lead whose workflow is already running is left as it is.
-      await IntakeOutbox.create({ _id: leadId, createdAt: new Date() }).catch((err: unknown) => {
-        if (!isDuplicateKey(err)) throw err;
-      });
+      // The same first attempt may have stopped before the lead's `received` event: without it the reports
+      // count the lead nowhere (found by npm run chaos as a summary one lead short). Written once, as then.
+      const at = existing.createdAt ?? new Date();
+      await recordReceived(leadId, source.id, at, existing.duplicateOf ?? undefined);
+      await insertOnce(() => IntakeOutbox.create({ _id: leadId, createdAt: new Date() }));
       queued = !(await this.startOrQueue(leadId, source.id));
     }
     return { created: false, queued, leadId, workflowId, status: existing.status as CanonicalStatus };
@@ -188,4 +187,23 @@ export class LeadService {
       })),
     };
   }
+}
+
+/** What a repeated POST /leads needs of the stored lead: whose it is, where it is, and its `received` event's facts. */
+const REPEAT_FIELDS = { sourceId: 1, status: 1, createdAt: 1, duplicateOf: 1 } as const;
+
+/** The lead's `received` status event (and its report copy); idempotent, so a retry may write it again. */
+function recordReceived(leadId: string, sourceId: string, at: Date, duplicateOf?: string): Promise<boolean> {
+  return insertStatusEvent(
+    {
+      _id: `${leadId}:0`,
+      leadId,
+      sourceId,
+      status: 'received',
+      at,
+      reason: 'received from source',
+      ...(duplicateOf ? { duplicateOf } : {}),
+    },
+    at,
+  );
 }
