@@ -128,20 +128,6 @@ test('a returned postback on an expired lead is refused (409): there was no sale
   expect(await historyOf(leadId)).toEqual(['received', 'pending', 'expired']);
 });
 
-test('a chargeback that overtakes its approval (the partner was retrying it) is "retry shortly" (503), then applied', async () => {
-  const leadId = await pendingLead(stack, 'auto', 'clk-cb-first');
-  // The approval is still in the partner's retry queue: the lead is pending, so there is no sale to reverse yet,
-  // but there may be one any moment. A 409 would make the partner drop the chargeback for good.
-  const early = await acme(leadId, 'chargeback');
-  expect(early).toMatchObject({ status: 503, body: { error: { code: 'dependency_unavailable' } } });
-  expect((await acme(leadId, 'approved')).body).toMatchObject({ status: 'accepted', duplicate: false });
-  await waitForStatus(leadId, 'accepted');
-  expect((await acme(leadId, 'chargeback')).body).toMatchObject({ status: 'returned', duplicate: false });
-  await waitForStatus(leadId, 'returned');
-  await settled(leadId);
-  expect(await historyOf(leadId)).toEqual(['received', 'pending', 'accepted', 'returned']);
-});
-
 test('rejected, then re-approved: accepted; the old rejection again is only a repeat', async () => {
   const leadId = await pendingLead(stack, 'auto', 'clk-late-reapprove');
   expect((await acme(leadId, 'declined')).body).toMatchObject({ status: 'rejected', duplicate: false });

@@ -162,17 +162,8 @@ export class PostbackEffects {
       // this one valid (approved, then a chargeback) may be claimed and not recorded yet. Then this one is
       // valid too; and while that one still waits in the outbox, this one queues behind it (order kept).
       const enabling = await unrecordedClaimsEnabling(leadId, partner.id, status, lead.seq ?? 0);
-      if (!enabling.length) {
-        // A reversal for a lead still awaiting this partner's verdict: its approval may be in the partner's retry
-        // queue, overtaken by the chargeback (found by npm run chaos with two gateways). Not a refusal the
-        // partner would drop for good (409) but "retry shortly"; once the approval is in, the retry applies.
-        if (status === 'returned' && (lead.status === 'pending' || lead.status === 'received'))
-          throw new AppError(
-            'dependency_unavailable',
-            'this lead has no approval yet for a reversal to reverse; retry shortly',
-          );
+      if (!enabling.length)
         throw new AppError('conflict', `a lead that is ${lead.status} cannot become ${status}`);
-      }
       behindQueued = enabling.some((c) => !c.sentAt);
     }
 
