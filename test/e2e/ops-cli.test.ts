@@ -1,7 +1,6 @@
 // The `leadrouter` command against a running stack: a known lead's journey as a timeline and `config check`
 // through bin/leadrouter.js as `npx leadrouter` runs it; search, replay with progress and `temporal setup` through the same main() in-process.
 import { execFile } from 'node:child_process';
-import { Writable } from 'node:stream';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,7 +11,6 @@ import {
   type PartnerSimulator,
   type SourceSimulator,
 } from '../../scripts/simulators';
-import { main } from '../../apps/cli/main';
 import { Notification } from '../../shared/models';
 import { startTemporalDevServer } from '../../scripts/provision/servers';
 import {
@@ -25,6 +23,7 @@ import {
   type Stack,
   startStack,
 } from '../support/stack';
+import { runCli } from '../support/cli';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'leadrouter.js');
 const SOURCE_KEY = { 'x-api-key': 'key-src-1-abcdef' };
@@ -57,29 +56,8 @@ function cli(
 }
 
 /** The same CLI in this process (no child start-up), for the many cases where the process boundary adds nothing. */
-async function run(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const sink = () => {
-    const chunks: string[] = [];
-    const stream = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        chunks.push(String(chunk));
-        done();
-      },
-    });
-    return { stream, text: () => chunks.join('') };
-  };
-  const out = sink();
-  const err = sink();
-  const code = await main(args, {
-    out: out.stream,
-    err: err.stream,
-    env: { LEADROUTER_URL: stack.baseUrl, LEADROUTER_ADMIN_KEY: ADMIN_KEY, ...env },
-  });
-  return { code, stdout: out.text(), stderr: err.text() };
-}
+const run = (args: string[], env: Record<string, string> = {}) =>
+  runCli(args, { LEADROUTER_URL: stack.baseUrl, LEADROUTER_ADMIN_KEY: ADMIN_KEY, ...env });
 
 beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(process.env.LEADROUTER_TEST_TMP ?? os.tmpdir(), 'cli-'));

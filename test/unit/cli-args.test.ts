@@ -2,30 +2,11 @@
 // and how the CLI reports answers that are not the gateway's JSON (a proxy's HTML page, a validation error).
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
-import { main } from '../../apps/cli/main';
+import { runCli } from '../support/cli';
 
-/** Runs the CLI in this process; the gateway URL points at a closed port, so any request would fail with exit 1. */
-async function run(args: string[], env: Record<string, string> = {}) {
-  const text = () => {
-    const chunks: string[] = [];
-    const stream = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        chunks.push(String(chunk));
-        done();
-      },
-    });
-    return { stream, text: () => chunks.join('') };
-  };
-  const out = text();
-  const err = text();
-  const code = await main(args, {
-    out: out.stream,
-    err: err.stream,
-    env: { LEADROUTER_URL: 'http://127.0.0.1:9', LEADROUTER_ADMIN_KEY: 'admin-key-123456', ...env },
-  });
-  return { code, stdout: out.text(), stderr: err.text() };
-}
+/** The gateway URL points at a closed port, so any request would fail with exit 1. */
+const run = (args: string[], env: Record<string, string> = {}) =>
+  runCli(args, { LEADROUTER_URL: 'http://127.0.0.1:9', LEADROUTER_ADMIN_KEY: 'admin-key-123456', ...env });
 
 test('--help prints the usage on stdout and exits 0; no command prints it on stderr and exits 2', async () => {
   const help = await run(['--help']);
