@@ -3,7 +3,7 @@
 import mongoose, { Schema } from 'mongoose';
 import type { DuplicatesSettings } from './config';
 import { identityHash, identityKeys, type IdentityInput } from './identity';
-import { isDuplicateKey, Lead } from './models';
+import { insertOnce, isDuplicateKey, Lead } from './models';
 
 /** `<scope>:<hash>#<n>` -> the lead that holds the person for the window that started at `at`. */
 const identityClaimSchema = new Schema({
@@ -57,6 +57,7 @@ export async function claimIdentity(options: {
   try {
     if (first.length) await IdentityClaim.insertMany(first, { ordered: true, lean: true });
   } catch (err) {
+    // Not insertOnce: a batch, and the count it inserted before the duplicate is needed.
     if (!isDuplicateKey(err)) throw err;
     const bulk = err as { insertedCount?: number; result?: { insertedCount?: number } };
     inserted = bulk.insertedCount ?? bulk.result?.insertedCount ?? 0;
@@ -88,12 +89,8 @@ async function claimOne(
     const id = `${key}#${link}`;
     let held = await IdentityClaim.findById(id).lean();
     if (!held) {
-      try {
-        await IdentityClaim.create({ _id: id, leadId: o.leadId, at: o.at });
+      if (await insertOnce(() => IdentityClaim.create({ _id: id, leadId: o.leadId, at: o.at })))
         return { id, leadId: o.leadId };
-      } catch (err) {
-        if (!isDuplicateKey(err)) throw err;
-      }
       held = await IdentityClaim.findById(id).lean();
       if (!held) {
         link--; // given back between our insert and our read: try this link again
@@ -130,12 +127,7 @@ export async function addSuppressions(
 ): Promise<number> {
   let added = 0;
   for (const e of entries) {
-    try {
-      await Suppression.create({ _id: e.hash, kind: e.kind, reason, at });
-      added++;
-    } catch (err) {
-      if (!isDuplicateKey(err)) throw err;
-    }
+    if (await insertOnce(() => Suppression.create({ _id: e.hash, kind: e.kind, reason, at }))) added++;
   }
   return added;
 }

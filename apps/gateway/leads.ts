@@ -4,15 +4,7 @@ import type { ConfigIndex, SourceConfig } from '../../shared/config';
 import { AppError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import type { Metrics } from '../../shared/metrics';
-import {
-  Delivery,
-  insertOnce,
-  IntakeOutbox,
-  isDuplicateKey,
-  Lead,
-  Notification,
-  StatusEvent,
-} from '../../shared/models';
+import { Delivery, insertOnce, IntakeOutbox, Lead, Notification, StatusEvent } from '../../shared/models';
 import { DEFAULT_CURRENCY, fromCents } from '../../shared/money';
 import { insertStatusEvent } from '../../shared/reports';
 import type { LeadInput, LeadSummary, LeadView } from '../../shared/http';
@@ -80,8 +72,8 @@ export class LeadService {
     if (existing) return this.repeat(existing, source, leadId);
     const { leadId: _omit, ...fields } = input;
     const identity = await screenDuplicates(this.deps.config?.(), source, input, leadId, at);
-    try {
-      await Lead.create({
+    const created = await insertOnce(() =>
+      Lead.create({
         _id: leadId,
         ...fields,
         ...identity,
@@ -90,12 +82,14 @@ export class LeadService {
         seq: 0,
         createdAt: at,
         updatedAt: at,
-      });
-    } catch (err) {
-      if (!isDuplicateKey(err)) throw err;
+      }),
+    );
+    if (!created) {
+      // The same leadId, stored by a concurrent request since the lookup above: answered as a repeat (leads are
+      // never deleted, so the read finds it).
       const raced = await Lead.findById(leadId, REPEAT_FIELDS).lean();
       if (raced) return this.repeat(raced, source, leadId);
-      throw err;
+      throw new AppError('conflict', 'leadId is already used');
     }
     await Promise.all([
       recordReceived(leadId, source.id, at, identity.duplicateOf),

@@ -3,7 +3,7 @@
 // on every MongoDB-wire server, FerretDB included, the same guarantee cap slots and claims rest on; no
 // conditional update is needed (decision 0012). A holder that dies leaves the job undone for at most one term.
 import mongoose, { Schema } from 'mongoose';
-import { isDuplicateKey } from '../../shared/models';
+import { insertOnce } from '../../shared/models';
 
 const leaseSchema = new Schema({
   _id: { type: String, required: true },
@@ -33,14 +33,11 @@ export class Lease {
     const term = Math.floor(now.getTime() / this.termMs);
     if (term === this.term) return this.holding;
     const _id = `${this.job}:${term}`;
-    try {
-      await JobLease.create({ _id, holder: this.holder, expiresAt: new Date((term + 1) * this.termMs) });
-      this.holding = true;
-    } catch (err) {
-      if (!isDuplicateKey(err)) throw err;
+    const expiresAt = new Date((term + 1) * this.termMs);
+    this.holding =
+      (await insertOnce(() => JobLease.create({ _id, holder: this.holder, expiresAt }))) ||
       // Taken: by another gateway, or by our own insert answered late (a driver retry of the same write).
-      this.holding = (await JobLease.findById(_id, { holder: 1 }).lean())?.holder === this.holder;
-    }
+      (await JobLease.findById(_id, { holder: 1 }).lean())?.holder === this.holder;
     this.term = term;
     return this.holding;
   }

@@ -1,7 +1,7 @@
 // Status events as reports count them (at their recorded time), read from status_events, and the insert-only
 // writes the read model is made of. The design of the whole module is in ./summary.ts.
 import type { mongo } from 'mongoose';
-import { StatusEvent } from '../models';
+import { isDuplicateKey, StatusEvent } from '../models';
 import { DEFAULT_CURRENCY } from '../money';
 
 export type GroupBy = 'source' | 'partner';
@@ -56,10 +56,11 @@ export async function insertNew<T extends { _id: string }>(
     try {
       await collection.insertMany(docs.slice(i, i + 500), { ordered: false });
     } catch (err) {
-      const e = err as { code?: number; writeErrors?: { code?: number }[] | { code?: number } };
+      // Not insertOnce: an unordered batch fails with one error listing each document's; only duplicates pass.
+      const e = err as { writeErrors?: unknown[] | unknown };
       const writeErrors = Array.isArray(e.writeErrors) ? e.writeErrors : e.writeErrors ? [e.writeErrors] : [];
       const allDuplicates =
-        e.code === 11000 || (writeErrors.length > 0 && writeErrors.every((w) => w.code === 11000));
+        isDuplicateKey(err) || (writeErrors.length > 0 && writeErrors.every(isDuplicateKey));
       if (!allDuplicates) throw err;
     }
   }

@@ -4,7 +4,7 @@ import { BlockList, isIPv6 } from 'node:net';
 import type { PartnerConfig } from '../../../shared/config';
 import { AppError, isAppError } from '../../../shared/errors';
 import type { Logger } from '../../../shared/logger';
-import { isDuplicateKey, SignatureNonce } from '../../../shared/models';
+import { insertOnce, SignatureNonce } from '../../../shared/models';
 import { SIGNATURE_WINDOW_SECONDS, safeEqual, signParams } from '../../../shared/signature';
 import { required, type PostbackContext } from './context';
 
@@ -39,17 +39,12 @@ export class PartnerAuth {
 
   private async recordSignature(pc: PostbackContext): Promise<void> {
     if (!pc.signature) return;
-    try {
-      await SignatureNonce.create({
-        _id: pc.signature,
-        expiresAt: new Date(pc.receivedAt.getTime() + 2 * SIGNATURE_WINDOW_SECONDS * 1000),
-      });
-    } catch (err) {
-      // A copy recorded it first; or the database is away: a replay is then answered by the effect's claim
-      // (a duplicate), never applied twice.
-      if (!isDuplicateKey(err))
-        this.logger.warn({ err: String(err), postbackId: pc.postbackId }, 'signature could not be recorded');
-    }
+    const expiresAt = new Date(pc.receivedAt.getTime() + 2 * SIGNATURE_WINDOW_SECONDS * 1000);
+    // Already there: a copy recorded it first. The database away: a replay is then answered by the effect's
+    // claim (a duplicate), never applied twice.
+    await insertOnce(() => SignatureNonce.create({ _id: pc.signature, expiresAt })).catch((err: unknown) =>
+      this.logger.warn({ err: String(err), postbackId: pc.postbackId }, 'signature could not be recorded'),
+    );
   }
 
   private checkIp(partner: PartnerConfig, ip: string): void {

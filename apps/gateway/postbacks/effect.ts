@@ -5,7 +5,7 @@ import { BatchedInserts } from '../../../shared/batched-inserts';
 import type { PartnerConfig } from '../../../shared/config';
 import type { Logger } from '../../../shared/logger';
 import { AppError } from '../../../shared/errors';
-import { isDuplicateKey, PostbackEffect, StatusEvent } from '../../../shared/models';
+import { insertOnce, PostbackEffect, StatusEvent } from '../../../shared/models';
 import { toCents } from '../../../shared/money';
 import { buildStatusMap, mapPartnerStatus } from '../../../shared/status-map';
 import {
@@ -206,14 +206,8 @@ export class PostbackEffects {
   }
 
   /** Inserts a claim; false when this effect is claimed already. */
-  private async claim(doc: Claim): Promise<boolean> {
-    try {
-      await this.claims.insert(doc);
-      return true;
-    } catch (err) {
-      if (isDuplicateKey(err)) return false;
-      throw err;
-    }
+  private claim(doc: Claim): Promise<boolean> {
+    return insertOnce(() => this.claims.insert(doc));
   }
 
   private statusMap(partner: PartnerConfig): Map<string, PostbackStatus> {
