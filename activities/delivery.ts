@@ -5,6 +5,7 @@ import type { PartnerConfig } from '../shared/config';
 import { readPath } from '../shared/lead-fields';
 import { Delivery, insertOnce, Lead, type LeadDoc } from '../shared/models';
 import { toCents } from '../shared/money';
+import { offerMark, recordMarks, refusedPostMark } from '../shared/reports';
 import { buildStatusMap, normalizeRawStatus } from '../shared/status-map';
 import type { ActivityDeps } from './deps';
 import type { DeliveryResult } from './types';
@@ -118,7 +119,14 @@ export function deliveryActivities({ config, http, now, logger, metrics }: Activ
     attempt: number,
     at: Date,
     outcome: Outcome,
-    extra: { httpStatus?: number; latencyMs?: number; reason?: string; rawStatus?: string },
+    extra: {
+      httpStatus?: number;
+      latencyMs?: number;
+      reason?: string;
+      rawStatus?: string;
+      sourceId?: string;
+      pingId?: string;
+    },
   ) {
     metrics?.deliveries.inc({ partner: partnerId, outcome });
     if (extra.latencyMs !== undefined)
@@ -127,6 +135,8 @@ export function deliveryActivities({ config, http, now, logger, metrics }: Activ
       { leadId, workflowId: leadWorkflowId(leadId), partnerId, attempt, outcome, ...extra },
       'delivery attempt',
     );
+    // The report's copy first, as for status events (insertStatusEvent): a stop between leaves the copy.
+    await recordMarks([refusedPostMark({ leadId, partnerId, attempt, at, outcome, ...extra })]);
     await insertOnce(() =>
       Delivery.create({
         _id: `${leadId}:${partnerId}:${attempt}`,
@@ -186,6 +196,9 @@ export function deliveryActivities({ config, http, now, logger, metrics }: Activ
         { $set: { offeredTo: partnerId, offeredAt: at } },
         { timestamps: false },
       );
+      const logged = { sourceId: lead.sourceId ?? undefined, ...(pingId !== undefined ? { pingId } : {}) };
+      // Reports count the offer once, stamped with the first attempt's time (the one its log line has).
+      if (attempt === 1) await recordMarks([offerMark({ leadId, partnerId, at, ...logged })]);
       const started = performance.now();
       let res;
       try {
@@ -193,13 +206,14 @@ export function deliveryActivities({ config, http, now, logger, metrics }: Activ
       } catch (err) {
         const latencyMs = Math.round(performance.now() - started);
         const reason = `transport error: ${(err as Error).message}`;
-        await record(leadId, partnerId, attempt, at, 'error', { latencyMs, reason });
+        await record(leadId, partnerId, attempt, at, 'error', { latencyMs, reason, ...logged });
         throw ApplicationFailure.retryable(reason, 'DeliveryTransportError');
       }
       const latencyMs = Math.round(performance.now() - started);
       const httpStatus = res.status;
       if (httpStatus >= 500 || httpStatus === 429 || httpStatus === 408) {
         await record(leadId, partnerId, attempt, at, 'error', {
+          ...logged,
           httpStatus,
           latencyMs,
           reason: `HTTP ${httpStatus}`,
@@ -208,11 +222,17 @@ export function deliveryActivities({ config, http, now, logger, metrics }: Activ
       }
       if (httpStatus >= 400) {
         const reason = `HTTP ${httpStatus}`;
-        await record(leadId, partnerId, attempt, at, 'rejected', { httpStatus, latencyMs, reason });
+        await record(leadId, partnerId, attempt, at, 'rejected', {
+          httpStatus,
+          latencyMs,
+          reason,
+          ...logged,
+        });
         return { outcome: 'rejected', httpStatus, latencyMs, reason };
       }
       const answer = readPartnerAnswer(partner, res.body);
       await record(leadId, partnerId, attempt, at, answer.outcome, {
+        ...logged,
         httpStatus,
         latencyMs,
         reason: answer.reason,

@@ -6,6 +6,7 @@ import { Bid } from '../shared/bids';
 import { readPath } from '../shared/lead-fields';
 import { insertOnce, Lead } from '../shared/models';
 import { toCents } from '../shared/money';
+import { bidMark, recordMarks } from '../shared/reports';
 import { flattenDeliveryBody } from './delivery';
 import type { ActivityDeps } from './deps';
 import type { PingResult } from './types';
@@ -69,10 +70,17 @@ export function readPingAnswer(partner: PartnerConfig, ping: PingConfig, body: s
 }
 
 export function pingActivities({ config, http, now, logger }: ActivityDeps) {
-  async function store(leadId: string, result: PingResult, httpStatus?: number): Promise<void> {
+  async function store(
+    leadId: string,
+    result: PingResult,
+    httpStatus?: number,
+    sourceId?: string,
+  ): Promise<void> {
     logger.info({ leadId, workflowId: leadWorkflowId(leadId), ...result, httpStatus }, 'ping');
+    // The report's copy first, as for status events (insertStatusEvent): a stop between leaves the copy.
+    await recordMarks([bidMark({ leadId, sourceId, ...result, at: new Date(result.at) })]);
     await insertOnce(() =>
-      Bid.create({ _id: `${leadId}:${result.partnerId}`, leadId, ...result, httpStatus }),
+      Bid.create({ _id: `${leadId}:${result.partnerId}`, leadId, ...result, httpStatus, sourceId }),
     );
   }
 
@@ -91,15 +99,16 @@ export function pingActivities({ config, http, now, logger }: ActivityDeps) {
       timeoutMs: number;
     }): Promise<PingResult> {
       const at = now();
+      const lead = await Lead.findById(leadId).lean();
+      const sourceId = lead?.sourceId ?? undefined;
       const done = async (answer: Answer, latencyMs: number, httpStatus?: number) => {
         const result: PingResult = { partnerId, ...answer, latencyMs, at: at.toISOString() };
-        await store(leadId, result, httpStatus);
+        await store(leadId, result, httpStatus, sourceId);
         return result;
       };
       const partner = config().partners.get(partnerId);
       if (!partner?.ping) return done({ outcome: 'error', reason: 'partner has no ping configured' }, 0);
       const ping = partner.ping;
-      const lead = await Lead.findById(leadId).lean();
       if (!lead) return done({ outcome: 'error', reason: 'lead not found' }, 0);
       const fields = buildPingBody(ping, lead as Record<string, unknown>);
       let url = ping.url;

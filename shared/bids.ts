@@ -15,8 +15,12 @@ const bidSchema = new Schema({
   reason: String,
   latencyMs: Number,
   httpStatus: Number,
+  /** The lead's source, when the lead was found. */
+  sourceId: String,
 });
 bidSchema.index({ leadId: 1, at: 1 });
 bidSchema.index({ partnerId: 1, at: -1 });
+// Reports read pings by time where their recent copy does not reach (shared/reports/marks.ts).
+bidSchema.index({ at: 1 });
 export type BidDoc = InferSchemaType<typeof bidSchema>;
 export const Bid = mongoose.model('Bid', bidSchema, 'bids');

@@ -111,9 +111,15 @@ const deliverySchema = new Schema({
   latencyMs: Number,
   reason: String,
   rawStatus: String,
+  /** The lead's source, so reports count the offer per source too. */
+  sourceId: String,
+  /** A post on a winning bid: the bid's ping id (reports count it a win). */
+  pingId: String,
 });
 deliverySchema.index({ leadId: 1, at: 1 });
 deliverySchema.index({ partnerId: 1, at: -1 });
+// Reports read offers by time where their recent copy does not reach (shared/reports/marks.ts).
+deliverySchema.index({ at: 1 });
 export const Delivery = mongoose.model('Delivery', deliverySchema, 'deliveries');
 
 /** One attempt to notify a traffic source (insert-only). */

@@ -14,6 +14,7 @@ const percent = (rate: number) => `${(rate * 100).toFixed(1)}%`;
 export function formatPerformance(report: PerformanceReport): string {
   const header = [
     report.groupBy,
+    'offered',
     'delivered',
     'accepted',
     'rejected',
@@ -32,6 +33,7 @@ export function formatPerformance(report: PerformanceReport): string {
   ];
   const rows = report.rows.map((r) => [
     r.group,
+    String(r.offered),
     String(r.delivered),
     String(r.accepted),
     String(r.rejected),
@@ -48,18 +50,52 @@ export function formatPerformance(report: PerformanceReport): string {
     money(r.revenueByCurrency),
     money(r.eplByCurrency),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  // Names and amounts read left-aligned, counts and rates right-aligned.
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i === 0 || i >= 14 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd();
+  const auctions = report.rows.flatMap((r) =>
+    r.auction
+      ? [
+          [
+            r.group,
+            String(r.auction.pings),
+            String(r.auction.bids),
+            String(r.auction.wins),
+            percent(r.auction.winRate),
+            String(r.auction.postsRefused),
+            money(r.auction.bidTotalByCurrency),
+            money(r.auction.bidAverageByCurrency),
+          ],
+        ]
+      : [],
+  );
   return [
     `${report.groupBy} performance ${report.from} .. ${report.to}`,
-    line(header),
-    ...(rows.length ? rows.map(line) : ['(no events in this window)']),
+    ...table(header, rows, 15),
+    ...(rows.length ? [] : ['(no events in this window)']),
+    ...(auctions.length
+      ? [
+          '',
+          'auctions',
+          ...table(
+            ['partner', 'pings', 'bids', 'wins', 'win%', 'refused-posts', 'bid-total', 'bid-avg'],
+            auctions,
+            6,
+          ),
+        ]
+      : []),
   ].join('\n');
+}
+
+/**
+ * Lines of a table, columns padded to their widest cell: names and amounts (the first column, and the columns
+ * from `amountsFrom` on) left-aligned, counts and rates right-aligned.
+ */
+function table(header: string[], rows: string[][], amountsFrom: number): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === 0 || i >= amountsFrom ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)];
 }
 
 /** The postback log as a table, newest first: what came, what we made of it, and why a refusal was refused. */

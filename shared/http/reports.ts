@@ -11,6 +11,25 @@ export const reportQuerySchema = z
   .strict();
 export type ReportQuery = z.infer<typeof reportQuerySchema>;
 
+/** A partner's ping-post auctions in a window (rows of partners pinged at least once). */
+export const auctionFiguresSchema = z.object({
+  /** Pings sent: every answer counts, a bid, a refusal, a timeout or an error. */
+  pings: z.number(),
+  /** Pings answered with a bid. */
+  bids: z.number(),
+  /** Posts on a winning bid (the highest, or the next one after a refused post). */
+  wins: z.number(),
+  /** wins / bids, 4 decimals. */
+  winRate: z.number(),
+  /** Sum of the bids per currency (never added across currencies). */
+  bidTotalByCurrency: z.record(z.string(), moneySchema),
+  /** Average bid per currency: that currency's total over its bids, to the cent. */
+  bidAverageByCurrency: z.record(z.string(), moneySchema),
+  /** Posts on a winning bid the partner refused (the lead went to the next bid). */
+  postsRefused: z.number(),
+});
+export type AuctionFigures = z.infer<typeof auctionFiguresSchema>;
+
 export const reportRowSchema = z.object({
   group: z.string(),
   counts: z.record(canonicalStatusSchema, z.number()),
@@ -20,6 +39,8 @@ export const reportRowSchema = z.object({
   /** Only when the row has exactly one currency: that currency's revenue. */
   revenue: moneySchema.optional(),
   currency: z.string().optional(),
+  /** With groupBy=partner, for a partner pinged in the window: its auctions. */
+  auction: auctionFiguresSchema.optional(),
 });
 
 export const reportSchema = z.object({
@@ -41,6 +62,11 @@ export type PerformanceQuery = z.infer<typeof performanceQuerySchema>;
 export const performanceRowSchema = z.object({
   /** The partner's or source's id; `(none)` for events without one. */
   group: z.string(),
+  /**
+   * Leads offered: on a partner row, leads sent to it (a first delivery attempt, whatever its answer, a post on a
+   * winning bid included); on a source row, the offers of its leads (one lead offered to three partners is 3).
+   */
+  offered: z.number(),
   /** Leads handed over and left waiting for a postback (`pending` statuses). */
   delivered: z.number(),
   accepted: z.number(),
@@ -72,8 +98,13 @@ export const performanceRowSchema = z.object({
   /** returned / accepted, 4 decimals. */
   returnRate: z.number(),
   revenueByCurrency: z.record(z.string(), moneySchema),
-  /** Earnings per decided lead (accepted + rejected + expired), per currency. */
+  /**
+   * Earnings per lead, per currency: on a partner row revenue over leads offered, on a source row over leads
+   * received; empty when there were none.
+   */
   eplByCurrency: z.record(z.string(), moneySchema),
+  /** Partner rows of partners pinged in the window: their auctions. */
+  auction: auctionFiguresSchema.optional(),
 });
 
 export const performanceReportSchema = z.object({

@@ -10,6 +10,7 @@ import {
   type GroupBy,
 } from './events';
 import type { mongo } from 'mongoose';
+import { marksInOrder, mergeInOrder } from './marks';
 import { ReportBucket } from './model';
 import { keepRecentStatusEvents, recentRecorded } from './recent';
 import { addEvent, markEvents, Tally, type CompactEvent, type HourRows } from './tally';
@@ -113,7 +114,7 @@ export function buildReportBuckets(now: Date, graceMs = BUCKET_GRACE_MS): Promis
 /**
  * The build itself: the events of the missing hours, read in recorded-time order (from the recent copy when it
  * covers them, the usual case: housekeeping builds each hour soon after it closes; else streamed from
- * status_events in batches), hour by hour into running totals, buckets written every WRITE_BATCH documents. It
+ * status_events and the delivery and bid logs in batches), hour by hour into running totals, buckets written every WRITE_BATCH documents. It
  * holds one hour's events and one batch of documents, so the first build over years of events fits in as
  * little memory as the next one.
  */
@@ -145,7 +146,7 @@ async function buildMissingHours(now: Date, graceMs: number): Promise<BuildResul
   const recent = Number.isFinite(since) ? await recentRecorded(since, closed) : undefined;
   const events: AsyncIterable<Counted> | Iterable<Counted> = recent
     ? recent.sort((a, b) => a.t - b.t)
-    : statusEventsInOrder(since, closed);
+    : mergeInOrder([statusEventsInOrder(since, closed), marksInOrder(since, closed)]);
 
   const pending: BucketDoc[] = [];
   let hoursBuilt = 0;

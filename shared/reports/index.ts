@@ -7,9 +7,11 @@ export {
   insertStatusEvent,
   keepRecentStatusEvents,
   recentCopy,
+  recordMarks,
   type NewStatusEvent,
   type RecentRow,
 } from './recent';
 export { partnerDailyCounts, renderDailyChart, type DayCounts } from './chart';
+export { bidMark, offerMark, refusedPostMark } from './marks';
 export { performanceReport } from './performance';
 export { summaryReport, type SummaryOptions } from './summary';

@@ -2,10 +2,10 @@
 // group with the rates a router decides by. The same read model as the summary, so the same cost.
 import type { PerformanceQuery, PerformanceReport } from '../http';
 import { Notification, PostbackLog } from '../models';
-import { fromCents, toCents } from '../money';
 import { CANONICAL_STATUSES, type CanonicalStatus } from '../statuses';
 import { NONE } from './events';
-import { reportRows, windowTally, type SummaryOptions } from './summary';
+import { auctionFigures, offeredOf, perLead, type GroupMarks } from './figures';
+import { groupTotals, reportRows, windowTally, type GroupTotals, type SummaryOptions } from './summary';
 import { DUPLICATE, LATENCY, LATENCY_BOUNDS_MS } from './tally';
 
 /**
@@ -70,66 +70,64 @@ export async function performanceReport(
   options: SummaryOptions = {},
 ): Promise<PerformanceReport> {
   const { from, to, tally } = await windowTally({ ...query, groupBy }, now, options);
-  const duplicates = new Map<string, number>();
-  const latencies = new Map<string, number[]>();
-  for (const [group, status, n] of tally.toCells()) {
-    if (status === DUPLICATE) duplicates.set(group, (duplicates.get(group) ?? 0) + n);
-    if (status.startsWith(LATENCY)) {
-      const histogram = latencies.get(group) ?? LATENCY_BOUNDS_MS.map(() => 0);
-      const i = Number(status.slice(LATENCY.length));
-      histogram[i] = (histogram[i] ?? 0) + n;
-      latencies.set(group, histogram);
-    }
-  }
-  const groups = reportRows(tally);
+  const totals = groupTotals(tally);
   const refusals = groupBy === 'partner' ? await refusalsByPartner(from, to) : new Map<string, never>();
   const exhausted = groupBy === 'source' ? await exhaustedBySource(from, to) : new Map<string, number>();
   // A partner (source) whose only traffic in the window was refused postbacks (exhausted notifications) still
   // gets its row.
-  for (const partner of [...refusals.keys(), ...exhausted.keys()])
-    if (!groups.some((r) => r.group === partner))
-      groups.push({
-        group: partner,
-        counts: Object.fromEntries(CANONICAL_STATUSES.map((st) => [st, 0])) as Record<
-          CanonicalStatus,
-          number
-        >,
-        acceptanceRate: 0,
-        revenueByCurrency: {},
-      });
-  groups.sort((a, b) => a.group.localeCompare(b.group));
+  for (const group of [...refusals.keys(), ...exhausted.keys()])
+    if (!totals.has(group)) totals.set(group, emptyTotals());
+  const summary = new Map(reportRows(tally, groupBy).map((r) => [r.group, r]));
+  const rows = [...totals.entries()].sort(([a], [b]) => a.localeCompare(b));
   return {
     from: new Date(from).toISOString(),
     to: new Date(to).toISOString(),
     groupBy,
-    rows: groups.map((r) => {
+    rows: rows.map(([group, r]) => {
       const c = r.counts;
-      // Leads the partner decided on, or let expire: what it was given a chance to earn on.
-      const decided = (c.accepted ?? 0) + (c.rejected ?? 0) + (c.expired ?? 0);
+      const histogram = latencyHistogram(r.marks);
+      const revenueByCurrency = summary.get(group)?.revenueByCurrency ?? {};
+      const offered = offeredOf(r.marks);
+      const auction = groupBy === 'partner' ? auctionFigures(r.marks) : undefined;
       return {
-        group: r.group,
-        delivered: c.pending ?? 0,
-        accepted: c.accepted ?? 0,
-        rejected: c.rejected ?? 0,
-        expired: c.expired ?? 0,
-        returned: c.returned ?? 0,
-        failed: c.failed ?? 0,
-        duplicates: duplicates.get(r.group) ?? 0,
-        decisions: (latencies.get(r.group) ?? []).reduce((a, b) => a + b, 0),
-        decisionP50Ms: percentileMs(latencies.get(r.group) ?? [], 0.5),
-        decisionP95Ms: percentileMs(latencies.get(r.group) ?? [], 0.95),
-        ...(groupBy === 'partner' ? { refusedByCode: refusals.get(r.group) ?? {} } : {}),
-        ...(groupBy === 'source' ? { notificationsExhausted: exhausted.get(r.group) ?? 0 } : {}),
-        acceptanceRate: r.acceptanceRate,
-        returnRate: rate(c.returned ?? 0, c.accepted ?? 0),
-        revenueByCurrency: r.revenueByCurrency,
-        eplByCurrency: Object.fromEntries(
-          Object.entries(r.revenueByCurrency).map(([cur, amount]) => [
-            cur,
-            fromCents(decided ? Math.round(toCents(amount) / decided) : 0),
-          ]),
-        ),
+        group,
+        offered,
+        delivered: c.pending,
+        accepted: c.accepted,
+        rejected: c.rejected,
+        expired: c.expired,
+        returned: c.returned,
+        failed: c.failed,
+        duplicates: [...(r.marks.get(DUPLICATE)?.values() ?? [])].reduce((a, [n]) => a + n, 0),
+        decisions: histogram.reduce((a, b) => a + b, 0),
+        decisionP50Ms: percentileMs(histogram, 0.5),
+        decisionP95Ms: percentileMs(histogram, 0.95),
+        ...(groupBy === 'partner' ? { refusedByCode: refusals.get(group) ?? {} } : {}),
+        ...(groupBy === 'source' ? { notificationsExhausted: exhausted.get(group) ?? 0 } : {}),
+        acceptanceRate: summary.get(group)?.acceptanceRate ?? 0,
+        returnRate: rate(c.returned, c.accepted),
+        revenueByCurrency,
+        // A partner earns on the leads it was offered; a source's leads earn on what it sent in.
+        eplByCurrency: perLead(revenueByCurrency, groupBy === 'partner' ? offered : c.received),
+        ...(auction ? { auction } : {}),
       };
     }),
   };
+}
+
+const emptyTotals = (): GroupTotals => ({
+  counts: Object.fromEntries(CANONICAL_STATUSES.map((st) => [st, 0])) as Record<CanonicalStatus, number>,
+  cents: new Map(),
+  marks: new Map(),
+});
+
+/** A group's deciding-postback latencies: counts per LATENCY_BOUNDS_MS bucket. */
+function latencyHistogram(marks: GroupMarks): number[] {
+  const histogram = LATENCY_BOUNDS_MS.map(() => 0);
+  for (const [status, byCurrency] of marks) {
+    if (!status.startsWith(LATENCY)) continue;
+    const i = Number(status.slice(LATENCY.length));
+    for (const [n] of byCurrency.values()) histogram[i] = (histogram[i] ?? 0) + n;
+  }
+  return histogram;
 }

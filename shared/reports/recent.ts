@@ -4,6 +4,7 @@
 import type { mongo } from 'mongoose';
 import { insertOnce, StatusEvent } from '../models';
 import { currencyOf, insertNew, RECENT_MARGIN_MS, statusEventsRecorded, type Counted } from './events';
+import { marksLogged, type Mark } from './marks';
 import { RecentStatusEvent } from './model';
 
 /** A status event as written: every field but `recordedAt` as the writer decided it. */
@@ -151,13 +152,24 @@ export async function recentRecorded(from: number, to: number): Promise<Counted[
   return events;
 }
 
+/** Writes the marks' recent copies, stamped with their log line's time; a mark already there is kept. */
+export async function recordMarks(marks: (Mark | undefined)[]): Promise<void> {
+  const copies = marks
+    .filter((m): m is Mark => m !== undefined)
+    .map((m) =>
+      recentCopy({ ...m, revenueDeltaCents: m.cents, currency: m.currency || null }, new Date(m.t)),
+    );
+  if (!copies.length) return;
+  await insertNew(recentCollection(), copies);
+}
+
 const markerId = (t: number) => `covers:${new Date(t).toISOString()}`;
 
 /**
  * Keeps recent_status_events small and says what it holds, given `builtUntil` from buildReportBuckets: events
  * recorded more than RECENT_MARGIN_MS before it are deleted. On the first run (no marker: a new database, or the
- * first run of a version with this collection) it copies the events recorded since then from status_events
- * instead, a read of every event, once. Safe to run concurrently: markers and copies are insert-only.
+ * first run of a version with this collection) it copies the events recorded since then from status_events, and
+ * the marks from the delivery and bid logs, instead: a read of every event, once. Safe to run concurrently: markers and copies are insert-only.
  */
 export async function keepRecentStatusEvents(
   builtUntil: number,
@@ -166,7 +178,8 @@ export async function keepRecentStatusEvents(
   const markers = await RecentStatusEvent.find({ coversFrom: { $exists: true } }, { coversFrom: 1 }).lean();
   if (!markers.length) {
     // Events written from here on get their copy from insertStatusEvent; this copies the ones before.
-    const copies = (await statusEventsRecorded(horizon)).map((e) =>
+    const [events, marks] = await Promise.all([statusEventsRecorded(horizon), marksLogged(horizon)]);
+    const copies = [...events, ...marks].map((e) =>
       recentCopy({ ...e, revenueDeltaCents: e.cents, currency: e.currency || null }, new Date(e.t)),
     );
     await insertNew(recentCollection(), copies);

@@ -22,7 +22,9 @@ import { fromCents } from '../money';
 import { CANONICAL_STATUSES, type CanonicalStatus } from '../statuses';
 import { bucketId, buildReportBuckets, closedUntil, hourRows, readOrigin } from './buckets';
 import { currencyOf, floorHour, groupOf, HOUR_MS, NONE, recordedIn, type GroupBy } from './events';
+import { marksLogged } from './marks';
 import { recentRecorded } from './recent';
+import { addMark, auctionFigures, type GroupMarks } from './figures';
 import { addEvent, DUPLICATE, latencyMark, Tally } from './tally';
 
 const DAY_MS = 86_400_000;
@@ -72,7 +74,7 @@ async function addLive(
   const field = groupBy === 'partner' ? '$partnerId' : '$sourceId';
   const recorded = recordedIn(from, to);
   // Two single-accumulator pipelines: the portable subset every MongoDB-wire server runs the same way.
-  const [counts, revenue, duplicates, decisions] = await Promise.all([
+  const [counts, revenue, duplicates, decisions, marks] = await Promise.all([
     StatusEvent.aggregate<{ _id: { g: string | null; s: string }; n: number }>([
       { $match: recorded },
       { $group: { _id: { g: field, s: '$status' }, n: { $sum: 1 } } },
@@ -95,7 +97,9 @@ async function addLive(
       { ...recorded, decisionMs: { $exists: true } },
       { sourceId: 1, partnerId: 1, decisionMs: 1 },
     ).lean(),
+    marksLogged(from, to),
   ]);
+  for (const m of marks) addEvent(tally, groupOf(groupBy, m), m);
   for (const d of decisions)
     if (typeof d.decisionMs === 'number')
       tally.add((groupBy === 'partner' ? d.partnerId : d.sourceId) ?? NONE, latencyMark(d.decisionMs), 1, 0);
@@ -137,7 +141,7 @@ export async function summaryReport(
     from: new Date(from).toISOString(),
     to: new Date(to).toISOString(),
     groupBy: query.groupBy,
-    rows: reportRows(tally),
+    rows: reportRows(tally, query.groupBy),
   };
 }
 
@@ -165,24 +169,44 @@ export async function windowTally(
 
 type Counts = Record<CanonicalStatus, number>;
 
-/** A row per group: counts over all currencies, revenue per currency (never added across them). */
-export function reportRows(tally: Tally): Report['rows'] {
-  const rows = new Map<string, { counts: Counts; cents: Map<string, number> }>();
+/** A group's row before it is shaped for an answer: counts, revenue cents per currency, and its marks. */
+export interface GroupTotals {
+  counts: Counts;
+  cents: Map<string, number>;
+  marks: GroupMarks;
+}
+
+/** The window's tally per group: statuses counted, revenue per currency, marks (`+...` cells) kept apart. */
+export function groupTotals(tally: Tally): Map<string, GroupTotals> {
+  const rows = new Map<string, GroupTotals>();
   for (const [group, status, n, cents, currency] of tally.toCells()) {
     let r = rows.get(group);
     if (!r) {
       const counts = Object.fromEntries(CANONICAL_STATUSES.map((s) => [s, 0])) as Counts;
-      rows.set(group, (r = { counts, cents: new Map() }));
+      rows.set(group, (r = { counts, cents: new Map(), marks: new Map() }));
+    }
+    if (status.startsWith('+')) {
+      addMark(r.marks, status, n, cents, currency);
+      continue;
     }
     if (status in r.counts) r.counts[status as CanonicalStatus] += n;
     if (currency) r.cents.set(currency, (r.cents.get(currency) ?? 0) + cents);
   }
-  return [...rows.entries()]
+  return rows;
+}
+
+/**
+ * A row per group: counts over all currencies, revenue per currency (never added across them), and with
+ * groupBy=partner the auctions of partners that were pinged.
+ */
+export function reportRows(tally: Tally, groupBy: GroupBy): Report['rows'] {
+  return [...groupTotals(tally).entries()]
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([group, r]) => {
       const decided = r.counts.accepted + r.counts.rejected + r.counts.expired;
       const byCurrency = [...r.cents.entries()].sort(([a], [b]) => a.localeCompare(b));
       const [only] = byCurrency;
+      const auction = groupBy === 'partner' ? auctionFigures(r.marks) : undefined;
       return {
         group,
         counts: r.counts,
@@ -190,6 +214,7 @@ export function reportRows(tally: Tally): Report['rows'] {
         acceptanceRate: decided ? Math.round((r.counts.accepted / decided) * 10_000) / 10_000 : 0,
         revenueByCurrency: Object.fromEntries(byCurrency.map(([c, cents]) => [c, fromCents(cents)])),
         ...(byCurrency.length === 1 && only ? { revenue: fromCents(only[1]), currency: only[0] } : {}),
+        ...(auction ? { auction } : {}),
       };
     });
 }

@@ -8,6 +8,18 @@ import { NONE, type Counted } from './events';
  */
 export const DUPLICATE = '+duplicate';
 
+// Marks of the delivery and bid logs (./marks.ts), counted per group like statuses, never as revenue.
+/** A lead offered to a partner outside an auction (its first delivery attempt). */
+export const OFFERED = '+offered';
+/** A lead posted to a partner on its winning bid: offered too. */
+export const WON = '+won';
+/** A ping answered with a bid: its amount and currency are the mark's. */
+export const BID = '+bid';
+/** A ping answered without a bid: refused, timed out or failed. */
+export const PING = '+ping';
+/** The post after a winning bid, refused by the partner. */
+export const POST_REFUSED = '+postRefused';
+
 /**
  * Upper bounds (ms) of the delivery-to-decision latency buckets, the last open-ended: each deciding postback
  * is a mark `+lat:<index>`, so an hour's bucket document holds a fixed histogram per partner and a window's

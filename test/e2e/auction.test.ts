@@ -6,6 +6,7 @@ import {
   type PartnerSimulator,
   type SourceSimulator,
 } from '../../scripts/simulators';
+import { bidderPartner } from '../support/bidders';
 import { ADMIN_KEY, getJson, leadReaches, postJson, startStack, type Stack } from '../support/stack';
 
 const SOURCE_KEY = { 'x-api-key': 'key-src-1-abcdef' };
@@ -15,27 +16,6 @@ let acme: PartnerSimulator;
 let bravo: PartnerSimulator;
 let source: SourceSimulator;
 
-function bidder(id: string, url: string) {
-  return {
-    id,
-    delivery: { url: `${url}/leads`, timeoutMs: 2000, maxAttempts: 1, pingIdField: 'ping_id' },
-    response: { statusPath: 'status' },
-    ping: {
-      url: `${url}/ping`,
-      fields: ['vertical', 'geo.state'],
-      timeoutMs: 10_000,
-      response: {
-        bidPath: 'bid',
-        pingIdPath: 'pingId',
-        currencyPath: 'currency',
-        acceptedPath: 'accepted',
-        reasonPath: 'reason',
-      },
-    },
-    postback: { token: `${id}-token-123`, timeout: '1h' },
-  };
-}
-
 beforeAll(async () => {
   [acme, bravo, source] = await Promise.all([
     startPartnerSimulator(),
@@ -44,7 +24,7 @@ beforeAll(async () => {
   ]);
   stack = await startStack({
     config: {
-      partners: [bidder('acme', acme.url), bidder('bravo', bravo.url)],
+      partners: [bidderPartner('acme', acme.url), bidderPartner('bravo', bravo.url)],
       sources: [{ id: 'src-1', apiKey: 'key-src-1-abcdef', postbackUrl: `${source.url}/pb?status={status}` }],
       // A generous deadline: on a loaded machine, an immediate answer must not count as late.
       routing: { auction: { timeoutMs: 10_000, floor: '1.00' } },

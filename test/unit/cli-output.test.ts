@@ -137,6 +137,7 @@ describe('report tables', () => {
   const row = {
     group: 'acme',
     delivered: 10,
+    offered: 12,
     accepted: 4,
     rejected: 3,
     expired: 1,
@@ -164,9 +165,10 @@ describe('report tables', () => {
     expect(lines[0]).toBe('partner performance 2026-11-01T00:00:00.000Z .. 2026-11-02T00:00:00.000Z');
     const header = lines[1]?.split(/\s+/);
     const cells = lines[2]?.split(/\s{2,}/);
-    expect(header).toHaveLength(16);
+    expect(header).toHaveLength(17);
     expect(cells).toEqual([
       'acme',
+      '12',
       '10',
       '4',
       '3',
@@ -189,13 +191,58 @@ describe('report tables', () => {
     );
   });
 
+  test('partners pinged get an auctions table: win rate, refused posts, bids per currency; others none', () => {
+    const auction = {
+      pings: 9,
+      bids: 6,
+      wins: 2,
+      winRate: 0.3333,
+      bidTotalByCurrency: { EUR: '6.00', USD: '30.00' },
+      bidAverageByCurrency: { EUR: '6.00', USD: '6.00' },
+      postsRefused: 1,
+    };
+    const report: PerformanceReport = {
+      from: 'a',
+      to: 'b',
+      groupBy: 'partner',
+      rows: [
+        { ...row, auction },
+        { ...row, group: 'cola' },
+      ],
+    };
+    const lines = formatPerformance(report).split('\n');
+    const auctions = lines.slice(lines.indexOf('auctions') + 1);
+    expect(auctions[0]?.split(/\s+/)).toEqual([
+      'partner',
+      'pings',
+      'bids',
+      'wins',
+      'win%',
+      'refused-posts',
+      'bid-total',
+      'bid-avg',
+    ]);
+    expect(auctions[1]?.split(/\s{2,}/)).toEqual([
+      'acme',
+      '9',
+      '6',
+      '2',
+      '33.3%',
+      '1',
+      '6.00 EUR, 30.00 USD',
+      '6.00 EUR, 6.00 USD',
+    ]);
+    expect(auctions).toHaveLength(2);
+    expect(formatPerformance({ ...report, rows: [row] })).not.toContain('auctions');
+  });
+
   test('source performance: exhausted notifications shown, refusals absent; an empty window says so', () => {
     const source = { ...row, group: 'src-1', refusedByCode: undefined, notificationsExhausted: 3 };
     const lines = formatPerformance({ from: 'a', to: 'b', groupBy: 'source', rows: [source] }).split('\n');
     expect(lines[1]?.startsWith('source ')).toBe(true);
     const cells = lines[2]?.split(/\s{2,}/);
-    expect(cells?.[8]).toBe('-');
-    expect(cells?.[9]).toBe('3');
+    expect(cells?.[9]).toBe('-');
+    expect(cells?.[10]).toBe('3');
     expect(formatPerformance({ from: 'a', to: 'b', groupBy: 'source', rows: [] }).split('\n')[2]).toBe(
       '(no events in this window)',
     );
