@@ -157,6 +157,32 @@ describe('rankBids', () => {
     ]);
   });
 
+  test('refused: an answer from a partner not pinged for this lead, a bid without an amount or ping id, an answer without a reason', () => {
+    const noPing = { ...candidate('plain'), ping: undefined };
+    const results: PingResult[] = [
+      bid('gone', 900), // its partner left the config between the ping and the verdict
+      bid('plain', 900), // a candidate, but not a ping partner
+      { ...bid('a', 900), bidCents: undefined },
+      { ...bid('b', 900), pingId: undefined },
+      { partnerId: 'c', outcome: 'error', latencyMs: 3, at: '' },
+      bid('d', 100), // exactly the floor: valid
+    ];
+    const v = rankBids(
+      results,
+      [noPing, ...['a', 'b', 'c', 'd'].map((id) => candidate(id))],
+      RULES,
+      () => 0.5,
+    );
+    expect(v.ranked.map((r) => r.candidate.partnerId)).toEqual(['d']);
+    expect(v.refused).toEqual([
+      { partnerId: 'gone', reason: 'not a ping partner of this lead' },
+      { partnerId: 'plain', reason: 'not a ping partner of this lead' },
+      { partnerId: 'a', reason: 'bid without an amount or ping id' },
+      { partnerId: 'b', reason: 'bid without an amount or ping id' },
+      { partnerId: 'c', reason: 'error' },
+    ]);
+  });
+
   test('ties: higher priority first; equal priority at random, each side about half the time (seeded)', () => {
     const tied = [bid('a', 700), bid('b', 700)];
     expect(

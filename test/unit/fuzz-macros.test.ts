@@ -109,3 +109,9 @@ test('filling is encoding: decoding each filled macro gives the value back', () 
     { numRuns: 2000 },
   );
 });
+
+test('a known macro given without a value is filled with nothing; one not given at all is left as written', () => {
+  expect(fillTemplate('https://t.example/?c={clickid}&p={payout}', { clickid: undefined })).toBe(
+    'https://t.example/?c=&p={payout}',
+  );
+});

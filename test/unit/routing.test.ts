@@ -215,6 +215,17 @@ describe('orderCandidates', () => {
     expect(Math.abs(bSecond.n / draws - (0.6 * 0.75 + 0.1 / 3))).toBeLessThan(0.02);
   });
 
+  test('weight 0: never ahead of a weighted partner of its priority, still tried after them', () => {
+    const random = seeded(11);
+    for (let i = 0; i < 200; i++) {
+      const order = orderCandidates(
+        [candidate('off', 1, 0), candidate('a', 1, 1), candidate('b', 1, 1), candidate('next', 2, 5)],
+        random,
+      ).map((c) => c.partnerId);
+      expect(order.slice(2)).toEqual(['off', 'next']);
+    }
+  });
+
   test('two equal weights split evenly', () => {
     const random = seeded(7);
     let a = 0;

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { TemporalGateway } from '../../apps/gateway/temporal';
-import { describeTarget, temporalTarget } from '../../shared/temporal-connection';
+import { describeTarget, explainConnectError, temporalTarget } from '../../shared/temporal-connection';
 import { makeTestCerts } from '../support/tls';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'temporal-connection-'));
@@ -38,6 +38,34 @@ test('TEMPORAL_API_KEY is carried, with TLS on, as Temporal Cloud requires', () 
     'leads-prod.a1b2c.tmprl.cloud:7233 namespace leads-prod.a1b2c (TLS, API key)',
   );
   expect(describeTarget(target)).not.toContain('cloud-api-key');
+});
+
+test('a connection failure names the setting that most likely fixes it, for how the connection is secured', () => {
+  const target = (connection: Record<string, unknown>) => ({
+    connection: { address: 'temporal.internal:7233', ...connection },
+    namespace: 'leads',
+    configured: true,
+  });
+  const refused = new Error('transport error');
+  const plain = explainConnectError(refused, target({}));
+  expect(plain.message).toBe(
+    'Temporal at temporal.internal:7233 is unreachable (namespace leads, plaintext): transport error; ' +
+      'if the server speaks TLS, set TEMPORAL_TLS=true (and TEMPORAL_TLS_SERVER_CA_CERT_PATH for a private CA); ' +
+      'or select a temporal.toml profile with TEMPORAL_PROFILE',
+  );
+  expect(plain.cause).toBe(refused);
+  // TLS without a client certificate or key: the server may want mTLS or an API key.
+  expect(explainConnectError('handshake failed', target({ tls: true })).message).toMatch(
+    /\(namespace leads, TLS\): handshake failed; if the server requires a client certificate \(mTLS\), set TEMPORAL_TLS_CLIENT_CERT_PATH/,
+  );
+  // Already carrying a certificate or a key: only the profile hint is left.
+  const mtls = target({ tls: { clientCertPair: { crt: Buffer.from('c'), key: Buffer.from('k') } } });
+  expect(explainConnectError(refused, mtls).message).toBe(
+    'Temporal at temporal.internal:7233 is unreachable (namespace leads, TLS, client certificate): transport error; or select a temporal.toml profile with TEMPORAL_PROFILE',
+  );
+  expect(explainConnectError(refused, target({ tls: true, apiKey: 'k' })).message).toMatch(
+    /\(namespace leads, TLS, API key\): transport error; or select a temporal.toml profile/,
+  );
 });
 
 test('a temporal.toml profile chosen by TEMPORAL_PROFILE, with the environment overriding it', () => {
