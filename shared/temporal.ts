@@ -65,8 +65,16 @@ export interface LeadWorkflowView {
 
 export const statusQuery = defineQuery<LeadWorkflowView>('status');
 
+/**
+ * What ops search leads by in the Temporal UI. Every one must be registered on the namespace before a worker
+ * upserts it (`leadrouter temporal setup`, the dev server's flags, the test servers' harnesses read this list).
+ */
 export const SEARCH_ATTRIBUTES = {
   leadStatus: defineSearchAttributeKey('LeadStatus', 'KEYWORD'),
   partnerId: defineSearchAttributeKey('PartnerId', 'KEYWORD'),
   sourceId: defineSearchAttributeKey('SourceId', 'KEYWORD'),
+  // The bid an auctioned lead was sold on, in minor units of its currency: `WinningBidCents > 1000` is only
+  // meaningful with `WinningBidCurrency="USD"` beside it (amounts of different currencies are never compared).
+  winningBidCents: defineSearchAttributeKey('WinningBidCents', 'INT'),
+  winningBidCurrency: defineSearchAttributeKey('WinningBidCurrency', 'KEYWORD'),
 } as const;

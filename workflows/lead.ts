@@ -111,10 +111,19 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
   const notifier = notifySteps(lead);
 
   function publish(): void {
+    const winner = view.auction?.winner;
     upsertSearchAttributes([
       { key: SEARCH_ATTRIBUTES.leadStatus, value: view.status },
       { key: SEARCH_ATTRIBUTES.sourceId, value: view.sourceId },
       ...(view.partnerId ? [{ key: SEARCH_ATTRIBUTES.partnerId, value: view.partnerId }] : []),
+      // Runs started before the bid was searchable upserted it to the memo only (decision 0009); the patch
+      // is asked only once there is a winner, so a lead without an auction records no marker.
+      ...(winner && patched('winning-bid-search-attribute')
+        ? [
+            { key: SEARCH_ATTRIBUTES.winningBidCents, value: winner.bidCents },
+            { key: SEARCH_ATTRIBUTES.winningBidCurrency, value: winner.currency },
+          ]
+        : []),
     ]);
     upsertMemo({
       status: view.status,

@@ -36,7 +36,8 @@ commands:
   suppress [--email e]... [--phone p]... [--hash h]... [--file list]... [--country CC] [--reason text]
                                          never deliver these people (hashed by the gateway)
   config check [file]                    validate a routing config (default: $ROUTING_CONFIG or config/routing.yaml)
-  temporal setup [--wait seconds]        register the LeadStatus, PartnerId, SourceId search attributes
+  temporal setup [--wait seconds]        register the LeadStatus, PartnerId, SourceId, WinningBidCents,
+                                         WinningBidCurrency search attributes
                                          (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TLS_*, TEMPORAL_API_KEY,
                                          TEMPORAL_PROFILE; idempotent)
 

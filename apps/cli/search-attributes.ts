@@ -1,4 +1,5 @@
-// Registers the custom search attributes (LeadStatus, PartnerId, SourceId) on a Temporal namespace, idempotently:
+// Registers the custom search attributes (LeadStatus, PartnerId, SourceId, WinningBidCents, WinningBidCurrency) on a
+// Temporal namespace, idempotently:
 // the one-shot setup job of docker-compose and of a production rollout (`leadrouter temporal setup`).
 import { Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
@@ -6,7 +7,21 @@ import { SEARCH_ATTRIBUTES } from '../../shared/temporal';
 import { describeTarget, explainConnectError, type TemporalTarget } from '../../shared/temporal-connection';
 import { CliError } from './api';
 
-const KEYWORD = temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD;
+type IndexedValueType = temporal.api.enums.v1.IndexedValueType;
+
+/** Each search attribute the workflow upserts, by name, with its indexed type (also what the test servers get). */
+export function searchAttributeTypes(): Map<string, IndexedValueType> {
+  const types = temporal.api.enums.v1.IndexedValueType;
+  return new Map(
+    Object.values(SEARCH_ATTRIBUTES).map((k) => [k.name, types[`INDEXED_VALUE_TYPE_${k.type}`]]),
+  );
+}
+
+/** `Keyword`, `Int`: as the Temporal CLI and UI spell a type. */
+function typeName(type: IndexedValueType): string {
+  const name = temporal.api.enums.v1.IndexedValueType[type].replace('INDEXED_VALUE_TYPE_', '');
+  return name.charAt(0) + name.slice(1).toLowerCase();
+}
 
 export interface SetupOptions {
   /** From `temporalTarget()`: address, namespace, TLS, API key. */
@@ -40,10 +55,10 @@ export async function registerSearchAttributes(options: SetupOptions): Promise<s
   const connection = await connect(options.target, options.waitMs, options.log);
   const namespace = options.target.namespace;
   try {
-    const wanted = Object.values(SEARCH_ATTRIBUTES).map((k) => k.name);
+    const wanted = searchAttributeTypes();
     const deadline = Date.now() + options.waitMs;
     // A fresh server may still be registering its namespace: retry the listing too.
-    let existing: Record<string, temporal.api.enums.v1.IndexedValueType> | undefined;
+    let existing: Record<string, IndexedValueType> | undefined;
     while (!existing) {
       try {
         existing =
@@ -56,23 +71,25 @@ export async function registerSearchAttributes(options: SetupOptions): Promise<s
         await new Promise((r) => setTimeout(r, 2000));
       }
     }
-    for (const name of wanted) {
-      const type = existing[name];
-      if (type !== undefined && type !== KEYWORD) {
+    for (const [name, type] of wanted) {
+      const found = existing[name];
+      if (found !== undefined && found !== type) {
         throw new CliError(
-          `search attribute ${name} exists with type ${temporal.api.enums.v1.IndexedValueType[type]}, expected KEYWORD`,
+          `search attribute ${name} exists with type ${typeName(found)}, expected ${typeName(type)}`,
         );
       }
     }
-    const missing = wanted.filter((name) => existing[name] === undefined);
+    const missing = [...wanted.keys()].filter((name) => existing[name] === undefined);
     if (missing.length) {
       await connection.operatorService.addSearchAttributes({
         namespace,
-        searchAttributes: Object.fromEntries(missing.map((name) => [name, KEYWORD])),
+        searchAttributes: Object.fromEntries(
+          missing.map((name) => [name, wanted.get(name) as IndexedValueType]),
+        ),
       });
     }
-    for (const name of wanted)
-      options.log(`${name} (Keyword): ${missing.includes(name) ? 'added' : 'already registered'}`);
+    for (const [name, type] of wanted)
+      options.log(`${name} (${typeName(type)}): ${missing.includes(name) ? 'added' : 'already registered'}`);
     return missing;
   } finally {
     await connection.close();

@@ -4,16 +4,15 @@ import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import mongoose from 'mongoose';
 import { spawnLogged, waitUntilReady, type ManagedProcess, type StopOptions } from '../processes';
+import { SEARCH_ATTRIBUTES } from '../../shared/temporal';
 import { temporalTarget } from '../../shared/temporal-connection';
 import { freePort, tcpProbe } from '../util';
 import { findBinary, locateBinary } from './binaries';
 
-/** The search attributes the spec says the dev setup registers. */
-export const DEFAULT_SEARCH_ATTRIBUTES: Record<string, string> = {
-  LeadStatus: 'Keyword',
-  PartnerId: 'Keyword',
-  SourceId: 'Keyword',
-};
+/** The search attributes the workflow upserts, as the dev server's `--search-attribute Name=Type` spells them. */
+export const DEFAULT_SEARCH_ATTRIBUTES: Record<string, string> = Object.fromEntries(
+  Object.values(SEARCH_ATTRIBUTES).map((k) => [k.name, k.type.charAt(0) + k.type.slice(1).toLowerCase()]),
+);
 
 export interface TemporalDevServerOptions {
   /** SQLite file; reuse it across restarts to keep workflows (what outage tests rely on). */

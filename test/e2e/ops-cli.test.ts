@@ -248,21 +248,29 @@ test('`leadrouter temporal setup` registers the search attributes once, then fin
     const env = { TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: server.namespace };
     const first = await run(['temporal', 'setup', '--wait', '30'], env);
     expect(first.code).toBe(0);
-    for (const name of ['LeadStatus', 'PartnerId', 'SourceId'])
+    for (const name of ['LeadStatus', 'PartnerId', 'SourceId', 'WinningBidCurrency'])
       expect(first.stdout).toContain(`${name} (Keyword): added`);
+    expect(first.stdout).toContain('WinningBidCents (Int): added');
     const connection = await Connection.connect({ address: server.address });
     try {
       const listed = await connection.operatorService.listSearchAttributes({ namespace: server.namespace });
       expect(Object.keys(listed.customAttributes ?? {})).toEqual(
-        expect.arrayContaining(['LeadStatus', 'PartnerId', 'SourceId']),
+        expect.arrayContaining([
+          'LeadStatus',
+          'PartnerId',
+          'SourceId',
+          'WinningBidCents',
+          'WinningBidCurrency',
+        ]),
       );
     } finally {
       await connection.close();
     }
     const second = await run(['temporal', 'setup'], env);
     expect(second.code).toBe(0);
-    for (const name of ['LeadStatus', 'PartnerId', 'SourceId'])
+    for (const name of ['LeadStatus', 'PartnerId', 'SourceId', 'WinningBidCurrency'])
       expect(second.stdout).toContain(`${name} (Keyword): already registered`);
+    expect(second.stdout).toContain('WinningBidCents (Int): already registered');
   } finally {
     await server.stop();
   }

@@ -2,7 +2,6 @@
 // database of its own, loopback partner and source simulators, and helpers to create leads like the gateway.
 import { randomBytes } from 'node:crypto';
 import type { WorkflowHandle, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { undiciHttp } from '../../activities/http';
@@ -12,6 +11,7 @@ import {
   type PartnerSimulator,
   type SourceSimulator,
 } from '../../scripts/simulators';
+import { searchAttributeTypes } from '../../apps/cli/search-attributes';
 import { createLeadWorker } from '../../apps/worker/worker';
 import { ConfigIndex, parseRoutingConfig } from '../../shared/config';
 import { connectMongo, disconnectMongo } from '../../shared/db';
@@ -189,11 +189,10 @@ export interface WorkflowHarness {
  * `leadrouter temporal setup`), but it does implement AddSearchAttributes: we register the ones the
  * spec names on each fresh server, as the dev setup does on the dev server.
  */
-async function registerLeadSearchAttributes(env: TestWorkflowEnvironment): Promise<void> {
-  const keyword = temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD;
+export async function registerLeadSearchAttributes(env: TestWorkflowEnvironment): Promise<void> {
   await env.connection.operatorService.addSearchAttributes({
     namespace: env.namespace ?? 'default',
-    searchAttributes: Object.fromEntries(Object.values(SEARCH_ATTRIBUTES).map((key) => [key.name, keyword])),
+    searchAttributes: Object.fromEntries(searchAttributeTypes()),
   });
 }
 

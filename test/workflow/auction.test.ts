@@ -2,6 +2,7 @@
 // Mongo-wire database and loopback partners that bid: who wins, the floor, ties, a late bid, refused posts.
 import { Bid } from '../../shared/bids';
 import { StatusEvent } from '../../shared/models';
+import { leadWorkflowId, SEARCH_ATTRIBUTES } from '../../shared/temporal';
 import type { PingBehavior } from '../../scripts/simulators';
 import {
   accepts,
@@ -57,6 +58,14 @@ test('the highest bid wins: only the winner gets the post, with its ping id; the
 
   expect(view).toMatchObject({ status: 'accepted', partnerId: 'b', payoutCents: 725, currency: 'USD' });
   expect(view.auction?.winner).toEqual({ partnerId: 'b', bidCents: 725, currency: 'USD' });
+  // Searchable in the Temporal UI, not only in the memo: `WinningBidCurrency="USD" AND WinningBidCents > 700`.
+  const { typedSearchAttributes: attrs, memo } = await h.env.client.workflow
+    .getHandle(leadWorkflowId(leadId))
+    .describe();
+  expect(attrs.get(SEARCH_ATTRIBUTES.winningBidCents)).toBe(725);
+  expect(attrs.get(SEARCH_ATTRIBUTES.winningBidCurrency)).toBe('USD');
+  expect(attrs.get(SEARCH_ATTRIBUTES.partnerId)).toBe('b');
+  expect(memo?.winningBid).toEqual({ partnerId: 'b', bidCents: 725, currency: 'USD' });
   expect(postsTo('a', leadId)).toHaveLength(0);
   expect(postsTo('c', leadId)).toHaveLength(0);
   const [post] = postsTo('b', leadId);

@@ -195,6 +195,23 @@ const SCENARIOS: Record<string, Scenario> = {
       h.bravo.setPingBehavior(() => ({ bid: null }));
     }
   },
+  /** An auction acme wins and accepts by postback: its bid upserted as the WinningBidCents search attribute. */
+  async 'auction-won'(h) {
+    h.useConfig((e) => leadTestConfig(e, { withBravo: true, auction: true }));
+    h.acme.setPingBehavior(() => ({ bid: '9.00', pingId: 'acme-ping-3' }));
+    h.bravo.setPingBehavior(() => ({ bid: '7.50', pingId: 'bravo-ping-3' }));
+    try {
+      const { leadId, handle } = await h.submitLead({ clickId: 'clk-auction-won', vertical: 'auto' });
+      await h.waitForStatus(leadId, 'pending');
+      await handle.signal(postbackSignal, postbackFor(leadId, 'accepted'));
+      await handle.result();
+      return { 'auction-won': firstRun(h, handle) };
+    } finally {
+      h.useConfig((e) => leadTestConfig(e));
+      h.acme.setPingBehavior(() => ({ bid: null }));
+      h.bravo.setPingBehavior(() => ({ bid: null }));
+    }
+  },
   /** An inbound ping (update-with-start): acme's bid is reserved, the post goes to it, no second ping. */
   async 'inbound-ping'(h) {
     h.useConfig((e) => leadTestConfig(e, { withBravo: true, auction: true }));
@@ -276,6 +293,11 @@ const SHAPES: Record<string, { status: string; regular: string[]; patches?: stri
     status: 'accepted',
     regular: ['pingPartner', 'pingPartner', 'deliverLead', 'notifySource'],
     patches: ['inbound-ping'],
+  },
+  'auction-won': {
+    status: 'accepted',
+    regular: ['pingPartner', 'pingPartner', 'deliverLead', 'notifySource'],
+    patches: ['winning-bid-search-attribute'],
   },
 };
 

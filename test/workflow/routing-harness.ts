@@ -1,7 +1,6 @@
 // A small harness for routing tests on the time-skipping server: the real worker and activities, a Mongo-wire
 // database of its own, three loopback partner APIs (a, b, c) and a routing config each test can replace.
 import { randomBytes } from 'node:crypto';
-import { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import {
@@ -16,9 +15,10 @@ import { ConfigIndex, parseRoutingConfig } from '../../shared/config';
 import { connectMongo, disconnectMongo } from '../../shared/db';
 import { createLogger } from '../../shared/logger';
 import { Delivery, Lead } from '../../shared/models';
-import { SEARCH_ATTRIBUTES, type LeadWorkflowView } from '../../shared/temporal';
+import { type LeadWorkflowView } from '../../shared/temporal';
 import { createTimeSkippingEnv, testEnv, uniqueDbName, uniqueTaskQueue } from '../support/servers';
 import { quietTemporalRuntime } from '../support/stack';
+import { registerLeadSearchAttributes } from '../support/workflow-harness';
 import { leadWorkflowId } from '../../shared/temporal';
 
 export type PartnerName = 'a' | 'b' | 'c';
@@ -66,11 +66,7 @@ export async function startRoutingHarness(): Promise<RoutingHarness> {
   quietTemporalRuntime();
   const env: TestWorkflowEnvironment = await createTimeSkippingEnv();
   // The time-skipping server knows only built-in search attributes; the workflow upserts ours.
-  const keyword = temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD;
-  await env.connection.operatorService.addSearchAttributes({
-    namespace: env.namespace ?? 'default',
-    searchAttributes: Object.fromEntries(Object.values(SEARCH_ATTRIBUTES).map((k) => [k.name, keyword])),
-  });
+  await registerLeadSearchAttributes(env);
   await connectMongo(`${testEnv().mongoUri.replace(/\/$/, '')}/${uniqueDbName('wf_routing')}`);
   const sims = {
     a: await startPartnerSimulator(),
