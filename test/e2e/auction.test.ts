@@ -1,40 +1,19 @@
 // A ping-post auction end to end over HTTP on the real servers: a lead submitted with POST /leads is auctioned
 // among two bidders, the winner refuses the post, the second bid takes it; the bids show in the lead's journey.
-import {
-  startPartnerSimulator,
-  startSourceSimulator,
-  type PartnerSimulator,
-  type SourceSimulator,
-} from '../../scripts/simulators';
 import { bidderPartner } from '../support/bidders';
-import { ADMIN_KEY, getJson, leadReaches, postJson, startStack, type Stack } from '../support/stack';
+import { useStack } from '../support/e2e';
+import { ADMIN_KEY, getJson, leadReaches, postJson } from '../support/stack';
 
 const SOURCE_KEY = { 'x-api-key': 'key-src-1-abcdef' };
 const ADMIN = { 'x-api-key': ADMIN_KEY };
-let stack: Stack;
-let acme: PartnerSimulator;
-let bravo: PartnerSimulator;
-let source: SourceSimulator;
-
-beforeAll(async () => {
-  [acme, bravo, source] = await Promise.all([
-    startPartnerSimulator(),
-    startPartnerSimulator(),
-    startSourceSimulator(),
-  ]);
-  stack = await startStack({
-    config: {
-      partners: [bidderPartner('acme', acme.url), bidderPartner('bravo', bravo.url)],
-      sources: [{ id: 'src-1', apiKey: 'key-src-1-abcdef', postbackUrl: `${source.url}/pb?status={status}` }],
-      // A generous deadline: on a loaded machine, an immediate answer must not count as late.
-      routing: { auction: { timeoutMs: 10_000, floor: '1.00' } },
-    },
-  });
-}, 60_000);
-
-afterAll(async () => {
-  await stack?.stop();
-  await Promise.all([acme?.stop(), bravo?.stop(), source?.stop()]);
+const { stack, acme, bravo } = useStack({
+  partners: { acme: {}, bravo: {} },
+  config: ({ acme, bravo, source }) => ({
+    partners: [bidderPartner('acme', acme.url), bidderPartner('bravo', bravo.url)],
+    sources: [{ id: 'src-1', apiKey: 'key-src-1-abcdef', postbackUrl: `${source.url}/pb?status={status}` }],
+    // A generous deadline: on a loaded machine, an immediate answer must not count as late.
+    routing: { auction: { timeoutMs: 10_000, floor: '1.00' } },
+  }),
 });
 
 test('the highest bidder refuses the post, the second bid takes the lead; the journey shows both bids', async () => {

@@ -4,8 +4,9 @@ import { Webhook } from 'standardwebhooks';
 import { Delivery, Notification } from '../../shared/models';
 import { leadWorkflowId } from '../../shared/temporal';
 import { freePort } from '../../scripts/util';
+import { useStack } from '../support/e2e';
 import { startRecorder, type Recorder, type RecordedRequest } from '../support/recorder';
-import { eventually, getJson, leadReaches, postJson, type Stack, startStack } from '../support/stack';
+import { eventually, getJson, leadReaches, postJson } from '../support/stack';
 
 const SIGNING_SECRET = `whsec_${Buffer.from('a source signing secret, 32 bytes').toString('base64')}`;
 const RAW_SECRET = 'raw-signing-secret-0123456789';
@@ -16,7 +17,6 @@ const KEYS = {
   silent: { 'x-api-key': 'key-silent-abcdef' },
 } as const;
 
-let stack: Stack;
 let partner: Recorder;
 let source: Recorder;
 /** A port nothing listens on: connections to it are refused. */
@@ -86,11 +86,11 @@ beforeAll(async () => {
     return { body: { status: 'approved' } };
   };
   source.answer = (req, n) => (req.url.startsWith('/signed-post') && n === 0 ? { status: 500 } : {});
-  stack = await startStack({ config: config() });
-}, 60_000);
+});
+
+const { stack } = useStack({ partners: {}, source: false, config });
 
 afterAll(async () => {
-  await stack?.stop();
   await partner?.stop();
   await source?.stop();
 });

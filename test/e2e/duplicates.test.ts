@@ -6,19 +6,17 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { routingActivities } from '../../activities/routing';
 import { main } from '../../apps/cli/main';
-import { startPartnerSimulator, type PartnerSimulator } from '../../scripts/simulators';
 import { screenDuplicates } from '../../apps/gateway/duplicates';
 import { ConfigIndex, parseRoutingConfig } from '../../shared/config';
 import { claimIdentity, IdentityClaim, leadIdentity } from '../../shared/duplicates';
 import { createLogger } from '../../shared/logger';
 import { Lead } from '../../shared/models';
-import { ADMIN_KEY, leadReaches, postJson, startStack, type Stack } from '../support/stack';
+import { useStack } from '../support/e2e';
+import { ADMIN_KEY, leadReaches, postJson } from '../support/stack';
 
 const KEY = { 'x-api-key': 'key-src-1-abcdef' };
 const SECRET = 'duplicates-secret-for-tests-0123';
 const DAY = 86_400_000;
-let stack: Stack;
-let acme: PartnerSimulator;
 
 function config(partnerUrl: string, duplicates: Record<string, unknown>, partnerRule?: unknown) {
   return {
@@ -40,15 +38,10 @@ function config(partnerUrl: string, duplicates: Record<string, unknown>, partner
   };
 }
 
-beforeAll(async () => {
-  acme = await startPartnerSimulator();
-  acme.setBehavior(() => ({ body: { status: 'accepted' } }));
-  stack = await startStack({ config: config(acme.url, { window: '30d', action: 'reject' }) });
-}, 60_000);
-
-afterAll(async () => {
-  await stack?.stop();
-  await acme?.stop();
+const { stack, acme } = useStack({
+  partners: { acme: { behavior: () => ({ body: { status: 'accepted' } }) } },
+  source: false,
+  config: ({ acme }) => config(acme.url, { window: '30d', action: 'reject' }),
 });
 
 test('the same person posted 20 times at once: one lead, delivered once; 19 answered 409 naming it', async () => {

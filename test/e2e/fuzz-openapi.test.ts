@@ -3,48 +3,24 @@
 // 0 responses 5xx, and refused requests change no data. The heavier run is scripts/schemathesis.sh.
 import fc from 'fast-check';
 import { request, type Dispatcher } from 'undici';
-import {
-  startPartnerSimulator,
-  startSourceSimulator,
-  type PartnerSimulator,
-  type SourceSimulator,
-} from '../../scripts/simulators';
 import { Lead, PostbackEffect, PostbackLog, StatusEvent } from '../../shared/models';
 import { leadWorkflowId } from '../../shared/temporal';
-import { ADMIN_KEY, baseConfig, leadReaches, postJson, type Stack, startStack } from '../support/stack';
+import { useStack } from '../support/e2e';
+import { pendingLead } from '../support/postbacks';
+import { ADMIN_KEY, baseConfig } from '../support/stack';
 
 const SOURCE_KEY = 'key-src-1-abcdef';
 const TOKEN = 'acme-token-123';
 const REQUESTS = 1000;
 
-let stack: Stack;
-let partner: PartnerSimulator;
-let source: SourceSimulator;
 let seeded: string[] = [];
 
-beforeAll(async () => {
-  partner = await startPartnerSimulator();
-  source = await startSourceSimulator();
-  stack = await startStack({ config: baseConfig(partner.url, source.url) });
-  seeded = await Promise.all(
-    [1, 2, 3].map(async (i) => {
-      const r = await postJson(
-        `${stack.baseUrl}/leads`,
-        { clickId: `seed-${i}`, vertical: 'auto' },
-        { 'x-api-key': SOURCE_KEY },
-      );
-      return r.body.leadId as string;
-    }),
-  );
-  for (const id of seeded) {
-    await leadReaches(stack, id, 'pending', { 'x-api-key': SOURCE_KEY }, 30_000);
-  }
-}, 120_000);
-
-afterAll(async () => {
-  await stack?.stop();
-  await partner?.stop();
-  await source?.stop();
+const { stack } = useStack({
+  config: ({ partner, source }) => baseConfig(partner.url, source.url),
+  ready: async ({ stack }) => {
+    seeded = await Promise.all([1, 2, 3].map((i) => pendingLead(stack, 'auto', `seed-${i}`)));
+  },
+  timeoutMs: 120_000,
 });
 
 // ---- A small JSON Schema (OpenAPI 3.0 subset) to fast-check translation ----

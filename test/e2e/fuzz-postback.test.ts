@@ -1,31 +1,22 @@
 // Generated postbacks against the real stack: arbitrary query strings, bodies, content types and paths are
 // answered 200/202 or a JSON 4xx, never a 5xx, and only an accepted postback changes a lead.
 import fc from 'fast-check';
-import {
-  startPartnerSimulator,
-  startSourceSimulator,
-  type PartnerSimulator,
-  type SourceSimulator,
-} from '../../scripts/simulators';
 import { Lead, PostbackEffect, StatusEvent } from '../../shared/models';
 import { signParams } from '../../shared/signature';
-import { baseConfig, eventually, leadReaches, postJson, type Stack, startStack } from '../support/stack';
+import { useStack } from '../support/e2e';
+import { pendingLead, verticalPartner } from '../support/postbacks';
+import { baseConfig, eventually } from '../support/stack';
 
-const KEY = { 'x-api-key': 'key-src-1-abcdef' };
 const ACME_TOKEN = 'acme-token-123';
 const NET_TOKEN = 'net-token-12345';
 const HMAC_SECRET = 'fuzz-signed-secret-0123456789';
 const RUNS = 400;
 
-let stack: Stack;
-let partner: PartnerSimulator;
-let source: SourceSimulator;
 /** Pending leads, by the partner they were delivered to. */
 const leads: Record<'acme' | 'net' | 'signed', string[]> = { acme: [], net: [], signed: [] };
 
 function config(partnerUrl: string, sourceUrl: string) {
   const cfg = baseConfig(partnerUrl, sourceUrl);
-  const delivery = { url: `${partnerUrl}/leads`, timeoutMs: 2000, maxAttempts: 3 };
   return {
     ...cfg,
     // The fuzzer is one address sending hundreds of refusals: the per-address budget would answer most of them
@@ -33,53 +24,40 @@ function config(partnerUrl: string, sourceUrl: string) {
     settings: { authFailureRateLimit: { perSecond: 1000, burst: 100_000 } },
     partners: [
       { ...cfg.partners[0], routing: { filters: { vertical: ['auto'] } } },
-      {
-        id: 'net',
-        delivery,
-        // A network with its own parameter names and numeric codes.
-        postback: {
+      // A network with its own parameter names and numeric codes.
+      verticalPartner(
+        partnerUrl,
+        'net',
+        'loans',
+        {
           token: NET_TOKEN,
           params: { subid: 'clickid', status: 'st', token: 'key', txid: 'transaction_id' },
           statusMap: { '1': 'pending', '2': 'accepted', '3': 'rejected' },
-          timeout: '1h',
         },
-        routing: { filters: { vertical: ['loans'] } },
-        payout: 4,
-      },
-      {
-        id: 'signed',
-        delivery,
-        postback: { hmacSecret: HMAC_SECRET, defaultStatus: 'accepted', timeout: '1h' },
-        routing: { filters: { vertical: ['home'] } },
-        payout: 7,
-      },
+        { payout: 4 },
+      ),
+      verticalPartner(
+        partnerUrl,
+        'signed',
+        'home',
+        { hmacSecret: HMAC_SECRET, defaultStatus: 'accepted' },
+        { payout: 7 },
+      ),
     ],
   };
 }
 
-async function pendingLead(vertical: string): Promise<string> {
-  const created = await postJson(`${stack.baseUrl}/leads`, { vertical, geo: { country: 'US' } }, KEY);
-  const leadId = created.body.leadId as string;
-  await leadReaches(stack, leadId, 'pending', KEY, 30_000);
-  return leadId;
-}
-
-beforeAll(async () => {
-  partner = await startPartnerSimulator();
-  source = await startSourceSimulator();
-  stack = await startStack({ config: config(partner.url, source.url) });
-  const made = await Promise.all(
-    (['auto', 'auto', 'auto', 'loans', 'loans', 'home', 'home'] as const).map(
-      async (v) => [v, await pendingLead(v)] as const,
-    ),
-  );
-  for (const [v, id] of made) leads[v === 'auto' ? 'acme' : v === 'loans' ? 'net' : 'signed'].push(id);
-}, 120_000);
-
-afterAll(async () => {
-  await stack?.stop();
-  await partner?.stop();
-  await source?.stop();
+const { stack } = useStack({
+  config: ({ partner, source }) => config(partner.url, source.url),
+  ready: async ({ stack }) => {
+    const made = await Promise.all(
+      (['auto', 'auto', 'auto', 'loans', 'loans', 'home', 'home'] as const).map(
+        async (v) => [v, await pendingLead(stack, v)] as const,
+      ),
+    );
+    for (const [v, id] of made) leads[v === 'auto' ? 'acme' : v === 'loans' ? 'net' : 'signed'].push(id);
+  },
+  timeoutMs: 120_000,
 });
 
 // ---- The generator: mostly plausible postbacks (so some get through) mixed with hostile shapes. ----

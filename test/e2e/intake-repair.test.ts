@@ -2,30 +2,10 @@
 // restarted under it, seen in npm run chaos as a report one lead short): the source's retry writes the event.
 import { Lead, StatusEvent } from '../../shared/models';
 import { RecentStatusEvent } from '../../shared/reports';
-import {
-  startPartnerSimulator,
-  startSourceSimulator,
-  type PartnerSimulator,
-  type SourceSimulator,
-} from '../../scripts/simulators';
-import { startStack, type Stack } from '../support/stack';
-import { partnersConfig, SOURCE_KEY } from './postback-support';
+import { useStack } from '../support/e2e';
+import { partnersConfig, SOURCE_KEY } from '../support/postbacks';
 
-let stack: Stack;
-let partner: PartnerSimulator;
-let source: SourceSimulator;
-
-beforeAll(async () => {
-  partner = await startPartnerSimulator();
-  source = await startSourceSimulator();
-  stack = await startStack({ config: partnersConfig(partner.url, source.url) });
-}, 60_000);
-
-afterAll(async () => {
-  await stack?.stop();
-  await partner?.stop();
-  await source?.stop();
-});
+const { stack } = useStack({ config: ({ partner, source }) => partnersConfig(partner.url, source.url) });
 
 test("a retried lead whose first attempt stopped after storing it gets its 'received' event and its report copy", async () => {
   const leadId = `repair-${Date.now()}`;

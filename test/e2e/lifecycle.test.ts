@@ -1,44 +1,23 @@
 // End to end over HTTP on the real dev server and Mongo-wire server: lead in, partner gets it with its
 // subid, partner posts back, the lead shows its verdict and payout, and the source got its postback.
-import {
-  startPartnerSimulator,
-  startSourceSimulator,
-  type PartnerSimulator,
-  type PartnerSimulatorOptions,
-  type SourceSimulator,
-} from '../../scripts/simulators';
+import { type PartnerSimulatorOptions } from '../../scripts/simulators';
 import { Delivery, IntakeOutbox } from '../../shared/models';
 import { leadWorkflowId } from '../../shared/temporal';
-import {
-  baseConfig,
-  eventually,
-  getJson,
-  leadReaches,
-  postJson,
-  type Stack,
-  startStack,
-} from '../support/stack';
+import { useStack } from '../support/e2e';
+import { baseConfig, eventually, getJson, leadReaches, postJson } from '../support/stack';
 
 const KEY = { 'x-api-key': 'key-src-1-abcdef' };
-let stack: Stack;
-let partner: PartnerSimulator;
-let source: SourceSimulator;
 
 // Read by the simulator at send time: filled in once the gateway's address is known.
 const partnerOptions: PartnerSimulatorOptions = {};
 
-beforeAll(async () => {
-  partner = await startPartnerSimulator(partnerOptions);
-  source = await startSourceSimulator();
-  stack = await startStack({ config: baseConfig(partner.url, source.url) });
-  Object.assign(partnerOptions, { postbackUrl: `${stack.baseUrl}/postback/acme`, token: 'acme-token-123' });
-  partner.setBehavior(() => ({}));
-}, 60_000);
-
-afterAll(async () => {
-  await stack?.stop();
-  await partner?.stop();
-  await source?.stop();
+const { stack, partner, source } = useStack({
+  partners: { partner: partnerOptions },
+  config: ({ partner, source }) => baseConfig(partner.url, source.url),
+  ready: ({ stack, partner }) => {
+    Object.assign(partnerOptions, { postbackUrl: `${stack.baseUrl}/postback/acme`, token: 'acme-token-123' });
+    partner.setBehavior(() => ({}));
+  },
 });
 
 test('lead accepted by postback: history, payout and source notification', async () => {

@@ -1,44 +1,15 @@
 // Operator endpoints over HTTP on the real servers: admin key checks, lead search with cursor pagination,
 // a lead's journey as one timeline, replay of an exhausted source notification, and the postback log.
 import { Writable } from 'node:stream';
-import {
-  startPartnerSimulator,
-  startSourceSimulator,
-  type PartnerSimulator,
-  type SourceSimulator,
-} from '../../scripts/simulators';
-import {
-  ADMIN_KEY,
-  baseConfig,
-  eventually,
-  getJson,
-  postJson,
-  startStack,
-  type Stack,
-} from '../support/stack';
+import { useStack } from '../support/e2e';
+import { ADMIN_KEY, baseConfig, eventually, getJson, postJson, SHORT_NOTIFY } from '../support/stack';
 import { main as cliMain } from '../../apps/cli/main';
 
 const SOURCE_KEY = { 'x-api-key': 'key-src-1-abcdef' };
 const ADMIN = { 'x-api-key': ADMIN_KEY };
-let stack: Stack;
-let partner: PartnerSimulator;
-let source: SourceSimulator;
 
-beforeAll(async () => {
-  partner = await startPartnerSimulator();
-  source = await startSourceSimulator();
-  // Notifications give up after 2 s, so a failing source endpoint exhausts them within the test.
-  stack = await startStack({
-    config: baseConfig(partner.url, source.url, {
-      source: { notify: { initialInterval: 100, maxInterval: 200, maxDuration: '2s' } },
-    }),
-  });
-}, 60_000);
-
-afterAll(async () => {
-  await stack?.stop();
-  await partner?.stop();
-  await source?.stop();
+const { stack, source } = useStack({
+  config: ({ partner, source }) => baseConfig(partner.url, source.url, SHORT_NOTIFY),
 });
 
 async function newLead(body: Record<string, unknown> = {}): Promise<string> {

@@ -5,14 +5,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
-import {
-  startPartnerSimulator,
-  startSourceSimulator,
-  type PartnerSimulator,
-  type SourceSimulator,
-} from '../../scripts/simulators';
 import { Notification } from '../../shared/models';
 import { startTemporalDevServer } from '../../scripts/provision/servers';
+import { useStack } from '../support/e2e';
 import {
   ADMIN_KEY,
   baseConfig,
@@ -20,16 +15,12 @@ import {
   getJson,
   leadReaches,
   postJson,
-  type Stack,
-  startStack,
+  SHORT_NOTIFY,
 } from '../support/stack';
 import { runCli } from '../support/cli';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'leadrouter.js');
 const SOURCE_KEY = { 'x-api-key': 'key-src-1-abcdef' };
-let stack: Stack;
-let partner: PartnerSimulator;
-let source: SourceSimulator;
 let tmp: string;
 
 function cli(
@@ -59,21 +50,12 @@ function cli(
 const run = (args: string[], env: Record<string, string> = {}) =>
   runCli(args, { LEADROUTER_URL: stack.baseUrl, LEADROUTER_ADMIN_KEY: ADMIN_KEY, ...env });
 
-beforeAll(async () => {
-  tmp = fs.mkdtempSync(path.join(process.env.LEADROUTER_TEST_TMP ?? os.tmpdir(), 'cli-'));
-  partner = await startPartnerSimulator();
-  source = await startSourceSimulator();
-  stack = await startStack({
-    config: baseConfig(partner.url, source.url, {
-      source: { notify: { initialInterval: 100, maxInterval: 200, maxDuration: '2s' } },
-    }),
-  });
-}, 60_000);
+const { stack, source } = useStack({
+  config: ({ partner, source }) => baseConfig(partner.url, source.url, SHORT_NOTIFY),
+});
 
-afterAll(async () => {
-  await stack?.stop();
-  await partner?.stop();
-  await source?.stop();
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(process.env.LEADROUTER_TEST_TMP ?? os.tmpdir(), 'cli-'));
 });
 
 async function acceptedLead(clickId: string): Promise<string> {

@@ -2,60 +2,45 @@
 // which also re-serves the Temporal SDK's runtime metrics.
 import { DefaultLogger } from '@temporalio/worker';
 import {
-  startPartnerSimulator,
-  startSourceSimulator,
-  type PartnerSimulator,
-  type SourceSimulator,
-} from '../../scripts/simulators';
-import {
   installTemporalRuntimeMetrics,
   startWorkerMetricsServer,
   type WorkerMetricsServer,
 } from '../../apps/worker/metrics';
 import { freePort } from '../../scripts/util';
-import {
-  baseConfig,
-  eventually,
-  getJson,
-  leadReaches,
-  postJson,
-  type Stack,
-  startStack,
-} from '../support/stack';
+import { useStack } from '../support/e2e';
+import { baseConfig, eventually, getJson, leadReaches, postJson } from '../support/stack';
 
 const SOURCE_KEY = { 'x-api-key': 'key-src-1-abcdef' };
-let stack: Stack;
-let partner: PartnerSimulator;
-let source: SourceSimulator;
 let workerMetrics: WorkerMetricsServer;
+let sdkAddress: string;
 /** False if something created this process's Temporal runtime before us (then the SDK test fails). */
 let sdkInstalled = false;
 
 beforeAll(async () => {
-  const sdkAddress = `127.0.0.1:${await freePort()}`;
+  sdkAddress = `127.0.0.1:${await freePort()}`;
   try {
-    // Before any connection of this process: the runtime is fixed once created.
+    // Before any connection of this process (the fixture's beforeAll comes next): the runtime is fixed once created.
     installTemporalRuntimeMetrics(sdkAddress, { logger: new DefaultLogger('ERROR') });
     sdkInstalled = true;
   } catch {
     sdkInstalled = false;
   }
-  partner = await startPartnerSimulator();
-  source = await startSourceSimulator();
-  stack = await startStack({ config: baseConfig(partner.url, source.url) });
-  workerMetrics = await startWorkerMetricsServer({
-    metrics: stack.metrics,
-    port: 0,
-    host: '127.0.0.1',
-    temporalMetricsAddress: sdkAddress,
-  });
-}, 60_000);
+});
+
+const { stack } = useStack({
+  config: ({ partner, source }) => baseConfig(partner.url, source.url),
+  ready: async ({ stack }) => {
+    workerMetrics = await startWorkerMetricsServer({
+      metrics: stack.metrics,
+      port: 0,
+      host: '127.0.0.1',
+      temporalMetricsAddress: sdkAddress,
+    });
+  },
+});
 
 afterAll(async () => {
   await workerMetrics?.close();
-  await stack?.stop();
-  await partner?.stop();
-  await source?.stop();
 });
 
 /** The value of one sample whose labels include `labels`, or undefined. */

@@ -1,39 +1,13 @@
 // Search attributes, memo and the `status` query as operators use them: a finished lead is found by
 // `LeadStatus="accepted" AND PartnerId="acme"` through the client's list (the Temporal UI runs the same query).
 import type { WorkflowExecutionInfo } from '@temporalio/client';
-import {
-  startPartnerSimulator,
-  startSourceSimulator,
-  type PartnerSimulator,
-  type SourceSimulator,
-} from '../../scripts/simulators';
 import { statusQuery } from '../../shared/temporal';
-import {
-  baseConfig,
-  eventually,
-  getJson,
-  leadReaches,
-  postJson,
-  type Stack,
-  startStack,
-} from '../support/stack';
+import { useStack } from '../support/e2e';
+import { baseConfig, eventually, getJson, leadReaches, postJson } from '../support/stack';
 
 const SOURCE_KEY = { 'x-api-key': 'key-src-1-abcdef' };
-let stack: Stack;
-let partner: PartnerSimulator;
-let source: SourceSimulator;
 
-beforeAll(async () => {
-  partner = await startPartnerSimulator();
-  source = await startSourceSimulator();
-  stack = await startStack({ config: baseConfig(partner.url, source.url) });
-}, 60_000);
-
-afterAll(async () => {
-  await stack?.stop();
-  await partner?.stop();
-  await source?.stop();
-});
+const { stack } = useStack({ config: ({ partner, source }) => baseConfig(partner.url, source.url) });
 
 async function decidedLead(rawStatus: 'approved' | 'declined', expected: string): Promise<string> {
   const created = await postJson(`${stack.baseUrl}/leads`, { clickId: `clk-${rawStatus}` }, SOURCE_KEY);

@@ -1,20 +1,10 @@
 // Inbound ping-post end to end over HTTP on the real servers: a source pings (no contact data), gets the auction's
 // bid, and posts the full lead with the pingId; the winner gets it with its own ping id and is not pinged again.
-import {
-  startPartnerSimulator,
-  startSourceSimulator,
-  type PartnerSimulator,
-  type SourceSimulator,
-} from '../../scripts/simulators';
-import { getJson, leadReaches, postJson, startStack, type Stack } from '../support/stack';
+import { useStack } from '../support/e2e';
+import { getJson, leadReaches, postJson } from '../support/stack';
 
 const SOURCE_KEY = { 'x-api-key': 'key-src-1-abcdef' };
 const OTHER_SOURCE_KEY = { 'x-api-key': 'key-src-2-abcdef' };
-let stack: Stack;
-let acme: PartnerSimulator;
-let bravo: PartnerSimulator;
-let quick: PartnerSimulator;
-let source: SourceSimulator;
 
 function bidder(id: string, url: string, bidValidityMs = 60_000) {
   return {
@@ -32,29 +22,17 @@ function bidder(id: string, url: string, bidValidityMs = 60_000) {
   };
 }
 
-beforeAll(async () => {
-  [acme, bravo, quick, source] = await Promise.all([
-    startPartnerSimulator(),
-    startPartnerSimulator(),
-    startPartnerSimulator(),
-    startSourceSimulator(),
-  ]);
-  stack = await startStack({
-    config: {
-      // quick's bids hold 100 ms: a reservation on it lapses before any post.
-      partners: [bidder('acme', acme.url), bidder('bravo', bravo.url), bidder('quick', quick.url, 100)],
-      sources: [
-        { id: 'src-1', apiKey: 'key-src-1-abcdef', postbackUrl: `${source.url}/pb?status={status}` },
-        { id: 'src-2', apiKey: 'key-src-2-abcdef' },
-      ],
-      routing: { auction: { timeoutMs: 10_000, floor: '1.00' } },
-    },
-  });
-}, 60_000);
-
-afterAll(async () => {
-  await stack?.stop();
-  await Promise.all([acme?.stop(), bravo?.stop(), quick?.stop(), source?.stop()]);
+const { stack, acme, bravo, quick } = useStack({
+  partners: { acme: {}, bravo: {}, quick: {} },
+  config: ({ acme, bravo, quick, source }) => ({
+    // quick's bids hold 100 ms: a reservation on it lapses before any post.
+    partners: [bidder('acme', acme.url), bidder('bravo', bravo.url), bidder('quick', quick.url, 100)],
+    sources: [
+      { id: 'src-1', apiKey: 'key-src-1-abcdef', postbackUrl: `${source.url}/pb?status={status}` },
+      { id: 'src-2', apiKey: 'key-src-2-abcdef' },
+    ],
+    routing: { auction: { timeoutMs: 10_000, floor: '1.00' } },
+  }),
 });
 
 const PING = { vertical: 'auto', geo: { country: 'US', state: 'TX' } };

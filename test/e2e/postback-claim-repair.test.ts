@@ -9,20 +9,11 @@ import { connectMongo, disconnectMongo } from '../../shared/db';
 import { createMetrics } from '../../shared/metrics';
 import { PostbackEffect, PostbackLog, StatusEvent } from '../../shared/models';
 import type { PostbackSignal } from '../../shared/temporal';
-import {
-  startPartnerSimulator,
-  startSourceSimulator,
-  type PartnerSimulator,
-  type SourceSimulator,
-} from '../../scripts/simulators';
+import { useStack } from '../support/e2e';
 import { testEnv, uniqueDbName } from '../support/servers';
-import { startStack, type Stack } from '../support/stack';
-import { ACME_TOKEN, partnersConfig, pendingLead, waitForStatus } from './postback-support';
+import { ACME_TOKEN, partnersConfig, pendingLead, waitForStatus } from '../support/postbacks';
 
 const dbName = uniqueDbName('claimrepair');
-let stack: Stack;
-let partner: PartnerSimulator;
-let source: SourceSimulator;
 let temporal: DroppingTemporal;
 let service: PostbackService;
 /** The log's own connection, which stays up: only the claim's write meets the outage, as in the chaos run. */
@@ -41,32 +32,30 @@ class DroppingTemporal extends TemporalGateway {
   }
 }
 
-beforeAll(async () => {
-  partner = await startPartnerSimulator();
-  source = await startSourceSimulator();
-  stack = await startStack({ config: partnersConfig(partner.url, source.url), dbName });
-  temporal = new DroppingTemporal({
-    address: testEnv().temporalAddress,
-    namespace: testEnv().temporalNamespace,
-    taskQueue: stack.taskQueue,
-  });
-  logClient = await new MongoClient(testEnv().mongoUri).connect();
-  service = new PostbackService({
-    config: () => stack.config,
-    temporal,
-    logger: pino({ level: 'silent' }),
-    metrics: createMetrics(),
-    logCollection: () => logClient.db(dbName).collection('postbacks'),
-  });
-}, 90_000);
+const { stack } = useStack({
+  config: ({ partner, source }) => partnersConfig(partner.url, source.url),
+  stack: { dbName },
+  ready: async ({ stack }) => {
+    temporal = new DroppingTemporal({
+      address: testEnv().temporalAddress,
+      namespace: testEnv().temporalNamespace,
+      taskQueue: stack.taskQueue,
+    });
+    logClient = await new MongoClient(testEnv().mongoUri).connect();
+    service = new PostbackService({
+      config: () => stack.config,
+      temporal,
+      logger: pino({ level: 'silent' }),
+      metrics: createMetrics(),
+      logCollection: () => logClient.db(dbName).collection('postbacks'),
+    });
+  },
+});
 
 afterAll(async () => {
   await temporal?.close();
   await logClient?.close();
-  await stack?.stop();
-  await partner?.stop();
-  await source?.stop();
-}, 60_000);
+});
 
 test('a postback whose claim cannot be written after its signal is answered 503; the repeat writes the claim', async () => {
   const leadId = await pendingLead(stack, 'auto', 'clk-claim-repair');

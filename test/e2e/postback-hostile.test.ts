@@ -1,13 +1,7 @@
 // Bad and hostile postbacks against the real stack: each gets its own clear 4xx and error code, none
 // changes a lead, every one is logged (including those the body parser refuses) and no secret is stored.
-import {
-  startPartnerSimulator,
-  startSourceSimulator,
-  type PartnerSimulator,
-  type SourceSimulator,
-} from '../../scripts/simulators';
 import { Lead, Notification, PostbackEffect, PostbackLog, StatusEvent } from '../../shared/models';
-import { startStack, type Stack } from '../support/stack';
+import { useStack } from '../support/e2e';
 import {
   ACME_TOKEN,
   HMAC_SECRET,
@@ -17,44 +11,36 @@ import {
   send,
   signedQuery,
   type RawRequest,
-} from './postback-support';
+} from '../support/postbacks';
 
-let stack: Stack;
-let partner: PartnerSimulator;
 /** A partner that turns every lead down on delivery, so the lead moves on to the next one (waterfall). */
-let refusing: PartnerSimulator;
-let source: SourceSimulator;
 const lead = { acme: '', signed: '', fenced: '', net: '', moved: '' };
 
-beforeAll(async () => {
-  partner = await startPartnerSimulator();
-  refusing = await startPartnerSimulator({
-    behavior: () => ({ httpStatus: 400, body: { error: 'no thanks' } }),
-  });
-  source = await startSourceSimulator();
-  const config = partnersConfig(partner.url, source.url);
-  const boats = (id: string, url: string, priority: number) => ({
-    id,
-    delivery: { url: `${url}/leads`, timeoutMs: 2000, maxAttempts: 1 },
-    postback: { token: `${id}-token-1234`, timeout: '1h' },
-    routing: { priority, filters: { vertical: ['boats'] } },
-  });
-  config.partners.push(boats('first', refusing.url, 1), boats('second', partner.url, 2));
-  stack = await startStack({ config });
-  [lead.acme, lead.signed, lead.fenced, lead.net, lead.moved] = await Promise.all([
-    pendingLead(stack, 'auto', 'clk-hostile-acme'),
-    pendingLead(stack, 'home', 'clk-hostile-signed'),
-    pendingLead(stack, 'solar', 'clk-hostile-fenced'),
-    pendingLead(stack, 'loans', 'clk-hostile-net'),
-    pendingLead(stack, 'boats', 'clk-hostile-moved'),
-  ]);
-}, 90_000);
-
-afterAll(async () => {
-  await stack?.stop();
-  await partner?.stop();
-  await refusing?.stop();
-  await source?.stop();
+const { stack, refusing } = useStack({
+  partners: {
+    partner: {},
+    refusing: { behavior: () => ({ httpStatus: 400, body: { error: 'no thanks' } }) },
+  },
+  config: ({ partner, refusing, source }) => {
+    const config = partnersConfig(partner.url, source.url);
+    const boats = (id: string, url: string, priority: number) => ({
+      id,
+      delivery: { url: `${url}/leads`, timeoutMs: 2000, maxAttempts: 1 },
+      postback: { token: `${id}-token-1234`, timeout: '1h' },
+      routing: { priority, filters: { vertical: ['boats'] } },
+    });
+    config.partners.push(boats('first', refusing.url, 1), boats('second', partner.url, 2));
+    return config;
+  },
+  ready: async ({ stack }) => {
+    [lead.acme, lead.signed, lead.fenced, lead.net, lead.moved] = await Promise.all([
+      pendingLead(stack, 'auto', 'clk-hostile-acme'),
+      pendingLead(stack, 'home', 'clk-hostile-signed'),
+      pendingLead(stack, 'solar', 'clk-hostile-fenced'),
+      pendingLead(stack, 'loans', 'clk-hostile-net'),
+      pendingLead(stack, 'boats', 'clk-hostile-moved'),
+    ]);
+  },
 });
 
 interface Row {

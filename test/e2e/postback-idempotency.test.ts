@@ -1,19 +1,13 @@
 // Repeated postbacks have one effect: the same one twice, twenty at once, the same txid again. And every
 // postback's handling time is on record (PostbackLog.latencyMs) and in the /metrics histogram.
-import {
-  startPartnerSimulator,
-  startSourceSimulator,
-  type PartnerSimulator,
-  type SourceSimulator,
-} from '../../scripts/simulators';
 import { MongoClient } from 'mongodb';
 import { PostbackService } from '../../apps/gateway/postbacks';
 import { createLogger } from '../../shared/logger';
 import { createMetrics } from '../../shared/metrics';
 import { PostbackEffect, PostbackLog, StatusEvent } from '../../shared/models';
 import { leadWorkflowId } from '../../shared/temporal';
+import { useStack } from '../support/e2e';
 import { testEnv } from '../support/servers';
-import { startStack, type Stack } from '../support/stack';
 import {
   ACME_TOKEN,
   histogramCount,
@@ -23,24 +17,13 @@ import {
   pendingLead,
   send,
   waitForStatus,
-} from './postback-support';
+} from '../support/postbacks';
 
-let stack: Stack;
-let partner: PartnerSimulator;
-let source: SourceSimulator;
 /** Postbacks this file sent to the stack: the /metrics histogram must have seen exactly these. */
 let sent = 0;
 
-beforeAll(async () => {
-  partner = await startPartnerSimulator();
-  source = await startSourceSimulator();
-  stack = await startStack({ config: partnersConfig(partner.url, source.url) });
-}, 60_000);
-
-afterAll(async () => {
-  await stack?.stop();
-  await partner?.stop();
-  await source?.stop();
+const { stack, source } = useStack({
+  config: ({ partner, source }) => partnersConfig(partner.url, source.url),
 });
 
 async function postback(path: string, params: Record<string, string>) {

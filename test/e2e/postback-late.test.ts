@@ -1,15 +1,9 @@
 // Postbacks after the lead's workflow has decided (docs/status-mapping.md, "Late postbacks"): a chargeback
 // reverses a sale, a late answer decides an expired lead, a scrubbed lead can be re-approved, an accepted
 // one cannot be scrubbed (409), and a pending step (lead, hold) is followed by the final one.
-import {
-  startPartnerSimulator,
-  startSourceSimulator,
-  type PartnerSimulator,
-  type SourceSimulator,
-} from '../../scripts/simulators';
 import { StatusEvent } from '../../shared/models';
 import { leadWorkflowId } from '../../shared/temporal';
-import { startStack, type Stack } from '../support/stack';
+import { useStack } from '../support/e2e';
 import {
   ACME_TOKEN,
   historyOf,
@@ -18,30 +12,23 @@ import {
   pendingLead,
   send,
   waitForStatus,
-} from './postback-support';
+  verticalPartner,
+} from '../support/postbacks';
 
-let stack: Stack;
-let partner: PartnerSimulator;
-let source: SourceSimulator;
-
-beforeAll(async () => {
-  partner = await startPartnerSimulator();
-  source = await startSourceSimulator();
-  const config = partnersConfig(partner.url, source.url);
-  config.partners.push({
-    id: 'slow',
-    delivery: { url: `${partner.url}/leads`, timeoutMs: 2000, maxAttempts: 3 },
-    postback: { token: 'slow-token-1234', timeout: '2s' },
-    routing: { filters: { vertical: ['pets'] } },
-    payout: 4.25,
-  });
-  stack = await startStack({ config });
-}, 60_000);
-
-afterAll(async () => {
-  await stack?.stop();
-  await partner?.stop();
-  await source?.stop();
+const { stack, source } = useStack({
+  config: ({ partner, source }) => {
+    const config = partnersConfig(partner.url, source.url);
+    config.partners.push(
+      verticalPartner(
+        partner.url,
+        'slow',
+        'pets',
+        { token: 'slow-token-1234', timeout: '2s' },
+        { payout: 4.25 },
+      ),
+    );
+    return config;
+  },
 });
 
 const acme = (subid: string, status: string, extra: Record<string, string> = {}) =>

@@ -4,66 +4,50 @@
 import { Housekeeper } from '../../apps/gateway/housekeeping';
 import { Lead, PostbackLog } from '../../shared/models';
 import { createLogger } from '../../shared/logger';
+import { useStack } from '../support/e2e';
+import { postJson } from '../support/stack';
 import {
-  startPartnerSimulator,
-  startSourceSimulator,
-  type PartnerSimulator,
-  type SourceSimulator,
-} from '../../scripts/simulators';
-import { postJson, startStack, type Stack } from '../support/stack';
-import { ACME_TOKEN, partnersConfig, pendingLead, SOURCE_KEY } from './postback-support';
+  ACME_TOKEN,
+  bodyOf,
+  partnersConfig,
+  pendingLead,
+  SOURCE_KEY,
+  verticalPartner,
+} from '../support/postbacks';
 
-let stack: Stack;
-let partner: PartnerSimulator;
-let source: SourceSimulator;
 const METRICS_TOKEN = 'metrics-token-for-tests-0123';
 /** Tokens refill at 1 per 100 s: nothing comes back while a test runs, so counts do not depend on timing. */
 const SLOW = 0.01;
 
-beforeAll(async () => {
-  partner = await startPartnerSimulator();
-  source = await startSourceSimulator();
-  const config = partnersConfig(partner.url, source.url);
-  config.partners.push({
-    id: 'limited',
-    delivery: { url: `${partner.url}/leads`, timeoutMs: 2000, maxAttempts: 3 },
-    postback: { token: 'limited-token-1', timeout: '1h', rateLimit: { perSecond: SLOW, burst: 3 } },
-    routing: { filters: { vertical: ['boats'] } },
-  });
-  config.sources.push({
-    id: 'src-slow',
-    apiKey: 'key-src-slow-abcdef',
-    rateLimit: { perSecond: SLOW, burst: 2 },
-  });
-  stack = await startStack({
-    config: {
+const { stack } = useStack({
+  config: ({ partner, source }) => {
+    const config = partnersConfig(partner.url, source.url);
+    config.partners.push(
+      verticalPartner(partner.url, 'limited', 'boats', {
+        token: 'limited-token-1',
+        rateLimit: { perSecond: SLOW, burst: 3 },
+      }),
+    );
+    config.sources.push({
+      id: 'src-slow',
+      apiKey: 'key-src-slow-abcdef',
+      rateLimit: { perSecond: SLOW, burst: 2 },
+    });
+    return {
       ...config,
       settings: {
         refusedPostbackTtl: '1h',
         authFailureRateLimit: { perSecond: SLOW, burst: 5 },
       },
-    },
-    // Each test sends from its own address (one proxy hop trusted), so their failure budgets stay apart.
-    gateway: { trustProxy: 1, metricsToken: METRICS_TOKEN },
-  });
-}, 90_000);
-
-afterAll(async () => {
-  await stack?.stop();
-  await partner?.stop();
-  await source?.stop();
+    };
+  },
+  // Each test sends from its own address (one proxy hop trusted), so their failure budgets stay apart.
+  stack: { gateway: { trustProxy: 1, metricsToken: METRICS_TOKEN } },
 });
 
 async function get(path: string, headers: Record<string, string> = {}) {
   const res = await fetch(`${stack.baseUrl}${path}`, { headers });
-  const text = await res.text();
-  let body: Record<string, unknown>;
-  try {
-    body = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    body = { text };
-  }
-  return { status: res.status, retryAfter: res.headers.get('retry-after'), body };
+  return { status: res.status, retryAfter: res.headers.get('retry-after'), body: await bodyOf(res) };
 }
 const code = (r: { body: Record<string, unknown> }) => (r.body.error as { code?: string } | undefined)?.code;
 

@@ -1,14 +1,8 @@
 // Temporal goes down (this file's own dev server): postbacks and new leads are stored and answered 202;
 // when the server is back the reconciler applies every one of them exactly once, in arrival order.
-import {
-  startPartnerSimulator,
-  startSourceSimulator,
-  type PartnerSimulator,
-  type SourceSimulator,
-} from '../../scripts/simulators';
 import { IntakeOutbox, Lead, PostbackEffect, PostbackLog, StatusEvent } from '../../shared/models';
-import { startOwnTemporal, type OwnTemporalServer } from '../support/servers';
-import { postJson, startStack, type Stack } from '../support/stack';
+import { useStack } from '../support/e2e';
+import { postJson } from '../support/stack';
 import {
   ACME_TOKEN,
   historyOf,
@@ -18,29 +12,12 @@ import {
   send,
   SOURCE_KEY,
   waitForStatus,
-} from './postback-support';
+} from '../support/postbacks';
 
-let temporal: OwnTemporalServer;
-let stack: Stack;
-let partner: PartnerSimulator;
-let source: SourceSimulator;
-
-beforeAll(async () => {
-  temporal = await startOwnTemporal();
-  partner = await startPartnerSimulator();
-  source = await startSourceSimulator();
-  stack = await startStack({
-    config: partnersConfig(partner.url, source.url),
-    temporalAddress: temporal.address,
-  });
-}, 90_000);
-
-afterAll(async () => {
-  await stack?.stop();
-  await temporal?.stop();
-  await partner?.stop();
-  await source?.stop();
-}, 60_000);
+const { stack, partner, source, temporal } = useStack({
+  ownTemporal: true,
+  config: ({ partner, source }) => partnersConfig(partner.url, source.url),
+});
 
 const pb = (params: Record<string, string>) =>
   send(stack.baseUrl, {

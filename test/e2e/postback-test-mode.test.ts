@@ -1,15 +1,9 @@
 // The partner integration test: a postback with `test=1` (or the partner's own name for it) is authenticated,
 // read and mapped like any other, answered with what would happen, logged with outcome `test`, and changes
 // no lead, claim or workflow.
-import {
-  startPartnerSimulator,
-  startSourceSimulator,
-  type PartnerSimulator,
-  type SourceSimulator,
-} from '../../scripts/simulators';
 import { Lead, PostbackEffect, PostbackLog } from '../../shared/models';
 import { leadWorkflowId } from '../../shared/temporal';
-import { startStack, type Stack } from '../support/stack';
+import { useStack } from '../support/e2e';
 import {
   ACME_TOKEN,
   historyOf,
@@ -19,31 +13,19 @@ import {
   send,
   signedQuery,
   waitForStatus,
-} from './postback-support';
+} from '../support/postbacks';
 
-let stack: Stack;
-let partner: PartnerSimulator;
-let source: SourceSimulator;
-
-beforeAll(async () => {
-  partner = await startPartnerSimulator();
-  source = await startSourceSimulator();
+const { stack } = useStack({
   // acme calls the flag "sandbox".
-  const config = partnersConfig(partner.url, source.url, {
-    postback: {
-      token: ACME_TOKEN,
-      statusMap: { lead: 'pending' },
-      timeout: '1h',
-      params: { test: 'sandbox' },
-    },
-  });
-  stack = await startStack({ config });
-}, 90_000);
-
-afterAll(async () => {
-  await stack?.stop();
-  await partner?.stop();
-  await source?.stop();
+  config: ({ partner, source }) =>
+    partnersConfig(partner.url, source.url, {
+      postback: {
+        token: ACME_TOKEN,
+        statusMap: { lead: 'pending' },
+        timeout: '1h',
+        params: { test: 'sandbox' },
+      },
+    }),
 });
 
 const acme = (params: Record<string, string>) =>

@@ -2,20 +2,15 @@
 // IP allowlists passing (single address, CIDR, IPv6, allowlist alone), the client address behind one proxy
 // hop, signature downgrade refused, and the identical signed retry after a 503 applied once.
 import { MongoClient } from 'mongodb';
-import {
-  startPartnerSimulator,
-  startSourceSimulator,
-  type PartnerSimulator,
-  type SourceSimulator,
-} from '../../scripts/simulators';
 import { PostbackService } from '../../apps/gateway/postbacks';
 import { createLogger } from '../../shared/logger';
 import { createMetrics } from '../../shared/metrics';
 import { PostbackEffect, PostbackLog } from '../../shared/models';
 import { signParams } from '../../shared/signature';
 import { leadWorkflowId } from '../../shared/temporal';
+import { useStack } from '../support/e2e';
 import { testEnv } from '../support/servers';
-import { postJson, startStack, type Stack } from '../support/stack';
+import { postJson } from '../support/stack';
 import {
   HMAC_SECRET,
   historyOf,
@@ -26,43 +21,27 @@ import {
   signedQuery,
   SOURCE_KEY,
   waitForStatus,
-} from './postback-support';
+  verticalPartner,
+} from '../support/postbacks';
 
-let stack: Stack;
-let partner: PartnerSimulator;
-let source: SourceSimulator;
-
-/** A partner of its own vertical, so a test decides which partner gets each lead. */
-function partnerFor(id: string, vertical: string, postback: Record<string, unknown>) {
-  return {
-    id,
-    delivery: { url: `${partner.url}/leads`, timeoutMs: 2000, maxAttempts: 3 },
-    postback: { timeout: '1h', ...postback },
-    routing: { filters: { vertical: [vertical] } },
-    payout: 5,
-  };
-}
-
-beforeAll(async () => {
-  partner = await startPartnerSimulator();
-  source = await startSourceSimulator();
-  const config = partnersConfig(partner.url, source.url);
-  config.partners.push(
-    partnerFor('strict', 'boats', { hmacSecret: HMAC_SECRET, token: 'strict-token-123' }),
-    partnerFor('lax', 'pets', { hmacSecret: HMAC_SECRET, token: 'lax-token-1234', allowUnsigned: true }),
-    partnerFor('only-ip', 'travel', { ipAllowlist: ['127.0.0.1'] }),
-    partnerFor('cidr', 'health', { token: 'cidr-token-123', ipAllowlist: ['10.1.0.0/16', '127.0.0.0/8'] }),
-    partnerFor('v6', 'legal', { token: 'v6-token-12345', ipAllowlist: ['::1', '2001:db8::/32'] }),
-    partnerFor('proxied', 'tax', { token: 'proxied-token-1', ipAllowlist: ['203.0.113.7'] }),
-  );
+const { stack } = useStack({
+  config: ({ partner, source }) => {
+    const config = partnersConfig(partner.url, source.url);
+    /** A partner of its own vertical, so a test decides which partner gets each lead. */
+    const partnerFor = (id: string, vertical: string, postback: Record<string, unknown>) =>
+      verticalPartner(partner.url, id, vertical, postback, { payout: 5 });
+    config.partners.push(
+      partnerFor('strict', 'boats', { hmacSecret: HMAC_SECRET, token: 'strict-token-123' }),
+      partnerFor('lax', 'pets', { hmacSecret: HMAC_SECRET, token: 'lax-token-1234', allowUnsigned: true }),
+      partnerFor('only-ip', 'travel', { ipAllowlist: ['127.0.0.1'] }),
+      partnerFor('cidr', 'health', { token: 'cidr-token-123', ipAllowlist: ['10.1.0.0/16', '127.0.0.0/8'] }),
+      partnerFor('v6', 'legal', { token: 'v6-token-12345', ipAllowlist: ['::1', '2001:db8::/32'] }),
+      partnerFor('proxied', 'tax', { token: 'proxied-token-1', ipAllowlist: ['203.0.113.7'] }),
+    );
+    return config;
+  },
   // One proxy hop in front of the gateway: the client is the last X-Forwarded-For entry (or the socket).
-  stack = await startStack({ config, gateway: { trustProxy: 1 } });
-}, 90_000);
-
-afterAll(async () => {
-  await stack?.stop();
-  await partner?.stop();
-  await source?.stop();
+  stack: { gateway: { trustProxy: 1 } },
 });
 
 const settled = (leadId: string) => stack.client.workflow.getHandle(leadWorkflowId(leadId)).result();

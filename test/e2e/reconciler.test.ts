@@ -7,12 +7,6 @@ import type { Server } from 'node:http';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import type { Client } from '@temporalio/client';
-import {
-  startPartnerSimulator,
-  startSourceSimulator,
-  type PartnerSimulator,
-  type SourceSimulator,
-} from '../../scripts/simulators';
 import { createGateway } from '../../apps/gateway/app';
 import { Reconciler } from '../../apps/gateway/outbox';
 import { TemporalGateway } from '../../apps/gateway/temporal';
@@ -20,17 +14,22 @@ import { connectMongo, disconnectMongo } from '../../shared/db';
 import { createMetrics, type Metrics } from '../../shared/metrics';
 import { IntakeOutbox, Lead, PostbackEffect, StatusEvent } from '../../shared/models';
 import { leadWorkflowId, type PostbackSignal } from '../../shared/temporal';
+import { useStack } from '../support/e2e';
 import { testEnv, uniqueDbName } from '../support/servers';
-import { ADMIN_KEY, getJson, postJson, startStack, type Stack } from '../support/stack';
-import { ACME_TOKEN, partnersConfig, pendingLead, send, SOURCE_KEY, waitForStatus } from './postback-support';
+import { ADMIN_KEY, getJson, postJson } from '../support/stack';
+import {
+  ACME_TOKEN,
+  partnersConfig,
+  pendingLead,
+  send,
+  SOURCE_KEY,
+  waitForStatus,
+} from '../support/postbacks';
 
 /** Temporal refuses a workflow id over 1000 characters: a start or signal for this lead is refused every time. */
 const POISON = `poison-${'x'.repeat(1000)}`;
 const ADMIN = { 'x-api-key': ADMIN_KEY };
 
-let stack: Stack;
-let partner: PartnerSimulator;
-let source: SourceSimulator;
 let cutOff: { url: string; server: Server; temporal: TemporalGateway };
 const dbName = uniqueDbName('reconciler');
 const mongoUri = () => `${testEnv().mongoUri.replace(/\/$/, '')}/${dbName}`;
@@ -124,32 +123,29 @@ async function queuedLead(clickId: string): Promise<string> {
   return res.body.leadId as string;
 }
 
-beforeAll(async () => {
-  partner = await startPartnerSimulator();
-  source = await startSourceSimulator();
+const { stack } = useStack({
+  config: ({ partner, source }) => partnersConfig(partner.url, source.url),
   // The stack's own reconciler never ticks here: each test drives one of its own.
-  stack = await startStack({
-    config: partnersConfig(partner.url, source.url),
-    dbName,
-    reconcilerIntervalMs: 3_600_000,
-  });
-  const temporal = new TemporalGateway({
-    address: '127.0.0.1:1',
-    namespace: 'default',
-    taskQueue: stack.taskQueue,
-    callTimeoutMs: 300,
-  });
-  const app = createGateway({
-    config: () => stack.config,
-    temporal,
-    logger: pino({ level: 'silent' }),
-    metrics: createMetrics(),
-    adminKey: ADMIN_KEY,
-  });
-  const server = app.listen(0, '127.0.0.1');
-  await new Promise((r) => server.once('listening', r));
-  cutOff = { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, temporal };
-}, 90_000);
+  stack: { dbName, reconcilerIntervalMs: 3_600_000 },
+  ready: async ({ stack }) => {
+    const temporal = new TemporalGateway({
+      address: '127.0.0.1:1',
+      namespace: 'default',
+      taskQueue: stack.taskQueue,
+      callTimeoutMs: 300,
+    });
+    const app = createGateway({
+      config: () => stack.config,
+      temporal,
+      logger: pino({ level: 'silent' }),
+      metrics: createMetrics(),
+      adminKey: ADMIN_KEY,
+    });
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    cutOff = { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, temporal };
+  },
+});
 
 afterAll(async () => {
   await new Promise<void>((r) => {
@@ -157,9 +153,6 @@ afterAll(async () => {
     cutOff?.server.close(() => r());
   });
   await cutOff?.temporal.close();
-  await stack?.stop();
-  await partner?.stop();
-  await source?.stop();
 }, 60_000);
 
 beforeEach(async () => {

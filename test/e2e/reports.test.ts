@@ -5,7 +5,6 @@
 // retried writes.
 import { undiciHttp } from '../../activities/http';
 import { leadActivities } from '../../activities/leads';
-import { startPartnerSimulator, type PartnerSimulator } from '../../scripts/simulators';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,21 +25,25 @@ import {
   summaryReport,
 } from '../../shared/reports';
 import { LATENCY_BOUNDS_MS } from '../../shared/reports/tally';
-import { ADMIN_KEY, eventually, getJson, postJson, startStack, type Stack } from '../support/stack';
+import { useStack } from '../support/e2e';
+import { ADMIN_KEY, getJson, leadReaches, postJson } from '../support/stack';
 
 const ADMIN = { 'x-api-key': ADMIN_KEY };
 const SRC1 = { 'x-api-key': 'key-src-1-abcdef' };
 const SRC2 = { 'x-api-key': 'key-src-2-abcdef' };
 const SRC3 = { 'x-api-key': 'key-src-3-abcdef' };
 const SRC4 = { 'x-api-key': 'key-src-4-abcdef' };
-let stack: Stack;
-let partners: PartnerSimulator;
 let windowFrom: string;
 let windowTo: string;
 /** A moment between the first two leads' verdicts and the others. */
 let midpoint: string;
 
-const partner = (id: string, vertical: string, timeout: string, payout?: number) => ({
+const partner = (
+  id: string,
+  vertical: string,
+  timeout: string,
+  payout?: number,
+): Record<string, unknown> => ({
   id,
   delivery: { url: `${partners.url}/leads`, timeoutMs: 5000, maxAttempts: 3 },
   postback: { token: `${id}-token-123`, timeout },
@@ -59,12 +62,7 @@ async function lead(key: Record<string, string>, input: string | Record<string, 
 }
 
 async function statusOf(leadId: string, status: string): Promise<void> {
-  await eventually(
-    async () =>
-      (await getJson(`${stack.baseUrl}/leads/${leadId}`, ADMIN)).body.status === status ? true : undefined,
-    60_000,
-    `${leadId} ${status}`,
-  );
+  await leadReaches(stack, leadId, status, ADMIN, 60_000);
 }
 
 async function postback(
@@ -96,25 +94,27 @@ const counts = (c: Partial<Record<string, number>>) => ({
   ...c,
 });
 
+const { stack, partners } = useStack({
+  partners: { partners: {} },
+  source: false,
+  config: () => ({
+    // Only leads with contact details have an identity: the others are never flagged.
+    settings: { duplicates: { secret: 'reports-duplicates-secret-0123', window: '30d', action: 'flag' } },
+    partners: [
+      partner('acme', 'auto', '1h', 12.5),
+      partner('bolt', 'home', '1h', 9),
+      partner('slow', 'slow', '2s'), // never posts back: its leads expire
+    ],
+    sources: [
+      { id: 'src-1', apiKey: 'key-src-1-abcdef' },
+      { id: 'src-2', apiKey: 'key-src-2-abcdef' },
+      { id: 'src-3', apiKey: 'key-src-3-abcdef' },
+      { id: 'src-4', apiKey: 'key-src-4-abcdef' },
+    ],
+  }),
+});
+
 beforeAll(async () => {
-  partners = await startPartnerSimulator();
-  stack = await startStack({
-    config: {
-      // Only leads with contact details have an identity: the others are never flagged.
-      settings: { duplicates: { secret: 'reports-duplicates-secret-0123', window: '30d', action: 'flag' } },
-      partners: [
-        partner('acme', 'auto', '1h', 12.5),
-        partner('bolt', 'home', '1h', 9),
-        partner('slow', 'slow', '2s'), // never posts back: its leads expire
-      ],
-      sources: [
-        { id: 'src-1', apiKey: 'key-src-1-abcdef' },
-        { id: 'src-2', apiKey: 'key-src-2-abcdef' },
-        { id: 'src-3', apiKey: 'key-src-3-abcdef' },
-        { id: 'src-4', apiKey: 'key-src-4-abcdef' },
-      ],
-    },
-  });
   // What the gateway's housekeeping does at start: from now on recent_status_events holds every status written.
   await keepReportHouse(new Date());
   windowFrom = new Date(Date.now() - 1000).toISOString();
@@ -141,11 +141,6 @@ beforeAll(async () => {
   await statusOf(s1, 'expired');
   windowTo = new Date(Date.now() + 1000).toISOString();
 }, 180_000);
-
-afterAll(async () => {
-  await stack?.stop();
-  await partners?.stop();
-});
 
 const report = async (query: string) => getJson(`${stack.baseUrl}/reports/summary?${query}`, ADMIN);
 

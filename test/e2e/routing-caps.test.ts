@@ -1,14 +1,9 @@
 // Caps under concurrency on the real dev server and Mongo-wire server: 200 leads posted at once against a
 // daily cap of 50 never overshoot it, a slot taken by a delivery that failed is given back, and the day
 // turns over at 00:00 UTC. The activities run on an injected clock, so no test straddles a real midnight.
-import {
-  startPartnerSimulator,
-  startSourceSimulator,
-  type PartnerSimulator,
-  type SourceSimulator,
-} from '../../scripts/simulators';
 import { CapSlot, Lead } from '../../shared/models';
-import { postJson, startStack, type Stack } from '../support/stack';
+import { useStack } from '../support/e2e';
+import { postJson } from '../support/stack';
 
 const KEY = { 'x-api-key': 'key-src-1-abcdef' };
 const HOUR = 3_600_000;
@@ -17,11 +12,6 @@ const startedAt = Date.now();
 const todayNoon = new Date(startedAt).setUTCHours(12, 0, 0, 0);
 let shiftMs = 0;
 const clock = () => new Date(todayNoon + (Date.now() - startedAt) + shiftMs);
-let stack: Stack;
-let capped: PartnerSimulator;
-let flaky: PartnerSimulator;
-let open: PartnerSimulator;
-let source: SourceSimulator;
 
 function partner(id: string, url: string, routing: Record<string, unknown>) {
   return {
@@ -35,39 +25,29 @@ function partner(id: string, url: string, routing: Record<string, unknown>) {
   };
 }
 
-beforeAll(async () => {
-  [capped, flaky, open, source] = await Promise.all([
-    startPartnerSimulator(),
-    startPartnerSimulator(),
-    startPartnerSimulator(),
-    startSourceSimulator(),
-  ]);
-  const accept = () => ({ body: { status: 'accepted' } });
-  capped.setBehavior(accept);
-  open.setBehavior(accept);
-  // flaky refuses leads marked to fail (HTTP 400: a rejection), takes the others.
-  flaky.setBehavior((lead) =>
-    (lead.body.data as { fail?: boolean } | undefined)?.fail
-      ? { httpStatus: 400, body: { error: 'no' } }
-      : accept(),
-  );
-  stack = await startStack({
-    config: {
-      partners: [
-        partner('capped', capped.url, { priority: 1, dailyCap: 50, filters: { vertical: ['bulk'] } }),
-        partner('flaky', flaky.url, { priority: 1, dailyCap: 3, filters: { vertical: ['flaky'] } }),
-        partner('open', open.url, { priority: 9 }),
-        partner('daily', capped.url, { priority: 1, dailyCap: 1, filters: { vertical: ['daily'] } }),
-      ],
-      sources: [{ id: 'src-1', apiKey: 'key-src-1-abcdef' }],
+const accept = () => ({ body: { status: 'accepted' } });
+const { stack, capped, flaky, open } = useStack({
+  partners: {
+    capped: { behavior: accept },
+    // flaky refuses leads marked to fail (HTTP 400: a rejection), takes the others.
+    flaky: {
+      behavior: (lead) =>
+        (lead.body.data as { fail?: boolean } | undefined)?.fail
+          ? { httpStatus: 400, body: { error: 'no' } }
+          : accept(),
     },
-    now: clock,
-  });
-}, 60_000);
-
-afterAll(async () => {
-  await stack?.stop();
-  await Promise.all([capped?.stop(), flaky?.stop(), open?.stop(), source?.stop()]);
+    open: { behavior: accept },
+  },
+  config: ({ capped, flaky, open }) => ({
+    partners: [
+      partner('capped', capped.url, { priority: 1, dailyCap: 50, filters: { vertical: ['bulk'] } }),
+      partner('flaky', flaky.url, { priority: 1, dailyCap: 3, filters: { vertical: ['flaky'] } }),
+      partner('open', open.url, { priority: 9 }),
+      partner('daily', capped.url, { priority: 1, dailyCap: 1, filters: { vertical: ['daily'] } }),
+    ],
+    sources: [{ id: 'src-1', apiKey: 'key-src-1-abcdef' }],
+  }),
+  stack: { now: clock },
 });
 
 /** Waits until `n` leads of this vertical have a final status; polls once a second so the database serves the leads. */

@@ -198,6 +198,11 @@ export function baseConfig(
   };
 }
 
+/** `baseConfig` overrides: notifications give up after 2 s, so a failing source endpoint exhausts them within a test. */
+export const SHORT_NOTIFY = {
+  source: { notify: { initialInterval: 100, maxInterval: 200, maxDuration: '2s' } },
+};
+
 export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}) {
   const res = await fetch(url, {
     method: 'POST',

@@ -1,8 +1,8 @@
-// Helpers shared by the postback end-to-end suites: a config with one partner per vertical, leads waited
+// Helpers for the postback end-to-end suites: a config with one partner per vertical, leads waited
 // into `pending`, raw HTTP requests (any method, content type and body) and signed postback query strings.
 import { Lead, Notification, StatusEvent } from '../../shared/models';
 import { signParams } from '../../shared/signature';
-import { baseConfig, eventually, postJson, type Stack } from '../support/stack';
+import { baseConfig, eventually, postJson, type Stack } from './stack';
 
 export const SOURCE_KEY = { 'x-api-key': 'key-src-1-abcdef' };
 export const ACME_TOKEN = 'acme-token-123';
@@ -15,44 +15,53 @@ export function partnersConfig(
   acme: Record<string, unknown> = {},
 ): { partners: Record<string, unknown>[]; sources: Record<string, unknown>[] } {
   const cfg = baseConfig(partnerUrl, sourceUrl);
-  const delivery = { url: `${partnerUrl}/leads`, timeoutMs: 2000, maxAttempts: 3 };
   const acmePartner = cfg.partners[0] as Record<string, unknown>;
   return {
     ...cfg,
     partners: [
       { ...acmePartner, routing: { filters: { vertical: ['auto'] } }, ...acme },
-      {
-        id: 'signed',
-        delivery,
-        postback: { hmacSecret: HMAC_SECRET, timeout: '1h' },
-        routing: { filters: { vertical: ['home'] } },
-        payout: 7,
-      },
-      {
-        id: 'fenced',
-        delivery,
-        postback: { token: 'fenced-token-123', ipAllowlist: ['10.0.0.0/8'], timeout: '1h' },
-        routing: { filters: { vertical: ['solar'] } },
-        payout: 3,
-      },
-      {
-        id: 'net',
-        delivery,
-        postback: {
+      verticalPartner(partnerUrl, 'signed', 'home', { hmacSecret: HMAC_SECRET }, { payout: 7 }),
+      verticalPartner(
+        partnerUrl,
+        'fenced',
+        'solar',
+        { token: 'fenced-token-123', ipAllowlist: ['10.0.0.0/8'] },
+        { payout: 3 },
+      ),
+      verticalPartner(
+        partnerUrl,
+        'net',
+        'loans',
+        {
           token: 'net-token-12345',
           params: { subid: 'clickid', status: 'st', token: 'key', txid: 'transaction_id' },
           statusMap: { '1': 'pending', '2': 'accepted', '3': 'rejected', lead: 'accepted' },
-          timeout: '1h',
         },
-        routing: { filters: { vertical: ['loans'] } },
-        payout: 9,
-      },
+        { payout: 9 },
+      ),
     ],
   };
 }
 
+/** A partner at the simulator that gets the leads of one vertical only; its postbacks time out after 1 h. */
+export function verticalPartner(
+  partnerUrl: string,
+  id: string,
+  vertical: string,
+  postback: Record<string, unknown>,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    id,
+    delivery: { url: `${partnerUrl}/leads`, timeoutMs: 2000, maxAttempts: 3 },
+    postback: { timeout: '1h', ...postback },
+    routing: { filters: { vertical: [vertical] } },
+    ...extra,
+  };
+}
+
 /** Submits a lead and waits until its workflow has delivered it and recorded `pending`. */
-export async function pendingLead(stack: Stack, vertical: string, clickId: string): Promise<string> {
+export async function pendingLead(stack: Stack, vertical: string, clickId?: string): Promise<string> {
   const created = await postJson(
     `${stack.baseUrl}/leads`,
     { clickId, vertical, geo: { country: 'US' } },
@@ -109,14 +118,17 @@ export async function send(baseUrl: string, req: RawRequest): Promise<RawRespons
     headers,
     body: req.body,
   });
+  return { status: res.status, body: await bodyOf(res) };
+}
+
+/** An answer's JSON body, or `{ text }` when it is not JSON. */
+export async function bodyOf(res: Response): Promise<Record<string, unknown>> {
   const text = await res.text();
-  let body: Record<string, unknown>;
   try {
-    body = JSON.parse(text) as Record<string, unknown>;
+    return JSON.parse(text) as Record<string, unknown>;
   } catch {
-    body = { text };
+    return { text };
   }
-  return { status: res.status, body };
 }
 
 export function nowSeconds(offset = 0): string {
