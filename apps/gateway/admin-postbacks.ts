@@ -10,6 +10,7 @@ import {
   type PostbackLogEntry,
   type PostbackLogPage,
   type PostbackLogQuery,
+  type PostbackReceived,
   type RefusalSummary,
 } from '../../shared/http';
 import type { ConfigIndex } from '../../shared/config';
@@ -48,8 +49,8 @@ function readPage(filter: Record<string, unknown>, limit: number) {
     .lean();
 }
 
-const entry = (p: StoredLine): PostbackLogEntry => ({
-  id: String(p._id),
+/** A stored line as the journey shows it (`GET /admin/leads/:id/journey`). */
+export const receivedPostback = (p: StoredLine): PostbackReceived => ({
   receivedAt: new Date(p.receivedAt).toISOString(),
   method: p.method ?? undefined,
   path: p.path ?? undefined,
@@ -58,7 +59,6 @@ const entry = (p: StoredLine): PostbackLogEntry => ({
   ip: p.ip ?? undefined,
   requestId: p.requestId ?? undefined,
   partnerId: p.partnerId ?? undefined,
-  leadId: p.leadId ?? undefined,
   rawStatus: p.rawStatus ?? undefined,
   status: p.status ?? undefined,
   txid: p.txid ?? undefined,
@@ -69,6 +69,13 @@ const entry = (p: StoredLine): PostbackLogEntry => ({
   errorCode: p.errorCode ?? undefined,
   errorMessage: p.errorMessage ?? undefined,
   latencyMs: p.latencyMs ?? undefined,
+});
+
+/** A stored line as the postback log lists it: the journey's fields, its id, its lead and a test's verdict. */
+const entry = (p: StoredLine): PostbackLogEntry => ({
+  id: String(p._id),
+  ...receivedPostback(p),
+  leadId: p.leadId ?? undefined,
   wouldApply: p.wouldApply ?? undefined,
   reason: p.reason ?? undefined,
 });

@@ -22,6 +22,7 @@ import { leadWorkflowId } from '../../shared/temporal';
 import { decodeCursor, encodeCursor } from './cursor';
 import { leadSummary, type LeadService } from './leads';
 import type { ConfigIndex } from '../../shared/config';
+import { receivedPostback } from './admin-postbacks';
 import { adminAuth } from './middleware';
 import type { TemporalGateway } from './temporal';
 import { parseInput } from './validation';
@@ -82,26 +83,7 @@ export async function leadJourney(leads: LeadService, leadId: string): Promise<J
     PostbackLog.find({ leadId }).sort({ receivedAt: 1 }).lean(),
     Bid.find({ leadId }).sort({ at: 1 }).lean(),
   ]);
-  const postbacks = logs.map((p) => ({
-    receivedAt: new Date(p.receivedAt).toISOString(),
-    method: p.method ?? undefined,
-    path: p.path ?? undefined,
-    query: (p.query as Record<string, unknown> | undefined) ?? undefined,
-    body: (p.body as Record<string, unknown> | undefined) ?? undefined,
-    ip: p.ip ?? undefined,
-    requestId: p.requestId ?? undefined,
-    partnerId: p.partnerId ?? undefined,
-    rawStatus: p.rawStatus ?? undefined,
-    status: p.status ?? undefined,
-    txid: p.txid ?? undefined,
-    payout: p.payoutCents != null ? fromCents(p.payoutCents) : undefined,
-    currency: p.currency ?? undefined,
-    outcome: p.outcome,
-    httpStatus: p.httpStatus ?? undefined,
-    errorCode: p.errorCode ?? undefined,
-    errorMessage: p.errorMessage ?? undefined,
-    latencyMs: p.latencyMs ?? undefined,
-  }));
+  const postbacks = logs.map(receivedPostback);
   const timeline: TimelineEntry[] = [
     ...lead.history.map((h) => ({
       at: h.at,
