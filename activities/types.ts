@@ -1,5 +1,6 @@
 // The activity contract: inputs and results shared by the activities and the workflow that schedules them.
 import type { CanonicalStatus } from '../shared/statuses';
+import type { LeadHead } from '../shared/temporal';
 
 export interface NotifyPolicy {
   initialIntervalMs: number;
@@ -7,13 +8,7 @@ export interface NotifyPolicy {
   maxDurationMs: number;
 }
 
-export interface LeadSnapshot {
-  leadId: string;
-  sourceId: string;
-  status: CanonicalStatus;
-  partnerId?: string;
-  payoutCents?: number;
-  currency?: string;
+export interface LeadSnapshot extends LeadHead {
   expiresAt?: string;
   /** The last recorded history sequence number; the workflow continues from it. */
   seq: number;

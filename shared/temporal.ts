@@ -45,14 +45,18 @@ export interface ReplayNotificationSignal {
 export const postbackSignal = defineSignal<[PostbackSignal]>('postback');
 export const replayNotificationSignal = defineSignal<[ReplayNotificationSignal]>('replayNotification');
 
-/** What the workflow knows of its lead right now (the `status` query). */
-export interface LeadWorkflowView {
+/** A lead as both the workflow's view and the activities' snapshot of it start. */
+export interface LeadHead {
   leadId: string;
   sourceId: string;
   status: CanonicalStatus;
   partnerId?: string;
   payoutCents?: number;
   currency?: string;
+}
+
+/** What the workflow knows of its lead right now (the `status` query). */
+export interface LeadWorkflowView extends LeadHead {
   partnersTried: string[];
   deadline?: string;
   /** A ping-post auction's answers and the bid the lead was sold on (absent for waterfall-only leads). */
@@ -78,3 +82,17 @@ export const SEARCH_ATTRIBUTES = {
   winningBidCents: defineSearchAttributeKey('WinningBidCents', 'INT'),
   winningBidCurrency: defineSearchAttributeKey('WinningBidCurrency', 'KEYWORD'),
 } as const;
+
+/**
+ * What a lead's workflow is started with besides its id and input: the search attributes and memo the Temporal UI
+ * and `leadrouter find` read from its first event (the gateway's start and update-with-start, tests, bench).
+ */
+export function leadStartAttributes(sourceId: string) {
+  return {
+    typedSearchAttributes: [
+      { key: SEARCH_ATTRIBUTES.leadStatus, value: 'received' },
+      { key: SEARCH_ATTRIBUTES.sourceId, value: sourceId },
+    ],
+    memo: { sourceId },
+  };
+}

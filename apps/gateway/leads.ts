@@ -6,7 +6,7 @@ import type { Logger } from '../../shared/logger';
 import type { Metrics } from '../../shared/metrics';
 import { Delivery, insertOnce, IntakeOutbox, Lead, Notification, StatusEvent } from '../../shared/models';
 import { DEFAULT_CURRENCY, fromCents } from '../../shared/money';
-import { insertStatusEvent } from '../../shared/reports';
+import { insertStatusEvent, receivedEvent } from '../../shared/reports';
 import type { LeadInput, LeadSummary, LeadView } from '../../shared/http';
 import type { CanonicalStatus } from '../../shared/statuses';
 import { leadWorkflowId } from '../../shared/temporal';
@@ -188,16 +188,5 @@ const REPEAT_FIELDS = { sourceId: 1, status: 1, createdAt: 1, duplicateOf: 1 } a
 
 /** The lead's `received` status event (and its report copy); idempotent, so a retry may write it again. */
 function recordReceived(leadId: string, sourceId: string, at: Date, duplicateOf?: string): Promise<boolean> {
-  return insertStatusEvent(
-    {
-      _id: `${leadId}:0`,
-      leadId,
-      sourceId,
-      status: 'received',
-      at,
-      reason: 'received from source',
-      ...(duplicateOf ? { duplicateOf } : {}),
-    },
-    at,
-  );
+  return insertStatusEvent(receivedEvent(leadId, sourceId, at, duplicateOf), at);
 }

@@ -15,7 +15,7 @@ import {
   postbackSignal,
   postPingedUpdate,
   replayNotificationSignal,
-  SEARCH_ATTRIBUTES,
+  leadStartAttributes,
   type LeadWorkflowInput,
   type PingAnswer,
   type PostbackSignal,
@@ -83,11 +83,7 @@ export class TemporalGateway {
           workflowId: leadWorkflowId(leadId),
           taskQueue: this.options.taskQueue,
           args: [{ leadId } satisfies LeadWorkflowInput],
-          typedSearchAttributes: [
-            { key: SEARCH_ATTRIBUTES.leadStatus, value: 'received' },
-            { key: SEARCH_ATTRIBUTES.sourceId, value: sourceId },
-          ],
-          memo: { sourceId },
+          ...leadStartAttributes(sourceId),
           workflowIdReusePolicy: 'REJECT_DUPLICATE',
         }),
       );
@@ -106,11 +102,7 @@ export class TemporalGateway {
       workflowId: leadWorkflowId(leadId),
       taskQueue: this.options.taskQueue,
       args: [{ leadId, ping: true } satisfies LeadWorkflowInput],
-      typedSearchAttributes: [
-        { key: SEARCH_ATTRIBUTES.leadStatus, value: 'received' },
-        { key: SEARCH_ATTRIBUTES.sourceId, value: sourceId },
-      ],
-      memo: { sourceId },
+      ...leadStartAttributes(sourceId),
       workflowIdConflictPolicy: 'USE_EXISTING',
     });
     return this.call(

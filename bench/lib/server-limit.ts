@@ -3,7 +3,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import type { temporal } from '@temporalio/proto';
-import { postbackSignal, SEARCH_ATTRIBUTES, type PostbackSignal } from '../../shared/temporal';
+import { leadStartAttributes, postbackSignal, type PostbackSignal } from '../../shared/temporal';
 import { runLoad, type LoadResult } from './ingest-stack';
 import type { ServerLimitActivities, ServerLimitInput, serverLimitJourney } from './server-limit-workflow';
 
@@ -124,11 +124,7 @@ export async function startServerLimit(address: string, namespace: string): Prom
           taskQueue,
           args: [{ journeyId, publish } satisfies ServerLimitInput],
           // As the gateway starts a lead's workflow (apps/gateway/temporal.ts).
-          typedSearchAttributes: [
-            { key: SEARCH_ATTRIBUTES.leadStatus, value: 'received' },
-            { key: SEARCH_ATTRIBUTES.sourceId, value: 'src-1' },
-          ],
-          memo: { sourceId: 'src-1' },
+          ...leadStartAttributes('src-1'),
           workflowIdReusePolicy: 'REJECT_DUPLICATE',
         });
         ids.push(journeyId);

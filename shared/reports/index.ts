@@ -6,6 +6,7 @@ export { RecentStatusEvent, ReportBucket } from './model';
 export {
   insertStatusEvent,
   keepRecentStatusEvents,
+  receivedEvent,
   recentCopy,
   recordMarks,
   type NewStatusEvent,

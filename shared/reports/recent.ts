@@ -64,6 +64,24 @@ export function recentCopy(
   return { _id: event._id, recordedAt, row: JSON.stringify(row) };
 }
 
+/** The status event every lead starts with: `<leadId>:0`, written at intake. */
+export function receivedEvent(
+  leadId: string,
+  sourceId: string,
+  at: Date,
+  duplicateOf?: string,
+): NewStatusEvent {
+  return {
+    _id: `${leadId}:0`,
+    leadId,
+    sourceId,
+    status: 'received',
+    at,
+    reason: 'received from source',
+    ...(duplicateOf ? { duplicateOf } : {}),
+  };
+}
+
 /**
  * Writes a status event and its recent copy, both stamped `recordedAt`: the one way
  * status events are written (lead intake, recordStatus), so the copy misses none. Returns false when the event

@@ -18,11 +18,13 @@ import { connectMongo, disconnectMongo } from '../../shared/db';
 import { createLogger } from '../../shared/logger';
 import { createMetrics } from '../../shared/metrics';
 import { Delivery, Lead, Notification, StatusEvent } from '../../shared/models';
+import { receivedEvent } from '../../shared/reports';
 import {
   LEAD_WORKFLOW_TYPE,
   leadWorkflowId,
   postbackSignal,
   replayNotificationSignal,
+  leadStartAttributes,
   SEARCH_ATTRIBUTES,
   statusQuery,
   type LeadWorkflowInput,
@@ -274,14 +276,7 @@ export async function startWorkflowHarness(
         createdAt: at,
         updatedAt: at,
       });
-      await StatusEvent.create({
-        _id: `${leadId}:0`,
-        leadId,
-        sourceId,
-        status: 'received',
-        at,
-        reason: 'received from source',
-      });
+      await StatusEvent.create(receivedEvent(leadId, sourceId, at));
       return leadId;
     },
     async startLead(leadId, sourceId = defaultSource()) {
@@ -289,11 +284,7 @@ export async function startWorkflowHarness(
         workflowId: leadWorkflowId(leadId),
         taskQueue,
         args: [{ leadId } satisfies LeadWorkflowInput],
-        typedSearchAttributes: [
-          { key: SEARCH_ATTRIBUTES.leadStatus, value: 'received' },
-          { key: SEARCH_ATTRIBUTES.sourceId, value: sourceId },
-        ],
-        memo: { sourceId },
+        ...leadStartAttributes(sourceId),
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
       });
     },
