@@ -152,68 +152,37 @@ export async function startDemoSimulators(
   };
 }
 
+/** A demo lead: the status it should end in, and the body POST /leads gets (`data.demo` picks the partner's act). */
+const demoLead = (
+  expect: string,
+  clickId: string,
+  vertical: string,
+  geo: Record<string, string>,
+  demo: string,
+) => ({
+  expect,
+  body: { clickId, vertical, geo, data: { demo } },
+});
+
 export const DEMO_LEADS = [
-  {
-    expect: 'accepted',
-    body: {
-      clickId: 'demo-accept',
-      vertical: 'auto',
-      geo: { country: 'US', state: 'TX', zip: '73301' },
-      data: { demo: 'accept' },
-    },
-  },
-  {
-    expect: 'accepted',
-    body: {
-      clickId: 'demo-hold-then-approve',
-      vertical: 'home',
-      geo: { country: 'US' },
-      data: { demo: 'multistep' },
-    },
-  },
-  {
-    expect: 'rejected',
-    body: { clickId: 'demo-reject', vertical: 'auto', geo: { country: 'US' }, data: { demo: 'reject' } },
-  },
-  {
-    expect: 'returned',
-    body: {
-      clickId: 'demo-chargeback',
-      vertical: 'auto',
-      geo: { country: 'US' },
-      data: { demo: 'chargeback' },
-    },
-  },
-  {
-    expect: 'expired',
-    body: { clickId: 'demo-expire', vertical: 'auto', geo: { country: 'GB' }, data: { demo: 'silent' } },
-  },
-  {
-    // An auction: solarbid bids 14.00, sunbuyer 11.50; solarbid wins, is posted the lead with its ping id, and
-    // approves it without naming a payout: the lead earns the winning bid.
-    expect: 'accepted',
-    body: {
-      clickId: 'demo-auction',
-      vertical: 'solar',
-      geo: { country: 'US', state: 'CA', zip: '94107' },
-      data: { demo: 'auction' },
-    },
-  },
-  {
-    // The same auction, but solarbid refuses the post: sunbuyer's bid, the next highest, gets the lead.
-    expect: 'accepted',
-    body: {
-      clickId: 'demo-auction-refused',
-      vertical: 'solar',
-      geo: { country: 'US', state: 'AZ', zip: '85001' },
-      data: { demo: 'auction-refuse' },
-    },
-  },
-  {
-    expect: 'failed',
-    body: { clickId: 'demo-no-buyer', vertical: 'auto', geo: { country: 'FR' }, data: { demo: 'accept' } },
-  },
-] as const;
+  demoLead('accepted', 'demo-accept', 'auto', { country: 'US', state: 'TX', zip: '73301' }, 'accept'),
+  demoLead('accepted', 'demo-hold-then-approve', 'home', { country: 'US' }, 'multistep'),
+  demoLead('rejected', 'demo-reject', 'auto', { country: 'US' }, 'reject'),
+  demoLead('returned', 'demo-chargeback', 'auto', { country: 'US' }, 'chargeback'),
+  demoLead('expired', 'demo-expire', 'auto', { country: 'GB' }, 'silent'),
+  // An auction: solarbid bids 14.00, sunbuyer 11.50; solarbid wins, is posted the lead with its ping id, and
+  // approves it without naming a payout: the lead earns the winning bid.
+  demoLead('accepted', 'demo-auction', 'solar', { country: 'US', state: 'CA', zip: '94107' }, 'auction'),
+  // The same auction, but solarbid refuses the post: sunbuyer's bid, the next highest, gets the lead.
+  demoLead(
+    'accepted',
+    'demo-auction-refused',
+    'solar',
+    { country: 'US', state: 'AZ', zip: '85001' },
+    'auction-refuse',
+  ),
+  demoLead('failed', 'demo-no-buyer', 'auto', { country: 'FR' }, 'accept'),
+];
 
 /** Pushes the demo leads through the gateway and prints where each one ends. */
 export async function runDemo(
