@@ -1,8 +1,6 @@
 // Small numeric and scheduling helpers shared by the benchmarks: percentiles, bounded concurrency, tables.
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+export { sleep, waitFor } from '../../scripts/util';
 
 /** Nearest-rank percentile (p in 0..100) of unsorted samples; NaN when there are none. */
 export function percentile(samples: readonly number[], p: number): number {
@@ -13,7 +11,11 @@ export function percentile(samples: readonly number[], p: number): number {
 }
 
 /** Runs `fn` over `items` with at most `concurrency` calls in flight; results keep the input order. */
-export async function mapPool<T, R>(items: readonly T[], concurrency: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function mapPool<T, R>(
+  items: readonly T[],
+  concurrency: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   async function lane(): Promise<void> {
@@ -26,28 +28,18 @@ export async function mapPool<T, R>(items: readonly T[], concurrency: number, fn
   return results;
 }
 
-/** Polls `check` until it returns something other than undefined; throws with `what` after `timeoutMs`. */
-export async function waitFor<T>(check: () => Promise<T | undefined> | T | undefined, timeoutMs: number, what: string, everyMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (${String(last)})` : ''}`);
-    await sleep(everyMs);
-  }
-}
-
 /** A plain-text table with right-aligned number columns, for benchmark reports that end up in docs. */
-export function formatTable(header: readonly string[], rows: readonly (readonly (string | number)[])[]): string {
+export function formatTable(
+  header: readonly string[],
+  rows: readonly (readonly (string | number)[])[],
+): string {
   const cells = [header, ...rows].map((r) => r.map((c) => String(c)));
   const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
-  const numeric = header.map((_, i) => rows.every((r) => typeof r[i] === 'number' || /^-?[\d.,]+%?$/.test(String(r[i] ?? ''))));
-  const line = (r: string[]) => `| ${r.map((c, i) => (numeric[i] ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0))).join(' | ')} |`;
+  const numeric = header.map((_, i) =>
+    rows.every((r) => typeof r[i] === 'number' || /^-?[\d.,]+%?$/.test(String(r[i] ?? ''))),
+  );
+  const line = (r: string[]) =>
+    `| ${r.map((c, i) => (numeric[i] ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0))).join(' | ')} |`;
   const rule = `|${widths.map((w, i) => (numeric[i] ? `${'-'.repeat(w + 1)}:` : `${'-'.repeat(w + 2)}`)).join('|')}|`;
   return [line(cells[0] ?? []), rule, ...cells.slice(1).map(line)].join('\n');
 }

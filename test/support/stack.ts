@@ -14,6 +14,7 @@ import { connectMongo, disconnectMongo } from '../../shared/db';
 import { createLogger } from '../../shared/logger';
 import { createMetrics, type Metrics } from '../../shared/metrics';
 import { testEnv, uniqueDbName, uniqueTaskQueue } from './servers';
+import { waitFor } from '../../scripts/util';
 
 export const ADMIN_KEY = 'admin-key-for-tests-0123456789';
 
@@ -150,24 +151,12 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 }
 
 /** Polls until `check` returns a value other than undefined, or fails with the last state after `timeoutMs`. */
-export async function eventually<T>(
+export function eventually<T>(
   check: () => Promise<T | undefined>,
   timeoutMs = 20_000,
   what = 'condition',
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  return waitFor(check, timeoutMs, what, 100);
 }
 
 /** A minimal valid routing config around the given partner and source endpoints. */
