@@ -25,7 +25,6 @@ import {
   postbackSignal,
   replayNotificationSignal,
   leadStartAttributes,
-  SEARCH_ATTRIBUTES,
   statusQuery,
   type LeadWorkflowInput,
   type LeadWorkflowView,
