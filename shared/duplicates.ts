@@ -113,6 +113,11 @@ async function isLive(
   return age < ABANDONED_CLAIM_MS || (await Lead.exists({ _id: held.leadId })) !== null;
 }
 
+/** Gives back every claim a lead holds (its post never happened), so the person's next lead is no duplicate of it. */
+export async function releaseIdentity(leadId: string): Promise<void> {
+  await IdentityClaim.deleteMany({ leadId });
+}
+
 /** True when any of the hashes is on the suppression list. */
 export async function isSuppressed(hashes: string[]): Promise<boolean> {
   if (hashes.length === 0) return false;

@@ -21,8 +21,16 @@ export type PingAnswer =
 
 /** Update-with-start of a pinged lead's run: answers when its auction is decided. */
 export const pingUpdate = defineUpdate<PingAnswer>('ping');
+/**
+ * What the gateway found screening the full lead (a ping carries no contact data, so its plan could not):
+ * partners not to post it to, with the reason (`duplicate`: bought this person within its window; `suppressed`).
+ */
+export interface PostPinged {
+  skip?: Record<string, string>;
+}
+
 /** The full lead is stored: post it to the reserved winner. Refused when the reservation has lapsed. */
-export const postPingedUpdate = defineUpdate<void>('postPinged');
+export const postPingedUpdate = defineUpdate<void, [PostPinged]>('postPinged');
 
 /** A partner's postback, already authenticated, deduplicated and mapped to a canonical status by the gateway. */
 export interface PostbackSignal {

@@ -31,6 +31,7 @@ import {
   type LeadWorkflowView,
   type PingAnswer,
   type PostbackSignal,
+  type PostPinged,
   type ReplayNotificationSignal,
 } from '../shared/temporal';
 import { rankBids, type AuctionVerdict, type RankedBid } from './auction';
@@ -76,19 +77,29 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
   // only while the reservation holds. Registered for ping-started runs only: a plain lead has nothing to post.
   let pingAnswer: PingAnswer | undefined;
   let reservation: 'none' | 'open' | 'posted' | 'lapsed' = 'none';
+  // Partners the full lead's person rules out; an update without them (sent before they existed) skips none.
+  let screened: Record<string, string> = {};
   if (ping) {
     setHandler(pingUpdate, async () => {
       await condition(() => pingAnswer !== undefined);
       return pingAnswer as PingAnswer;
     });
-    setHandler(postPingedUpdate, () => void (reservation = 'posted'), {
-      validator: () => {
-        if (reservation !== 'open')
-          throw new Error(
-            reservation === 'posted' ? 'pingId already used' : 'pingId expired or without a bid',
-          );
+    setHandler(
+      postPingedUpdate,
+      (post) => {
+        reservation = 'posted';
+        // Recorded before the argument existed, an update replays without one.
+        screened = (post as PostPinged | undefined)?.skip ?? {};
       },
-    });
+      {
+        validator: (_post: PostPinged) => {
+          if (reservation !== 'open')
+            throw new Error(
+              reservation === 'posted' ? 'pingId already used' : 'pingId expired or without a bid',
+            );
+        },
+      },
+    );
   }
 
   const lead = await loadThenRecord(leadId);
@@ -301,6 +312,13 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
       if (tried >= plan.maxPartners) break;
       if (bid && Date.now() > bid.validUntil) {
         passed.push(`${c.partnerId}: bid expired`);
+        continue;
+      }
+      // A pinged lead's person was known only at the post: the buyers it rules out are passed over as
+      // planRoute passes them over for a lead posted whole.
+      const ruledOut = screened[c.partnerId];
+      if (ruledOut) {
+        passed.push(`${c.partnerId}: ${ruledOut}`);
         continue;
       }
       // Caps count posts, not pings.

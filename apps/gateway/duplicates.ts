@@ -3,7 +3,7 @@
 import type { ConfigIndex, SourceConfig } from '../../shared/config';
 import { claimIdentity, leadIdentity } from '../../shared/duplicates';
 import { AppError } from '../../shared/errors';
-import type { LeadInput } from '../../shared/http';
+import type { IdentityInput } from '../../shared/identity';
 
 export interface IntakeIdentity {
   /** Stored on the lead: the per-partner rule and the suppression list match on them later. */
@@ -14,7 +14,7 @@ export interface IntakeIdentity {
 export async function screenDuplicates(
   config: ConfigIndex | undefined,
   source: SourceConfig,
-  input: LeadInput,
+  input: IdentityInput,
   leadId: string,
   at: Date,
 ): Promise<IntakeIdentity> {

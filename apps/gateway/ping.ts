@@ -2,14 +2,17 @@
 // reserved bid; POST /leads with that pingId then posts the full lead to the winner without pinging again.
 import Router from '@koa/router';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { personScreen } from '../../activities/duplicates';
 import type { ConfigIndex, SourceConfig } from '../../shared/config';
 import { AppError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import { Lead } from '../../shared/models';
 import { fromCents } from '../../shared/money';
+import { releaseIdentity } from '../../shared/duplicates';
 import { insertStatusEvent } from '../../shared/reports';
 import { pingInputSchema, type LeadInput, type PingAnswerBody } from '../../shared/http';
 import { leadWorkflowId } from '../../shared/temporal';
+import { screenDuplicates } from './duplicates';
 import { newLeadId } from './leads';
 import { sourceAuth, sourceRateLimit } from './middleware';
 import type { RateLimits } from './rate-limit';
@@ -66,17 +69,37 @@ export class PingService {
   async post(source: SourceConfig, input: LeadInput & { pingId: string }) {
     const { pingId, leadId: given, ...fields } = input;
     if (given && given !== pingId) throw new AppError('invalid_request', 'leadId and pingId differ');
-    const lead = await Lead.findById(pingId, { sourceId: 1, status: 1 }).lean();
+    const lead = await Lead.findById(pingId, { sourceId: 1, status: 1, geo: 1 }).lean();
     // Another source's ping is reported as unknown: its existence is not this source's business.
     if (!lead || lead.sourceId !== source.id) throw new AppError('not_found', 'unknown pingId');
     if (lead.status !== 'received') throw new AppError('conflict', 'pingId expired or already used');
     const at = this.deps.now?.() ?? new Date();
-    await Lead.updateOne({ _id: pingId, status: 'received' }, { $set: { ...fields, updatedAt: at } });
+    // The ping carried no contact data: the person is known only now, and is screened as a lead posted whole
+    // (a duplicate is refused or flagged; the buyers it rules out are passed over by the run).
+    const config = this.deps.config();
+    // A phone's region is the lead's country, from the ping when the post leaves it out.
+    const person = { contact: fields.contact, geo: fields.geo ?? lead.geo };
+    const identity = await screenDuplicates(config, source, person, pingId, at);
+    await Lead.updateOne(
+      { _id: pingId, status: 'received' },
+      { $set: { ...fields, ...identity, updatedAt: at } },
+    );
+    const screen = await personScreen({ _id: pingId, identity: identity.identity }, at);
+    const skip: Record<string, string> = {};
+    for (const partner of config.partners.values()) {
+      const reason = await screen(partner);
+      if (reason) skip[partner.id] = reason;
+    }
     try {
-      await this.deps.temporal.postPinged(pingId);
+      await this.deps.temporal.postPinged(pingId, { skip });
     } catch (err) {
-      if (err instanceof WorkflowUpdateFailedError || err instanceof WorkflowNotFoundError)
+      if (err instanceof WorkflowUpdateFailedError || err instanceof WorkflowNotFoundError) {
+        // A lapsed reservation takes no post: the person's claim must not make the source's next lead of it a
+        // duplicate of this one. A post already taken (a retried request) keeps its claim.
+        if (!/already used/.test(String((err.cause as Error | undefined)?.message)))
+          await releaseIdentity(pingId);
         throw new AppError('conflict', `pingId expired or already used`);
+      }
       this.deps.logger.warn({ err: String(err), leadId: pingId }, 'post of a pinged lead failed');
       throw new AppError('dependency_unavailable', 'the post could not be handed over; try again');
     }

@@ -19,6 +19,7 @@ import {
   type LeadWorkflowInput,
   type PingAnswer,
   type PostbackSignal,
+  type PostPinged,
   type ReplayNotificationSignal,
 } from '../../shared/temporal';
 import { explainConnectError, type TemporalConnectionOptions } from '../../shared/temporal-connection';
@@ -112,8 +113,10 @@ export class TemporalGateway {
   }
 
   /** Tells a pinged lead's run its full lead is stored; rejected (WorkflowUpdateFailedError) once lapsed. */
-  async postPinged(leadId: string): Promise<void> {
-    await this.call((c) => c.workflow.getHandle(leadWorkflowId(leadId)).executeUpdate(postPingedUpdate));
+  async postPinged(leadId: string, post: PostPinged): Promise<void> {
+    await this.call((c) =>
+      c.workflow.getHandle(leadWorkflowId(leadId)).executeUpdate(postPingedUpdate, { args: [post] }),
+    );
   }
 
   async signalPostback(leadId: string, signal: PostbackSignal): Promise<void> {

@@ -51,7 +51,7 @@ test('the ping answers the best bid; the post goes to that bidder with its ping 
   const pingsB = h.sims.b.pings.length;
 
   await Lead.updateOne({ _id: leadId }, { $set: { contact: { email: 'lead@example.com' } } });
-  await handle.executeUpdate(postPingedUpdate);
+  await handle.executeUpdate(postPingedUpdate, { args: [{}] });
   const view = (await handle.result()) as LeadWorkflowView;
 
   expect(view).toMatchObject({ status: 'accepted', partnerId: 'a', payoutCents: 600 });
@@ -59,7 +59,29 @@ test('the ping answers the best bid; the post goes to that bidder with its ping 
   expect(post?.body.pingId).toBe(h.sims.a.pings.at(-1)?.pingId);
   expect([h.sims.a.pings.length, h.sims.b.pings.length]).toEqual([pingsA, pingsB]);
   // A second post of the same ping is refused by the run (it is over: the handle's update fails).
-  await expect(handle.executeUpdate(postPingedUpdate)).rejects.toThrow();
+  await expect(handle.executeUpdate(postPingedUpdate, { args: [{}] })).rejects.toThrow();
+});
+
+test("buyers the full lead's person rules out are passed over at the post: the next bid takes it", async () => {
+  const { leadId, handle } = await ping();
+  await handle.executeUpdate(postPingedUpdate, { args: [{ skip: { a: 'duplicate' } }] });
+  const view = (await handle.result()) as LeadWorkflowView;
+
+  expect(view).toMatchObject({ status: 'accepted', partnerId: 'b', payoutCents: 400 });
+  expect(h.sims.a.received.filter((l) => l.subid === leadId)).toHaveLength(0);
+  expect(h.sims.b.received.filter((l) => l.subid === leadId)).toHaveLength(1);
+});
+
+test('every buyer ruled out at the post (a suppressed person): failed with the reasons, nobody gets it', async () => {
+  const { leadId, handle } = await ping();
+  await handle.executeUpdate(postPingedUpdate, { args: [{ skip: { a: 'suppressed', b: 'suppressed' } }] });
+  const view = (await handle.result()) as LeadWorkflowView;
+
+  expect(view).toMatchObject({ status: 'failed', partnersTried: [] });
+  const failed = await StatusEvent.findOne({ leadId, status: 'failed' }).lean();
+  expect(failed?.reason).toBe('no bidder took the lead (a: suppressed; b: suppressed)');
+  expect(h.sims.a.received.filter((l) => l.subid === leadId)).toHaveLength(0);
+  expect(h.sims.b.received.filter((l) => l.subid === leadId)).toHaveLength(0);
 });
 
 test('no post before the bid lapses: the lead fails with the reason and nobody gets it', async () => {
@@ -81,5 +103,5 @@ test('a ping without a valid bid answers why and fails the lead; a post is refus
   expect(answer.bidCents === null && answer.reason).toContain('a: out of budget');
   const view = (await handle.result()) as LeadWorkflowView;
   expect(view.status).toBe('failed');
-  await expect(handle.executeUpdate(postPingedUpdate)).rejects.toThrow();
+  await expect(handle.executeUpdate(postPingedUpdate, { args: [{}] })).rejects.toThrow();
 });

@@ -227,7 +227,7 @@ const SCENARIOS: Record<string, Scenario> = {
       });
       await h.env.client.workflow.executeUpdateWithStart(pingUpdate, { startWorkflowOperation });
       const handle = await startWorkflowOperation.workflowHandle();
-      await handle.executeUpdate(postPingedUpdate);
+      await handle.executeUpdate(postPingedUpdate, { args: [{}] });
       await h.waitForStatus(leadId, 'pending');
       await handle.signal(postbackSignal, postbackFor(leadId, 'accepted'));
       await handle.result();
