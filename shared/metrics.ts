@@ -26,6 +26,12 @@ export function createMetrics() {
       labelNames: ['source'] as const,
       registers: [registry],
     }),
+    duplicateLeads: new Counter({
+      name: 'leadrouter_duplicate_leads_total',
+      help: 'Leads found to repeat a person already received in the window, by source and action (reject, flag)',
+      labelNames: ['source', 'action'] as const,
+      registers: [registry],
+    }),
     httpRequests: new Counter({
       name: 'leadrouter_http_requests_total',
       help: 'Gateway HTTP responses by route and status code',

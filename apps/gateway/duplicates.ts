@@ -4,6 +4,7 @@ import type { ConfigIndex, SourceConfig } from '../../shared/config';
 import { claimIdentity, leadIdentity } from '../../shared/duplicates';
 import { AppError } from '../../shared/errors';
 import type { IdentityInput } from '../../shared/identity';
+import type { Metrics } from '../../shared/metrics';
 
 export interface IntakeIdentity {
   /** Stored on the lead: the per-partner rule and the suppression list match on them later. */
@@ -17,6 +18,7 @@ export async function screenDuplicates(
   input: IdentityInput,
   leadId: string,
   at: Date,
+  metrics?: Pick<Metrics, 'duplicateLeads'>,
 ): Promise<IntakeIdentity> {
   const settings = config?.config.settings.duplicates;
   const hashes = leadIdentity(input, settings);
@@ -29,6 +31,7 @@ export async function screenDuplicates(
     at,
     windowMs: settings.window,
   });
+  if (duplicateOf) metrics?.duplicateLeads.inc({ source: source.id, action: settings.action });
   if (duplicateOf && settings.action === 'reject')
     throw new AppError('duplicate_lead', `the same person was received as lead ${duplicateOf}`, [
       { path: 'contact', message: `duplicate of lead ${duplicateOf}` },

@@ -71,7 +71,14 @@ export class LeadService {
     const existing = await Lead.findById(leadId, REPEAT_FIELDS).lean();
     if (existing) return this.repeat(existing, source, leadId);
     const { leadId: _omit, ...fields } = input;
-    const identity = await screenDuplicates(this.deps.config?.(), source, input, leadId, at);
+    const identity = await screenDuplicates(
+      this.deps.config?.(),
+      source,
+      input,
+      leadId,
+      at,
+      this.deps.metrics,
+    );
     const created = await insertOnce(() =>
       Lead.create({
         _id: leadId,

@@ -6,6 +6,7 @@ import { personScreen } from '../../activities/duplicates';
 import type { ConfigIndex, SourceConfig } from '../../shared/config';
 import { AppError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
+import type { Metrics } from '../../shared/metrics';
 import { Lead } from '../../shared/models';
 import { fromCents } from '../../shared/money';
 import { releaseIdentity } from '../../shared/duplicates';
@@ -23,6 +24,8 @@ export interface PingDeps {
   config: () => ConfigIndex;
   temporal: TemporalGateway;
   logger: Logger;
+  /** Duplicates found when a pinged lead is posted count with those of POST /leads. */
+  metrics?: Pick<Metrics, 'duplicateLeads'>;
   now?: () => Date;
 }
 
@@ -79,7 +82,7 @@ export class PingService {
     const config = this.deps.config();
     // A phone's region is the lead's country, from the ping when the post leaves it out.
     const person = { contact: fields.contact, geo: fields.geo ?? lead.geo };
-    const identity = await screenDuplicates(config, source, person, pingId, at);
+    const identity = await screenDuplicates(config, source, person, pingId, at, this.deps.metrics);
     await Lead.updateOne(
       { _id: pingId, status: 'received' },
       { $set: { ...fields, ...identity, updatedAt: at } },

@@ -237,3 +237,28 @@ test('leadrouter suppress: flags and a file of entries go to the list through th
   ).toBe(1);
   expect(err).toContain('phone[0]: not a valid phone number');
 });
+
+test('leadrouter_duplicate_leads_total counts duplicates by source and action on /metrics', async () => {
+  const scrape = async (action: string) => {
+    const text = await (await fetch(`${stack.baseUrl}/metrics`)).text();
+    const line = text
+      .split('\n')
+      .find((l) => l.startsWith(`leadrouter_duplicate_leads_total{source="src-2",action="${action}"}`));
+    return line ? Number(line.split(' ').at(-1)) : 0;
+  };
+  const before = { reject: await scrape('reject'), flag: await scrape('flag') };
+  const SRC2 = { 'x-api-key': 'key-src-2-abcdef' };
+  const post = (email: string) => postJson(`${stack.baseUrl}/leads`, { contact: { email } }, SRC2);
+  expect((await post('counted.once@example.com')).status).toBe(202);
+  expect((await post('Counted.Once@example.com')).status).toBe(409);
+  expect((await post('counted.once@example.com')).status).toBe(409);
+  stack.useConfig(config(acme.url, { window: '30d', action: 'flag' }));
+  try {
+    expect((await post('flagged.twice@example.com')).status).toBe(202);
+    expect((await post('flagged.twice@example.com')).status).toBe(202);
+  } finally {
+    stack.useConfig(config(acme.url, { window: '30d', action: 'reject' }));
+  }
+  expect(await scrape('reject')).toBe(before.reject + 2);
+  expect(await scrape('flag')).toBe(before.flag + 1);
+});
