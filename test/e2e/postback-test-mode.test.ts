@@ -134,3 +134,52 @@ test('a signed test postback: the signature is checked, then the same answer', a
   expect(await PostbackEffect.countDocuments({ leadId })).toBe(0);
   expect((await Lead.findById(leadId).lean())?.status).toBe('pending');
 });
+
+test('a test postback repeating a transaction id already received would not apply, and names the status it claimed', async () => {
+  const leadId = await pendingLead(stack, 'auto', 'clk-test-txid');
+  expect(
+    (await acme({ subid: leadId, status: 'approved', payout: '3.00', txid: 'tx-77' })).body,
+  ).toMatchObject({ duplicate: false });
+  await waitForStatus(leadId, 'accepted');
+  // Another status under the same transaction: a partner's retry with a changed body, not a new event.
+  const res = await acme({ subid: leadId, status: 'declined', txid: 'tx-77', sandbox: '1' });
+  expect(res).toEqual({
+    status: 200,
+    body: {
+      ok: true,
+      test: true,
+      leadId,
+      status: 'rejected',
+      wouldApply: false,
+      reason: 'a repeat: transaction tx-77 was received already (accepted)',
+    },
+  });
+  expect(await PostbackEffect.countDocuments({ leadId })).toBe(1);
+});
+
+test("a test postback for a lead another partner holds would not apply; its status is still read with this partner's map", async () => {
+  const leadId = await pendingLead(stack, 'home', 'clk-test-other'); // delivered to `signed`
+  const res = await acme({ subid: leadId, status: 'lead', sandbox: '1' });
+  expect(res).toEqual({
+    status: 200,
+    body: {
+      ok: true,
+      test: true,
+      leadId,
+      status: 'pending', // acme's own word "lead"
+      wouldApply: false,
+      reason: 'this lead was not delivered to this partner',
+    },
+  });
+  // The same refusal outside a test is an error, as it always was.
+  expect(await acme({ subid: leadId, status: 'lead' })).toMatchObject({
+    status: 403,
+    body: { error: { code: 'forbidden' } },
+  });
+  // A status acme has no word for: the test answers with the mapping error, not a guess.
+  expect(await acme({ subid: leadId, status: 'maybe later', sandbox: '1' })).toMatchObject({
+    status: 422,
+    body: { error: { code: 'unmapped_status' } },
+  });
+  expect((await Lead.findById(leadId).lean())?.status).toBe('pending');
+});
