@@ -7,13 +7,17 @@ import { useStack } from '../support/e2e';
 import { baseConfig, eventually, getJson, leadReaches, postJson } from '../support/stack';
 
 const KEY = { 'x-api-key': 'key-src-1-abcdef' };
+const OTHER_KEY = { 'x-api-key': 'key-src-2-abcdef' };
 
 // Read by the simulator at send time: filled in once the gateway's address is known.
 const partnerOptions: PartnerSimulatorOptions = {};
 
 const { stack, partner, source } = useStack({
   partners: { partner: partnerOptions },
-  config: ({ partner, source }) => baseConfig(partner.url, source.url),
+  config: ({ partner, source }) => {
+    const cfg = baseConfig(partner.url, source.url);
+    return { ...cfg, sources: [...cfg.sources, { id: 'src-2', apiKey: 'key-src-2-abcdef' }] };
+  },
   ready: ({ stack, partner }) => {
     Object.assign(partnerOptions, { postbackUrl: `${stack.baseUrl}/postback/acme`, token: 'acme-token-123' });
     partner.setBehavior(() => ({}));
@@ -107,6 +111,31 @@ test('the same leadId again is the same lead, delivered once', async () => {
   );
   expect(deliveries).toHaveLength(1);
   expect(await Delivery.countDocuments({ leadId: 'idem-key-0001' })).toBe(1);
+});
+
+test('the same new leadId sent many times at once is one lead: one 202, the rest answered as repeats', async () => {
+  const body = { leadId: 'idem-race-0001', clickId: 'clk-race' };
+  const answers = await Promise.all(
+    Array.from({ length: 8 }, () => postJson(`${stack.baseUrl}/leads`, body, KEY)),
+  );
+  expect(answers.map((a) => a.status).sort()).toEqual([200, 200, 200, 200, 200, 200, 200, 202]);
+  for (const a of answers) expect(a.body).toMatchObject({ leadId: 'idem-race-0001' });
+  await leadReaches(stack, 'idem-race-0001', 'pending', KEY, 20_000);
+  expect(await Delivery.countDocuments({ leadId: 'idem-race-0001' })).toBe(1);
+});
+
+test("another source's leadId is not this source's to reuse or read: 409, and the lead stays theirs", async () => {
+  const first = await postJson(`${stack.baseUrl}/leads`, { leadId: 'idem-owned-0001' }, KEY);
+  expect(first.status).toBe(202);
+  const other = await postJson(`${stack.baseUrl}/leads`, { leadId: 'idem-owned-0001' }, OTHER_KEY);
+  expect(other).toMatchObject({
+    status: 409,
+    body: { error: { code: 'conflict', message: 'leadId is already used' } },
+  });
+  expect((await getJson(`${stack.baseUrl}/leads/idem-owned-0001`, OTHER_KEY)).status).toBe(404);
+  expect((await getJson(`${stack.baseUrl}/leads/idem-owned-0001`, KEY)).body).toMatchObject({
+    sourceId: 'src-1',
+  });
 });
 
 test('a partner that posts back before answering the delivery still decides the lead', async () => {
