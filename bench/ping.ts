@@ -1,0 +1,194 @@
+// `npm run bench:ping`: inbound ping-post. A source sends `POST /ping` at a fixed rate (open loop: a slow answer
+// does not slow the next ping); each runs a real auction in its lead's workflow among 5 buyers that each answer
+// their ping in `--buyer-latency` ms. Prints p50/p99 of the /ping answer next to the floor under it (per
+// auction the slowest buyer's latency as the ping activity measured it, from the `bids` collection: no answer
+// can come before the last bid in time) and the ratio of p99 to the auction's deadline. Target (issue 15):
+// p99 under 1.5 x the deadline at 20 auctions/s. The pinged leads are not posted (their bids outlive the run).
+// Options: --rate N (auctions/s, default 20) --seconds N (default 30) --buyer-latency MS (default 50)
+//          --deadline MS (routing.auction.timeoutMs, default 1000: the config's default)
+import mongoose from 'mongoose';
+import { Pool } from 'undici';
+import { startPartnerSimulator, type PartnerSimulator } from '../scripts/simulators';
+import { Bid } from '../shared/bids';
+import {
+  appEnv,
+  arg,
+  cpuMeter,
+  fmt,
+  PARTNER_TOKEN,
+  say,
+  SOURCE_KEY,
+  startApp,
+  startBenchServers,
+  type App,
+} from './lib/ingest-stack';
+import { findPids } from './lib/processes';
+import { pacer } from './lib/server-limit';
+import { formatTable, percentile } from './lib/stats';
+
+const RATE = arg('rate', 20);
+const SECONDS = arg('seconds', 30);
+const BUYER_LATENCY = arg('buyer-latency', 50);
+const DEADLINE = arg('deadline', 1000);
+const BUYERS = 5;
+const TARGET = 1.5;
+
+/** Five buyers, each pinged with two fields; buyer i bids (5 + i).00, so every auction is won at 10.00. */
+function pingConfig(buyers: PartnerSimulator[]): unknown {
+  return {
+    routing: { auction: { timeoutMs: DEADLINE, floor: '1.00' } },
+    partners: buyers.map((b, i) => ({
+      id: `buyer-${i + 1}`,
+      ping: {
+        url: `${b.url}/ping`,
+        fields: ['vertical', 'geo.state'],
+        timeoutMs: DEADLINE,
+        response: { bidPath: 'bid', pingIdPath: 'pingId', currencyPath: 'currency', reasonPath: 'reason' },
+      },
+      delivery: { url: `${b.url}/leads`, pingIdField: 'ping_id' },
+      postback: { token: PARTNER_TOKEN, timeout: '1h' },
+    })),
+    sources: [{ id: 'src-1', apiKey: SOURCE_KEY }],
+  };
+}
+
+interface Answer {
+  leadId?: string;
+  bid?: string | null;
+  reason?: string;
+}
+
+async function ping(pool: Pool): Promise<{ ms: number; answer: Answer; status: number }> {
+  const t = performance.now();
+  const res = await pool.request({
+    path: '/ping',
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-api-key': SOURCE_KEY },
+    body: JSON.stringify({ vertical: 'auto', geo: { country: 'US', state: 'TX', zip: '73301' } }),
+  });
+  const answer = (await res.body.json()) as Answer;
+  return { ms: performance.now() - t, answer, status: res.statusCode };
+}
+
+const pair = (xs: number[]) => [fmt(percentile(xs, 50), 0), fmt(percentile(xs, 99), 0)];
+
+async function main(): Promise<void> {
+  const count = Math.round(RATE * SECONDS);
+  say(
+    `ping benchmark: ${count} auctions at ${RATE}/s, ${BUYERS} buyers answering in ${BUYER_LATENCY} ms, deadline ${DEADLINE} ms`,
+  );
+  const servers = await startBenchServers('ping');
+  const buyers = await Promise.all(Array.from({ length: BUYERS }, () => startPartnerSimulator()));
+  buyers.forEach((b, i) => b.setPingBehavior(() => ({ bid: `${5 + i + 1}.00`, latencyMs: BUYER_LATENCY })));
+  const apps: App[] = [];
+  const pool = { current: undefined as Pool | undefined };
+  const stopAll = async () => {
+    await pool.current?.close().catch(() => undefined);
+    for (const app of apps.reverse()) await app.stop().catch(() => undefined);
+    await Promise.all(buyers.map((b) => b.stop()));
+    await mongoose.disconnect().catch(() => undefined);
+    await servers.stop();
+  };
+  process.once('SIGINT', () => void stopAll().then(() => process.exit(130)));
+  try {
+    const env = appEnv(servers, 'bench-ping', pingConfig(buyers), 'warn');
+    const worker = await startApp('worker', 'apps/worker/main.ts', servers.dir, env);
+    apps.push(worker);
+    const gateway = await startApp('gateway', 'apps/gateway/main.ts', servers.dir, env, { http: true });
+    apps.push(gateway);
+    await mongoose.connect(servers.mongoUri, { autoIndex: false });
+    pool.current = new Pool(gateway.url!, { connections: 64 });
+
+    // The worker's first workflow tasks are cold (its first ping may outlive the gateway's wait and answer 503):
+    // auctions until ten in a row answer the bid, unmeasured.
+    for (let ok = 0, t = Date.now(); ok < 10;) {
+      const warm = await ping(pool.current);
+      ok = warm.status === 200 && warm.answer.bid ? ok + 1 : 0;
+      if (Date.now() - t > 120_000)
+        throw new Error(`warm-up ping answered ${warm.status} ${JSON.stringify(warm.answer)}`);
+    }
+
+    const meter = cpuMeter({
+      gateway: [gateway.process.pid],
+      worker: [worker.process.pid],
+      temporal: findPids(servers.temporal.dbFile),
+      mongo: findPids(`${servers.dir}/mongo`),
+    });
+    const pace = pacer(RATE);
+    const started = performance.now();
+    const runs: Promise<{ ms: number; answer: Answer; status: number } | { error: string }>[] = [];
+    for (let i = 0; i < count; i++) {
+      await pace(i);
+      runs.push(ping(pool.current).catch((err: unknown) => ({ error: String(err) })));
+    }
+    const results = await Promise.all(runs);
+    const wallS = (performance.now() - started) / 1000;
+    const cpu = meter.stop();
+
+    const answers: number[] = [];
+    const leadIds: string[] = [];
+    let errors = 0;
+    let noBid = 0;
+    let firstProblem: string | undefined;
+    for (const r of results) {
+      if ('error' in r || r.status !== 200) {
+        errors++;
+        firstProblem ??= 'error' in r ? r.error : `HTTP ${r.status} ${JSON.stringify(r.answer)}`;
+        continue;
+      }
+      answers.push(r.ms);
+      if (r.answer.bid !== `${5 + BUYERS}.00`) {
+        noBid++;
+        firstProblem ??= `answer ${JSON.stringify(r.answer)}`;
+      }
+      if (r.answer.leadId) leadIds.push(r.answer.leadId);
+    }
+
+    // The floor of each auction: its slowest buyer, as the ping activity timed the call.
+    const bids = await Bid.find({ leadId: { $in: leadIds } }, { leadId: 1, latencyMs: 1 }).lean();
+    const slowest = new Map<string, number>();
+    for (const b of bids) slowest.set(b.leadId, Math.max(slowest.get(b.leadId) ?? 0, b.latencyMs ?? 0));
+    const floors = [...slowest.values()];
+    const overheads = results.flatMap((r) =>
+      'error' in r || !r.answer.leadId || !slowest.has(r.answer.leadId)
+        ? []
+        : [r.ms - (slowest.get(r.answer.leadId) as number)],
+    );
+
+    const p99 = percentile(answers, 99);
+    const ratio = p99 / DEADLINE;
+    const met = ratio < TARGET && errors === 0 && noBid === 0;
+    say('');
+    say(`${answers.length} auctions answered, ${fmt(answers.length / wallS, 1)}/s achieved`);
+    say(
+      formatTable(
+        ['measured', 'p50 ms', 'p99 ms'],
+        [
+          ['POST /ping answer (client side)', ...pair(answers)],
+          ['floor: the slowest buyer of each auction (bids.latencyMs)', ...pair(floors)],
+          ["answer minus its floor (leadrouter's own time)", ...pair(overheads)],
+        ],
+      ),
+    );
+    say('');
+    say(
+      `CPU ms per auction: ${Object.entries(cpu)
+        .map(([k, sec]) => `${k} ${fmt((sec * 1000) / Math.max(1, answers.length), 1)}`)
+        .join(', ')}`,
+    );
+    const problem = firstProblem ? ` (first: ${firstProblem})` : '';
+    say(`errors: ${errors}; answers without the expected ${5 + BUYERS}.00 bid: ${noBid}${problem}`);
+    say(
+      `answer / floor: p50 ${fmt(percentile(answers, 50) / percentile(floors, 50), 2)}, p99 ${fmt(p99 / percentile(floors, 99), 2)}`,
+    );
+    say(`p99 / deadline: ${fmt(ratio, 3)} (target < ${TARGET}): ${met ? 'met' : 'MISSED'}`);
+    process.exitCode = met ? 0 : 1;
+  } finally {
+    await stopAll();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
