@@ -1,26 +1,14 @@
 // Inbound ping-post end to end over HTTP on the real servers: a source pings (no contact data), gets the auction's
 // bid, and posts the full lead with the pingId; the winner gets it with its own ping id and is not pinged again.
+import { bidderPartner } from '../support/bidders';
 import { useStack } from '../support/e2e';
 import { getJson, leadReaches, postJson } from '../support/stack';
 
 const SOURCE_KEY = { 'x-api-key': 'key-src-1-abcdef' };
 const OTHER_SOURCE_KEY = { 'x-api-key': 'key-src-2-abcdef' };
 
-function bidder(id: string, url: string, bidValidityMs = 60_000) {
-  return {
-    id,
-    delivery: { url: `${url}/leads`, timeoutMs: 2000, maxAttempts: 1, pingIdField: 'ping_id' },
-    response: { statusPath: 'status' },
-    ping: {
-      url: `${url}/ping`,
-      fields: ['vertical', 'geo.state'],
-      timeoutMs: 10_000,
-      bidValidityMs,
-      response: { bidPath: 'bid', pingIdPath: 'pingId', currencyPath: 'currency', reasonPath: 'reason' },
-    },
-    postback: { token: `${id}-token-123`, timeout: '1h' },
-  };
-}
+/** A bidder whose bids hold `bidValidityMs` (a reservation on it lapses after that). */
+const bidder = (id: string, url: string, bidValidityMs = 60_000) => bidderPartner(id, url, { bidValidityMs });
 
 const { stack, acme, bravo, quick } = useStack({
   partners: { acme: {}, bravo: {}, quick: {} },

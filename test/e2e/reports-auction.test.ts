@@ -2,46 +2,40 @@
 // bidders (one bidding in a currency the auction refuses) with a fixed-payout partner behind them give exact
 // pings, bids, wins, bid totals and averages per currency, posts refused after winning, leads offered and
 // earnings per lead, over HTTP, in `leadrouter report`, and the same from the buckets and from the logs.
-import { startPartnerSimulator, type PartnerSimulator } from '../../scripts/simulators';
 import { keepReportHouse, performanceReport, summaryReport } from '../../shared/reports';
+import { useStack } from '../support/e2e';
 import { runCli } from '../support/cli';
 import { bidderPartner } from '../support/bidders';
-import { ADMIN_KEY, getJson, leadReaches, postJson, startStack, type Stack } from '../support/stack';
+import { ADMIN_KEY, getJson, leadReaches, postJson } from '../support/stack';
 
 const SOURCE_KEY = { 'x-api-key': 'key-src-1-abcdef' };
 const ADMIN = { 'x-api-key': ADMIN_KEY };
-let stack: Stack;
-let acme: PartnerSimulator;
-let bravo: PartnerSimulator;
-let cola: PartnerSimulator;
 let window: { from: string; to: string };
 
 const stateOf = (body: Record<string, unknown>) => (body.geo as { state?: string } | undefined)?.state;
 
+const { stack, acme, bravo, cola } = useStack({
+  partners: { acme: {}, bravo: {}, cola: {} },
+  source: false,
+  config: ({ acme, bravo, cola }) => ({
+    partners: [
+      bidderPartner('acme', acme.url, { timeoutMs: 5000 }),
+      bidderPartner('bravo', bravo.url, { timeoutMs: 5000 }),
+      {
+        id: 'cola',
+        delivery: { url: `${cola.url}/leads`, timeoutMs: 5000, maxAttempts: 1 },
+        response: { statusPath: 'status' },
+        postback: { token: 'cola-token-123', timeout: '1h' },
+        payout: 3,
+        currency: 'EUR',
+      },
+    ],
+    sources: [{ id: 'src-1', apiKey: 'key-src-1-abcdef' }],
+    routing: { auction: { timeoutMs: 10_000, floor: '1.00' } },
+  }),
+});
+
 beforeAll(async () => {
-  [acme, bravo, cola] = await Promise.all([
-    startPartnerSimulator(),
-    startPartnerSimulator(),
-    startPartnerSimulator(),
-  ]);
-  stack = await startStack({
-    config: {
-      partners: [
-        bidderPartner('acme', acme.url, { timeoutMs: 5000 }),
-        bidderPartner('bravo', bravo.url, { timeoutMs: 5000 }),
-        {
-          id: 'cola',
-          delivery: { url: `${cola.url}/leads`, timeoutMs: 5000, maxAttempts: 1 },
-          response: { statusPath: 'status' },
-          postback: { token: 'cola-token-123', timeout: '1h' },
-          payout: 3,
-          currency: 'EUR',
-        },
-      ],
-      sources: [{ id: 'src-1', apiKey: 'key-src-1-abcdef' }],
-      routing: { auction: { timeoutMs: 10_000, floor: '1.00' } },
-    },
-  });
   // TX: acme's 9.00 wins and acme refuses the post, bravo's 7.50 takes it.
   // CA: acme's 4.00 wins and is accepted; bravo's 6.00 EUR is a bid the USD auction refuses.
   // NY: acme does not bid, bravo's 0.50 is below the floor: the lead goes to cola at 3.00 EUR.
@@ -79,11 +73,6 @@ beforeAll(async () => {
   }
   window = { from, to: new Date(Date.now() + 1000).toISOString() };
 }, 180_000);
-
-afterAll(async () => {
-  await stack?.stop();
-  await Promise.all([acme?.stop(), bravo?.stop(), cola?.stop()]);
-});
 
 const byGroup = <T extends { group: string }>(rows: T[]) => Object.fromEntries(rows.map((r) => [r.group, r]));
 

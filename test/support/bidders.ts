@@ -1,11 +1,15 @@
 // A ping-post bidder as the e2e tests configure it: pinged at `<url>/ping` with the vertical and state, posted to
 // at `<url>/leads` with its ping id in `ping_id`, answering both synchronously (the partner simulator's shape).
-export function bidderPartner(id: string, url: string, delivery: { timeoutMs?: number } = {}) {
+export function bidderPartner(
+  id: string,
+  url: string,
+  options: { timeoutMs?: number; bidValidityMs?: number } = {},
+) {
   return {
     id,
     delivery: {
       url: `${url}/leads`,
-      timeoutMs: delivery.timeoutMs ?? 2000,
+      timeoutMs: options.timeoutMs ?? 2000,
       maxAttempts: 1,
       pingIdField: 'ping_id',
     },
@@ -14,6 +18,7 @@ export function bidderPartner(id: string, url: string, delivery: { timeoutMs?: n
       url: `${url}/ping`,
       fields: ['vertical', 'geo.state'],
       timeoutMs: 10_000,
+      ...(options.bidValidityMs === undefined ? {} : { bidValidityMs: options.bidValidityMs }),
       response: {
         bidPath: 'bid',
         pingIdPath: 'pingId',

@@ -7,6 +7,7 @@ import {
   type PartnerSimulatorOptions,
   type SourceSimulator,
 } from '../../scripts/simulators';
+import { lateBound } from './late-bound';
 import { startOwnTemporal, type OwnTemporalServer } from './servers';
 import { startStack, type Stack, type StackOptions } from './stack';
 
@@ -75,27 +76,4 @@ export function useStack<P extends string = 'partner'>(options: E2eOptions<P>): 
   }, timeout);
 
   return handles;
-}
-
-/** A stand-in for an object a beforeAll creates: every property read or write goes to it once it exists. */
-function lateBound<T extends object>(name: string, current: () => object | undefined): T {
-  const target = (): T => {
-    const value = current();
-    if (!value)
-      throw new Error(
-        `e2e fixture: '${name}' is not started (used outside a test or hook, or not requested)`,
-      );
-    return value as T;
-  };
-  return new Proxy({} as T, {
-    get(_, key) {
-      // Not a promise: `await handle` and jest's matchers look for `then`.
-      if (key === 'then') return undefined;
-      const object = target();
-      const value: unknown = Reflect.get(object, key, object);
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(object) : value;
-    },
-    set: (_, key, value) => Reflect.set(target(), key, value),
-    has: (_, key) => Reflect.has(target(), key),
-  });
 }

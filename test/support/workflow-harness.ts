@@ -33,6 +33,7 @@ import {
 } from '../../shared/temporal';
 import type { leadWorkflow } from '../../workflows/lead';
 import { createTimeSkippingEnv, testEnv, uniqueDbName, uniqueTaskQueue } from './servers';
+import { useStarted } from './late-bound';
 import { eventually, quietTemporalRuntime } from './stack';
 
 /** The simulators a routing config can point at. */
@@ -197,46 +198,48 @@ export async function registerLeadSearchAttributes(env: TestWorkflowEnvironment)
   });
 }
 
-export async function startWorkflowHarness(
-  build: (endpoints: Endpoints) => unknown,
-): Promise<WorkflowHarness> {
+/** The time-skipping server, a database of its own and the real lead worker on them. */
+export interface LeadWorkerOnTestServer {
+  env: TestWorkflowEnvironment;
+  taskQueue: string;
+  worker: Worker;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the time-skipping server, `start` (what the config points at: simulators; it returns their stop),
+ * a database of its own and the lead worker, whose activities read `config` and `now`. Undone in reverse
+ * order by stop(), or at once when a later step of the start-up fails, so a failed beforeAll does not
+ * leave a test server and a polling worker keeping jest alive.
+ */
+export async function startLeadWorkerOnTestServer(options: {
+  name: string;
+  config: () => ConfigIndex;
+  now?: () => Date;
+  start?: () => Promise<() => Promise<unknown>>;
+}): Promise<LeadWorkerOnTestServer> {
   quietTemporalRuntime();
-  // Undone in reverse order by stop(), or at once when a later step of the start-up fails, so a
-  // failed beforeAll does not leave a test server and a polling worker keeping jest alive.
   const undo: (() => Promise<unknown>)[] = [];
-  const stopAll = async () => {
+  const stop = async () => {
     for (const step of undo.splice(0).reverse()) await step().catch(() => undefined);
   };
-  let env: TestWorkflowEnvironment;
-  let acme: PartnerSimulator, bravo: PartnerSimulator, source: SourceSimulator;
-  let worker: Worker;
-  let config: ConfigIndex;
-  const taskQueue = uniqueTaskQueue('wf');
+  const taskQueue = uniqueTaskQueue(options.name);
   try {
-    env = await createTimeSkippingEnv();
+    const env = await createTimeSkippingEnv();
     undo.push(() => env.teardown());
-    [acme, bravo, source] = await Promise.all([
-      startPartnerSimulator(),
-      startPartnerSimulator(),
-      startSourceSimulator(),
-    ]);
-    undo.push(() => Promise.all([acme.stop(), bravo.stop(), source.stop()]));
-    config = new ConfigIndex(
-      parseRoutingConfig(build({ acme: acme.url, bravo: bravo.url, source: source.url })),
-    );
-    await connectMongo(`${testEnv().mongoUri.replace(/\/$/, '')}/${uniqueDbName('wf')}`);
+    if (options.start) undo.push(await options.start());
+    await connectMongo(`${testEnv().mongoUri.replace(/\/$/, '')}/${uniqueDbName(options.name)}`);
     undo.push(() => disconnectMongo());
     await registerLeadSearchAttributes(env);
-    const logger = createLogger('workflow-test', process.env.TEST_LOG_LEVEL ?? 'silent');
-    worker = await createLeadWorker({
+    const worker = await createLeadWorker({
       connection: env.nativeConnection,
       namespace: env.namespace ?? 'default',
       taskQueue,
       deps: {
-        config: () => config,
+        config: options.config,
         http: undiciHttp,
-        now: () => new Date(),
-        logger,
+        now: options.now ?? (() => new Date()),
+        logger: createLogger('workflow-test', process.env.TEST_LOG_LEVEL ?? 'silent'),
         metrics: createMetrics(),
       },
     });
@@ -245,10 +248,34 @@ export async function startWorkflowHarness(
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await running;
     });
+    return { env, taskQueue, worker, stop };
   } catch (err) {
-    await stopAll();
+    await stop();
     throw err;
   }
+}
+
+export async function startWorkflowHarness(
+  build: (endpoints: Endpoints) => unknown,
+): Promise<WorkflowHarness> {
+  // Assigned by start(), which runs before the core returns.
+  let acme!: PartnerSimulator, bravo!: PartnerSimulator, source!: SourceSimulator;
+  let config!: ConfigIndex;
+  const { env, taskQueue, worker, stop } = await startLeadWorkerOnTestServer({
+    name: 'wf',
+    config: () => config,
+    async start() {
+      [acme, bravo, source] = await Promise.all([
+        startPartnerSimulator(),
+        startPartnerSimulator(),
+        startSourceSimulator(),
+      ]);
+      config = new ConfigIndex(
+        parseRoutingConfig(build({ acme: acme.url, bravo: bravo.url, source: source.url })),
+      );
+      return () => Promise.all([acme.stop(), bravo.stop(), source.stop()]);
+    },
+  });
   const endpoints: Endpoints = { acme: acme.url, bravo: bravo.url, source: source.url };
 
   const defaultSource = () => config.config.sources[0]?.id ?? 'src-1';
@@ -347,7 +374,11 @@ export async function startWorkflowHarness(
         handle: env.client.workflow.getHandle<typeof leadWorkflow>(leadWorkflowId(leadId), runId),
       };
     },
-    stop: stopAll,
+    stop,
   };
   return harness;
 }
+
+/** Registers the suite's beforeAll and afterAll around one harness on this config and returns it. */
+export const useWorkflowHarness = (build: (endpoints: Endpoints) => unknown): WorkflowHarness =>
+  useStarted('workflow harness', () => startWorkflowHarness(build));

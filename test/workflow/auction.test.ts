@@ -4,23 +4,9 @@ import { Bid } from '../../shared/bids';
 import { StatusEvent } from '../../shared/models';
 import { leadWorkflowId, SEARCH_ATTRIBUTES } from '../../shared/temporal';
 import type { PingBehavior } from '../../scripts/simulators';
-import {
-  accepts,
-  rejects,
-  startRoutingHarness,
-  type PartnerName,
-  type RoutingHarness,
-} from './routing-harness';
+import { accepts, rejects, useRoutingHarness, type PartnerName } from '../support/routing-harness';
 
-let h: RoutingHarness;
-
-beforeAll(async () => {
-  h = await startRoutingHarness();
-}, 120_000);
-
-afterAll(async () => {
-  await h?.stop();
-});
+const h = useRoutingHarness();
 
 const LEAD = {
   vertical: 'auto',

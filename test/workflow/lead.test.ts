@@ -6,23 +6,14 @@ import { eventually } from '../support/stack';
 import {
   leadTestConfig,
   postbackFor,
-  startWorkflowHarness,
+  useWorkflowHarness,
   type LeadHandle,
   type LeadRecord,
-  type WorkflowHarness,
 } from '../support/workflow-harness';
 
-let h: WorkflowHarness;
+const h = useWorkflowHarness((e) => leadTestConfig(e));
 /** Workflows a test left waiting: terminated after it, so a later test's time skip does not move them. */
 const open: LeadHandle[] = [];
-
-beforeAll(async () => {
-  h = await startWorkflowHarness((e) => leadTestConfig(e));
-}, 60_000);
-
-afterAll(async () => {
-  await h?.stop();
-});
 
 beforeEach(() => {
   h.useConfig((e) => leadTestConfig(e));

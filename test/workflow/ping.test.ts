@@ -4,17 +4,9 @@ import { randomBytes } from 'node:crypto';
 import { WithStartWorkflowOperation } from '@temporalio/client';
 import { Lead, StatusEvent } from '../../shared/models';
 import { leadWorkflowId, pingUpdate, postPingedUpdate, type LeadWorkflowView } from '../../shared/temporal';
-import { accepts, startRoutingHarness, type RoutingHarness } from './routing-harness';
+import { accepts, useRoutingHarness } from '../support/routing-harness';
 
-let h: RoutingHarness;
-
-beforeAll(async () => {
-  h = await startRoutingHarness();
-}, 120_000);
-
-afterAll(async () => {
-  await h?.stop();
-});
+const h = useRoutingHarness();
 
 const PING = { vertical: 'auto', geo: { country: 'US', state: 'CA' }, data: { loanAmount: 5000 } };
 

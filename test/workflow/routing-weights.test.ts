@@ -3,17 +3,9 @@
 // bound is chosen to fail less than once in 10^9 runs when the code is right (the exact split, with a seeded
 // random source, is in test/unit/routing.test.ts).
 import type { LeadWorkflowView } from '../../shared/temporal';
-import { accepts, rejects, startRoutingHarness, type RoutingHarness } from './routing-harness';
+import { accepts, rejects, useRoutingHarness } from '../support/routing-harness';
 
-let h: RoutingHarness;
-
-beforeAll(async () => {
-  h = await startRoutingHarness();
-}, 120_000);
-
-afterAll(async () => {
-  await h?.stop();
-});
+const h = useRoutingHarness();
 
 test('weights: 200 leads over two equal-priority partners weighted 80/20 split within ±0.19 of 0.8', async () => {
   h.useConfig([

@@ -2,17 +2,9 @@
 // Mongo-wire database and loopback partner APIs: waterfall, max partners, filters and active hours.
 import { ConfigIndex, parseRoutingConfig } from '../../shared/config';
 import { CapSlot, Delivery, Lead, StatusEvent } from '../../shared/models';
-import { accepts, rejects, startRoutingHarness, type RoutingHarness } from './routing-harness';
+import { accepts, rejects, useRoutingHarness } from '../support/routing-harness';
 
-let h: RoutingHarness;
-
-beforeAll(async () => {
-  h = await startRoutingHarness();
-}, 120_000);
-
-afterAll(async () => {
-  await h?.stop();
-});
+const h = useRoutingHarness();
 
 beforeEach(() => h.setClock(undefined));
 

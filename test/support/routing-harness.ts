@@ -2,24 +2,17 @@
 // database of its own, three loopback partner APIs (a, b, c) and a routing config each test can replace.
 import { randomBytes } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import {
   startPartnerSimulator,
   type PartnerBehavior,
   type PartnerSimulator,
   type ReceivedLead,
 } from '../../scripts/simulators';
-import { createLeadWorker } from '../../apps/worker/worker';
-import { undiciHttp } from '../../activities/http';
 import { ConfigIndex, parseRoutingConfig } from '../../shared/config';
-import { connectMongo, disconnectMongo } from '../../shared/db';
-import { createLogger } from '../../shared/logger';
 import { Delivery, Lead } from '../../shared/models';
-import { type LeadWorkflowView } from '../../shared/temporal';
-import { createTimeSkippingEnv, testEnv, uniqueDbName, uniqueTaskQueue } from '../support/servers';
-import { quietTemporalRuntime } from '../support/stack';
-import { registerLeadSearchAttributes } from '../support/workflow-harness';
-import { leadWorkflowId } from '../../shared/temporal';
+import { leadWorkflowId, type LeadWorkflowView } from '../../shared/temporal';
+import { useStarted } from './late-bound';
+import { startLeadWorkerOnTestServer } from './workflow-harness';
 
 export type PartnerName = 'a' | 'b' | 'c';
 export interface PartnerSpec {
@@ -63,34 +56,26 @@ export const rejects = (): PartnerBehavior => ({ body: { status: 'rejected' } })
 export type { ReceivedLead };
 
 export async function startRoutingHarness(): Promise<RoutingHarness> {
-  quietTemporalRuntime();
-  const env: TestWorkflowEnvironment = await createTimeSkippingEnv();
-  // The time-skipping server knows only built-in search attributes; the workflow upserts ours.
-  await registerLeadSearchAttributes(env);
-  await connectMongo(`${testEnv().mongoUri.replace(/\/$/, '')}/${uniqueDbName('wf_routing')}`);
-  const sims = {
-    a: await startPartnerSimulator(),
-    b: await startPartnerSimulator(),
-    c: await startPartnerSimulator(),
-  };
+  let sims!: Record<PartnerName, PartnerSimulator>;
   let config: ConfigIndex | undefined;
   let clock: (() => Date) | undefined;
-  const taskQueue = uniqueTaskQueue('wf-routing');
-  const worker: Worker = await createLeadWorker({
-    connection: env.nativeConnection,
-    namespace: env.namespace ?? 'default',
-    taskQueue,
-    deps: {
-      config: () => {
-        if (!config) throw new Error('no routing config: call useConfig first');
-        return config;
-      },
-      http: undiciHttp,
-      now: () => (clock ? clock() : new Date()),
-      logger: createLogger('test', process.env.TEST_LOG_LEVEL ?? 'silent'),
+  const { env, taskQueue, stop } = await startLeadWorkerOnTestServer({
+    name: 'wf_routing',
+    config: () => {
+      if (!config) throw new Error('no routing config: call useConfig first');
+      return config;
+    },
+    now: () => (clock ? clock() : new Date()),
+    async start() {
+      const [a, b, c] = await Promise.all([
+        startPartnerSimulator(),
+        startPartnerSimulator(),
+        startPartnerSimulator(),
+      ]);
+      sims = { a, b, c };
+      return () => Promise.all([a.stop(), b.stop(), c.stop()]);
     },
   });
-  const running = worker.run();
 
   return {
     sims,
@@ -147,12 +132,9 @@ export async function startRoutingHarness(): Promise<RoutingHarness> {
       const docs = await Delivery.find({ leadId }).sort({ at: 1, attempt: 1 }).lean();
       return docs.map((d) => ({ partnerId: d.partnerId, outcome: d.outcome, httpStatus: d.httpStatus }));
     },
-    async stop() {
-      worker.shutdown();
-      await running.catch(() => undefined);
-      for (const sim of Object.values(sims)) await sim.stop();
-      await disconnectMongo();
-      await env.teardown();
-    },
+    stop,
   };
 }
+
+/** Registers the suite's beforeAll and afterAll around one harness and returns it. */
+export const useRoutingHarness = (): RoutingHarness => useStarted('routing harness', startRoutingHarness);
