@@ -43,7 +43,11 @@ export async function runGateway(): Promise<() => Promise<void>> {
   const lease = { holder: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}` };
   const reconciler = new Reconciler({ temporal, logger, metrics, lease });
   reconciler.start();
-  const housekeeper = new Housekeeper({ logger, lease });
+  const housekeeper = new Housekeeper({
+    logger,
+    lease,
+    duplicatesWindowMs: () => config.config.settings.duplicates?.window,
+  });
   housekeeper.start();
   const server = app.listen(env.PORT, env.HOST);
   await new Promise<void>((resolve, reject) => {

@@ -8,7 +8,14 @@ import { routingActivities } from '../../activities/routing';
 import { main } from '../../apps/cli/main';
 import { screenDuplicates } from '../../apps/gateway/duplicates';
 import { ConfigIndex, parseRoutingConfig } from '../../shared/config';
-import { claimIdentity, IdentityClaim, leadIdentity } from '../../shared/duplicates';
+import { Housekeeper } from '../../apps/gateway/housekeeping';
+import {
+  CLAIM_SEAL,
+  claimIdentity,
+  IdentityClaim,
+  leadIdentity,
+  pruneIdentityClaims,
+} from '../../shared/duplicates';
 import { createLogger } from '../../shared/logger';
 import { Lead } from '../../shared/models';
 import { useStack } from '../support/e2e';
@@ -261,4 +268,85 @@ test('leadrouter_duplicate_leads_total counts duplicates by source and action on
   }
   expect(await scrape('reject')).toBe(before.reject + 2);
   expect(await scrape('flag')).toBe(before.flag + 1);
+});
+
+describe('pruning expired identity claims', () => {
+  const WINDOW = 30 * DAY;
+  const now = new Date();
+  const ago = (days: number) => new Date(now.getTime() - days * DAY);
+  const person = (c: string) => [c.repeat(64)];
+  const claim = (hashes: string[], leadId: string, at: Date) =>
+    claimIdentity({ hashes, scope: 'prune', leadId, at, windowMs: WINDOW });
+  const stored = (leadId: string, at: Date) =>
+    Lead.create({ _id: leadId, sourceId: 'src-1', status: 'received', createdAt: at, updatedAt: at });
+  const chainOf = async (hashes: string[]) =>
+    (await IdentityClaim.find({ _id: { $regex: `^prune:${hashes[0]}#` } }).lean())
+      .map((d) => [d._id.slice(d._id.lastIndexOf('#')), d.leadId])
+      .sort();
+
+  test('by the clock: chains expired past window and margin go, younger ones stay and still answer', async () => {
+    const [gone, twice, kept, margin] = [person('5'), person('6'), person('7'), person('8')];
+    expect(await claim(gone, 'gone-1', ago(100))).toEqual({});
+    await stored('gone-1', ago(100));
+    expect(await claim(twice, 'twice-1', ago(100))).toEqual({});
+    await stored('twice-1', ago(100));
+    expect(await claim(twice, 'twice-2', ago(60))).toEqual({});
+    await stored('twice-2', ago(60));
+    expect(await claim(kept, 'kept-1', ago(10))).toEqual({});
+    await stored('kept-1', ago(10));
+    // Expired (30.5 days old) but within the margin: kept a day longer.
+    expect(await claim(margin, 'margin-1', ago(30.5))).toEqual({});
+    await stored('margin-1', ago(30.5));
+    expect(await chainOf(twice)).toEqual([
+      ['#0', 'twice-1'],
+      ['#1', 'twice-2'],
+    ]);
+
+    const keeper = new Housekeeper({
+      logger: createLogger('test', 'silent'),
+      now: () => now,
+      duplicatesWindowMs: () => WINDOW,
+    });
+    expect(await keeper.run()).toBe(true);
+    expect(await chainOf(gone)).toEqual([]);
+    expect(await chainOf(twice)).toEqual([]);
+    expect(await chainOf(kept)).toEqual([['#0', 'kept-1']]);
+    expect(await chainOf(margin)).toEqual([['#0', 'margin-1']]);
+    expect(await IdentityClaim.countDocuments({ leadId: CLAIM_SEAL })).toBe(0);
+
+    // The answers are those the pruned claims gave: a new holder for the expired, a duplicate within the window.
+    expect(await claim(gone, 'gone-2', now)).toEqual({});
+    expect(await claim(kept, 'kept-2', now)).toEqual({ duplicateOf: 'kept-1' });
+  });
+
+  test('twenty claims of one person racing the prune of its expired chain: exactly one holds it', async () => {
+    for (const [round, c] of ['a', 'b', 'c', 'd', 'e'].entries()) {
+      const hashes = person(c);
+      for (const [i, days] of [300, 200, 100].entries()) {
+        expect(await claim(hashes, `race-${round}-${i}`, ago(days))).toEqual({});
+        await stored(`race-${round}-${i}`, ago(days));
+      }
+      const [, ...answers] = await Promise.all([
+        pruneIdentityClaims(now, WINDOW),
+        ...Array.from({ length: 20 }, (_, i) => claim(hashes, `racer-${round}-${i}`, now)),
+      ]);
+      const holders = answers.flatMap((a, i) => (a.duplicateOf ? [] : [`racer-${round}-${i}`]));
+      expect(holders).toHaveLength(1);
+      for (const a of answers) if (a.duplicateOf) expect(a.duplicateOf).toBe(holders[0]);
+      // Whatever the prune left, the next claimer finds the same holder.
+      expect(await claim(hashes, `late-${round}`, now)).toEqual({ duplicateOf: holders[0] });
+    }
+  });
+
+  test('a prune stopped midway leaves a seal: a claim meanwhile holds the person, the next prune finishes', async () => {
+    const hashes = person('9');
+    await IdentityClaim.create([
+      { _id: `prune:${hashes[0]}#1`, leadId: 'stopped-1', at: ago(90) },
+      { _id: `prune:${hashes[0]}#2`, leadId: CLAIM_SEAL, at: new Date(0) },
+    ]);
+    expect(await claim(hashes, 'meanwhile', now)).toEqual({});
+    await pruneIdentityClaims(now, WINDOW);
+    expect(await chainOf(hashes)).toEqual([['#0', 'meanwhile']]);
+    expect(await claim(hashes, 'after', now)).toEqual({ duplicateOf: 'meanwhile' });
+  });
 });
