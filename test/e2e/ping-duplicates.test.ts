@@ -1,61 +1,38 @@
 // Duplicate screening of pinged leads over HTTP on the real servers: a ping carries no contact data, so the person
 // is screened when the source posts the full lead with its pingId, exactly as a lead posted whole is.
-import { startPartnerSimulator, type PartnerSimulator } from '../../scripts/simulators';
+import type { PartnerSimulator } from '../../scripts/simulators';
 import { Lead } from '../../shared/models';
-import { ADMIN_KEY, leadReaches, postJson, startStack, type Stack } from '../support/stack';
+import { bidderPartner } from '../support/bidders';
+import { useStack } from '../support/e2e';
+import { ADMIN_KEY, leadReaches, postJson } from '../support/stack';
 
 const KEY = { 'x-api-key': 'key-src-1-abcdef' };
 const SECRET = 'ping-duplicates-secret-0123456789';
-let stack: Stack;
-let acme: PartnerSimulator;
-let bravo: PartnerSimulator;
-let quick: PartnerSimulator;
-
-function bidder(id: string, url: string, extra: Record<string, unknown> = {}, bidValidityMs = 60_000) {
-  return {
-    id,
-    delivery: { url: `${url}/leads`, timeoutMs: 2000, maxAttempts: 1 },
-    response: { statusPath: 'status' },
-    ping: {
-      url: `${url}/ping`,
-      fields: ['vertical'],
-      timeoutMs: 10_000,
-      bidValidityMs,
-      response: { bidPath: 'bid', pingIdPath: 'pingId', reasonPath: 'reason' },
-    },
-    postback: { token: `${id}-token-123`, timeout: '1h' },
-    ...extra,
-  };
-}
 
 /** acme never sells a person twice within 90 days; quick's bids hold 100 ms, so a post on one comes too late. */
-function config(action: 'reject' | 'flag') {
+function config(action: 'reject' | 'flag'): unknown {
+  const quick = bidderPartner('quick', e2e.quick.url);
   return {
     settings: { duplicates: { secret: SECRET, window: '30d', action } },
     routing: { auction: { timeoutMs: 10_000 } },
     partners: [
-      bidder('acme', acme.url, { routing: { duplicates: { window: '90d' } } }),
-      bidder('bravo', bravo.url),
-      bidder('quick', quick.url, {}, 100),
+      { ...bidderPartner('acme', e2e.acme.url), routing: { duplicates: { window: '90d' } } },
+      bidderPartner('bravo', e2e.bravo.url),
+      { ...quick, ping: { ...quick.ping, bidValidityMs: 100 } },
     ],
     sources: [{ id: 'src-1', apiKey: 'key-src-1-abcdef' }],
   };
 }
 
-beforeAll(async () => {
-  [acme, bravo, quick] = await Promise.all([
-    startPartnerSimulator(),
-    startPartnerSimulator(),
-    startPartnerSimulator(),
-  ]);
-  for (const p of [acme, bravo, quick]) p.setBehavior(() => ({ body: { status: 'accepted' } }));
-  stack = await startStack({ config: config('reject') });
-}, 60_000);
-
-afterAll(async () => {
-  await stack?.stop();
-  await Promise.all([acme?.stop(), bravo?.stop(), quick?.stop()]);
+const e2e = useStack({
+  partners: { acme: {}, bravo: {}, quick: {} },
+  source: false,
+  config: () => config('reject'),
+  ready: ({ acme, bravo, quick }) => {
+    for (const p of [acme, bravo, quick]) p.setBehavior(() => ({ body: { status: 'accepted' } }));
+  },
 });
+const { stack, acme, bravo, quick } = e2e;
 
 beforeEach(() => {
   stack.useConfig(config('reject'));
