@@ -1,4 +1,4 @@
-// `npm run bench:reports`: GET /reports/summary over 100k leads. Seeds their status events (30 days up to now,
+// `npm run bench:reports`: GET /reports/summary over 100k leads. Seeds their status events and the delivery and bid log lines of their offers and auctions (30 days up to now,
 // several sources and partners) into a fresh database on a Mongo-wire server it starts (FerretDB unless MONGODB_URI
 // or a mongod is available), runs the reports' housekeeping once (hourly buckets, the recent events copied), then
 // times summaryReport calls and prints p50/p95: windows of closed hours only, windows reaching into the open hour,
@@ -21,7 +21,8 @@ import {
 } from '../shared/reports';
 import { resolveMongo } from '../scripts/provision/servers';
 import { connectMongo, disconnectMongo } from '../shared/db';
-import { StatusEvent } from '../shared/models';
+import { Bid } from '../shared/bids';
+import { Delivery, StatusEvent } from '../shared/models';
 import { percentile } from './lib/stats';
 
 function arg(name: string, fallback: number): number {
@@ -69,7 +70,7 @@ interface SeedEvent {
  * One lead's life as the workflow records it: received, pending at a partner, then its verdict (and maybe a
  * return), each recorded when it happened; what would happen after `end` (now) has not happened yet.
  */
-function leadEvents(i: number, start: number, end: number, random: () => number): SeedEvent[] {
+function leadEvents(i: number, start: number, end: number, random: () => number): SeedLead {
   const leadId = `bench${i.toString(36).padStart(6, '0')}`;
   const sourceId = SOURCES[Math.floor(random() * SOURCES.length)] as string;
   const partnerId = PARTNERS[Math.floor(random() * PARTNERS.length)] as string;
@@ -86,10 +87,36 @@ function leadEvents(i: number, start: number, end: number, random: () => number)
     ...extra,
   });
   const events = [ev(0, 'received', t0)];
+  const logs: SeedLead['logs'] = { deliveries: [], bids: [] };
+  // A third of the leads are auctioned among three partners first (the report's marks: pings, bids, wins).
+  const auctioned = random() < 0.33;
+  if (auctioned)
+    for (const p of [partnerId, ...PARTNERS.filter((x) => x !== partnerId).slice(0, 2)])
+      logs.bids.push({
+        _id: `${leadId}:${p}`,
+        leadId,
+        partnerId: p,
+        sourceId,
+        at: new Date(t0 + 100),
+        outcome: 'bid',
+        bidCents: 100 + Math.floor(random() * 900),
+        currency: 'USD',
+      });
   const roll = random();
   if (roll < 0.08) {
     events.push(ev(1, 'failed', t0 + 2000));
   } else {
+    // The delivery log line of the offer (a report mark: leads offered).
+    logs.deliveries.push({
+      _id: `${leadId}:${partnerId}:1`,
+      leadId,
+      partnerId,
+      sourceId,
+      attempt: 1,
+      at: new Date(t0 + 400),
+      outcome: 'pending',
+      ...(auctioned ? { pingId: `ping-${leadId}` } : {}),
+    });
     events.push(ev(1, 'pending', t0 + 500, { partnerId }));
     const decided = t0 + 60_000 + Math.floor(random() * HOUR_MS);
     if (roll < 0.5) {
@@ -105,7 +132,19 @@ function leadEvents(i: number, start: number, end: number, random: () => number)
       events.push(ev(2, 'expired', decided, { partnerId }));
     }
   }
-  return events.filter((e) => e.at.getTime() < end);
+  const before = <T extends { at: Date }>(docs: T[]) => docs.filter((e) => e.at.getTime() < end);
+  return {
+    events: before(events),
+    logs: { deliveries: before(logs.deliveries), bids: before(logs.bids) },
+  };
+}
+
+interface SeedLead {
+  events: SeedEvent[];
+  logs: {
+    deliveries: (Record<string, unknown> & { at: Date })[];
+    bids: (Record<string, unknown> & { at: Date })[];
+  };
 }
 
 async function main(): Promise<void> {
@@ -124,17 +163,30 @@ async function main(): Promise<void> {
     const random = prng(20261126);
 
     let seeded = 0;
+    let marked = 0;
     let t = performance.now();
     for (let i = 0; i < LEADS; i += 2000) {
       const batch: SeedEvent[] = [];
-      for (let j = i; j < Math.min(i + 2000, LEADS); j++) batch.push(...leadEvents(j, start, end, random));
+      const deliveries: SeedLead['logs']['deliveries'] = [];
+      const bids: SeedLead['logs']['bids'] = [];
+      for (let j = i; j < Math.min(i + 2000, LEADS); j++) {
+        const lead = leadEvents(j, start, end, random);
+        batch.push(...lead.events);
+        deliveries.push(...lead.logs.deliveries);
+        bids.push(...lead.logs.bids);
+      }
       await StatusEvent.collection.insertMany(
         batch as unknown as Parameters<typeof StatusEvent.collection.insertMany>[0],
         { ordered: false },
       );
+      if (deliveries.length) await Delivery.collection.insertMany(deliveries, { ordered: false });
+      if (bids.length) await Bid.collection.insertMany(bids, { ordered: false });
       seeded += batch.length;
+      marked += deliveries.length + bids.length;
     }
-    say(`seeded ${seeded} status events in ${ms(performance.now() - t)}`);
+    say(
+      `seeded ${seeded} status events and ${marked} delivery and bid log lines (report marks) in ${ms(performance.now() - t)}`,
+    );
 
     // What the gateway's housekeeping does (keepReportHouse), in two steps to time each.
     t = performance.now();
