@@ -142,3 +142,59 @@ test('loading a file: YAML or JSON, with the file named in the error', () => {
   expect(() => loadRoutingConfig(path.join(dir, 'missing.yaml'))).toThrow(/cannot read file/);
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+test('allowUnsigned needs both a token and an HMAC secret', () => {
+  const cfg = valid();
+  cfg.partners[0] = { ...cfg.partners[0], postback: { token: 'acme-token-1', allowUnsigned: true } };
+  expect(problems(cfg)).toEqual([
+    'partners[0].postback.allowUnsigned: allowUnsigned lets the token stand in for the signature: it needs both token and hmacSecret',
+  ]);
+  cfg.partners[0] = {
+    ...cfg.partners[0],
+    postback: { token: 'acme-token-1', hmacSecret: 'acme-hmac-secret-0123', allowUnsigned: true },
+  };
+  expect(parseRoutingConfig(cfg).partners[0]?.postback.allowUnsigned).toBe(true);
+});
+
+test('the duplicates secret: from the file, else DUPLICATES_SECRET; required only when duplicate rules are configured', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cfg-dup-'));
+  const write = (name: string, raw: unknown) => {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, JSON.stringify(raw));
+    return file;
+  };
+  try {
+    // No rules, no secret: nothing to hash with, nothing asked for.
+    const plain = write('plain.json', valid());
+    expect(loadRoutingConfig(plain, {}).settings.duplicates).toBeUndefined();
+    // No rules but a secret in the environment: kept (suppression lists hash with it), intake check off.
+    expect(
+      loadRoutingConfig(plain, { DUPLICATES_SECRET: 'env-secret-0123456789' }).settings.duplicates,
+    ).toEqual(expect.objectContaining({ action: 'off', secret: 'env-secret-0123456789' }));
+
+    const withRules = { ...valid(), settings: { duplicates: { action: 'flag' } } };
+    const rules = write('rules.json', withRules);
+    expect(() => loadRoutingConfig(rules, {})).toThrow(
+      /settings\.duplicates\.secret: duplicate rules need a secret/,
+    );
+    expect(
+      loadRoutingConfig(rules, { DUPLICATES_SECRET: 'env-secret-0123456789' }).settings.duplicates,
+    ).toEqual(expect.objectContaining({ action: 'flag', secret: 'env-secret-0123456789' }));
+    // A secret in the file wins over the environment.
+    const own = write('own.json', {
+      ...valid(),
+      settings: { duplicates: { action: 'flag', secret: 'file-secret-0123456789' } },
+    });
+    expect(
+      loadRoutingConfig(own, { DUPLICATES_SECRET: 'env-secret-0123456789' }).settings.duplicates?.secret,
+    ).toBe('file-secret-0123456789');
+    // A partner's own duplicate rule needs the secret too.
+    const partnerRule = valid();
+    partnerRule.partners[0] = { ...partnerRule.partners[0], routing: { duplicates: { window: '7d' } } };
+    expect(() => loadRoutingConfig(write('partner.json', partnerRule), {})).toThrow(
+      /duplicate rules need a secret/,
+    );
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
