@@ -11,7 +11,7 @@ import type { ActivityDeps } from './deps';
 import type { DeliveryResult } from './types';
 import { leadWorkflowId } from '../shared/temporal';
 
-type Outcome = 'accepted' | 'rejected' | 'pending' | 'error';
+type DeliveryOutcome = 'accepted' | 'rejected' | 'pending' | 'error';
 
 /** The request a partner receives: our leadId under the partner's subid field, then the lead's fields. */
 export function buildDeliveryBody(
@@ -118,7 +118,7 @@ export function deliveryActivities({ config, http, now, logger, metrics }: Activ
     partnerId: string,
     attempt: number,
     at: Date,
-    outcome: Outcome,
+    outcome: DeliveryOutcome,
     extra: {
       httpStatus?: number;
       latencyMs?: number;

@@ -11,7 +11,7 @@ import { Client, Connection } from '@temporalio/client';
 import mongoose, { Types } from 'mongoose';
 import { Pool } from 'undici';
 import { startPartnerSimulator, startSourceSimulator } from '../scripts/simulators';
-import { Lead, PostbackEffect, PostbackLog } from '../shared/models';
+import { Lead, PostbackClaim, PostbackLog } from '../shared/models';
 import { leadWorkflowId, postbackSignal, type PostbackSignal } from '../shared/temporal';
 import {
   appEnv,
@@ -230,14 +230,14 @@ async function main(): Promise<void> {
     };
     await measure('gateway Mongo steps only', {}, async (leadId) => {
       const logId = new Types.ObjectId();
-      const effectId = `${leadId}:acme:bench-${randomUUID()}`;
+      const claimId = `${leadId}:acme:bench-${randomUUID()}`;
       await step('Lead.findById', () =>
         Lead.findById(leadId, { sourceId: 1, partnerId: 1, offeredTo: 1, status: 1, seq: 1 }).lean(),
       );
-      await step('PostbackEffect.exists', () => PostbackEffect.exists({ _id: effectId }));
-      await step('PostbackEffect.create (claim, after the signal)', () =>
-        PostbackEffect.create({
-          _id: effectId,
+      await step('PostbackClaim.exists', () => PostbackClaim.exists({ _id: claimId }));
+      await step('PostbackClaim.create (claim, after the signal)', () =>
+        PostbackClaim.create({
+          _id: claimId,
           leadId,
           postbackId: logId.toHexString(),
           signal: { status: 'accepted' },

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { cacheDir, locateBinary, type LocatedBinary, type Tool } from './provision/binaries';
 
-interface Outcome {
+interface StepReport {
   label: string;
   detail: string;
   ms: number;
@@ -44,7 +44,7 @@ function redact(uri: string): string {
   return uri.replace(/\/\/[^@/]*@/, '//***@');
 }
 
-async function timed(label: string, fn: () => Promise<string>): Promise<Outcome> {
+async function timed(label: string, fn: () => Promise<string>): Promise<StepReport> {
   const start = performance.now();
   const detail = await fn();
   return { label, detail, ms: performance.now() - start };

@@ -179,7 +179,7 @@ export const PostbackLog = mongoose.model('PostbackLog', postbackLogSchema, 'pos
  * The claim that a postback's effect (lead + canonical status) is applied once, and the outbox of its
  * signal: `sentAt` is set once Temporal has it; the reconciler re-sends claims left without one.
  */
-const postbackEffectSchema = new Schema({
+const postbackClaimSchema = new Schema({
   _id: { type: String, required: true },
   leadId: { type: String, required: true },
   postbackId: { type: String, required: true },
@@ -188,8 +188,8 @@ const postbackEffectSchema = new Schema({
   sentAt: Date,
   ...outboxAttemptFields,
 });
-postbackEffectSchema.index({ sentAt: 1, claimedAt: 1 });
-export const PostbackEffect = mongoose.model('PostbackEffect', postbackEffectSchema, 'postback_effects');
+postbackClaimSchema.index({ sentAt: 1, claimedAt: 1 });
+export const PostbackClaim = mongoose.model('PostbackClaim', postbackClaimSchema, 'postback_effects');
 
 /** A cap slot: `<partner>:<period>:<n>` for n in 1..cap; inserting one is taking it. */
 const capSlotSchema = new Schema({
@@ -220,7 +220,7 @@ export const ALL_MODELS = [
   Delivery,
   Notification,
   PostbackLog,
-  PostbackEffect,
+  PostbackClaim,
   CapSlot,
   SignatureNonce,
   ReportBucket,

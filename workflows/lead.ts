@@ -46,7 +46,8 @@ import {
   pingSteps,
 } from './steps';
 
-type Outcome = 'decided' | 'resell';
+/** How a wait for the partner's postback ends: the lead is decided, or it goes to the next partner. */
+type PostbackWaitEnd = 'decided' | 'resell';
 
 /** Why no partner took the lead; for a waterfall-only lead the words it always had. */
 function failedReason(candidates: number, auction: AuctionVerdict | undefined, passed: string[]): string {
@@ -230,7 +231,7 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
   async function awaitPostback(
     c: { partnerId: string; allowResale: boolean; payoutCents?: number; currency?: string },
     deadline: number,
-  ): Promise<Outcome> {
+  ): Promise<PostbackWaitEnd> {
     for (;;) {
       const remaining = deadline - Date.now();
       const got = remaining > 0 && (await condition(() => inbox.length > 0, remaining));

@@ -3,7 +3,7 @@
 import Router from '@koa/router';
 import { AppError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
-import { IntakeOutbox, PostbackEffect } from '../../shared/models';
+import { IntakeOutbox, PostbackClaim } from '../../shared/models';
 import {
   outboxEntryIdSchema,
   outboxQuerySchema,
@@ -12,12 +12,12 @@ import {
 } from '../../shared/http';
 import { adminAuth } from './middleware';
 import type { OutboxKind } from './outbox';
-import type { TemporalGateway } from './temporal';
+import type { TemporalClient } from './temporal';
 import { parseInput } from './validation';
 
 export interface OutboxAdminDeps {
   adminKey?: string;
-  temporal: TemporalGateway;
+  temporal: TemporalClient;
   logger: Logger;
 }
 
@@ -51,7 +51,7 @@ async function listOutbox(query: OutboxQuery): Promise<OutboxEntryView[]> {
   const fields = { signal: 0, postbackId: 0 };
   const [starts, signals] = await Promise.all([
     IntakeOutbox.find(dead).sort({ createdAt: 1 }).limit(query.limit).lean(),
-    PostbackEffect.find({ sentAt: { $exists: false }, ...dead }, fields)
+    PostbackClaim.find({ sentAt: { $exists: false }, ...dead }, fields)
       .sort({ claimedAt: 1 })
       .limit(query.limit)
       .lean(),
@@ -71,7 +71,7 @@ async function retryEntry(deps: OutboxAdminDeps, id: string): Promise<OutboxEntr
   const start = await IntakeOutbox.findOneAndUpdate({ _id: id }, reset, options).lean();
   const signal = start
     ? undefined
-    : await PostbackEffect.findOneAndUpdate({ _id: id, sentAt: { $exists: false } }, reset, options).lean();
+    : await PostbackClaim.findOneAndUpdate({ _id: id, sentAt: { $exists: false } }, reset, options).lean();
   const entry = start ? view('lead-start', start as StoredEntry) : signal && view('postback-signal', signal);
   if (!entry) throw new AppError('not_found', `no unsent outbox entry ${id}`);
   // The reconciler searches the claims only when told; this gateway's next pass looks.

@@ -24,7 +24,7 @@ import { leadSummary, type LeadService } from './leads';
 import type { ConfigIndex } from '../../shared/config';
 import { receivedPostback } from './admin-postbacks';
 import { adminAuth } from './middleware';
-import type { TemporalGateway } from './temporal';
+import type { TemporalClient } from './temporal';
 import { parseInput } from './validation';
 
 export interface AdminDeps {
@@ -32,7 +32,7 @@ export interface AdminDeps {
   /** To tell a source's key (403) from an unknown one (401). */
   config?: () => ConfigIndex;
   leads: LeadService;
-  temporal: TemporalGateway;
+  temporal: TemporalClient;
   logger: Logger;
   now?: () => Date;
 }

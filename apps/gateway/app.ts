@@ -31,12 +31,12 @@ import { closeWhenDraining, Draining, probesRouter } from './probes';
 import { RateLimits } from './rate-limit';
 import { reportsRouter } from './reports';
 import { suppressionsRouter } from './suppressions';
-import type { TemporalGateway } from './temporal';
+import type { TemporalClient } from './temporal';
 import { parseInput } from './validation';
 
 export interface GatewayDeps {
   config: () => ConfigIndex;
-  temporal: TemporalGateway;
+  temporal: TemporalClient;
   logger: Logger;
   metrics: Metrics;
   adminKey?: string;

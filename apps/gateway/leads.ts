@@ -11,7 +11,7 @@ import type { LeadInput, LeadSummary, LeadView } from '../../shared/http';
 import type { CanonicalStatus } from '../../shared/statuses';
 import { leadWorkflowId } from '../../shared/temporal';
 import { screenDuplicates } from './duplicates';
-import type { TemporalGateway } from './temporal';
+import type { TemporalClient } from './temporal';
 
 /** The lead's own fields as the HTTP contract names them: a row of the admin list, the head of the lead view. */
 export function leadSummary(lead: {
@@ -56,7 +56,7 @@ export interface IntakeResult {
 export class LeadService {
   constructor(
     private readonly deps: {
-      temporal: TemporalGateway;
+      temporal: TemporalClient;
       logger: Logger;
       metrics: Metrics;
       now?: () => Date;

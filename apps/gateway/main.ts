@@ -12,7 +12,7 @@ import { createGateway } from './app';
 import { Housekeeper } from './housekeeping';
 import { Reconciler } from './outbox';
 import { Draining } from './probes';
-import { TemporalGateway } from './temporal';
+import { TemporalClient } from './temporal';
 
 export async function runGateway(): Promise<() => Promise<void>> {
   const env = readEnv();
@@ -23,7 +23,7 @@ export async function runGateway(): Promise<() => Promise<void>> {
   await connectMongo(env.MONGODB_URI);
   const metrics = createMetrics();
   const target = temporalTarget();
-  const temporal = new TemporalGateway({
+  const temporal = new TemporalClient({
     ...target.connection,
     namespace: target.namespace,
     taskQueue: env.TEMPORAL_TASK_QUEUE,

@@ -4,15 +4,15 @@
 // through /admin/outbox) instead of holding up the entries behind it. Housekeeping is in housekeeping.ts.
 import type { Logger } from '../../shared/logger';
 import type { Metrics } from '../../shared/metrics';
-import { IntakeOutbox, Lead, PostbackEffect } from '../../shared/models';
+import { IntakeOutbox, Lead, PostbackClaim } from '../../shared/models';
 import { leadWorkflowId, type PostbackSignal } from '../../shared/temporal';
 import { Lease } from './lease';
-import type { TemporalGateway } from './temporal';
+import type { TemporalClient } from './temporal';
 
 export type OutboxKind = 'lead-start' | 'postback-signal';
 
 export interface ReconcilerOptions {
-  temporal: TemporalGateway;
+  temporal: TemporalClient;
   logger: Logger;
   metrics: Metrics;
   intervalMs?: number;
@@ -60,7 +60,7 @@ function describe(err: unknown): string {
 /** Records an attempt's outcome on the entry, in the collection its kind lives in. */
 async function setOnEntry(kind: OutboxKind, id: string, fields: Record<string, unknown>): Promise<void> {
   if (kind === 'lead-start') await IntakeOutbox.updateOne({ _id: id }, { $set: fields });
-  else await PostbackEffect.updateOne({ _id: id }, { $set: fields });
+  else await PostbackClaim.updateOne({ _id: id }, { $set: fields });
 }
 
 export class Reconciler {
@@ -138,8 +138,8 @@ export class Reconciler {
     const fullScan = leader && (await this.fullScanDue(now)); // asked even when told: it starts the interval
     const scan = told || fullScan;
     const unsent = { sentAt: { $exists: false }, deadAt: { $exists: false } };
-    const effects = scan
-      ? await PostbackEffect.find({ ...unsent, claimedAt: { $lt: cutoff }, ...dueAt(now) })
+    const claims = scan
+      ? await PostbackClaim.find({ ...unsent, claimedAt: { $lt: cutoff }, ...dueAt(now) })
           .sort({ claimedAt: 1 })
           .limit(200)
           .lean()
@@ -147,8 +147,8 @@ export class Reconciler {
     // Claims younger than the grace period are still their request's: look again. Backed-off ones are the
     // leader's to come back to, so that N gateways do not all keep searching for them.
     const left = leader ? unsent : { ...unsent, ...dueAt(now) };
-    if (scan && (effects.length || (await PostbackEffect.exists(left)))) temporal.markBacklog();
-    if (!intake.length && !effects.length) return 0;
+    if (scan && (claims.length || (await PostbackClaim.exists(left)))) temporal.markBacklog();
+    if (!intake.length && !claims.length) return 0;
     // One cheap probe instead of a timeout per entry while Temporal is still down.
     if (!(await temporal.ping())) return 0;
     let delivered = 0;
@@ -166,26 +166,26 @@ export class Reconciler {
     }
     // A lead whose earlier signal waits out a backoff keeps its later ones back too, so the order holds.
     const held = new Set<string>();
-    if (effects.length) {
-      const waiting = await PostbackEffect.find(
+    if (claims.length) {
+      const waiting = await PostbackClaim.find(
         { ...unsent, nextAttemptAt: { $gt: now } },
         { leadId: 1 },
       ).lean();
       for (const w of waiting) held.add(w.leadId);
     }
-    for (const effect of effects) {
-      if (held.has(effect.leadId)) continue;
+    for (const claim of claims) {
+      if (held.has(claim.leadId)) continue;
       try {
-        await temporal.signalPostback(effect.leadId, effect.signal as PostbackSignal);
-        await PostbackEffect.updateOne({ _id: effect._id }, { $set: { sentAt: new Date() } });
+        await temporal.signalPostback(claim.leadId, claim.signal as PostbackSignal);
+        await PostbackClaim.updateOne({ _id: claim._id }, { $set: { sentAt: new Date() } });
         logger.info(
-          { leadId: effect.leadId, workflowId: leadWorkflowId(effect.leadId), postbackId: effect.postbackId },
+          { leadId: claim.leadId, workflowId: leadWorkflowId(claim.leadId), postbackId: claim.postbackId },
           'queued postback applied',
         );
         delivered++;
       } catch (err) {
-        held.add(effect.leadId);
-        if (!(await this.failed('postback-signal', effect, err, now))) return delivered;
+        held.add(claim.leadId);
+        if (!(await this.failed('postback-signal', claim, err, now))) return delivered;
       }
     }
     return delivered;

@@ -17,12 +17,12 @@ import { screenDuplicates } from './duplicates';
 import { newLeadId } from './leads';
 import { sourceAuth, sourceRateLimit } from './middleware';
 import type { RateLimits } from './rate-limit';
-import type { TemporalGateway } from './temporal';
+import type { TemporalClient } from './temporal';
 import { parseInput } from './validation';
 
 export interface PingDeps {
   config: () => ConfigIndex;
-  temporal: TemporalGateway;
+  temporal: TemporalClient;
   logger: Logger;
   /** Duplicates found when a pinged lead is posted count with those of POST /leads. */
   metrics?: Pick<Metrics, 'duplicateLeads'>;

@@ -4,7 +4,7 @@ import type Koa from 'koa';
 import Router from '@koa/router';
 import { pingMongo } from '../../shared/db';
 import type { Readiness } from '../../shared/http';
-import type { TemporalGateway } from './temporal';
+import type { TemporalClient } from './temporal';
 
 /** Seconds a client should wait before trying this gateway again (another one, at once). */
 const RETRY_AFTER_S = 5;
@@ -27,7 +27,7 @@ export function closeWhenDraining(draining: Draining): Koa.Middleware {
   };
 }
 
-export function probesRouter(deps: { temporal: TemporalGateway; draining: Draining }): Router {
+export function probesRouter(deps: { temporal: TemporalClient; draining: Draining }): Router {
   const router = new Router();
   router.get('/healthz', (ctx) => {
     ctx.body = { ok: true };

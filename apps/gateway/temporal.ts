@@ -25,20 +25,20 @@ import {
 import { explainConnectError, type TemporalConnectionOptions } from '../../shared/temporal-connection';
 
 /** Where (address, TLS, API key: from `temporalTarget()` in production) and what to run. */
-export interface TemporalGatewayOptions extends TemporalConnectionOptions {
+export interface TemporalClientOptions extends TemporalConnectionOptions {
   namespace: string;
   taskQueue: string;
   /** How long one call may take before the caller falls back to the outbox. */
   callTimeoutMs?: number;
 }
 
-export class TemporalGateway {
+export class TemporalClient {
   private pending?: Promise<Client>;
   private readonly callTimeoutMs: number;
   /** A call failed since the reconciler last looked: something may wait in an outbox. */
   private backlog = true;
 
-  constructor(readonly options: TemporalGatewayOptions) {
+  constructor(readonly options: TemporalClientOptions) {
     this.callTimeoutMs = options.callTimeoutMs ?? 3000;
   }
 

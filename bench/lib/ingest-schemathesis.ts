@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import mongoose from 'mongoose';
 import { startPartnerSimulator, startSourceSimulator } from '../../scripts/simulators';
-import { Lead, PostbackEffect, PostbackLog, StatusEvent } from '../../shared/models';
+import { Lead, PostbackClaim, PostbackLog, StatusEvent } from '../../shared/models';
 import {
   ADMIN_KEY,
   appEnv,
@@ -104,7 +104,7 @@ async function main(): Promise<void> {
     const startedAt = new Date();
     const before = await requestCounts(url);
     const leadsBefore = await Lead.countDocuments();
-    const effectsBefore = await PostbackEffect.countDocuments();
+    const effectsBefore = await PostbackClaim.countDocuments();
     const seededBefore = new Map(
       (await Lead.find({ _id: { $in: seeded } }).lean()).map((l) => [l._id, JSON.stringify(l)]),
     );
@@ -153,7 +153,7 @@ async function main(): Promise<void> {
     const leadsDiff = (await Lead.countDocuments()) - leadsBefore;
     if (leadsDiff !== created)
       failures.push(`leads grew by ${leadsDiff} but only ${created} POST /leads were accepted`);
-    const effectsDiff = (await PostbackEffect.countDocuments()) - effectsBefore;
+    const effectsDiff = (await PostbackClaim.countDocuments()) - effectsBefore;
     if (effectsDiff !== applied)
       failures.push(`postback effects grew by ${effectsDiff} but ${applied} postbacks were applied`);
     for (const lead of await Lead.find({ _id: { $in: seeded } }).lean()) {

@@ -3,7 +3,7 @@
 // 0 responses 5xx, and refused requests change no data. The heavier run is scripts/schemathesis.sh.
 import fc from 'fast-check';
 import { request, type Dispatcher } from 'undici';
-import { Lead, PostbackEffect, PostbackLog, StatusEvent } from '../../shared/models';
+import { Lead, PostbackClaim, PostbackLog, StatusEvent } from '../../shared/models';
 import { leadWorkflowId } from '../../shared/temporal';
 import { useStack } from '../support/e2e';
 import { pendingLead } from '../support/postbacks';
@@ -283,7 +283,7 @@ test(`${REQUESTS} requests generated from /openapi.json: no 5xx, refused request
   expect(Object.keys(doc.paths).length).toBeGreaterThan(5);
 
   const leadsBefore = await Lead.countDocuments();
-  const effectsBefore = await PostbackEffect.countDocuments();
+  const effectsBefore = await PostbackClaim.countDocuments();
   const seededBefore = new Map(
     (await Lead.find({ _id: { $in: seeded } }).lean()).map((l) => [l._id, JSON.stringify(l)]),
   );
@@ -364,13 +364,13 @@ test(`${REQUESTS} requests generated from /openapi.json: no 5xx, refused request
   ).lean();
   expect(appliedLog.length).toBeGreaterThanOrEqual(postbacksApplied);
   for (const l of appliedLog) changed.add(l.leadId!);
-  expect((await PostbackEffect.countDocuments()) - effectsBefore).toBe(appliedLog.length);
+  expect((await PostbackClaim.countDocuments()) - effectsBefore).toBe(appliedLog.length);
   if (replaysAccepted === 0) {
     // Seeded leads no applied postback was for are exactly as they were.
     const untouched = seeded.filter((id) => !changed.has(id));
     // Nothing can still change them: no effect was claimed for them (nothing queued to signal), and their
     // workflows never received a signal (Temporal records a signal before the sender's call returns).
-    expect(await PostbackEffect.countDocuments({ leadId: { $in: untouched } })).toBe(0);
+    expect(await PostbackClaim.countDocuments({ leadId: { $in: untouched } })).toBe(0);
     for (const id of untouched) {
       const history = await stack.client.workflow.getHandle(leadWorkflowId(id)).fetchHistory();
       expect((history.events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes)).toEqual([]);

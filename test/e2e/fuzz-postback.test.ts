@@ -1,7 +1,7 @@
 // Generated postbacks against the real stack: arbitrary query strings, bodies, content types and paths are
 // answered 200/202 or a JSON 4xx, never a 5xx, and only an accepted postback changes a lead.
 import fc from 'fast-check';
-import { Lead, PostbackEffect, StatusEvent } from '../../shared/models';
+import { Lead, PostbackClaim, StatusEvent } from '../../shared/models';
 import { signParams } from '../../shared/signature';
 import { useStack } from '../support/e2e';
 import { pendingLead, verticalPartner } from '../support/postbacks';
@@ -302,7 +302,7 @@ test(`${RUNS} generated postbacks: never a 5xx, errors are JSON, only accepted p
   const before = new Map(
     (await Lead.find({ _id: { $in: all } }).lean()).map((l) => [l._id, JSON.stringify(l)]),
   );
-  const effectsBefore = await PostbackEffect.countDocuments();
+  const effectsBefore = await PostbackClaim.countDocuments();
   const changedBy = new Set<string>();
   let applied = 0;
   const seen: Record<number, number> = {};
@@ -332,7 +332,7 @@ test(`${RUNS} generated postbacks: never a 5xx, errors are JSON, only accepted p
   );
 
   // Every 200/202 that was not a duplicate is one effect claim; refused requests claimed nothing.
-  expect((await PostbackEffect.countDocuments()) - effectsBefore).toBe(applied);
+  expect((await PostbackClaim.countDocuments()) - effectsBefore).toBe(applied);
   // Let the workflows apply what was accepted, then check that no other lead moved.
   await eventually(
     async () => {

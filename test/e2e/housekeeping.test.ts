@@ -2,7 +2,7 @@
 // report buckets of closed hours are built; and the reconciler searches for unsent postback claims only when a
 // Temporal call failed (or on the periodic full scan).
 import { Housekeeper } from '../../apps/gateway/housekeeping';
-import { TemporalGateway } from '../../apps/gateway/temporal';
+import { TemporalClient } from '../../apps/gateway/temporal';
 import { connectMongo, disconnectMongo } from '../../shared/db';
 import { createLogger } from '../../shared/logger';
 import { CapSlot, ReportBucket, SignatureNonce, StatusEvent } from '../../shared/models';
@@ -69,14 +69,14 @@ test('expired nonces and old cap slots are swept, current ones kept, and closed 
 });
 
 test('a failed Temporal call triggers the search for unsent claims; a quiet gateway does not search', async () => {
-  const temporal = new TemporalGateway({
+  const temporal = new TemporalClient({
     address: testEnv().temporalAddress,
     namespace: 'default',
     taskQueue: 'unused',
   });
   expect(temporal.takeBacklog()).toBe(true); // a new process looks once: another may have left claims
   expect(temporal.takeBacklog()).toBe(false);
-  const down = new TemporalGateway({
+  const down = new TemporalClient({
     address: '127.0.0.1:1',
     namespace: 'default',
     taskQueue: 'unused',

@@ -4,10 +4,10 @@
 import { MongoClient } from 'mongodb';
 import pino from 'pino';
 import { PostbackService } from '../../apps/gateway/postbacks';
-import { TemporalGateway } from '../../apps/gateway/temporal';
+import { TemporalClient } from '../../apps/gateway/temporal';
 import { connectMongo, disconnectMongo } from '../../shared/db';
 import { createMetrics } from '../../shared/metrics';
-import { PostbackEffect, PostbackLog, StatusEvent } from '../../shared/models';
+import { PostbackClaim, PostbackLog, StatusEvent } from '../../shared/models';
 import type { PostbackSignal } from '../../shared/temporal';
 import { useStack } from '../support/e2e';
 import { testEnv, uniqueDbName } from '../support/servers';
@@ -20,7 +20,7 @@ let service: PostbackService;
 let logClient: MongoClient;
 
 /** Real Temporal; after the next signal it accepts, the database connection is dropped (the MongoDB restart). */
-class DroppingTemporal extends TemporalGateway {
+class DroppingTemporal extends TemporalClient {
   dropAfterSignal = false;
 
   override async signalPostback(leadId: string, signal: PostbackSignal): Promise<void> {
@@ -83,7 +83,7 @@ test('a postback whose claim cannot be written after its signal is answered 503;
   }
   // Not 200: nothing records it yet, and a partner stops at a 200.
   expect(first).toEqual({ httpStatus: 503, code: 'dependency_unavailable' });
-  expect(await PostbackEffect.exists({ _id: `${leadId}:acme:accepted` })).toBeNull();
+  expect(await PostbackClaim.exists({ _id: `${leadId}:acme:accepted` })).toBeNull();
   expect(await PostbackLog.findOne({ requestId: 'claim-repair-1' }).lean()).toMatchObject({
     httpStatus: 503,
   });
@@ -96,7 +96,7 @@ test('a postback whose claim cannot be written after its signal is answered 503;
     body: { ok: true, status: 'accepted', duplicate: true },
   });
   const event = await StatusEvent.findOne({ leadId, status: 'accepted' }).lean();
-  const claim = await PostbackEffect.findById(`${leadId}:acme:accepted`).lean();
+  const claim = await PostbackClaim.findById(`${leadId}:acme:accepted`).lean();
   expect(claim).toMatchObject({ leadId, postbackId: event?.postbackId, sentAt: expect.any(Date) });
   expect(await StatusEvent.countDocuments({ leadId, status: 'accepted' })).toBe(1);
   // And from now on a repeat is a plain duplicate, read from the claim.

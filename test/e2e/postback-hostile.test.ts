@@ -1,6 +1,6 @@
 // Bad and hostile postbacks against the real stack: each gets its own clear 4xx and error code, none
 // changes a lead, every one is logged (including those the body parser refuses) and no secret is stored.
-import { Lead, Notification, PostbackEffect, PostbackLog, StatusEvent } from '../../shared/models';
+import { Lead, Notification, PostbackClaim, PostbackLog, StatusEvent } from '../../shared/models';
 import { useStack } from '../support/e2e';
 import {
   ACME_TOKEN,
@@ -684,7 +684,7 @@ test(`${rows.length} hostile postbacks: each a clear 4xx, logged, and no lead ch
 
   // Nothing moved: same statuses, sequence numbers and revenue, no history, no notification, no claim.
   expect(await snapshot()).toEqual(before);
-  expect(await PostbackEffect.countDocuments({ leadId: { $in: ids } })).toBe(0);
+  expect(await PostbackClaim.countDocuments({ leadId: { $in: ids } })).toBe(0);
 
   // Every request was logged, with the answer it got, including those refused before the handler.
   expect(await PostbackLog.countDocuments()).toBe(logsBefore + rows.length);

@@ -4,7 +4,7 @@ import { MongoClient } from 'mongodb';
 import { PostbackService } from '../../apps/gateway/postbacks';
 import { createLogger } from '../../shared/logger';
 import { createMetrics } from '../../shared/metrics';
-import { PostbackEffect, PostbackLog, StatusEvent } from '../../shared/models';
+import { PostbackClaim, PostbackLog, StatusEvent } from '../../shared/models';
 import { leadWorkflowId } from '../../shared/temporal';
 import { useStack } from '../support/e2e';
 import { testEnv } from '../support/servers';
@@ -134,7 +134,7 @@ test('a postback whose log line cannot be written is answered 503 though applied
   await settled(leadId);
   expect(await historyOf(leadId)).toEqual(['received', 'pending', 'accepted']);
   expect((await PostbackLog.find({ leadId }).lean()).map((l) => l.outcome)).toEqual(['duplicate']);
-  expect(await PostbackEffect.countDocuments({ leadId })).toBe(1);
+  expect(await PostbackClaim.countDocuments({ leadId })).toBe(1);
 });
 
 test('approved again after the lead was accepted by this partner, with no claim on record: a duplicate, not 409', async () => {
@@ -144,13 +144,13 @@ test('approved again after the lead was accepted by this partner, with no claim 
   await waitForStatus(leadId, 'accepted');
   await settled(leadId);
   // As if the claim write had failed after the signal.
-  await PostbackEffect.deleteMany({ leadId });
+  await PostbackClaim.deleteMany({ leadId });
   expect(await postback('/postback/acme', query)).toEqual({
     status: 200,
     body: { ok: true, leadId, status: 'accepted', duplicate: true },
   });
   // The missing claim is written again, so the effect is on record.
-  expect(await PostbackEffect.countDocuments({ leadId, _id: `${leadId}:acme:accepted` })).toBe(1);
+  expect(await PostbackClaim.countDocuments({ leadId, _id: `${leadId}:acme:accepted` })).toBe(1);
 });
 
 test('the same txid again (under partner aliases, other raw word, no partner in the path) is a duplicate', async () => {

@@ -1,6 +1,6 @@
 // Temporal goes down (this file's own dev server): postbacks and new leads are stored and answered 202;
 // when the server is back the reconciler applies every one of them exactly once, in arrival order.
-import { IntakeOutbox, Lead, PostbackEffect, PostbackLog, StatusEvent } from '../../shared/models';
+import { IntakeOutbox, Lead, PostbackClaim, PostbackLog, StatusEvent } from '../../shared/models';
 import { useStack } from '../support/e2e';
 import { postJson } from '../support/stack';
 import {
@@ -83,7 +83,7 @@ test('postbacks and a lead received while Temporal is down are applied once it i
   expect(
     (await Lead.find({ _id: { $in: [sold, scrubbed, held, reversed] } }).lean()).map((l) => l.status),
   ).toEqual(['pending', 'pending', 'pending', 'pending']);
-  expect(await PostbackEffect.countDocuments({ sentAt: { $exists: false } })).toBe(6);
+  expect(await PostbackClaim.countDocuments({ sentAt: { $exists: false } })).toBe(6);
   expect(await IntakeOutbox.countDocuments({ _id: lateId })).toBe(1);
   expect(await PostbackLog.countDocuments({ outcome: 'queued' })).toBe(6);
 
@@ -127,7 +127,7 @@ test('postbacks and a lead received while Temporal is down are applied once it i
     expect(await notificationsOf(leadId, status)).toHaveLength(1);
   }
   // The outbox is empty: every claim was sent, the queued lead started.
-  expect(await PostbackEffect.countDocuments({ sentAt: { $exists: false } })).toBe(0);
+  expect(await PostbackClaim.countDocuments({ sentAt: { $exists: false } })).toBe(0);
   expect(await IntakeOutbox.countDocuments()).toBe(0);
   expect(partner.received.filter((l) => l.subid === lateId)).toHaveLength(1);
 }, 150_000);

@@ -1,7 +1,7 @@
 // The partner integration test: a postback with `test=1` (or the partner's own name for it) is authenticated,
 // read and mapped like any other, answered with what would happen, logged with outcome `test`, and changes
 // no lead, claim or workflow.
-import { Lead, PostbackEffect, PostbackLog } from '../../shared/models';
+import { Lead, PostbackClaim, PostbackLog } from '../../shared/models';
 import { leadWorkflowId } from '../../shared/temporal';
 import { useStack } from '../support/e2e';
 import {
@@ -59,7 +59,7 @@ test('a test postback says it would apply, and changes nothing but the log', asy
   });
   // Nothing moved: the lead, its claims, its workflow.
   expect(await Lead.findById(leadId).lean()).toEqual(before);
-  expect(await PostbackEffect.countDocuments({ leadId })).toBe(0);
+  expect(await PostbackClaim.countDocuments({ leadId })).toBe(0);
   expect(await signalsOf(leadId)).toBe(signalsBefore);
   const [line] = await PostbackLog.find({ leadId }).lean();
   expect(line).toMatchObject({
@@ -90,7 +90,7 @@ test('a test postback says it would apply, and changes nothing but the log', asy
     reason: 'a lead that is accepted cannot become rejected',
   });
   expect(await historyOf(leadId)).toEqual(['received', 'pending', 'accepted']);
-  expect(await PostbackEffect.countDocuments({ leadId })).toBe(1);
+  expect(await PostbackClaim.countDocuments({ leadId })).toBe(1);
   expect((await PostbackLog.find({ leadId }).sort({ receivedAt: 1 }).lean()).map((l) => l.outcome)).toEqual([
     'test',
     'applied',
@@ -131,7 +131,7 @@ test('a signed test postback: the signature is checked, then the same answer', a
   const signed = signedQuery({ subid: leadId, status: 'approved', ts: nowSeconds(), test: '1' });
   const res = await send(stack.baseUrl, { path: '/postback/signed', ...signed });
   expect(res.body).toMatchObject({ ok: true, test: true, leadId, status: 'accepted', wouldApply: true });
-  expect(await PostbackEffect.countDocuments({ leadId })).toBe(0);
+  expect(await PostbackClaim.countDocuments({ leadId })).toBe(0);
   expect((await Lead.findById(leadId).lean())?.status).toBe('pending');
 });
 

@@ -5,7 +5,7 @@ import { MongoClient } from 'mongodb';
 import { PostbackService } from '../../apps/gateway/postbacks';
 import { createLogger } from '../../shared/logger';
 import { createMetrics } from '../../shared/metrics';
-import { PostbackEffect, PostbackLog } from '../../shared/models';
+import { PostbackClaim, PostbackLog } from '../../shared/models';
 import { signParams } from '../../shared/signature';
 import { leadWorkflowId } from '../../shared/temporal';
 import { useStack } from '../support/e2e';
@@ -204,7 +204,7 @@ describe('the identical signed retry after a 503', () => {
     await waitForStatus(leadId, 'accepted');
     await settled(leadId);
     expect(await historyOf(leadId)).toEqual(['received', 'pending', 'accepted']);
-    expect(await PostbackEffect.countDocuments({ leadId })).toBe(1);
+    expect(await PostbackClaim.countDocuments({ leadId })).toBe(1);
   });
 
   test('refused 503 because its log line could not be written: the retry is a duplicate, not a replay', async () => {

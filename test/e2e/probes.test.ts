@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createGateway } from '../../apps/gateway/app';
 import { Draining } from '../../apps/gateway/probes';
-import { TemporalGateway } from '../../apps/gateway/temporal';
+import { TemporalClient } from '../../apps/gateway/temporal';
 import { ConfigIndex, parseRoutingConfig } from '../../shared/config';
 import { connectMongo, disconnectMongo } from '../../shared/db';
 import { createLogger } from '../../shared/logger';
@@ -12,7 +12,7 @@ import { testEnv, uniqueDbName } from '../support/servers';
 import { baseConfig } from '../support/stack';
 
 const servers: Server[] = [];
-const temporals: TemporalGateway[] = [];
+const temporals: TemporalClient[] = [];
 afterAll(async () => {
   for (const s of servers) await new Promise((r) => s.close(r));
   for (const t of temporals) await t.close();
@@ -20,7 +20,7 @@ afterAll(async () => {
 });
 
 async function gateway(temporalAddress: string, draining = new Draining()) {
-  const temporal = new TemporalGateway({
+  const temporal = new TemporalClient({
     address: temporalAddress,
     namespace: testEnv().temporalNamespace,
     taskQueue: 'probes',

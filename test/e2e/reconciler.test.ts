@@ -9,10 +9,10 @@ import pino from 'pino';
 import type { Client } from '@temporalio/client';
 import { createGateway } from '../../apps/gateway/app';
 import { Reconciler } from '../../apps/gateway/outbox';
-import { TemporalGateway } from '../../apps/gateway/temporal';
+import { TemporalClient } from '../../apps/gateway/temporal';
 import { connectMongo, disconnectMongo } from '../../shared/db';
 import { createMetrics, type Metrics } from '../../shared/metrics';
-import { IntakeOutbox, Lead, PostbackEffect, StatusEvent } from '../../shared/models';
+import { IntakeOutbox, Lead, PostbackClaim, StatusEvent } from '../../shared/models';
 import { leadWorkflowId, type PostbackSignal } from '../../shared/temporal';
 import { useStack } from '../support/e2e';
 import { testEnv, uniqueDbName } from '../support/servers';
@@ -30,12 +30,12 @@ import {
 const POISON = `poison-${'x'.repeat(1000)}`;
 const ADMIN = { 'x-api-key': ADMIN_KEY };
 
-let cutOff: { url: string; server: Server; temporal: TemporalGateway };
+let cutOff: { url: string; server: Server; temporal: TemporalClient };
 const dbName = uniqueDbName('reconciler');
 const mongoUri = () => `${testEnv().mongoUri.replace(/\/$/, '')}/${dbName}`;
 
 /** A gateway whose Temporal calls can be made to fail, or to be followed by a step of the test's own. */
-class FaultyTemporal extends TemporalGateway {
+class FaultyTemporal extends TemporalClient {
   /** Signals answered so far; the one with this number fails, and Temporal then looks down until `up()`. */
   signals = 0;
   failSignal = 0;
@@ -61,7 +61,7 @@ class FaultyTemporal extends TemporalGateway {
 }
 
 function reconcilerFor(
-  temporal: TemporalGateway,
+  temporal: TemporalClient,
   extra: Partial<ConstructorParameters<typeof Reconciler>[0]> = {},
 ) {
   const lines: string[] = [];
@@ -74,8 +74,8 @@ function reconcilerFor(
   return { reconciler, lines, metrics };
 }
 
-const newTemporal = <T extends TemporalGateway>(
-  Kind: new (o: TemporalGateway['options']) => T = TemporalGateway as never,
+const newTemporal = <T extends TemporalClient>(
+  Kind: new (o: TemporalClient['options']) => T = TemporalClient as never,
 ) =>
   new Kind({
     address: testEnv().temporalAddress,
@@ -108,7 +108,7 @@ async function queuedApproval(clickId: string): Promise<{ leadId: string; postba
     }).toString(),
   });
   expect(res).toMatchObject({ status: 202, body: { queued: true } });
-  const claim = await PostbackEffect.findById(`${leadId}:acme:accepted`).lean();
+  const claim = await PostbackClaim.findById(`${leadId}:acme:accepted`).lean();
   return { leadId, postbackId: String(claim?.postbackId) };
 }
 
@@ -128,7 +128,7 @@ const { stack } = useStack({
   // The stack's own reconciler never ticks here: each test drives one of its own.
   stack: { dbName, reconcilerIntervalMs: 3_600_000 },
   ready: async ({ stack }) => {
-    const temporal = new TemporalGateway({
+    const temporal = new TemporalClient({
       address: '127.0.0.1:1',
       namespace: 'default',
       taskQueue: stack.taskQueue,
@@ -156,7 +156,7 @@ afterAll(async () => {
 }, 60_000);
 
 beforeEach(async () => {
-  await Promise.all([IntakeOutbox.deleteMany({}), PostbackEffect.deleteMany({ sentAt: { $exists: false } })]);
+  await Promise.all([IntakeOutbox.deleteMany({}), PostbackClaim.deleteMany({ sentAt: { $exists: false } })]);
 });
 
 test('an entry Temporal refuses does not hold up the ones behind it; after its attempts it is dead, listed and retried', async () => {
@@ -169,7 +169,7 @@ test('an entry Temporal refuses does not hold up the ones behind it; after its a
     status: 'accepted',
     receivedAt: old.toISOString(),
   };
-  await PostbackEffect.create({
+  await PostbackClaim.create({
     _id: `${POISON}:acme:accepted`,
     leadId: POISON,
     postbackId: 'pb-poison',
@@ -261,7 +261,7 @@ test('a signal failing mid-batch: the next tick delivers every entry exactly onc
   expect(await reconciler.tick()).toBe(1); // the first; the second failed and Temporal looked down: the pass stopped
   // An outage is not the entry's fault: no attempt counted against it.
   expect(
-    (await PostbackEffect.findById(`${queued[1]?.leadId}:acme:accepted`).lean())?.attempts,
+    (await PostbackClaim.findById(`${queued[1]?.leadId}:acme:accepted`).lean())?.attempts,
   ).toBeUndefined();
   temporal.up();
   expect(await reconciler.tick()).toBe(2);
@@ -270,7 +270,7 @@ test('a signal failing mid-batch: the next tick delivers every entry exactly onc
     await waitForStatus(q.leadId, 'accepted');
     expect(await signalsOf(stack.client, q.leadId, q.postbackId)).toBe(1);
   }
-  expect(await PostbackEffect.countDocuments({ sentAt: { $exists: false } })).toBe(0);
+  expect(await PostbackClaim.countDocuments({ sentAt: { $exists: false } })).toBe(0);
   await temporal.close();
 });
 
@@ -286,7 +286,7 @@ test('a signal that succeeds while its sentAt update fails is sent again and app
     await connectMongo(mongoUri());
   }
   expect(lines.join('')).toContain('reconciler pass failed');
-  expect((await PostbackEffect.findById(`${q.leadId}:acme:accepted`).lean())?.sentAt).toBeUndefined();
+  expect((await PostbackClaim.findById(`${q.leadId}:acme:accepted`).lean())?.sentAt).toBeUndefined();
   expect(await reconciler.tick()).toBe(1);
   const lead = await waitForStatus(q.leadId, 'accepted');
   expect(lead.revenueCents).toBe(500);
@@ -328,7 +328,7 @@ test('claims another gateway left are found by the periodic full scan, not by a 
   const q = await queuedApproval('clk-rc-fullscan'); // queued by the other gateway: this one was not told
   now = new Date(now.getTime() + 30_000);
   expect(await reconciler.tick()).toBe(0);
-  expect((await PostbackEffect.findById(`${q.leadId}:acme:accepted`).lean())?.sentAt).toBeUndefined();
+  expect((await PostbackClaim.findById(`${q.leadId}:acme:accepted`).lean())?.sentAt).toBeUndefined();
   now = new Date(now.getTime() + 31_000);
   expect(await reconciler.tick()).toBe(1);
   await waitForStatus(q.leadId, 'accepted');

@@ -6,10 +6,10 @@ import { Client, Connection } from '@temporalio/client';
 import { Housekeeper } from '../../apps/gateway/housekeeping';
 import { Lease } from '../../apps/gateway/lease';
 import { Reconciler } from '../../apps/gateway/outbox';
-import { TemporalGateway } from '../../apps/gateway/temporal';
+import { TemporalClient } from '../../apps/gateway/temporal';
 import { connectMongo, disconnectMongo } from '../../shared/db';
 import { createMetrics } from '../../shared/metrics';
-import { IntakeOutbox, Lead, PostbackEffect, SignatureNonce } from '../../shared/models';
+import { IntakeOutbox, Lead, PostbackClaim, SignatureNonce } from '../../shared/models';
 import { leadWorkflowId } from '../../shared/temporal';
 import { testEnv, uniqueDbName, uniqueTaskQueue } from '../support/servers';
 
@@ -23,7 +23,7 @@ let now = new Date();
 
 interface Replica {
   name: string;
-  temporal: TemporalGateway;
+  temporal: TemporalClient;
   reconciler: Reconciler;
   housekeeper: Housekeeper;
 }
@@ -31,7 +31,7 @@ let replicas: Replica[] = [];
 
 function replica(name: string): Replica {
   const env = testEnv();
-  const temporal = new TemporalGateway({
+  const temporal = new TemporalClient({
     address: env.temporalAddress,
     namespace: env.temporalNamespace,
     taskQueue,
@@ -68,7 +68,7 @@ async function queueLeads(prefix: string, n: number): Promise<string[]> {
 async function queueSignals(prefix: string, n: number): Promise<string[]> {
   const ids = Array.from({ length: n }, (_, i) => `${prefix}-${run}-${i}`);
   const claimedAt = new Date(now.getTime() - 1000);
-  await PostbackEffect.create(
+  await PostbackClaim.create(
     ids.map((leadId) => ({
       _id: `${leadId}:acme:accepted`,
       leadId,

@@ -6,7 +6,7 @@ import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { createGateway, type GatewayDeps } from '../../apps/gateway/app';
 import { Reconciler } from '../../apps/gateway/outbox';
-import { TemporalGateway } from '../../apps/gateway/temporal';
+import { TemporalClient } from '../../apps/gateway/temporal';
 import { createLeadWorker } from '../../apps/worker/worker';
 import { undiciHttp } from '../../activities/http';
 import { ConfigIndex, parseRoutingConfig } from '../../shared/config';
@@ -50,7 +50,7 @@ export interface Stack {
   /** Replaces the routing config the gateway and activities read from now on, as a reload would. */
   useConfig(raw: unknown): void;
   metrics: Metrics;
-  temporal: TemporalGateway;
+  temporal: TemporalClient;
   reconciler: Reconciler;
   worker?: Worker;
   /** Stops the worker (for outage tests) and starts a new one. */
@@ -69,7 +69,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const taskQueue = uniqueTaskQueue('stack');
   await connectMongo(`${env.mongoUri.replace(/\/$/, '')}/${options.dbName ?? uniqueDbName('stack')}`);
 
-  const temporal = new TemporalGateway({ address, namespace: env.temporalNamespace, taskQueue });
+  const temporal = new TemporalClient({ address, namespace: env.temporalNamespace, taskQueue });
   const app = createGateway({
     config: () => config,
     temporal,

@@ -3,7 +3,7 @@ import SwaggerParser from '@apidevtools/swagger-parser';
 import type Router from '@koa/router';
 import { createGateway } from '../../apps/gateway/app';
 import { openApiDocument, renderDocsHtml } from '../../apps/gateway/openapi';
-import { TemporalGateway } from '../../apps/gateway/temporal';
+import { TemporalClient } from '../../apps/gateway/temporal';
 import { ConfigIndex, parseRoutingConfig } from '../../shared/config';
 import { createLogger } from '../../shared/logger';
 import { createMetrics } from '../../shared/metrics';
@@ -18,7 +18,7 @@ function app() {
     }),
   );
   // Never connected: building the app does no I/O.
-  const temporal = new TemporalGateway({ address: '127.0.0.1:9', namespace: 'default', taskQueue: 'unused' });
+  const temporal = new TemporalClient({ address: '127.0.0.1:9', namespace: 'default', taskQueue: 'unused' });
   return createGateway({
     config: () => config,
     temporal,

@@ -4,7 +4,7 @@ import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { TemporalGateway } from '../../apps/gateway/temporal';
+import { TemporalClient } from '../../apps/gateway/temporal';
 import { describeTarget, explainConnectError, temporalTarget } from '../../shared/temporal-connection';
 import { makeTestCerts } from '../support/tls';
 
@@ -124,7 +124,7 @@ test('the gateway sends the API key as a bearer token over TLS', async () => {
       TEMPORAL_TLS_SERVER_CA_CERT_PATH: certs.caCert,
       TEMPORAL_TLS_SERVER_NAME: 'localhost',
     });
-    const gateway = new TemporalGateway({
+    const gateway = new TemporalClient({
       ...target.connection,
       namespace: target.namespace,
       taskQueue: 'unused',

@@ -5,11 +5,11 @@ import type { mongo } from 'mongoose';
 import type { ConfigIndex } from '../../../shared/config';
 import type { Logger } from '../../../shared/logger';
 import type { Metrics } from '../../../shared/metrics';
-import type { TemporalGateway } from '../temporal';
+import type { TemporalClient } from '../temporal';
 import { RateLimits } from '../rate-limit';
 import { PartnerAuth } from './auth';
 import type { PostbackAnswer, PostbackContext, RawPostback } from './context';
-import { PostbackEffects } from './effect';
+import { PostbackClaims } from './claim';
 import { checkHolder } from './holder';
 import { PostbackRecorder, type RefusedPostback } from './log';
 import { PostbackLimits } from './limits';
@@ -21,7 +21,7 @@ export { logRefusedPostbacks, type RefusedPostback } from './log';
 
 export interface PostbackServiceDeps {
   config: () => ConfigIndex;
-  temporal: TemporalGateway;
+  temporal: TemporalClient;
   logger: Logger;
   metrics: Metrics;
   now?: () => Date;
@@ -38,10 +38,10 @@ export class PostbackService {
   constructor(deps: PostbackServiceDeps) {
     const now = deps.now ?? (() => new Date());
     this.recorder = new PostbackRecorder({ ...deps, now });
-    const effects = new PostbackEffects({ ...deps, now });
+    const claims = new PostbackClaims({ ...deps, now });
     const auth = new PartnerAuth(deps.logger);
     const limits = new PostbackLimits(deps.rateLimits ?? new RateLimits());
-    const testMode = new PostbackTestMode(effects);
+    const testMode = new PostbackTestMode(claims);
     this.run = compose<PostbackContext>([
       auth.rememberSignature,
       this.recorder.step,
@@ -51,9 +51,9 @@ export class PostbackService {
       limits.partnerRate,
       testMode.step,
       checkHolder,
-      effects.mapStatus,
+      claims.mapStatus,
       testMode.preview,
-      effects.apply,
+      claims.apply,
     ]);
   }
 

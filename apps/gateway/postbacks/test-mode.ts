@@ -1,16 +1,16 @@
 // A partner's integration test (`test=1`, aliasable per partner): authenticated, read and mapped like any
 // postback, then answered with what would happen; nothing is claimed or signalled, only the log line written.
 import { AppError, isAppError } from '../../../shared/errors';
-import { PostbackEffect } from '../../../shared/models';
+import { PostbackClaim } from '../../../shared/models';
 import { canTransition, type CanonicalStatus } from '../../../shared/statuses';
 import { required, type PostbackContext } from './context';
-import { claimedTxid, unrecordedClaimsEnabling, type PostbackEffects } from './effect';
+import { claimedTxid, claimId, unrecordedClaimsEnabling, type PostbackClaims } from './claim';
 
 /** Refusals that are about the lead's state, not the request: a test answers them as `wouldApply: false`. */
 const LEAD_STATE_CODES = new Set(['conflict', 'forbidden']);
 
 export class PostbackTestMode {
-  constructor(private readonly effects: PostbackEffects) {}
+  constructor(private readonly claims: PostbackClaims) {}
 
   /**
    * The step after authentication: a test postback goes on to the checks of the lead and the status mapping,
@@ -37,9 +37,8 @@ export class PostbackTestMode {
     const earlier = txid !== undefined ? await claimedTxid(leadId, partner.id, txid) : undefined;
     if (earlier)
       return this.answer(pc, false, `a repeat: transaction ${txid} was received already (${earlier})`);
-    const effectId = `${leadId}:${partner.id}:${status}`;
-    const claimed = await PostbackEffect.collection.findOne(
-      { _id: effectId as never },
+    const claimed = await PostbackClaim.collection.findOne(
+      { _id: claimId(leadId, partner.id, status) as never },
       { projection: { _id: 1 } },
     );
     if (claimed || (lead.status === status && lead.partnerId === partner.id))
@@ -58,7 +57,7 @@ export class PostbackTestMode {
     let status = pc.status;
     if (status === undefined) {
       try {
-        status = this.effects.statusOf(pc);
+        status = this.claims.statusOf(pc);
       } catch (err) {
         if (isAppError(err)) throw err;
         throw new AppError('internal', 'status could not be mapped');

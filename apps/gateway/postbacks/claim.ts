@@ -1,11 +1,11 @@
-// A postback's effect, once: its partner status mapped to ours, then claimed (the claim is also the outbox
-// entry of its signal) and signalled to the lead's workflow, or queued while Temporal is away.
+// A postback's effect, once: its partner status mapped to ours, then claimed (the claim, `PostbackClaim`, is also
+// the outbox entry of its signal) and signalled to the lead's workflow, or queued while Temporal is away.
 import type { mongo } from 'mongoose';
 import { BatchedInserts } from '../../../shared/batched-inserts';
 import type { PartnerConfig } from '../../../shared/config';
 import type { Logger } from '../../../shared/logger';
 import { AppError } from '../../../shared/errors';
-import { insertOnce, PostbackEffect, StatusEvent } from '../../../shared/models';
+import { insertOnce, PostbackClaim, StatusEvent } from '../../../shared/models';
 import { toCents } from '../../../shared/money';
 import { buildStatusMap, mapPartnerStatus } from '../../../shared/status-map';
 import {
@@ -15,9 +15,10 @@ import {
   type PostbackStatus,
 } from '../../../shared/statuses';
 import { leadWorkflowId, type PostbackSignal } from '../../../shared/temporal';
-import type { TemporalGateway } from '../temporal';
+import type { TemporalClient } from '../temporal';
 import { required, type PostbackAnswer, type PostbackContext } from './context';
 
+/** A claim as the driver writes it (the `PostbackClaim` schema's shape). */
 interface Claim {
   _id: string;
   leadId: string;
@@ -27,14 +28,18 @@ interface Claim {
   sentAt?: Date;
 }
 
+/** A claim's id: one per lead, partner and status (the `postback_effects` key, also the outbox entry's id). */
+export const claimId = (leadId: string, partnerId: string, status: PostbackStatus): string =>
+  `${leadId}:${partnerId}:${status}`;
+
 /** The status claimed for this lead by this partner under `txid`, if any (read by claim id: no scan). */
 export async function claimedTxid(
   leadId: string,
   partnerId: string,
   txid: string,
 ): Promise<PostbackStatus | undefined> {
-  const ids = POSTBACK_STATUSES.map((s) => `${leadId}:${partnerId}:${s}`);
-  const claim = await PostbackEffect.collection.findOne<Pick<Claim, 'signal'>>(
+  const ids = POSTBACK_STATUSES.map((s) => claimId(leadId, partnerId, s));
+  const claim = await PostbackClaim.collection.findOne<Pick<Claim, 'signal'>>(
     { _id: { $in: ids as never[] }, 'signal.txid': txid },
     { projection: { 'signal.status': 1 } },
   );
@@ -48,11 +53,11 @@ export async function unrecordedClaimsEnabling(
   status: PostbackStatus,
   leadSeq: number,
 ) {
-  const ids = POSTBACK_STATUSES.filter((s) => canTransition(s, status)).map(
-    (s) => `${leadId}:${partnerId}:${s}`,
+  const ids = POSTBACK_STATUSES.filter((s) => canTransition(s, status)).map((s) =>
+    claimId(leadId, partnerId, s),
   );
   const claims = ids.length
-    ? await PostbackEffect.find({ _id: { $in: ids } }, { postbackId: 1, sentAt: 1 }).lean()
+    ? await PostbackClaim.find({ _id: { $in: ids } }, { postbackId: 1, sentAt: 1 }).lean()
     : [];
   const unrecorded = [];
   for (const claim of claims) {
@@ -64,24 +69,24 @@ export async function unrecordedClaimsEnabling(
   return unrecorded;
 }
 
-export interface PostbackEffectsDeps {
-  temporal: TemporalGateway;
+export interface PostbackClaimsDeps {
+  temporal: TemporalClient;
   logger: Logger;
   now: () => Date;
 }
 
-export class PostbackEffects {
+export class PostbackClaims {
   private readonly statusMaps = new WeakMap<PartnerConfig, Map<string, PostbackStatus>>();
   /**
    * The postback path writes and reads through the driver, not mongoose documents (half the client CPU per
    * operation), and the claims of concurrent requests go in together (docs/benchmarks.md, Ingest). The
    * documents are built here field by field, in the schema's shape.
    */
-  private readonly claims = new BatchedInserts<Claim>(
-    () => PostbackEffect.collection as unknown as mongo.Collection<Claim>,
+  private readonly inserts = new BatchedInserts<Claim>(
+    () => PostbackClaim.collection as unknown as mongo.Collection<Claim>,
   );
 
-  constructor(private readonly deps: PostbackEffectsDeps) {}
+  constructor(private readonly deps: PostbackClaimsDeps) {}
 
   /** The step mapping the partner's raw status and amount to ours. */
   readonly mapStatus = async (pc: PostbackContext, next: () => Promise<void>): Promise<void> => {
@@ -110,7 +115,7 @@ export class PostbackEffects {
     const lead = required(pc.lead, 'lead');
     const status = required(pc.status, 'status');
     const leadId = params.subid;
-    const effectId = `${leadId}:${partner.id}:${status}`;
+    const id = claimId(leadId, partner.id, status);
     const duplicate: PostbackAnswer = {
       httpStatus: 200,
       body: { ok: true, leadId, status, duplicate: true },
@@ -126,7 +131,7 @@ export class PostbackEffects {
       receivedAt: pc.receivedAt.toISOString(),
     };
     const claim: Claim = {
-      _id: effectId,
+      _id: id,
       leadId,
       postbackId: pc.postbackId,
       signal,
@@ -139,7 +144,7 @@ export class PostbackEffects {
     if (!canTransition(lead.status as CanonicalStatus, status)) {
       // A repeat is a repeat even after the lead moved on (approved twice after the lead is accepted): 200, not
       // 409. A repeat of a valid transition needs no read here: its claim below finds the first one.
-      if (await PostbackEffect.collection.findOne({ _id: effectId as never }, { projection: { _id: 1 } }))
+      if (await PostbackClaim.collection.findOne({ _id: id as never }, { projection: { _id: 1 } }))
         return duplicate;
       // Applied, but its claim was not written (the database went away after the signal; the partner was
       // answered 503 and retries): the lead has this status from this partner, or had it (its status event).
@@ -207,7 +212,7 @@ export class PostbackEffects {
 
   /** Inserts a claim; false when this effect is claimed already. */
   private claim(doc: Claim): Promise<boolean> {
-    return insertOnce(() => this.claims.insert(doc));
+    return insertOnce(() => this.inserts.insert(doc));
   }
 
   private statusMap(partner: PartnerConfig): Map<string, PostbackStatus> {
