@@ -6,26 +6,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Pool } from 'undici';
-import {
-  appEnv,
-  arg,
-  benchConfig,
-  cpuMeter,
-  fmt,
-  percentile,
-  runLoad,
-  say,
-  SOURCE_KEY,
-  startApp,
-  startBenchServers,
-  throughput,
-  type LoadResult,
-  writeConfig,
-} from './lib/ingest-stack';
+import * as bench from './lib/ingest-stack';
 
-const LEADS = arg('leads', 1000);
-const CONCURRENCY = arg('concurrency', 16);
-const BLOCKS = arg('blocks', 4);
+const LEADS = bench.arg('leads', 1000);
+const CONCURRENCY = bench.arg('concurrency', 16);
+const BLOCKS = bench.arg('blocks', 4);
 const SECRET = 'bench-duplicates-secret-0123456789';
 
 const OFFSET: Record<string, number> = { 'warm-off': 0, 'warm-on': 100_000, off: 200_000, on: 300_000 };
@@ -48,7 +33,7 @@ async function post(pool: Pool, body: unknown): Promise<number> {
   const res = await pool.request({
     path: '/leads',
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-api-key': SOURCE_KEY },
+    headers: { 'content-type': 'application/json', 'x-api-key': bench.SOURCE_KEY },
     body: JSON.stringify(body),
   });
   await res.body.text();
@@ -56,14 +41,14 @@ async function post(pool: Pool, body: unknown): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  say(
+  bench.say(
     `duplicates benchmark: ${LEADS} leads per variant in ${BLOCKS} alternating blocks, concurrency ${CONCURRENCY}`,
   );
-  const servers = await startBenchServers('duplicates');
+  const servers = await bench.startBenchServers('duplicates');
   const pools: Pool[] = [];
   try {
     // No worker: intake stores the lead and starts its workflow, which is all this measures.
-    const base = benchConfig('http://127.0.0.1:9/none', 'http://127.0.0.1:9/none', '1h') as Record<
+    const base = bench.benchConfig('http://127.0.0.1:9/none', 'http://127.0.0.1:9/none', '1h') as Record<
       string,
       unknown
     >;
@@ -78,21 +63,21 @@ async function main(): Promise<void> {
     const onDir = path.join(servers.dir, 'on');
     fs.mkdirSync(onDir, { recursive: true });
     const onEnv = {
-      ...appEnv(servers, 'bench-dup-on', withCheck, 'warn'),
-      ROUTING_CONFIG: writeConfig(onDir, withCheck),
+      ...bench.appEnv(servers, 'bench-dup-on', withCheck, 'warn'),
+      ROUTING_CONFIG: bench.writeConfig(onDir, withCheck),
     };
-    const offEnv = appEnv(servers, 'bench-dup-off', base, 'warn');
+    const offEnv = bench.appEnv(servers, 'bench-dup-off', base, 'warn');
     const [off, on] = await Promise.all([
-      startApp('gateway-off', 'apps/gateway/main.ts', servers.dir, offEnv, { http: true }),
-      startApp('gateway-on', 'apps/gateway/main.ts', servers.dir, onEnv, { http: true }),
+      bench.startApp('gateway-off', 'apps/gateway/main.ts', servers.dir, offEnv, { http: true }),
+      bench.startApp('gateway-on', 'apps/gateway/main.ts', servers.dir, onEnv, { http: true }),
     ]);
     const variants = { off, on } as const;
     for (const v of Object.values(variants)) pools.push(new Pool(v.url!, { connections: CONCURRENCY }));
     const [offPool, onPool] = pools as [Pool, Pool];
 
     // Warm-up: JIT, connections, indexes.
-    await runLoad(100, CONCURRENCY, async (i) => void (await post(offPool, person('warm-off', i))));
-    await runLoad(100, CONCURRENCY, async (i) => void (await post(onPool, person('warm-on', i))));
+    await bench.runLoad(100, CONCURRENCY, async (i) => void (await post(offPool, person('warm-off', i))));
+    await bench.runLoad(100, CONCURRENCY, async (i) => void (await post(onPool, person('warm-on', i))));
 
     const results: Record<
       'off' | 'on',
@@ -106,8 +91,8 @@ async function main(): Promise<void> {
       const order: ('off' | 'on')[] = b % 2 ? ['on', 'off'] : ['off', 'on'];
       for (const name of order) {
         const pool = name === 'on' ? onPool : offPool;
-        const meter = cpuMeter({ gw: [variants[name].process.pid] });
-        const r: LoadResult = await runLoad(perBlock, CONCURRENCY, async (i) => {
+        const meter = bench.cpuMeter({ gw: [variants[name].process.pid] });
+        const r: bench.LoadResult = await bench.runLoad(perBlock, CONCURRENCY, async (i) => {
           const status = await post(pool, person(name, b * perBlock + i));
           if (status !== 202) throw new Error(`HTTP ${status}`);
         });
@@ -117,31 +102,31 @@ async function main(): Promise<void> {
         row.latencies.push(...r.latencies);
         row.errors += r.errors;
         row.cpu += meter.stop().gw ?? 0;
-        say(
-          `  block ${b + 1} ${name}: ${fmt(throughput(r))} leads/s, ${r.errors} errors${r.firstError ? ` (${r.firstError})` : ''}`,
+        bench.say(
+          `  block ${b + 1} ${name}: ${bench.fmt(bench.throughput(r))} leads/s, ${r.errors} errors${r.firstError ? ` (${r.firstError})` : ''}`,
         );
       }
     }
     // The same people again, at the checked gateway: every one must be refused as a duplicate.
     let refused = 0;
-    await runLoad(Math.min(200, LEADS), CONCURRENCY, async (i) => {
+    await bench.runLoad(Math.min(200, LEADS), CONCURRENCY, async (i) => {
       if ((await post(onPool, person('on', i))) === 409) refused++;
     });
 
-    say('');
-    say('| duplicate check | leads/s | p50 ms | p99 ms | errors | gateway CPU ms per lead |');
-    say('| --------------- | ------: | -----: | -----: | -----: | ----------------------: |');
+    bench.say('');
+    bench.say('| duplicate check | leads/s | p50 ms | p99 ms | errors | gateway CPU ms per lead |');
+    bench.say('| --------------- | ------: | -----: | -----: | -----: | ----------------------: |');
     for (const name of ['off', 'on'] as const) {
       const row = results[name];
       row.latencies.sort((a, c) => a - c);
-      say(
-        `| ${name} | ${fmt((row.ok / row.ms) * 1000)} | ${fmt(percentile(row.latencies, 50))} | ${fmt(percentile(row.latencies, 99))} | ${row.errors} | ${fmt((row.cpu / row.ok) * 1000, 2)} |`,
+      bench.say(
+        `| ${name} | ${bench.fmt((row.ok / row.ms) * 1000)} | ${bench.fmt(bench.percentile(row.latencies, 50))} | ${bench.fmt(bench.percentile(row.latencies, 99))} | ${row.errors} | ${bench.fmt((row.cpu / row.ok) * 1000, 2)} |`,
       );
     }
     const ratio = results.on.ok / results.on.ms / (results.off.ok / results.off.ms);
-    say('');
-    say(`on / off: ${fmt(ratio * 100)}% (target >= 90%): ${ratio >= 0.9 ? 'met' : 'MISSED'}`);
-    say(`repeats refused as duplicate_lead: ${refused} of ${Math.min(200, LEADS)}`);
+    bench.say('');
+    bench.say(`on / off: ${bench.fmt(ratio * 100)}% (target >= 90%): ${ratio >= 0.9 ? 'met' : 'MISSED'}`);
+    bench.say(`repeats refused as duplicate_lead: ${refused} of ${Math.min(200, LEADS)}`);
     process.exitCode = ratio >= 0.9 && refused === Math.min(200, LEADS) ? 0 : 1;
   } finally {
     await Promise.all(pools.map((p) => p.close()));
@@ -149,7 +134,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+bench.runBench(main);

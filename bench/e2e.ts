@@ -14,27 +14,10 @@
 import path from 'node:path';
 import mongoose from 'mongoose';
 import { Pool } from 'undici';
-import { startPartnerSimulator, startSourceSimulator } from '../scripts/simulators';
 import { freePort } from '../scripts/util';
 import { Lead, Notification, PostbackLog, StatusEvent } from '../shared/models';
 import { leadWorkflowId } from '../shared/temporal';
-import {
-  appEnv,
-  arg,
-  benchConfig,
-  cpuMeter,
-  fmt,
-  PARTNER_TOKEN,
-  percentile,
-  runLoad,
-  say,
-  SOURCE_KEY,
-  startApp,
-  startBenchServers,
-  summarizeCpuProfiles,
-  throughput,
-  type App,
-} from './lib/ingest-stack';
+import * as bench from './lib/ingest-stack';
 import { findPids } from './lib/processes';
 import {
   describeShape,
@@ -46,10 +29,10 @@ import {
   type ServerLimitRunner,
 } from './lib/server-limit';
 
-const LEADS = arg('leads', 500);
-const CONCURRENCY = arg('concurrency', 32);
-const RATE = process.argv.some((a) => a.startsWith('--rate')) ? arg('rate', 1) : undefined;
-const POSTBACK_DELAY = arg('postback-delay', 20);
+const LEADS = bench.arg('leads', 500);
+const CONCURRENCY = bench.arg('concurrency', 32);
+const RATE = process.argv.some((a) => a.startsWith('--rate')) ? bench.arg('rate', 1) : undefined;
+const POSTBACK_DELAY = bench.arg('postback-delay', 20);
 const POLL_MS = 500;
 const PROFILE = process.argv.includes('--cpu-prof');
 const SERVER_LIMIT = !process.argv.includes('--no-server-limit');
@@ -64,44 +47,35 @@ interface Row {
   cpuMsPerLead: Record<string, number>;
 }
 
-const p50p99 = (sorted: number[]) => `${fmt(percentile(sorted, 50), 0)} / ${fmt(percentile(sorted, 99), 0)}`;
+const p50p99 = (sorted: number[]) =>
+  `${bench.fmt(bench.percentile(sorted, 50), 0)} / ${bench.fmt(bench.percentile(sorted, 99), 0)}`;
 const cpuPerLead = (cpu: Record<string, number>, done: number) =>
   Object.fromEntries(Object.entries(cpu).map(([k, s]) => [k, (s * 1000) / Math.max(1, done)]));
 
 async function main(): Promise<void> {
-  say(
+  bench.say(
     `end-to-end benchmark: ${LEADS} leads, ${CONCURRENCY} in flight from the source${RATE ? ` at most ${RATE}/s` : ''}, partner posts back "approved" after ${POSTBACK_DELAY} ms`,
   );
-  const servers = await startBenchServers('e2e');
-  const apps: App[] = [];
-  let serverLimit: ServerLimitRunner | undefined;
   const gatewayPort = await freePort();
-  const partner = await startPartnerSimulator({
+  const run = await bench.startBenchRun('e2e', {
     postbackUrl: `http://127.0.0.1:${gatewayPort}/postback/acme`,
-    token: PARTNER_TOKEN,
+    token: bench.PARTNER_TOKEN,
     behavior: (lead) => ({
       postback: [{ status: 'approved', payout: '12.50', txid: `tx-${lead.subid}`, delayMs: POSTBACK_DELAY }],
     }),
   });
-  const source = await startSourceSimulator();
-  const stopAll = async () => {
-    await serverLimit?.stop().catch(() => undefined);
-    for (const app of apps.reverse()) await app.stop().catch(() => undefined);
-    await partner.stop();
-    await source.stop();
-    await mongoose.disconnect().catch(() => undefined);
-    await servers.stop();
-  };
-  process.once('SIGINT', () => void stopAll().then(() => process.exit(130)));
+  const { servers, apps, partner, source } = run;
+  let serverLimit: ServerLimitRunner | undefined;
+  run.stopFirst(async () => serverLimit?.stop());
   try {
-    const env = appEnv(servers, 'bench-e2e', benchConfig(partner.url, source.url, '1h'));
+    const env = bench.appEnv(servers, 'bench-e2e', bench.benchConfig(partner.url, source.url, '1h'));
     const workerProfile = path.join(servers.dir, 'profile-worker');
-    const worker = await startApp('worker', 'apps/worker/main.ts', servers.dir, env, {
+    const worker = await bench.startApp('worker', 'apps/worker/main.ts', servers.dir, env, {
       nodeArgs: PROFILE ? ['--cpu-prof', '--cpu-prof-dir', workerProfile] : [],
     });
     const workerStarted = performance.now();
     apps.push(worker);
-    const gateway = await startApp('gateway', 'apps/gateway/main.ts', servers.dir, env, {
+    const gateway = await bench.startApp('gateway', 'apps/gateway/main.ts', servers.dir, env, {
       http: true,
       port: gatewayPort,
     });
@@ -117,7 +91,7 @@ async function main(): Promise<void> {
       const res = await pool.request({
         path: '/leads',
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-api-key': SOURCE_KEY },
+        headers: { 'content-type': 'application/json', 'x-api-key': bench.SOURCE_KEY },
         body: JSON.stringify({
           clickId: `clk-${Math.random().toString(36).slice(2)}`,
           vertical: 'auto',
@@ -141,7 +115,7 @@ async function main(): Promise<void> {
     const leadIds: string[] = [];
     const acceptedNotifications = () =>
       Notification.countDocuments({ status: 'accepted', ok: true, leadId: { $ne: warm } });
-    const meter = cpuMeter({
+    const meter = bench.cpuMeter({
       gateway: [gateway.process.pid],
       worker: [worker.process.pid],
       temporal: findPids(servers.temporal.dbFile),
@@ -151,13 +125,13 @@ async function main(): Promise<void> {
     const started = performance.now();
     const startedAt = Date.now();
     const pace = pacer(RATE);
-    const intake = await runLoad(LEADS, CONCURRENCY, async (i) => {
+    const intake = await bench.runLoad(LEADS, CONCURRENCY, async (i) => {
       await pace(i);
       leadIds.push(await submit());
     });
     const sortedPosts = [...postLatencies].sort((a, b) => a - b);
-    say(
-      `submitted ${leadIds.length} leads in ${fmt(intake.wallMs / 1000)} s (${fmt(throughput(intake))}/s; POST /leads p50 ${fmt(percentile(sortedPosts, 50))} ms, p99 ${fmt(percentile(sortedPosts, 99))} ms; ${intake.errors} errors${intake.firstError ? `: ${intake.firstError}` : ''})`,
+    bench.say(
+      `submitted ${leadIds.length} leads in ${bench.fmt(intake.wallMs / 1000)} s (${bench.fmt(bench.throughput(intake))}/s; POST /leads p50 ${bench.fmt(bench.percentile(sortedPosts, 50))} ms, p99 ${bench.fmt(bench.percentile(sortedPosts, 99))} ms; ${intake.errors} errors${intake.firstError ? `: ${intake.firstError}` : ''})`,
     );
     const deadline = Date.now() + 120_000 + LEADS * 200;
     let completed = 0;
@@ -169,8 +143,8 @@ async function main(): Promise<void> {
       completed = await acceptedNotifications();
       if (Date.now() - lastReport > 5000) {
         lastReport = Date.now();
-        say(
-          `  ${completed}/${leadIds.length} completed after ${fmt((performance.now() - started) / 1000)} s`,
+        bench.say(
+          `  ${completed}/${leadIds.length} completed after ${bench.fmt((performance.now() - started) / 1000)} s`,
         );
       }
     }
@@ -206,33 +180,35 @@ async function main(): Promise<void> {
     const done = notifiedAt.size;
     const lastDone = Math.max(...notifiedAt.values());
     const rate = done / ((lastDone - startedAt) / 1000);
-    say('');
-    say(`| measure (${LEADS} leads, ${CONCURRENCY} in flight) | value |`);
-    say('|---|---:|');
-    say(
+    bench.say('');
+    bench.say(`| measure (${LEADS} leads, ${CONCURRENCY} in flight) | value |`);
+    bench.say('|---|---:|');
+    bench.say(
       `| leads submitted / accepted (Lead.status) / source notified of the acceptance | ${leadIds.length} / ${accepted} / ${done} |`,
     );
-    say(`| leads/s completed end to end (first submit to last source notification) | ${fmt(rate)} |`);
-    say(`| leads/s taken in by POST /leads | ${fmt(throughput(intake))} |`);
-    say(
-      `| postback received -> accepted status decided (StatusEvent.at), p50 / p99 ms | ${fmt(percentile(decided, 50))} / ${fmt(percentile(decided, 99))} |`,
+    bench.say(
+      `| leads/s completed end to end (first submit to last source notification) | ${bench.fmt(rate)} |`,
     );
-    say(
-      `| postback received -> source notified, after the status was stored (Notification.at), p50 / p99 ms | ${fmt(percentile(notifiedAfter, 50))} / ${fmt(percentile(notifiedAfter, 99))} |`,
+    bench.say(`| leads/s taken in by POST /leads | ${bench.fmt(bench.throughput(intake))} |`);
+    bench.say(
+      `| postback received -> accepted status decided (StatusEvent.at), p50 / p99 ms | ${bench.fmt(bench.percentile(decided, 50))} / ${bench.fmt(bench.percentile(decided, 99))} |`,
     );
-    say(
-      `| CPU s over ${fmt(wallSeconds)} s wall | ${Object.entries(cpu)
-        .map(([k, s]) => `${k} ${fmt(s)}`)
+    bench.say(
+      `| postback received -> source notified, after the status was stored (Notification.at), p50 / p99 ms | ${bench.fmt(bench.percentile(notifiedAfter, 50))} / ${bench.fmt(bench.percentile(notifiedAfter, 99))} |`,
+    );
+    bench.say(
+      `| CPU s over ${bench.fmt(wallSeconds)} s wall | ${Object.entries(cpu)
+        .map(([k, s]) => `${k} ${bench.fmt(s)}`)
         .join(', ')} |`,
     );
-    say(
+    bench.say(
       `| CPU ms per lead | ${Object.entries(cpu)
-        .map(([k, s]) => `${k} ${fmt((s * 1000) / Math.max(1, done), 0)}`)
+        .map(([k, s]) => `${k} ${bench.fmt((s * 1000) / Math.max(1, done), 0)}`)
         .join(', ')} |`,
     );
-    say('');
-    say(
-      `target >= 100 leads/s: ${rate >= 100 ? 'met' : 'missed'} (${fmt(rate)}); target p99 postback-to-status < 1000 ms: ${percentile(notifiedAfter, 99) < 1000 ? 'met' : percentile(decided, 99) < 1000 ? 'met for the decision, missed once stored' : 'missed'} (decided ${fmt(percentile(decided, 99))} ms, stored before ${fmt(percentile(notifiedAfter, 99))} ms)`,
+    bench.say('');
+    bench.say(
+      `target >= 100 leads/s: ${rate >= 100 ? 'met' : 'missed'} (${bench.fmt(rate)}); target p99 postback-to-status < 1000 ms: ${bench.percentile(notifiedAfter, 99) < 1000 ? 'met' : bench.percentile(decided, 99) < 1000 ? 'met for the decision, missed once stored' : 'missed'} (decided ${bench.fmt(bench.percentile(decided, 99))} ms, stored before ${bench.fmt(bench.percentile(notifiedAfter, 99))} ms)`,
     );
     const answers: Record<string, number> = {};
     for (const r of partner.postbackResults) {
@@ -240,8 +216,8 @@ async function main(): Promise<void> {
       const key = r.httpStatus < 400 ? String(r.httpStatus) : `${r.httpStatus} ${code ?? ''}`;
       answers[key] = (answers[key] ?? 0) + 1;
     }
-    say(`partner's postbacks answered: ${JSON.stringify(answers)}`);
-    if (done < leadIds.length) say(`${leadIds.length - done} leads did not complete`);
+    bench.say(`partner's postbacks answered: ${JSON.stringify(answers)}`);
+    if (done < leadIds.length) bench.say(`${leadIds.length - done} leads did not complete`);
 
     const leadHistories = await fetchHistories(
       serverLimit.client,
@@ -257,7 +233,7 @@ async function main(): Promise<void> {
         cpuMsPerLead: cpuPerLead(cpu, done),
       },
     ];
-    say(`history of a lead (mean of ${leadHistories.length}): ${describeShape(rows[0]!.shape!)}`);
+    bench.say(`history of a lead (mean of ${leadHistories.length}): ${describeShape(rows[0]!.shape!)}`);
     if (SERVER_LIMIT) {
       // The last leads' workflows finish after their notification: the server limit starts on an idle server.
       for (let t = Date.now(); Date.now() - t < 60_000;) {
@@ -269,7 +245,7 @@ async function main(): Promise<void> {
       }
       for (const publish of [false, true]) {
         const variant = `server limit${publish ? ', with the lead upserts (search attributes, memo)' : ', bare'}`;
-        const limitMeter = cpuMeter({
+        const limitMeter = bench.cpuMeter({
           temporal: findPids(servers.temporal.dbFile),
           'bench (its worker, client)': [process.pid],
         });
@@ -281,8 +257,8 @@ async function main(): Promise<void> {
           publish,
         });
         const limitCpu = limitMeter.stop();
-        say(
-          `${variant}: ${r.completed}/${LEADS} journeys, ${fmt(r.rate)}/s (started at ${fmt(throughput(r.intake))}/s, ${r.intake.errors} errors); history (mean of ${r.histories.length}) ${describeShape(historyShape(r.histories))}`,
+        bench.say(
+          `${variant}: ${r.completed}/${LEADS} journeys, ${bench.fmt(r.rate)}/s (started at ${bench.fmt(bench.throughput(r.intake))}/s, ${r.intake.errors} errors); history (mean of ${r.histories.length}) ${describeShape(historyShape(r.histories))}`,
         );
         rows.push({
           variant,
@@ -295,37 +271,35 @@ async function main(): Promise<void> {
       }
     }
     const [bare, published] = [rows[1]?.rate, rows[2]?.rate];
-    say('');
-    say(
+    bench.say('');
+    bench.say(
       `| variant (${LEADS} each, ${CONCURRENCY} in flight${RATE ? `, at most ${RATE}/s` : ''}) | completed/s | ratio to server limit, bare / with upserts | postback -> decided p50 / p99 ms | postback -> source notified p50 / p99 ms | history events (workflow tasks, activities, markers) | CPU ms per lead |`,
     );
-    say('|---|---:|---|---|---|---|---|');
+    bench.say('|---|---:|---|---|---|---|---|');
     for (const row of rows) {
-      const ratio = (limit: number | undefined) => (limit ? `${fmt((row.rate / limit) * 100, 0)}%` : 'n/a');
+      const ratio = (limit: number | undefined) =>
+        limit ? `${bench.fmt((row.rate / limit) * 100, 0)}%` : 'n/a';
       const shape = row.shape
-        ? `${fmt(row.shape.events)} (${fmt(row.shape.workflowTasks)}, ${fmt(row.shape.activities)}, ${fmt(row.shape.markers)})`
+        ? `${bench.fmt(row.shape.events)} (${bench.fmt(row.shape.workflowTasks)}, ${bench.fmt(row.shape.activities)}, ${bench.fmt(row.shape.markers)})`
         : 'n/a';
       const cpuText = Object.entries(row.cpuMsPerLead)
-        .map(([k, ms]) => `${k} ${fmt(ms, 0)}`)
+        .map(([k, ms]) => `${k} ${bench.fmt(ms, 0)}`)
         .join(', ');
-      say(
-        `| ${row.variant} | ${fmt(row.rate)} | ${ratio(bare)} / ${ratio(published)} | ${p50p99(row.decided)} | ${p50p99(row.notified)} | ${shape} | ${cpuText} |`,
+      bench.say(
+        `| ${row.variant} | ${bench.fmt(row.rate)} | ${ratio(bare)} / ${ratio(published)} | ${p50p99(row.decided)} | ${p50p99(row.notified)} | ${shape} | ${cpuText} |`,
       );
     }
     if (PROFILE) {
       // The worker's start (bundling the workflows) is left out: only samples from the measured run count.
       const skipMs = started - workerStarted;
       await worker.stop();
-      say('');
-      say(`worker CPU profile during the run (files in ${workerProfile}):`);
-      for (const line of summarizeCpuProfiles(workerProfile, skipMs)) say(`  ${line}`);
+      bench.say('');
+      bench.say(`worker CPU profile during the run (files in ${workerProfile}):`);
+      for (const line of bench.summarizeCpuProfiles(workerProfile, skipMs)) bench.say(`  ${line}`);
     }
   } finally {
-    await stopAll();
+    await run.stop();
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+bench.runBench(main);

@@ -10,32 +10,14 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import mongoose, { Types } from 'mongoose';
 import { Pool } from 'undici';
-import { startPartnerSimulator, startSourceSimulator } from '../scripts/simulators';
 import { Lead, PostbackClaim, PostbackLog } from '../shared/models';
 import { leadWorkflowId, postbackSignal, type PostbackSignal } from '../shared/temporal';
-import {
-  appEnv,
-  arg,
-  benchConfig,
-  cpuMeter,
-  fmt,
-  PARTNER_TOKEN,
-  percentile,
-  runLoad,
-  say,
-  SOURCE_KEY,
-  startApp,
-  startBenchServers,
-  summarizeCpuProfiles,
-  throughput,
-  type App,
-  type LoadResult,
-} from './lib/ingest-stack';
+import * as bench from './lib/ingest-stack';
 import { findPids } from './lib/processes';
 
-const MEASURED = arg('leads', 1000);
-const WARMUP = arg('warmup', 100);
-const CONCURRENCY = arg('concurrency', 32);
+const MEASURED = bench.arg('leads', 1000);
+const WARMUP = bench.arg('warmup', 100);
+const CONCURRENCY = bench.arg('concurrency', 32);
 const TASK_QUEUE = 'bench-ingest';
 const PROFILE = process.argv.includes('--cpu-prof');
 const OTHER_GATEWAY = (() => {
@@ -45,7 +27,7 @@ const OTHER_GATEWAY = (() => {
 
 interface Row {
   name: string;
-  result: LoadResult;
+  result: bench.LoadResult;
   cpu: Record<string, number>;
 }
 
@@ -60,26 +42,16 @@ async function main(): Promise<void> {
   // lead already signalled finds its workflow task scheduled and costs the server less.
   const signalling = OTHER_GATEWAY ? 3 : 2;
   const total = perVariant * signalling;
-  say(
+  bench.say(
     `ingest benchmark: ${MEASURED} measured postbacks per variant after ${WARMUP} warm-up, concurrency ${CONCURRENCY}`,
   );
-  const servers = await startBenchServers('ingest');
-  const apps: App[] = [];
-  const partner = await startPartnerSimulator(); // answers deliveries, never posts back
-  const source = await startSourceSimulator();
-  const stopAll = async () => {
-    for (const app of apps.reverse()) await app.stop().catch(() => undefined);
-    await partner.stop();
-    await source.stop();
-    await mongoose.disconnect().catch(() => undefined);
-    await servers.stop();
-  };
-  process.once('SIGINT', () => void stopAll().then(() => process.exit(130)));
+  const run = await bench.startBenchRun('ingest'); // its partner answers deliveries, never posts back
+  const { servers, apps, partner, source } = run;
   try {
-    const env = appEnv(servers, TASK_QUEUE, benchConfig(partner.url, source.url, '24h'));
-    const worker = await startApp('worker', 'apps/worker/main.ts', servers.dir, env);
+    const env = bench.appEnv(servers, TASK_QUEUE, bench.benchConfig(partner.url, source.url, '24h'));
+    const worker = await bench.startApp('worker', 'apps/worker/main.ts', servers.dir, env);
     apps.push(worker);
-    const intakeGateway = await startApp('gateway-intake', 'apps/gateway/main.ts', servers.dir, env, {
+    const intakeGateway = await bench.startApp('gateway-intake', 'apps/gateway/main.ts', servers.dir, env, {
       http: true,
     });
     apps.push(intakeGateway);
@@ -87,18 +59,18 @@ async function main(): Promise<void> {
     const intakePool = new Pool(intakeGateway.url!, { connections: CONCURRENCY });
 
     // Pending leads: created through the gateway, delivered by the worker to a partner that never posts back.
-    const intake = await runLoad(total, 16, async () => {
+    const intake = await bench.runLoad(total, 16, async () => {
       const res = await intakePool.request({
         path: '/leads',
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-api-key': SOURCE_KEY },
+        headers: { 'content-type': 'application/json', 'x-api-key': bench.SOURCE_KEY },
         body: JSON.stringify({ vertical: 'auto', geo: { country: 'US' } }),
       });
       await res.body.text();
       if (res.statusCode !== 202) throw new Error(`POST /leads answered ${res.statusCode}`);
     });
-    say(
-      `created ${intake.latencies.length} leads in ${fmt(intake.wallMs / 1000)} s (${fmt(throughput(intake))}/s, ${intake.errors} errors)`,
+    bench.say(
+      `created ${intake.latencies.length} leads in ${bench.fmt(intake.wallMs / 1000)} s (${bench.fmt(bench.throughput(intake))}/s, ${intake.errors} errors)`,
     );
     // Waits for all, or until 20 s pass without progress (a straggler must not sink the run: it is reported).
     const deadline = Date.now() + 120_000 + total * 300;
@@ -111,7 +83,7 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 500));
     }
     const leads = (await Lead.find({ status: 'pending' }, { _id: 1 }).lean()).map((l) => l._id);
-    say(`${leads.length} leads pending; stopping the worker so the runs measure ingest alone`);
+    bench.say(`${leads.length} leads pending; stopping the worker so the runs measure ingest alone`);
     await worker.stop();
     apps.splice(apps.indexOf(worker), 1);
     // A fresh gateway for the postbacks, so its profile (--cpu-prof) holds ingest alone, not the lead intake.
@@ -119,7 +91,7 @@ async function main(): Promise<void> {
     await intakeGateway.stop();
     apps.splice(apps.indexOf(intakeGateway), 1);
     const profileDir = path.join(servers.dir, 'profile');
-    const gateway = await startApp('gateway', 'apps/gateway/main.ts', servers.dir, env, {
+    const gateway = await bench.startApp('gateway', 'apps/gateway/main.ts', servers.dir, env, {
       http: true,
       nodeArgs: PROFILE ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [],
     });
@@ -145,14 +117,14 @@ async function main(): Promise<void> {
       op: (leadId: string) => Promise<void>,
       set: string[] = gatewayLeads,
     ) => {
-      await runLoad(WARMUP, CONCURRENCY, (i) => op(set[i]!));
-      const meter = cpuMeter(groups(pids));
-      const result = await runLoad(Math.min(MEASURED, set.length - WARMUP), CONCURRENCY, (i) =>
+      await bench.runLoad(WARMUP, CONCURRENCY, (i) => op(set[i]!));
+      const meter = bench.cpuMeter(groups(pids));
+      const result = await bench.runLoad(Math.min(MEASURED, set.length - WARMUP), CONCURRENCY, (i) =>
         op(set[WARMUP + i]!),
       );
       rows.push({ name, result, cpu: meter.stop() });
-      say(
-        `  ${name}: ${fmt(throughput(result))}/s, p50 ${fmt(percentile(result.latencies, 50))} ms, p99 ${fmt(percentile(result.latencies, 99))} ms, ${result.errors} errors${result.firstError ? ` (${result.firstError})` : ''}`,
+      bench.say(
+        `  ${name}: ${bench.fmt(bench.throughput(result))}/s, p50 ${bench.fmt(bench.percentile(result.latencies, 50))} ms, p99 ${bench.fmt(bench.percentile(result.latencies, 99))} ms, ${result.errors} errors${result.firstError ? ` (${result.firstError})` : ''}`,
       );
     };
 
@@ -160,7 +132,7 @@ async function main(): Promise<void> {
     await measure('gateway', { gateway: [gateway.process.pid] }, async (leadId) => {
       const r = await get(
         gatewayPool,
-        `/postback?subid=${leadId}&status=approved&payout=12.50&txid=tx-${leadId}&token=${PARTNER_TOKEN}`,
+        `/postback?subid=${leadId}&status=approved&payout=12.50&txid=tx-${leadId}&token=${bench.PARTNER_TOKEN}`,
       );
       if (r.status !== 200 || !r.text.includes('"duplicate":false'))
         throw new Error(`postback answered ${r.status} ${r.text.slice(0, 200)}`);
@@ -170,7 +142,7 @@ async function main(): Promise<void> {
 
     // (a') The same gateway from another checkout (a proposed change), on the same servers, leads of its own.
     if (OTHER_GATEWAY) {
-      const other = await startApp('gateway-other', 'apps/gateway/main.ts', servers.dir, env, {
+      const other = await bench.startApp('gateway-other', 'apps/gateway/main.ts', servers.dir, env, {
         http: true,
         root: path.resolve(OTHER_GATEWAY),
       });
@@ -182,7 +154,7 @@ async function main(): Promise<void> {
         async (leadId) => {
           const r = await get(
             otherPool,
-            `/postback?subid=${leadId}&status=approved&payout=12.50&txid=tx-${leadId}&token=${PARTNER_TOKEN}`,
+            `/postback?subid=${leadId}&status=approved&payout=12.50&txid=tx-${leadId}&token=${bench.PARTNER_TOKEN}`,
           );
           if (r.status !== 200 || !r.text.includes('"duplicate":false'))
             throw new Error(`postback answered ${r.status} ${r.text.slice(0, 200)}`);
@@ -264,7 +236,9 @@ async function main(): Promise<void> {
     const stepTotal = [...stepMs.values()].reduce((a, b) => a + b, 0);
 
     // (c) The naive handler: one Koa route, one updateOne.
-    const naive = await startApp('naive', 'bench/lib/ingest-naive.ts', servers.dir, env, { http: true });
+    const naive = await bench.startApp('naive', 'bench/lib/ingest-naive.ts', servers.dir, env, {
+      http: true,
+    });
     apps.push(naive);
     const naivePool = new Pool(naive.url!, { connections: CONCURRENCY });
     await measure('naive Koa + Mongo', { naive: [naive.process.pid] }, async (leadId) => {
@@ -273,46 +247,48 @@ async function main(): Promise<void> {
     });
     await Promise.all([gatewayPool.close(), naivePool.close(), client.connection.close()]);
 
-    const by = Object.fromEntries(rows.map((r) => [r.name, throughput(r.result)]));
-    say('');
-    say(
+    const by = Object.fromEntries(rows.map((r) => [r.name, bench.throughput(r.result)]));
+    bench.say('');
+    bench.say(
       `| variant (concurrency ${CONCURRENCY}) | postbacks/s | p50 ms | p99 ms | errors | CPU s during the run |`,
     );
-    say('|---|---:|---:|---:|---:|---|');
+    bench.say('|---|---:|---:|---:|---:|---|');
     for (const r of rows) {
       const cpu = Object.entries(r.cpu)
         .filter(([, s]) => s > 0.05)
-        .map(([k, s]) => `${k} ${fmt(s)}`)
+        .map(([k, s]) => `${k} ${bench.fmt(s)}`)
         .join(', ');
-      say(
-        `| ${r.name} | ${fmt(throughput(r.result))} | ${fmt(percentile(r.result.latencies, 50))} | ${fmt(percentile(r.result.latencies, 99))} | ${r.result.errors} | ${cpu} (wall ${fmt(r.result.wallMs / 1000)}) |`,
+      bench.say(
+        `| ${r.name} | ${bench.fmt(bench.throughput(r.result))} | ${bench.fmt(bench.percentile(r.result.latencies, 50))} | ${bench.fmt(bench.percentile(r.result.latencies, 99))} | ${r.result.errors} | ${cpu} (wall ${bench.fmt(r.result.wallMs / 1000)}) |`,
       );
     }
-    say('');
-    say(
-      `gateway handling time as it logged it (PostbackLog.latencyMs): p50 ${fmt(percentile(serverSide, 50))} ms, p99 ${fmt(percentile(serverSide, 99))} ms`,
+    bench.say('');
+    bench.say(
+      `gateway handling time as it logged it (PostbackLog.latencyMs): p50 ${bench.fmt(bench.percentile(serverSide, 50))} ms, p99 ${bench.fmt(bench.percentile(serverSide, 99))} ms`,
     );
-    say(`ratio gateway / raw signal: ${fmt((by['gateway']! / by['raw signal']!) * 100)}% (target >= 70%)`);
-    say(`ratio gateway / naive Koa + Mongo: ${fmt((by['gateway']! / by['naive Koa + Mongo']!) * 100)}%`);
-    say(
-      `ratio gateway Mongo steps only / raw signal: ${fmt((by['gateway Mongo steps only']! / by['raw signal']!) * 100)}%`,
+    bench.say(
+      `ratio gateway / raw signal: ${bench.fmt((by['gateway']! / by['raw signal']!) * 100)}% (target >= 70%)`,
     );
-    say('');
-    say('time per step in "gateway Mongo steps only" (warm-up included), share of the total:');
+    bench.say(
+      `ratio gateway / naive Koa + Mongo: ${bench.fmt((by['gateway']! / by['naive Koa + Mongo']!) * 100)}%`,
+    );
+    bench.say(
+      `ratio gateway Mongo steps only / raw signal: ${bench.fmt((by['gateway Mongo steps only']! / by['raw signal']!) * 100)}%`,
+    );
+    bench.say('');
+    bench.say('time per step in "gateway Mongo steps only" (warm-up included), share of the total:');
     for (const [name, ms] of [...stepMs].sort((a, b) => b[1] - a[1]))
-      say(`  ${fmt((ms / stepTotal) * 100)}% ${name}`);
+      bench.say(`  ${bench.fmt((ms / stepTotal) * 100)}% ${name}`);
     if (PROFILE) {
       await gateway.stop(); // the profile is written when the process exits
-      say('');
-      say(`gateway CPU profile (self time while handling the postbacks; files in ${profileDir}):`);
-      for (const line of summarizeCpuProfiles(profileDir, gateway.startupMs + 500)) say(`  ${line}`);
+      bench.say('');
+      bench.say(`gateway CPU profile (self time while handling the postbacks; files in ${profileDir}):`);
+      for (const line of bench.summarizeCpuProfiles(profileDir, gateway.startupMs + 500))
+        bench.say(`  ${line}`);
     }
   } finally {
-    await stopAll();
+    await run.stop();
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+bench.runBench(main);

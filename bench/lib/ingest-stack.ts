@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import mongoose from 'mongoose';
 import {
   repoRoot,
   startApp as startProcess,
@@ -15,6 +16,8 @@ import {
   type MongoServer,
   type TemporalDevServer,
 } from '../../scripts/provision/servers';
+import type * as simulators from '../../scripts/simulators';
+import { startPartnerSimulator, startSourceSimulator } from '../../scripts/simulators';
 import { freePort } from '../../scripts/util';
 import { cpuSeconds } from './processes';
 
@@ -64,6 +67,51 @@ export async function startBenchServers(name: string): Promise<BenchServers> {
       else fs.rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+export interface BenchRun {
+  servers: BenchServers;
+  /** Answers deliveries (and posts back as its options say). */
+  partner: simulators.PartnerSimulator;
+  source: simulators.SourceSimulator;
+  /** Apps started for the run: stopped last started first. */
+  apps: App[];
+  /** Something to stop before the apps (it uses them). */
+  stopFirst(stop: () => Promise<unknown>): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * A benchmark's servers, partner and source simulators, and the apps it starts: stopped together by stop(), or
+ * on Ctrl-C, so no server outlives an interrupted run.
+ */
+export async function startBenchRun(
+  name: string,
+  partnerOptions?: simulators.PartnerSimulatorOptions,
+): Promise<BenchRun> {
+  const servers = await startBenchServers(name);
+  const partner = await startPartnerSimulator(partnerOptions);
+  const source = await startSourceSimulator();
+  const apps: App[] = [];
+  const first: (() => Promise<unknown>)[] = [];
+  const stop = async () => {
+    for (const f of first) await f().catch(() => undefined);
+    for (const app of apps.reverse()) await app.stop().catch(() => undefined);
+    await partner.stop();
+    await source.stop();
+    await mongoose.disconnect().catch(() => undefined);
+    await servers.stop();
+  };
+  process.once('SIGINT', () => void stop().then(() => process.exit(130)));
+  return { servers, partner, source, apps, stopFirst: (f) => void first.push(f), stop };
+}
+
+/** Runs a benchmark's main: an error is printed and the process exits 1. */
+export function runBench(main: () => Promise<void>): void {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
 }
 
 export interface App {
