@@ -4,7 +4,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createGateway } from '../../apps/gateway/app';
-import { TemporalGateway } from '../../apps/gateway/temporal';
+import { TemporalClient } from '../../apps/gateway/temporal';
 import { ConfigIndex, parseRoutingConfig } from '../../shared/config';
 import { connectMongo, disconnectMongo } from '../../shared/db';
 import { createLogger } from '../../shared/logger';
@@ -17,14 +17,14 @@ const ADMIN = { 'x-api-key': ADMIN_KEY };
 const dbUri = `${testEnv().mongoUri.replace(/\/$/, '')}/${uniqueDbName('database-outage')}`;
 const logged: { level: string; msg: string }[] = [];
 let server: Server;
-let temporal: TemporalGateway;
+let temporal: TemporalClient;
 let url: string;
 let configBroken = false;
 
 beforeAll(async () => {
   await connectMongo(dbUri);
   const config = new ConfigIndex(parseRoutingConfig(baseConfig('http://127.0.0.1:9', 'http://127.0.0.1:9')));
-  temporal = new TemporalGateway({
+  temporal = new TemporalClient({
     address: testEnv().temporalAddress,
     namespace: testEnv().temporalNamespace,
     taskQueue: uniqueDbName('database-outage'), // no worker: a started lead just waits

@@ -154,7 +154,7 @@ test('a test postback repeating a transaction id already received would not appl
       reason: 'a repeat: transaction tx-77 was received already (accepted)',
     },
   });
-  expect(await PostbackEffect.countDocuments({ leadId })).toBe(1);
+  expect(await PostbackClaim.countDocuments({ leadId })).toBe(1);
 });
 
 test("a test postback for a lead another partner holds would not apply; its status is still read with this partner's map", async () => {
