@@ -338,15 +338,19 @@ describe('pruning expired identity claims', () => {
     }
   });
 
-  test('a prune stopped midway leaves a seal: a claim meanwhile holds the person, the next prune finishes', async () => {
+  test('a prune stopped midway leaves a seal: a claim meanwhile holds the person, the next prune finishes; links past a gap go', async () => {
     const hashes = person('9');
     await IdentityClaim.create([
       { _id: `prune:${hashes[0]}#1`, leadId: 'stopped-1', at: ago(90) },
       { _id: `prune:${hashes[0]}#2`, leadId: CLAIM_SEAL, at: new Date(0) },
     ]);
+    // Old links past a gap (#0 given back, or pruned by a run that stopped), which no claimer reaches.
+    const orphan = person('0');
+    await IdentityClaim.create({ _id: `prune:${orphan[0]}#3`, leadId: 'orphan-3', at: ago(90) });
     expect(await claim(hashes, 'meanwhile', now)).toEqual({});
     await pruneIdentityClaims(now, WINDOW);
     expect(await chainOf(hashes)).toEqual([['#0', 'meanwhile']]);
+    expect(await chainOf(orphan)).toEqual([]);
     expect(await claim(hashes, 'after', now)).toEqual({ duplicateOf: 'meanwhile' });
   });
 });
