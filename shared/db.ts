@@ -1,5 +1,6 @@
 // MongoDB connection: one mongoose connection per process, indexes ensured at start-up.
 import mongoose from 'mongoose';
+import { watchMongoClient, type MongoWatchdogOptions } from './db-watchdog';
 import { ALL_MODELS } from './models';
 
 /**
@@ -10,7 +11,13 @@ import { ALL_MODELS } from './models';
  */
 export const MONGO_OPERATION_TIMEOUT_MS = 60_000;
 
-export async function connectMongo(uri: string): Promise<typeof mongoose> {
+let stopWatch: (() => void) | undefined;
+
+/** Connects the process's client; `watch` (on unless false) restarts its server monitors if they stop looking (shared/db-watchdog.ts). */
+export async function connectMongo(
+  uri: string,
+  watch: Omit<MongoWatchdogOptions, 'uri'> | false = {},
+): Promise<typeof mongoose> {
   mongoose.set('strictQuery', true);
   // Request input reaches queries only after zod has made it plain strings, so `{ $ne: x }` cannot arrive.
   // No command buffering: while the server is unreachable a request fails at once (the gateway answers 503,
@@ -22,6 +29,8 @@ export async function connectMongo(uri: string): Promise<typeof mongoose> {
     ...(/[?&]sockettimeoutms=/i.test(uri) ? {} : { socketTimeoutMS: MONGO_OPERATION_TIMEOUT_MS }),
   });
   await Promise.all(ALL_MODELS.map((m) => m.createIndexes()));
+  stopWatch?.();
+  stopWatch = watch ? watchMongoClient({ ...watch, uri }) : undefined;
   return mongoose;
 }
 
@@ -37,5 +46,7 @@ export async function pingMongo(): Promise<boolean> {
 }
 
 export async function disconnectMongo(): Promise<void> {
+  stopWatch?.();
+  stopWatch = undefined;
   await mongoose.disconnect();
 }

@@ -20,7 +20,7 @@ export async function runGateway(): Promise<() => Promise<void>> {
   if (!env.MONGODB_URI)
     throw new Error('MONGODB_URI is required (npm run dev starts a local server and sets it)');
   const config = new ConfigIndex(loadRoutingConfig(env.ROUTING_CONFIG));
-  await connectMongo(env.MONGODB_URI);
+  await connectMongo(env.MONGODB_URI, { logger });
   const metrics = createMetrics();
   const target = temporalTarget();
   const temporal = new TemporalClient({

@@ -16,7 +16,7 @@ export async function runWorker(): Promise<() => Promise<void>> {
   if (!env.MONGODB_URI)
     throw new Error('MONGODB_URI is required (npm run dev starts a local server and sets it)');
   const config = new ConfigIndex(loadRoutingConfig(env.ROUTING_CONFIG));
-  await connectMongo(env.MONGODB_URI);
+  await connectMongo(env.MONGODB_URI, { logger });
   const metrics = createMetrics();
   // Before the first connection: the SDK's runtime (and its Prometheus exporter) is installed once.
   let metricsServer: WorkerMetricsServer | undefined;
