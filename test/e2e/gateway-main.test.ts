@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { runGateway } from '../../apps/gateway/main';
 import { freePort } from '../../scripts/util';
-import { testEnv, uniqueDbName } from '../support/servers';
+import { testEnv, uniqueDbName, testDbUri } from '../support/servers';
 import { baseConfig } from '../support/stack';
 
 const saved = { ...process.env };
@@ -31,7 +31,7 @@ async function settings(vars: Record<string, string>) {
     ...saved,
     HOST: '127.0.0.1',
     PORT: String(port),
-    MONGODB_URI: `${env.mongoUri.replace(/\/$/, '')}/${uniqueDbName('gateway-main')}`,
+    MONGODB_URI: testDbUri(uniqueDbName('gateway-main')),
     ROUTING_CONFIG: path.join(dir, 'routing.json'),
     TEMPORAL_ADDRESS: env.temporalAddress,
     TEMPORAL_NAMESPACE: env.temporalNamespace,

@@ -3,8 +3,6 @@
 // would, retry on the other gateway. No request is lost, none is answered 5xx but a 503 with Retry-After, every
 // lead ends accepted, the gateway exits 0 after draining, and the worker drains and exits 0 too.
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import type { ManagedProcess } from '../../scripts/processes';
 import { startPartnerSimulator, type PartnerSimulator } from '../../scripts/simulators';
 import {
@@ -13,8 +11,9 @@ import {
   startGatewayProcess,
   startWorkerProcess,
   type GatewayProcess,
+  appConfig,
+  processDir,
 } from '../support/app-processes';
-import { testEnv, uniqueDbName, uniqueTaskQueue } from '../support/servers';
 import { eventually, getJson, postJson } from '../support/stack';
 
 const SOURCE_KEY = { 'x-api-key': 'shutdown-source-key-0123456789' };
@@ -29,30 +28,16 @@ let gatewayA: GatewayProcess;
 let gatewayB: GatewayProcess;
 
 beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(process.env.LEADROUTER_TEST_TMP || os.tmpdir(), 'shutdown-'));
+  dir = processDir('shutdown');
   partner = await startPartnerSimulator(); // answers 200 and posts nothing back: the test is the partner
-  const config = path.join(dir, 'routing.json');
-  fs.writeFileSync(
-    config,
-    JSON.stringify({
-      partners: [
-        {
-          id: 'acme',
-          delivery: { url: `${partner.url}/leads`, timeoutMs: 5000 },
-          postback: { token: TOKEN, statusMap: { lead: 'pending' }, timeout: '1h' },
-          payout: 4,
-        },
-      ],
-      sources: [{ id: 'src-1', apiKey: SOURCE_KEY['x-api-key'] }],
+  const env = appEnv(
+    appConfig(dir, {
+      partnerUrl: partner.url,
+      token: TOKEN,
+      sourceKey: SOURCE_KEY['x-api-key'],
+      acme: { delivery: { url: `${partner.url}/leads`, timeoutMs: 5000 }, payout: 4 },
     }),
   );
-  const env = appEnv({
-    TEMPORAL_ADDRESS: testEnv().temporalAddress,
-    TEMPORAL_NAMESPACE: testEnv().temporalNamespace,
-    TEMPORAL_TASK_QUEUE: uniqueTaskQueue('shutdown'),
-    MONGODB_URI: `${testEnv().mongoUri.replace(/\/$/, '')}/${uniqueDbName('shutdown')}`,
-    ROUTING_CONFIG: config,
-  });
   [worker, gatewayA, gatewayB] = await Promise.all([
     startWorkerProcess('worker', env, dir),
     // A keeps answering for a moment after SIGTERM with /readyz at 503, as behind a load balancer.

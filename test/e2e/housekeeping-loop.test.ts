@@ -4,17 +4,13 @@ import { Housekeeper } from '../../apps/gateway/housekeeping';
 import { connectMongo, disconnectMongo } from '../../shared/db';
 import { createLogger } from '../../shared/logger';
 import { SignatureNonce } from '../../shared/models';
-import { testEnv, uniqueDbName } from '../support/servers';
+import { useDatabase } from '../support/e2e';
+import { uniqueDbName, testDbUri } from '../support/servers';
 import { eventually } from '../support/stack';
 
 const logger = createLogger('test', 'silent');
 
-beforeAll(async () => {
-  await connectMongo(`${testEnv().mongoUri.replace(/\/$/, '')}/${uniqueDbName('housekeeping-loop')}`);
-});
-afterAll(async () => {
-  await disconnectMongo();
-});
+useDatabase('housekeeping-loop');
 
 test('start() keeps house at once and then every interval; stop() waits for the round under way', async () => {
   const keeper = new Housekeeper({ logger, intervalMs: 50 });
@@ -70,7 +66,7 @@ test('a round that fails (the database went away) resolves to false and is logge
     expect(await keeper.run()).toBe(false);
     expect(warnings).toEqual(['housekeeping failed; will retry']);
   } finally {
-    await connectMongo(`${testEnv().mongoUri.replace(/\/$/, '')}/${uniqueDbName('housekeeping-loop')}`);
+    await connectMongo(testDbUri(uniqueDbName('housekeeping-loop')));
   }
   expect(await keeper.run()).toBe(true);
 });

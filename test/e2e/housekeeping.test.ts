@@ -3,20 +3,15 @@
 // Temporal call failed (or on the periodic full scan).
 import { Housekeeper } from '../../apps/gateway/housekeeping';
 import { TemporalClient } from '../../apps/gateway/temporal';
-import { connectMongo, disconnectMongo } from '../../shared/db';
 import { createLogger } from '../../shared/logger';
 import { CapSlot, ReportBucket, SignatureNonce, StatusEvent } from '../../shared/models';
-import { testEnv, uniqueDbName } from '../support/servers';
+import { useDatabase } from '../support/e2e';
+import { testEnv } from '../support/servers';
 
 const HOUR = 3_600_000;
 const logger = createLogger('test', 'silent');
 
-beforeAll(async () => {
-  await connectMongo(`${testEnv().mongoUri.replace(/\/$/, '')}/${uniqueDbName('housekeeping')}`);
-});
-afterAll(async () => {
-  await disconnectMongo();
-});
+useDatabase('housekeeping');
 
 test('expired nonces and old cap slots are swept, current ones kept, and closed hours get report buckets', async () => {
   const now = new Date('2026-11-26T12:30:00Z');

@@ -1,9 +1,15 @@
 // Operator endpoints over HTTP on the real servers: admin key checks, lead search with cursor pagination,
 // a lead's journey as one timeline, replay of an exhausted source notification, and the postback log.
-import { Writable } from 'node:stream';
 import { useStack } from '../support/e2e';
-import { ADMIN_KEY, baseConfig, eventually, getJson, postJson, SHORT_NOTIFY } from '../support/stack';
-import { main as cliMain } from '../../apps/cli/main';
+import {
+  ADMIN_KEY,
+  adminCli,
+  baseConfig,
+  eventually,
+  getJson,
+  postJson,
+  SHORT_NOTIFY,
+} from '../support/stack';
 
 const SOURCE_KEY = { 'x-api-key': 'key-src-1-abcdef' };
 const ADMIN = { 'x-api-key': ADMIN_KEY };
@@ -399,21 +405,17 @@ test('the postback log: refusals with their codes, filters, stable paging while 
     expect((await getJson(`${stack.baseUrl}/admin/postbacks?${bad}`, ADMIN)).status).toBe(400);
   expect((await getJson(`${stack.baseUrl}/admin/postbacks`, SOURCE_KEY)).status).toBe(403);
 
-  const out: string[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      out.push(String(chunk));
-      done();
-    },
-  });
-  const env = { LEADROUTER_URL: stack.baseUrl, LEADROUTER_ADMIN_KEY: ADMIN_KEY };
-  const code = await cliMain(['postbacks', '--partner', 'acme', '--refused', '--since', '1h', '--all'], {
-    out: sink,
-    err: sink,
-    env,
-  });
+  const { code, stdout, stderr } = await adminCli(stack, [
+    'postbacks',
+    '--partner',
+    'acme',
+    '--refused',
+    '--since',
+    '1h',
+    '--all',
+  ]);
   expect(code).toBe(0);
-  const text = out.join('');
+  const text = stdout + stderr;
   expect(text).toMatch(/ acme +rejected +422 +\S+ +"weird-word" +unmapped_status: /);
   expect(text).toMatch(/ acme +rejected +401 +\S+ +"approved" +bad_credentials: /);
   expect(text).toMatch(/refusals .*\n +acme +\d+ +unknown_lead\n/);

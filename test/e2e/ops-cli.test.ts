@@ -10,6 +10,7 @@ import { startTemporalDevServer } from '../../scripts/provision/servers';
 import { useStack } from '../support/e2e';
 import {
   ADMIN_KEY,
+  adminCli,
   baseConfig,
   eventually,
   getJson,
@@ -17,7 +18,6 @@ import {
   postJson,
   SHORT_NOTIFY,
 } from '../support/stack';
-import { runCli } from '../support/cli';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'leadrouter.js');
 const SOURCE_KEY = { 'x-api-key': 'key-src-1-abcdef' };
@@ -47,8 +47,7 @@ function cli(
 }
 
 /** The same CLI in this process (no child start-up), for the many cases where the process boundary adds nothing. */
-const run = (args: string[], env: Record<string, string> = {}) =>
-  runCli(args, { LEADROUTER_URL: stack.baseUrl, LEADROUTER_ADMIN_KEY: ADMIN_KEY, ...env });
+const run = (args: string[], env: Record<string, string> = {}) => adminCli(stack, args, env);
 
 const { stack, source } = useStack({
   config: ({ partner, source }) => baseConfig(partner.url, source.url, SHORT_NOTIFY),

@@ -10,7 +10,7 @@ import { createMetrics } from '../../shared/metrics';
 import { PostbackClaim, PostbackLog, StatusEvent } from '../../shared/models';
 import type { PostbackSignal } from '../../shared/temporal';
 import { useStack } from '../support/e2e';
-import { testEnv, uniqueDbName } from '../support/servers';
+import { testEnv, uniqueDbName, testDbUri } from '../support/servers';
 import { ACME_TOKEN, partnersConfig, pendingLead, waitForStatus } from '../support/postbacks';
 
 const dbName = uniqueDbName('claimrepair');
@@ -79,7 +79,7 @@ test('a postback whose claim cannot be written after its signal is answered 503;
   try {
     first = await approve();
   } finally {
-    await connectMongo(`${testEnv().mongoUri.replace(/\/$/, '')}/${dbName}`);
+    await connectMongo(testDbUri(dbName));
   }
   // Not 200: nothing records it yet, and a partner stops at a 200.
   expect(first).toEqual({ httpStatus: 503, code: 'dependency_unavailable' });

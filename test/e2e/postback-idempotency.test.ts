@@ -1,13 +1,8 @@
 // Repeated postbacks have one effect: the same one twice, twenty at once, the same txid again. And every
 // postback's handling time is on record (PostbackLog.latencyMs) and in the /metrics histogram.
-import { MongoClient } from 'mongodb';
-import { PostbackService } from '../../apps/gateway/postbacks';
-import { createLogger } from '../../shared/logger';
-import { createMetrics } from '../../shared/metrics';
 import { PostbackClaim, PostbackLog, StatusEvent } from '../../shared/models';
 import { leadWorkflowId } from '../../shared/temporal';
 import { useStack } from '../support/e2e';
-import { testEnv } from '../support/servers';
 import {
   ACME_TOKEN,
   histogramCount,
@@ -16,6 +11,7 @@ import {
   partnersConfig,
   pendingLead,
   send,
+  unloggedPostbackService,
   waitForStatus,
 } from '../support/postbacks';
 
@@ -100,17 +96,7 @@ test('20 identical holds at once, then the approval: the hold is applied once', 
 
 test('a postback whose log line cannot be written is answered 503 though applied; its retry is a duplicate', async () => {
   const leadId = await pendingLead(stack, 'auto', 'clk-unlogged');
-  // A gateway whose log collection is gone (its client closed): the database failing after the signal.
-  const closed = new MongoClient(testEnv().mongoUri);
-  await closed.connect();
-  await closed.close();
-  const service = new PostbackService({
-    config: () => stack.config,
-    temporal: stack.temporal,
-    logger: createLogger('test', 'silent'),
-    metrics: createMetrics(),
-    logCollection: () => closed.db('gone').collection('postbacks'),
-  });
+  const service = await unloggedPostbackService(stack);
   const query = { subid: leadId, status: 'approved', payout: '20.00', token: ACME_TOKEN };
   await expect(
     service.receive({

@@ -3,15 +3,15 @@
 import { listPostbacks, refusalSummary } from '../../apps/gateway/admin-postbacks';
 import { encodeCursor } from '../../apps/gateway/cursor';
 import { AppError } from '../../shared/errors';
-import { connectMongo, disconnectMongo } from '../../shared/db';
 import { PostbackLog } from '../../shared/models';
-import { testEnv, uniqueDbName } from '../support/servers';
+import { useDatabase } from '../support/e2e';
 
 const NOW = new Date('2026-11-26T12:00:00Z');
 const at = (minutesAgo: number) => new Date(NOW.getTime() - minutesAgo * 60_000);
 
+useDatabase('postback-log');
+
 beforeAll(async () => {
-  await connectMongo(`${testEnv().mongoUri.replace(/\/$/, '')}/${uniqueDbName('postback-log')}`);
   await PostbackLog.create([
     // A refusal before any partner could be told (no token matched), with no code: an old line.
     { receivedAt: at(10), outcome: 'rejected', httpStatus: 401 },
@@ -46,9 +46,6 @@ beforeAll(async () => {
     // Two days ago: outside the summary's default window.
     { receivedAt: at(48 * 60), outcome: 'rejected', partnerId: 'gamma', errorCode: 'bad_credentials' },
   ]);
-});
-afterAll(async () => {
-  await disconnectMongo();
 });
 
 const query = (q: Partial<Parameters<typeof listPostbacks>[0]> = {}) => listPostbacks({ limit: 50, ...q });

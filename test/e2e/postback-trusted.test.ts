@@ -1,27 +1,23 @@
 // Postbacks that must succeed, and the edges of who is trusted: signed postbacks applied (GET, form, JSON),
 // IP allowlists passing (single address, CIDR, IPv6, allowlist alone), the client address behind one proxy
 // hop, signature downgrade refused, and the identical signed retry after a 503 applied once.
-import { MongoClient } from 'mongodb';
-import { PostbackService } from '../../apps/gateway/postbacks';
-import { createLogger } from '../../shared/logger';
-import { createMetrics } from '../../shared/metrics';
 import { PostbackClaim, PostbackLog } from '../../shared/models';
 import { signParams } from '../../shared/signature';
 import { leadWorkflowId } from '../../shared/temporal';
 import { useStack } from '../support/e2e';
-import { testEnv } from '../support/servers';
 import { postJson } from '../support/stack';
 import {
-  HMAC_SECRET,
   historyOf,
+  HMAC_SECRET,
   nowSeconds,
   partnersConfig,
   pendingLead,
   send,
   signedQuery,
   SOURCE_KEY,
-  waitForStatus,
+  unloggedPostbackService,
   verticalPartner,
+  waitForStatus,
 } from '../support/postbacks';
 
 const { stack } = useStack({
@@ -209,16 +205,7 @@ describe('the identical signed retry after a 503', () => {
 
   test('refused 503 because its log line could not be written: the retry is a duplicate, not a replay', async () => {
     const leadId = await pendingLead(stack, 'home', 'clk-signed-unlogged');
-    const closed = new MongoClient(testEnv().mongoUri);
-    await closed.connect();
-    await closed.close();
-    const service = new PostbackService({
-      config: () => stack.config,
-      temporal: stack.temporal,
-      logger: createLogger('test', 'silent'),
-      metrics: createMetrics(),
-      logCollection: () => closed.db('gone').collection('postbacks'),
-    });
+    const service = await unloggedPostbackService(stack);
     const params = { subid: leadId, status: 'approved', ts: nowSeconds() };
     const signature = signParams(HMAC_SECRET, params);
     await expect(

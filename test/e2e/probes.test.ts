@@ -8,7 +8,7 @@ import { ConfigIndex, parseRoutingConfig } from '../../shared/config';
 import { connectMongo, disconnectMongo } from '../../shared/db';
 import { createLogger } from '../../shared/logger';
 import { createMetrics } from '../../shared/metrics';
-import { testEnv, uniqueDbName } from '../support/servers';
+import { testEnv, uniqueDbName, testDbUri } from '../support/servers';
 import { baseConfig } from '../support/stack';
 
 const servers: Server[] = [];
@@ -62,7 +62,7 @@ test('alive but not ready while MongoDB and Temporal are unreachable', async () 
 });
 
 test('ready with both reachable; not ready once draining, and connections close after each answer', async () => {
-  await connectMongo(`${testEnv().mongoUri.replace(/\/$/, '')}/${uniqueDbName('probes')}`);
+  await connectMongo(testDbUri(uniqueDbName('probes')));
   const { url, draining } = await gateway(testEnv().temporalAddress);
   const ready = await get(`${url}/readyz`);
   expect(ready).toMatchObject({

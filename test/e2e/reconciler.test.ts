@@ -15,7 +15,7 @@ import { createMetrics, type Metrics } from '../../shared/metrics';
 import { IntakeOutbox, Lead, PostbackClaim, StatusEvent } from '../../shared/models';
 import { leadWorkflowId, type PostbackSignal } from '../../shared/temporal';
 import { useStack } from '../support/e2e';
-import { testEnv, uniqueDbName } from '../support/servers';
+import { testEnv, uniqueDbName, testDbUri } from '../support/servers';
 import { ADMIN_KEY, getJson, postJson } from '../support/stack';
 import {
   ACME_TOKEN,
@@ -32,7 +32,7 @@ const ADMIN = { 'x-api-key': ADMIN_KEY };
 
 let cutOff: { url: string; server: Server; temporal: TemporalClient };
 const dbName = uniqueDbName('reconciler');
-const mongoUri = () => `${testEnv().mongoUri.replace(/\/$/, '')}/${dbName}`;
+const mongoUri = () => testDbUri(dbName);
 
 /** A gateway whose Temporal calls can be made to fail, or to be followed by a step of the test's own. */
 class FaultyTemporal extends TemporalClient {

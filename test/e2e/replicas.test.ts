@@ -7,11 +7,11 @@ import { Housekeeper } from '../../apps/gateway/housekeeping';
 import { Lease } from '../../apps/gateway/lease';
 import { Reconciler } from '../../apps/gateway/outbox';
 import { TemporalClient } from '../../apps/gateway/temporal';
-import { connectMongo, disconnectMongo } from '../../shared/db';
 import { createMetrics } from '../../shared/metrics';
 import { IntakeOutbox, Lead, PostbackClaim, SignatureNonce } from '../../shared/models';
 import { leadWorkflowId } from '../../shared/temporal';
-import { testEnv, uniqueDbName, uniqueTaskQueue } from '../support/servers';
+import { useDatabase } from '../support/e2e';
+import { testEnv, uniqueTaskQueue } from '../support/servers';
 
 const logger = pino({ level: 'silent' });
 const TERM = 10_000;
@@ -90,8 +90,9 @@ async function signalCount(leadId: string): Promise<number> {
   return (history.events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes).length;
 }
 
+useDatabase('replicas');
+
 beforeAll(async () => {
-  await connectMongo(`${testEnv().mongoUri.replace(/\/$/, '')}/${uniqueDbName('replicas')}`);
   client = new Client({
     connection: await Connection.connect({ address: testEnv().temporalAddress }),
     namespace: testEnv().temporalNamespace,
@@ -102,7 +103,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(replicas.map((r) => r.temporal.close()));
   await client.connection.close();
-  await disconnectMongo();
 });
 
 test('a lease term has exactly one holder, however many gateways ask at once', async () => {

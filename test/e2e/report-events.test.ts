@@ -3,15 +3,15 @@
 // writes the read model is made of, which let a duplicate pass and nothing else.
 import mongoose from 'mongoose';
 import { insertNew, statusEventsInOrder, statusEventsRecorded } from '../../shared/reports/events';
-import { connectMongo, disconnectMongo } from '../../shared/db';
 import { StatusEvent } from '../../shared/models';
-import { testEnv, uniqueDbName } from '../support/servers';
+import { useDatabase } from '../support/e2e';
 
 const T0 = Date.parse('2026-11-26T10:00:00Z');
 const min = (m: number) => new Date(T0 + m * 60_000);
 
+useDatabase('report-events');
+
 beforeAll(async () => {
-  await connectMongo(`${testEnv().mongoUri.replace(/\/$/, '')}/${uniqueDbName('report-events')}`);
   await StatusEvent.create([
     { _id: 'a:0', leadId: 'a', sourceId: 'src-1', status: 'received', at: min(0), recordedAt: min(1) },
     {
@@ -45,9 +45,6 @@ beforeAll(async () => {
     status: 'expired',
     at: min(3),
   } as unknown as Parameters<typeof StatusEvent.collection.insertOne>[0]);
-});
-afterAll(async () => {
-  await disconnectMongo();
 });
 
 test('in recorded order across both kinds and across batches; missing fields as none, no revenue as no currency', async () => {

@@ -4,9 +4,8 @@
 // earnings per lead, over HTTP, in `leadrouter report`, and the same from the buckets and from the logs.
 import { keepReportHouse, performanceReport, summaryReport } from '../../shared/reports';
 import { useStack } from '../support/e2e';
-import { runCli } from '../support/cli';
 import { bidderPartner } from '../support/bidders';
-import { ADMIN_KEY, getJson, leadReaches, postJson } from '../support/stack';
+import { ADMIN_KEY, adminCli, getJson, leadReaches, postJson } from '../support/stack';
 
 const SOURCE_KEY = { 'x-api-key': 'key-src-1-abcdef' };
 const ADMIN = { 'x-api-key': ADMIN_KEY };
@@ -165,11 +164,15 @@ test('the same figures from the hourly buckets and from the delivery and bid log
 });
 
 test('`leadrouter report` prints leads offered and an auctions table', async () => {
-  const env = { LEADROUTER_URL: stack.baseUrl, LEADROUTER_ADMIN_KEY: ADMIN_KEY };
-  const { code, stdout } = await runCli(
-    ['report', '--by', 'partner', '--from', window.from, '--to', window.to],
-    env,
-  );
+  const { code, stdout } = await adminCli(stack, [
+    'report',
+    '--by',
+    'partner',
+    '--from',
+    window.from,
+    '--to',
+    window.to,
+  ]);
   expect(code).toBe(0);
   const lines = stdout.trimEnd().split('\n');
   expect(lines[1]).toMatch(/^partner +offered +delivered +accepted /);

@@ -8,8 +8,6 @@ import { leadActivities } from '../../activities/leads';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import { main as cliMain } from '../../apps/cli/main';
 import { createLogger } from '../../shared/logger';
 import { Lead, StatusEvent } from '../../shared/models';
 import {
@@ -26,7 +24,7 @@ import {
 } from '../../shared/reports';
 import { LATENCY_BOUNDS_MS } from '../../shared/reports/tally';
 import { useStack } from '../support/e2e';
-import { ADMIN_KEY, getJson, leadReaches, postJson } from '../support/stack';
+import { ADMIN_KEY, adminCli, getJson, leadReaches, postJson } from '../support/stack';
 
 const ADMIN = { 'x-api-key': ADMIN_KEY };
 const SRC1 = { 'x-api-key': 'key-src-1-abcdef' };
@@ -312,21 +310,17 @@ test('partner and source performance: statuses, rates, revenue and EPL per curre
   expect((await getJson(`${stack.baseUrl}/reports/partners?groupBy=source`, ADMIN)).status).toBe(400);
   expect((await getJson(`${stack.baseUrl}/reports/sources`, SRC1)).status).toBe(403);
 
-  const out: string[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      out.push(String(chunk));
-      done();
-    },
-  });
-  const env = { LEADROUTER_URL: stack.baseUrl, LEADROUTER_ADMIN_KEY: ADMIN_KEY };
-  const code = await cliMain(['report', '--by', 'partner', '--from', windowFrom, '--to', windowTo], {
-    out: sink,
-    err: sink,
-    env,
-  });
+  const { code, stdout, stderr } = await adminCli(stack, [
+    'report',
+    '--by',
+    'partner',
+    '--from',
+    windowFrom,
+    '--to',
+    windowTo,
+  ]);
   expect(code).toBe(0);
-  const lines = out.join('').trimEnd().split('\n');
+  const lines = (stdout + stderr).trimEnd().split('\n');
   expect(lines[1]).toMatch(
     /^partner +offered +delivered +accepted +rejected +expired +returned +failed +dupes +refused +exhausted +decide-p50 +decide-p95 +accept% +return% +revenue +EPL$/,
   );
@@ -385,10 +379,8 @@ test('a partner chart: accepted/rejected/expired per day as SVG, from the API an
   expect(bad.status).toBe(400);
 
   const file = path.join(os.tmpdir(), `chart-${process.pid}.svg`);
-  const sink = new Writable({ write: (_c, _e, done) => done() });
-  const env = { LEADROUTER_URL: stack.baseUrl, LEADROUTER_ADMIN_KEY: ADMIN_KEY };
   const args = ['report', '--chart', 'bolt', '--out', file, '--from', from, '--to', windowTo];
-  expect(await cliMain(args, { out: sink, err: sink, env })).toBe(0);
+  expect((await adminCli(stack, args)).code).toBe(0);
   expect(fs.readFileSync(file, 'utf8')).toBe(svg);
   fs.rmSync(file);
 });

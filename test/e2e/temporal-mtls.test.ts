@@ -1,6 +1,5 @@
 // Temporal behind mutual TLS: the gateway and worker processes, configured only through the SDK's TEMPORAL_TLS_* variables, run a lead through a TLS terminator that demands a client certificate; without one the worker stops with a message naming the variable to set.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { startPartnerSimulator, type PartnerSimulator } from '../../scripts/simulators';
 import { freePort } from '../../scripts/util';
@@ -10,8 +9,10 @@ import {
   startGatewayProcess,
   startWorkerProcess,
   type GatewayProcess,
+  appConfig,
+  processDir,
 } from '../support/app-processes';
-import { testEnv, uniqueDbName, uniqueTaskQueue } from '../support/servers';
+import { testEnv } from '../support/servers';
 import { eventually, getJson, postJson } from '../support/stack';
 import { makeTestCerts, startMtlsProxy, type MtlsProxy, type TestCerts } from '../support/tls';
 import type { ManagedProcess } from '../../scripts/processes';
@@ -28,7 +29,7 @@ let gatewayPort: number;
 const started: ManagedProcess[] = [];
 
 beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(process.env.LEADROUTER_TEST_TMP || os.tmpdir(), 'mtls-'));
+  dir = processDir('mtls');
   certs = makeTestCerts(path.join(dir, 'certs'));
   const [host, port] = testEnv().temporalAddress.split(':');
   proxy = await startMtlsProxy(certs, { host: host!, port: Number(port) });
@@ -38,30 +39,13 @@ beforeAll(async () => {
     token: TOKEN,
     behavior: () => ({ postback: [{ status: 'approved', payout: '7.25', delayMs: 100 }] }),
   });
-  const config = path.join(dir, 'routing.json');
-  fs.writeFileSync(
-    config,
-    JSON.stringify({
-      partners: [
-        {
-          id: 'acme',
-          delivery: { url: `${partner.url}/leads`, timeoutMs: 2000 },
-          postback: { token: TOKEN, statusMap: { lead: 'pending' }, timeout: '1h' },
-        },
-      ],
-      sources: [{ id: 'src-1', apiKey: SOURCE_KEY['x-api-key'] }],
-    }),
-  );
   tlsEnv = {
+    ...appConfig(dir, { partnerUrl: partner.url, token: TOKEN, sourceKey: SOURCE_KEY['x-api-key'] }),
     TEMPORAL_ADDRESS: proxy.address,
-    TEMPORAL_NAMESPACE: testEnv().temporalNamespace,
     TEMPORAL_TLS_SERVER_CA_CERT_PATH: certs.caCert,
     TEMPORAL_TLS_SERVER_NAME: 'localhost',
     TEMPORAL_TLS_CLIENT_CERT_PATH: certs.clientCert,
     TEMPORAL_TLS_CLIENT_KEY_PATH: certs.clientKey,
-    TEMPORAL_TASK_QUEUE: uniqueTaskQueue('mtls'),
-    MONGODB_URI: `${testEnv().mongoUri.replace(/\/$/, '')}/${uniqueDbName('mtls')}`,
-    ROUTING_CONFIG: config,
   };
 }, 60_000);
 

@@ -1,8 +1,10 @@
 // The real entry points (apps/gateway/main.ts, apps/worker/main.ts) as child processes with production defaults, as an operator runs them.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { startApp, waitForHealthz, waitUntilReady, type ManagedProcess } from '../../scripts/processes';
 import { freePort } from '../../scripts/util';
+import { testEnv, uniqueDbName, uniqueTaskQueue, testDbUri } from './servers';
 
 /**
  * The parent's environment without anything that says where Temporal or MongoDB is (jest's global setup
@@ -53,4 +55,43 @@ export async function startWorkerProcess(
 /** The process's whole output so far, for assertions on what it said before it exited. */
 export function output(proc: ManagedProcess): string {
   return proc.logFile ? fs.readFileSync(proc.logFile, 'utf8') : '';
+}
+
+/** A folder of a suite's own for its processes' logs and files, under the run's temp dir. */
+export function processDir(prefix: string): string {
+  return fs.mkdtempSync(path.join(process.env.LEADROUTER_TEST_TMP || os.tmpdir(), `${prefix}-`));
+}
+
+/**
+ * Writes a routing config with one partner, acme (at `partnerUrl`, `lead` mapped to pending), and one source,
+ * src-1, into `dir`; returns the variables that point a gateway or worker process at it, at the shared
+ * Temporal server (a queue of its own) and at a database of its own.
+ */
+export function appConfig(
+  dir: string,
+  options: { partnerUrl: string; token: string; sourceKey: string; acme?: Record<string, unknown> },
+): Record<string, string> {
+  const config = path.join(dir, 'routing.json');
+  fs.writeFileSync(
+    config,
+    JSON.stringify({
+      partners: [
+        {
+          id: 'acme',
+          delivery: { url: `${options.partnerUrl}/leads`, timeoutMs: 2000 },
+          postback: { token: options.token, statusMap: { lead: 'pending' }, timeout: '1h' },
+          ...options.acme,
+        },
+      ],
+      sources: [{ id: 'src-1', apiKey: options.sourceKey }],
+    }),
+  );
+  const name = path.basename(dir).replace(/-.*$/, '');
+  return {
+    TEMPORAL_ADDRESS: testEnv().temporalAddress,
+    TEMPORAL_NAMESPACE: testEnv().temporalNamespace,
+    TEMPORAL_TASK_QUEUE: uniqueTaskQueue(name),
+    MONGODB_URI: testDbUri(uniqueDbName(name)),
+    ROUTING_CONFIG: config,
+  };
 }

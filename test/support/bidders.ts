@@ -15,18 +15,25 @@ export function bidderPartner(
     },
     response: { statusPath: 'status' },
     ping: {
-      url: `${url}/ping`,
-      fields: ['vertical', 'geo.state'],
-      timeoutMs: 10_000,
+      ...simulatorPing(url),
       ...(options.bidValidityMs === undefined ? {} : { bidValidityMs: options.bidValidityMs }),
-      response: {
-        bidPath: 'bid',
-        pingIdPath: 'pingId',
-        currencyPath: 'currency',
-        acceptedPath: 'accepted',
-        reasonPath: 'reason',
-      },
     },
     postback: { token: `${id}-token-123`, timeout: '1h' },
+  };
+}
+
+/** A partner simulator's ping endpoint and the fields of its answer ({bid, currency, pingId, accepted, reason}). */
+export function simulatorPing(url: string, fields = ['vertical', 'geo.state']) {
+  return {
+    url: `${url}/ping`,
+    fields,
+    timeoutMs: 10_000,
+    response: {
+      bidPath: 'bid',
+      pingIdPath: 'pingId',
+      currencyPath: 'currency',
+      acceptedPath: 'accepted',
+      reasonPath: 'reason',
+    },
   };
 }

@@ -8,7 +8,8 @@ import {
   type SourceSimulator,
 } from '../../scripts/simulators';
 import { lateBound } from './late-bound';
-import { startOwnTemporal, type OwnTemporalServer } from './servers';
+import { connectMongo, disconnectMongo } from '../../shared/db';
+import { startOwnTemporal, testDbUri, uniqueDbName, type OwnTemporalServer } from './servers';
 import { startStack, type Stack, type StackOptions } from './stack';
 
 /** What a suite works with: the stack, the source simulator, its own Temporal server, one partner per name. */
@@ -76,4 +77,10 @@ export function useStack<P extends string = 'partner'>(options: E2eOptions<P>): 
   }, timeout);
 
   return handles;
+}
+
+/** For suites that need only MongoDB: the models connected to a database of the file's own, then disconnected. */
+export function useDatabase(prefix: string): void {
+  beforeAll(() => connectMongo(testDbUri(uniqueDbName(prefix))));
+  afterAll(() => disconnectMongo());
 }

@@ -1,7 +1,12 @@
 // Helpers for the postback end-to-end suites: a config with one partner per vertical, leads waited
 // into `pending`, raw HTTP requests (any method, content type and body) and signed postback query strings.
+import { MongoClient } from 'mongodb';
+import { PostbackService } from '../../apps/gateway/postbacks';
+import { createLogger } from '../../shared/logger';
+import { createMetrics } from '../../shared/metrics';
 import { Lead, Notification, StatusEvent } from '../../shared/models';
 import { signParams } from '../../shared/signature';
+import { testEnv } from './servers';
 import { baseConfig, eventually, postJson, type Stack } from './stack';
 
 export const SOURCE_KEY = { 'x-api-key': 'key-src-1-abcdef' };
@@ -153,4 +158,18 @@ export function histogramCount(metricsText: string, name = 'leadrouter_postback_
     if (line.startsWith(`${name}_count`)) total += Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return total;
+}
+
+/** A second gateway's postback service whose log collection is gone (its client closed): the database failing after the signal. */
+export async function unloggedPostbackService(stack: Stack): Promise<PostbackService> {
+  const closed = new MongoClient(testEnv().mongoUri);
+  await closed.connect();
+  await closed.close();
+  return new PostbackService({
+    config: () => stack.config,
+    temporal: stack.temporal,
+    logger: createLogger('test', 'silent'),
+    metrics: createMetrics(),
+    logCollection: () => closed.db('gone').collection('postbacks'),
+  });
 }

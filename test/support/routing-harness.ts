@@ -11,6 +11,7 @@ import {
 import { ConfigIndex, parseRoutingConfig } from '../../shared/config';
 import { Delivery, Lead } from '../../shared/models';
 import { leadWorkflowId, type LeadWorkflowView } from '../../shared/temporal';
+import { simulatorPing } from './bidders';
 import { useStarted } from './late-bound';
 import { startLeadWorkerOnTestServer } from './workflow-harness';
 
@@ -84,16 +85,7 @@ export async function startRoutingHarness(): Promise<RoutingHarness> {
     useConfig(partners, settings = {}, auction = {}) {
       const ping = (p: PartnerSpec) =>
         p.ping && {
-          url: `${sims[p.id].url}/ping`,
-          fields: PING_FIELDS,
-          timeoutMs: 10_000,
-          response: {
-            bidPath: 'bid',
-            pingIdPath: 'pingId',
-            currencyPath: 'currency',
-            acceptedPath: 'accepted',
-            reasonPath: 'reason',
-          },
+          ...simulatorPing(sims[p.id].url, PING_FIELDS),
           ...(p.ping === true ? {} : p.ping),
         };
       config = new ConfigIndex(

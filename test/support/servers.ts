@@ -145,3 +145,8 @@ export async function startOwnTemporal(
   };
   return own;
 }
+
+/** The URI of database `dbName` on the test Mongo-wire server. */
+export function testDbUri(dbName: string): string {
+  return `${testEnv().mongoUri.replace(/\/$/, '')}/${dbName}`;
+}

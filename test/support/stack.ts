@@ -13,7 +13,8 @@ import { ConfigIndex, parseRoutingConfig } from '../../shared/config';
 import { connectMongo, disconnectMongo } from '../../shared/db';
 import { createLogger } from '../../shared/logger';
 import { createMetrics, type Metrics } from '../../shared/metrics';
-import { testEnv, uniqueDbName, uniqueTaskQueue } from './servers';
+import { runCli } from './cli';
+import { testEnv, uniqueDbName, uniqueTaskQueue, testDbUri } from './servers';
 import { waitFor } from '../../scripts/util';
 
 export const ADMIN_KEY = 'admin-key-for-tests-0123456789';
@@ -67,7 +68,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const logger = createLogger('test', process.env.TEST_LOG_LEVEL ?? 'silent');
   const metrics = createMetrics();
   const taskQueue = uniqueTaskQueue('stack');
-  await connectMongo(`${env.mongoUri.replace(/\/$/, '')}/${options.dbName ?? uniqueDbName('stack')}`);
+  await connectMongo(testDbUri(options.dbName ?? uniqueDbName('stack')));
 
   const temporal = new TemporalClient({ address, namespace: env.temporalNamespace, taskQueue });
   const app = createGateway({
@@ -222,4 +223,9 @@ export function leadReaches(
     timeoutMs,
     `lead ${leadId} ${status}`,
   );
+}
+
+/** The `leadrouter` command in this process against a stack's admin API (its URL and admin key, plus `env`). */
+export function adminCli(stack: Pick<Stack, 'baseUrl'>, args: string[], env: Record<string, string> = {}) {
+  return runCli(args, { LEADROUTER_URL: stack.baseUrl, LEADROUTER_ADMIN_KEY: ADMIN_KEY, ...env });
 }

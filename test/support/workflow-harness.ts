@@ -32,7 +32,8 @@ import {
   type ReplayNotificationSignal,
 } from '../../shared/temporal';
 import type { leadWorkflow } from '../../workflows/lead';
-import { createTimeSkippingEnv, testEnv, uniqueDbName, uniqueTaskQueue } from './servers';
+import { createTimeSkippingEnv, uniqueDbName, uniqueTaskQueue, testDbUri } from './servers';
+import { simulatorPing } from './bidders';
 import { useStarted } from './late-bound';
 import { eventually, quietTemporalRuntime } from './stack';
 
@@ -105,21 +106,7 @@ export function leadTestConfig(e: Endpoints, opts: LeadConfigOptions = {}) {
       ...(id === 'acme' && opts.acmeAllowsResale ? { allowResale: true } : {}),
     },
     ...(opts.synchronousAnswers ? { response: { statusPath: 'status' } } : {}),
-    ...(opts.auction
-      ? {
-          ping: {
-            url: `${url}/ping`,
-            fields: ['vertical', 'geo.state'],
-            timeoutMs: 10_000,
-            response: {
-              bidPath: 'bid',
-              pingIdPath: 'pingId',
-              currencyPath: 'currency',
-              acceptedPath: 'accepted',
-            },
-          },
-        }
-      : {}),
+    ...(opts.auction ? { ping: simulatorPing(url) } : {}),
     routing: { priority },
     payout: 12.5,
   });
@@ -228,7 +215,7 @@ export async function startLeadWorkerOnTestServer(options: {
     const env = await createTimeSkippingEnv();
     undo.push(() => env.teardown());
     if (options.start) undo.push(await options.start());
-    await connectMongo(`${testEnv().mongoUri.replace(/\/$/, '')}/${uniqueDbName(options.name)}`);
+    await connectMongo(testDbUri(uniqueDbName(options.name)));
     undo.push(() => disconnectMongo());
     await registerLeadSearchAttributes(env);
     const worker = await createLeadWorker({
