@@ -9,12 +9,12 @@ import { ConfigIndex, parseRoutingConfig } from '../../shared/config';
 import { connectMongo, disconnectMongo } from '../../shared/db';
 import { createLogger } from '../../shared/logger';
 import { createMetrics } from '../../shared/metrics';
-import { testEnv, uniqueDbName } from '../support/servers';
+import { testDbUri, testEnv, uniqueDbName } from '../support/servers';
 import { ADMIN_KEY, baseConfig, getJson, postJson } from '../support/stack';
 
 const SOURCE = { 'x-api-key': 'key-src-1-abcdef' };
 const ADMIN = { 'x-api-key': ADMIN_KEY };
-const dbUri = `${testEnv().mongoUri.replace(/\/$/, '')}/${uniqueDbName('database-outage')}`;
+const dbUri = testDbUri(uniqueDbName('database-outage'));
 const logged: { level: string; msg: string }[] = [];
 let server: Server;
 let temporal: TemporalClient;
