@@ -1,11 +1,8 @@
 // Gateway process: HTTP API for sources, partners and operators, plus the outbox reconciler and housekeeping.
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { ConfigIndex, loadRoutingConfig } from '../../shared/config';
-import { connectMongo, disconnectMongo } from '../../shared/db';
-import { readEnv } from '../../shared/env';
-import { createLogger } from '../../shared/logger';
-import { createMetrics } from '../../shared/metrics';
+import { disconnectMongo } from '../../shared/db';
+import { boot } from '../boot';
 import { describeTarget, temporalTarget } from '../../shared/temporal-connection';
 import type { Server } from 'node:http';
 import { createGateway } from './app';
@@ -15,13 +12,7 @@ import { Draining } from './probes';
 import { TemporalClient } from './temporal';
 
 export async function runGateway(): Promise<() => Promise<void>> {
-  const env = readEnv();
-  const logger = createLogger('gateway', env.LOG_LEVEL);
-  if (!env.MONGODB_URI)
-    throw new Error('MONGODB_URI is required (npm run dev starts a local server and sets it)');
-  const config = new ConfigIndex(loadRoutingConfig(env.ROUTING_CONFIG));
-  await connectMongo(env.MONGODB_URI, { logger });
-  const metrics = createMetrics();
+  const { env, logger, config, metrics } = await boot('gateway');
   const target = temporalTarget();
   const temporal = new TemporalClient({
     ...target.connection,

@@ -1,23 +1,14 @@
 // Worker process: runs lead workflows and their activities on the task queue.
 import { NativeConnection } from '@temporalio/worker';
 import { undiciHttp } from '../../activities/http';
-import { ConfigIndex, loadRoutingConfig } from '../../shared/config';
-import { connectMongo, disconnectMongo } from '../../shared/db';
-import { readEnv } from '../../shared/env';
-import { createLogger } from '../../shared/logger';
-import { createMetrics } from '../../shared/metrics';
+import { disconnectMongo } from '../../shared/db';
+import { boot } from '../boot';
 import { describeTarget, explainConnectError, temporalTarget } from '../../shared/temporal-connection';
 import { startWorkerMetrics, type WorkerMetricsServer } from './metrics';
 import { createLeadWorker } from './worker';
 
 export async function runWorker(): Promise<() => Promise<void>> {
-  const env = readEnv();
-  const logger = createLogger('worker', env.LOG_LEVEL);
-  if (!env.MONGODB_URI)
-    throw new Error('MONGODB_URI is required (npm run dev starts a local server and sets it)');
-  const config = new ConfigIndex(loadRoutingConfig(env.ROUTING_CONFIG));
-  await connectMongo(env.MONGODB_URI, { logger });
-  const metrics = createMetrics();
+  const { env, logger, config, metrics } = await boot('worker');
   // Before the first connection: the SDK's runtime (and its Prometheus exporter) is installed once.
   let metricsServer: WorkerMetricsServer | undefined;
   try {

@@ -1,0 +1,17 @@
+// What the gateway and the worker do first: read the environment, open the log, load the routing config,
+// connect to MongoDB and make the metrics registry.
+import { ConfigIndex, loadRoutingConfig } from '../shared/config';
+import { connectMongo } from '../shared/db';
+import { readEnv } from '../shared/env';
+import { createLogger } from '../shared/logger';
+import { createMetrics } from '../shared/metrics';
+
+export async function boot(role: 'gateway' | 'worker') {
+  const env = readEnv();
+  const logger = createLogger(role, env.LOG_LEVEL);
+  if (!env.MONGODB_URI)
+    throw new Error('MONGODB_URI is required (npm run dev starts a local server and sets it)');
+  const config = new ConfigIndex(loadRoutingConfig(env.ROUTING_CONFIG));
+  await connectMongo(env.MONGODB_URI, { logger });
+  return { env, logger, config, metrics: createMetrics() };
+}
