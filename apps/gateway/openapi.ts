@@ -90,6 +90,26 @@ function buildRegistry(): OpenAPIRegistry {
   const badInput = errorResponses({
     400: 'Invalid input (`invalid_request`, with `issues` naming each bad field)',
   });
+  /** An operator endpoint: behind the admin key, answering `ok`, bad input, the key's errors and `errors`. */
+  const operatorPath = ({
+    method,
+    path,
+    ok,
+    errors,
+    ...route
+  }: Omit<RouteConfig, 'tags' | 'security' | 'responses'> & {
+    ok: RouteConfig['responses'][number];
+    errors?: Record<number, string>;
+  }) =>
+    registry.registerPath({
+      // In the document's key order: method, path, tags, then the route's own.
+      method,
+      path,
+      tags: ['Operators'],
+      ...route,
+      security: [{ adminKey: [] }],
+      responses: { 200: ok, ...badInput, ...errorResponses({ ...AUTH_ERRORS, ...errors }) },
+    });
   const leadIdParams = z.object({
     leadId: leadIdSchema.meta({ description: 'Our id of the lead (the subid partners echo back)' }),
   });
@@ -225,83 +245,53 @@ function buildRegistry(): OpenAPIRegistry {
     });
   }
 
-  registry.registerPath({
+  operatorPath({
     method: 'get',
     path: '/reports/summary',
-    tags: ['Operators'],
     summary:
       'Counts per status, acceptance rate and revenue per source or partner over a time window (default: the last 24 h)',
-    security: [{ adminKey: [] }],
     request: { query: reportQuerySchema },
-    responses: {
-      200: { description: 'The report', content: json(Report) },
-      ...badInput,
-      ...errorResponses(AUTH_ERRORS),
-    },
+    ok: { description: 'The report', content: json(Report) },
   });
 
   const PerformanceReport = named('PerformanceReport', performanceReportSchema);
   for (const groupBy of ['partner', 'source'] as const) {
-    registry.registerPath({
+    operatorPath({
       method: 'get',
       path: `/reports/${groupBy}s`,
-      tags: ['Operators'],
       summary: `Performance per ${groupBy} over a time window (default: the last 24 h): statuses, acceptance and return rates, revenue and earnings per decided lead by currency`,
       description:
         'Counted by recorded time from the same read model as `/reports/summary`. Amounts of different currencies are never added.',
-      security: [{ adminKey: [] }],
       request: { query: performanceQuerySchema },
-      responses: {
-        200: { description: 'The report', content: json(PerformanceReport) },
-        ...badInput,
-        ...errorResponses(AUTH_ERRORS),
-      },
+      ok: { description: 'The report', content: json(PerformanceReport) },
     });
   }
 
-  registry.registerPath({
+  operatorPath({
     method: 'get',
     path: '/reports/partners/{partnerId}/chart.svg',
-    tags: ['Operators'],
     summary:
       "A partner's accepted, rejected and expired leads per day as an SVG bar chart (default: the last 30 days, at most 93)",
-    security: [{ adminKey: [] }],
     request: { params: partnerParams, query: performanceQuerySchema },
-    responses: {
-      200: { description: 'The chart', content: { 'image/svg+xml': { schema: z.string() } } },
-      ...badInput,
-      ...errorResponses(AUTH_ERRORS),
-    },
+    ok: { description: 'The chart', content: { 'image/svg+xml': { schema: z.string() } } },
   });
   const PostbackLogPage = named('PostbackLogPage', postbackLogPageSchema);
   const RefusalSummary = named('RefusalSummary', refusalSummarySchema);
-  registry.registerPath({
+  operatorPath({
     method: 'get',
     path: '/admin/postbacks',
-    tags: ['Operators'],
     summary: 'The postback log: every postback received, newest first, with cursor pagination',
     description:
       "Filter by `partnerId`, `outcome` (`refused` is another name for `rejected`), refusal `code` and a `from`/`to` window. Secrets appear redacted, as they were stored. Paging is stable while postbacks arrive: the cursor is the last row's `receivedAt` and id.",
-    security: [{ adminKey: [] }],
     request: { query: postbackLogQuerySchema },
-    responses: {
-      200: { description: 'One page of postbacks', content: json(PostbackLogPage) },
-      ...badInput,
-      ...errorResponses(AUTH_ERRORS),
-    },
+    ok: { description: 'One page of postbacks', content: json(PostbackLogPage) },
   });
-  registry.registerPath({
+  operatorPath({
     method: 'get',
     path: '/admin/postbacks/refusals',
-    tags: ['Operators'],
     summary: 'Refused postbacks per partner and error code over a window (default: the last 24 h)',
-    security: [{ adminKey: [] }],
     request: { query: refusalSummaryQuerySchema },
-    responses: {
-      200: { description: 'Counts, most first', content: json(RefusalSummary) },
-      ...badInput,
-      ...errorResponses(AUTH_ERRORS),
-    },
+    ok: { description: 'Counts, most first', content: json(RefusalSummary) },
   });
 
   registry.registerPath({
@@ -351,100 +341,67 @@ function buildRegistry(): OpenAPIRegistry {
     responses: { 200: { description: 'HTML page', content: { 'text/html': { schema: z.string() } } } },
   });
 
-  registry.registerPath({
+  operatorPath({
     method: 'get',
     path: '/admin/leads',
-    tags: ['Operators'],
     summary: 'List and search leads, newest first, with cursor pagination',
-    security: [{ adminKey: [] }],
     request: { query: leadListQuerySchema },
-    responses: {
-      200: { description: 'One page of leads', content: json(LeadList) },
-      ...badInput,
-      ...errorResponses(AUTH_ERRORS),
-    },
+    ok: { description: 'One page of leads', content: json(LeadList) },
   });
-  registry.registerPath({
+  operatorPath({
     method: 'get',
     path: '/admin/leads/{leadId}/journey',
-    tags: ['Operators'],
     summary: "A lead's journey: deliveries, postbacks received, notifications and statuses as one timeline",
-    security: [{ adminKey: [] }],
     request: { params: leadIdParams },
-    responses: {
-      200: { description: 'The journey', content: json(Journey) },
-      ...badInput,
-      ...errorResponses({ ...AUTH_ERRORS, 404: 'No such lead (`unknown_lead`)' }),
-    },
+    ok: { description: 'The journey', content: json(Journey) },
+    errors: { 404: 'No such lead (`unknown_lead`)' },
   });
-  registry.registerPath({
+  operatorPath({
     method: 'post',
     path: '/admin/notifications/replay',
-    tags: ['Operators'],
     summary: 'Replay exhausted source notifications: one (`leadId` + `status`) or in bulk by filter',
     description:
       'Sends the `replayNotification` signal (signal-with-start, so finished workflows take it too). `dryRun: true` lists the matches without sending.',
-    security: [{ adminKey: [] }],
     request: { body: { required: true, content: json(ReplayRequest) } },
-    responses: {
-      200: { description: 'What was matched and replayed', content: json(ReplayResult) },
-      ...badInput,
-      ...errorResponses({
-        ...AUTH_ERRORS,
-        404: 'No such lead (`unknown_lead`)',
-        409: 'The lead has no exhausted notification for this status (`conflict`)',
-        503: 'Temporal unreachable (`dependency_unavailable`)',
-      }),
+    ok: { description: 'What was matched and replayed', content: json(ReplayResult) },
+    errors: {
+      404: 'No such lead (`unknown_lead`)',
+      409: 'The lead has no exhausted notification for this status (`conflict`)',
+      503: 'Temporal unreachable (`dependency_unavailable`)',
     },
   });
-  registry.registerPath({
+  operatorPath({
     method: 'get',
     path: '/admin/outbox',
-    tags: ['Operators'],
     summary: 'Outbox entries: dead-lettered (default) or still waiting to be sent, oldest first',
     description:
       'Queued workflow starts and postback signals the reconciler sends once Temporal answers. An entry whose call Temporal refuses is tried again with a backoff and, after its attempts, marked dead (metric `leadrouter_outbox_dead_letters_total`).',
-    security: [{ adminKey: [] }],
     request: { query: outboxQuerySchema },
-    responses: {
-      200: { description: 'The entries', content: json(named('OutboxList', outboxListSchema)) },
-      ...badInput,
-      ...errorResponses(AUTH_ERRORS),
-    },
+    ok: { description: 'The entries', content: json(named('OutboxList', outboxListSchema)) },
   });
-  registry.registerPath({
+  operatorPath({
     method: 'post',
     path: '/admin/outbox/{id}/retry',
-    tags: ['Operators'],
     summary:
       'Put an outbox entry back in line: its attempts and dead mark are cleared, the next pass sends it',
-    security: [{ adminKey: [] }],
     request: { params: z.object({ id: outboxEntryIdSchema }) },
-    responses: {
-      200: { description: 'The entry, now waiting', content: json(named('OutboxEntry', outboxEntrySchema)) },
-      ...badInput,
-      ...errorResponses({ ...AUTH_ERRORS, 404: 'No unsent outbox entry with this id (`not_found`)' }),
-    },
+    ok: { description: 'The entry, now waiting', content: json(named('OutboxEntry', outboxEntrySchema)) },
+    errors: { 404: 'No unsent outbox entry with this id (`not_found`)' },
   });
-  registry.registerPath({
+  operatorPath({
     method: 'post',
     path: '/admin/suppressions',
-    tags: ['Operators'],
     summary: 'Add people to the suppression list: never delivered to any partner',
     description:
       'Emails and phones are normalized and hashed on arrival (only identity hashes are stored); `hash` takes hashes as stored. All or nothing: one bad entry refuses the list.',
-    security: [{ adminKey: [] }],
     request: {
       body: { required: true, content: json(named('SuppressionRequest', suppressionRequestSchema)) },
     },
-    responses: {
-      200: {
-        description: 'How many entries were received and new',
-        content: json(named('SuppressionResult', suppressionResultSchema)),
-      },
-      ...badInput,
-      ...errorResponses({ ...AUTH_ERRORS, 409: 'No identity secret configured (`conflict`)' }),
+    ok: {
+      description: 'How many entries were received and new',
+      content: json(named('SuppressionResult', suppressionResultSchema)),
     },
+    errors: { 409: 'No identity secret configured (`conflict`)' },
   });
   return registry;
 }
