@@ -405,15 +405,8 @@ test('the postback log: refusals with their codes, filters, stable paging while 
     expect((await getJson(`${stack.baseUrl}/admin/postbacks?${bad}`, ADMIN)).status).toBe(400);
   expect((await getJson(`${stack.baseUrl}/admin/postbacks`, SOURCE_KEY)).status).toBe(403);
 
-  const { code, stdout, stderr } = await adminCli(stack, [
-    'postbacks',
-    '--partner',
-    'acme',
-    '--refused',
-    '--since',
-    '1h',
-    '--all',
-  ]);
+  const args = ['postbacks', '--partner', 'acme', '--refused', '--since', '1h', '--all'];
+  const { code, stdout, stderr } = await adminCli(stack, args);
   expect(code).toBe(0);
   const text = stdout + stderr;
   expect(text).toMatch(/ acme +rejected +422 +\S+ +"weird-word" +unmapped_status: /);

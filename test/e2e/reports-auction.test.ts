@@ -164,15 +164,8 @@ test('the same figures from the hourly buckets and from the delivery and bid log
 });
 
 test('`leadrouter report` prints leads offered and an auctions table', async () => {
-  const { code, stdout } = await adminCli(stack, [
-    'report',
-    '--by',
-    'partner',
-    '--from',
-    window.from,
-    '--to',
-    window.to,
-  ]);
+  const args = ['report', '--by', 'partner', '--from', window.from, '--to', window.to];
+  const { code, stdout } = await adminCli(stack, args);
   expect(code).toBe(0);
   const lines = stdout.trimEnd().split('\n');
   expect(lines[1]).toMatch(/^partner +offered +delivered +accepted /);

@@ -310,15 +310,8 @@ test('partner and source performance: statuses, rates, revenue and EPL per curre
   expect((await getJson(`${stack.baseUrl}/reports/partners?groupBy=source`, ADMIN)).status).toBe(400);
   expect((await getJson(`${stack.baseUrl}/reports/sources`, SRC1)).status).toBe(403);
 
-  const { code, stdout, stderr } = await adminCli(stack, [
-    'report',
-    '--by',
-    'partner',
-    '--from',
-    windowFrom,
-    '--to',
-    windowTo,
-  ]);
+  const args = ['report', '--by', 'partner', '--from', windowFrom, '--to', windowTo];
+  const { code, stdout, stderr } = await adminCli(stack, args);
   expect(code).toBe(0);
   const lines = (stdout + stderr).trimEnd().split('\n');
   expect(lines[1]).toMatch(
