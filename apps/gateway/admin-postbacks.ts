@@ -16,7 +16,7 @@ import {
 import type { ConfigIndex } from '../../shared/config';
 import { PostbackLog } from '../../shared/models';
 import { fromCents } from '../../shared/money';
-import { decodeCursor, encodeCursor, invalidCursor } from './cursor';
+import { decodeCursor, encodeCursor, invalidCursor, timeWindow } from './cursor';
 import { adminAuth } from './middleware';
 import { parseInput } from './validation';
 
@@ -29,9 +29,7 @@ export interface PostbackLogDeps {
 const DAY_MS = 86_400_000;
 
 function window(from: string | undefined, to: string | undefined): Record<string, Date> {
-  const range: Record<string, Date> = {};
-  if (from) range.$gte = new Date(from);
-  if (to) range.$lt = new Date(to);
+  const range = timeWindow(from, to) ?? {};
   if (range.$gte && range.$lt && range.$gte > range.$lt)
     throw new AppError('invalid_request', 'invalid window', [
       { path: 'from', message: 'must not be after to' },

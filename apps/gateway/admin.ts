@@ -19,7 +19,7 @@ import { Lead, Notification, PostbackLog } from '../../shared/models';
 import { fromCents } from '../../shared/money';
 import type { CanonicalStatus } from '../../shared/statuses';
 import { leadWorkflowId } from '../../shared/temporal';
-import { decodeCursor, encodeCursor } from './cursor';
+import { decodeCursor, encodeCursor, timeWindow } from './cursor';
 import { leadSummary, type LeadService } from './leads';
 import type { ConfigIndex } from '../../shared/config';
 import { receivedPostback } from './admin-postbacks';
@@ -42,10 +42,8 @@ export async function listLeads(query: z.infer<typeof leadListQuerySchema>): Pro
   if (query.status) filter.status = query.status;
   if (query.partnerId) filter.partnerId = query.partnerId;
   if (query.sourceId) filter.sourceId = query.sourceId;
-  const createdAt: Record<string, Date> = {};
-  if (query.from) createdAt.$gte = new Date(query.from);
-  if (query.to) createdAt.$lt = new Date(query.to);
-  if (Object.keys(createdAt).length) filter.createdAt = createdAt;
+  const createdAt = timeWindow(query.from, query.to);
+  if (createdAt) filter.createdAt = createdAt;
   if (query.cursor) {
     const c = decodeCursor(query.cursor);
     filter.$or = [{ createdAt: { $lt: c.at } }, { createdAt: c.at, _id: { $lt: c.id } }];
@@ -146,10 +144,8 @@ export async function exhaustedNotifications(
   if (filter.leadId) q.leadId = filter.leadId;
   if (filter.sourceId) q.sourceId = filter.sourceId;
   if (filter.status) q.status = filter.status;
-  const at: Record<string, Date> = {};
-  if (filter.from) at.$gte = new Date(filter.from);
-  if (filter.to) at.$lt = new Date(filter.to);
-  if (Object.keys(at).length) q.at = at;
+  const at = timeWindow(filter.from, filter.to);
+  if (at) q.at = at;
   const exhausted = await Notification.find(q, { leadId: 1, status: 1, at: 1 })
     .sort({ at: -1 })
     .limit(filter.limit * 4)

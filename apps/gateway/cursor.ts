@@ -1,4 +1,5 @@
-// Keyset cursors for newest-first lists: the last row's (time, id), stable under inserts, unlike an offset.
+// Keyset cursors for newest-first lists: the last row's (time, id), stable under inserts, unlike an offset; and
+// the time window those lists are filtered by.
 import { AppError } from '../../shared/errors';
 
 export function encodeCursor(at: Date, id: string): string {
@@ -20,3 +21,15 @@ export const invalidCursor = () =>
   new AppError('invalid_request', 'invalid cursor', [
     { path: 'cursor', message: 'pass back the nextCursor of a previous page' },
   ]);
+
+/** The MongoDB condition "in [from, to)" of a query's optional ISO `from`/`to`; undefined when neither is given. */
+export function timeWindow(
+  from: string | undefined,
+  to: string | undefined,
+): Record<string, Date> | undefined {
+  if (!from && !to) return undefined;
+  const range: Record<string, Date> = {};
+  if (from) range.$gte = new Date(from);
+  if (to) range.$lt = new Date(to);
+  return range;
+}
