@@ -167,29 +167,24 @@ interface Fault {
   run: (stack: BenchStack) => Promise<void>;
 }
 
+/** A fault only a run with several gateways can take: the last one is killed and restarted, the others serve. */
+const withSeveralGateways = (fault: Fault): Fault[] => (GATEWAYS > 1 ? [fault] : []);
+
 /** With several workers the second kill hits another one; with several gateways the last is killed and restarted. */
 const FAULTS: Fault[] = [
   { name: 'worker SIGKILL + restart', at: 0.15, run: (s) => s.crashAndRestartWorker(1000, 0) },
   { name: 'Temporal dev server restart', at: 0.35, run: (s) => s.restartTemporal() },
-  ...(GATEWAYS > 1
-    ? [
-        {
-          name: `gateway ${GATEWAYS} SIGKILL`,
-          at: 0.45,
-          run: (s: BenchStack) => s.crashGateway(GATEWAYS - 1),
-        },
-      ]
-    : []),
+  ...withSeveralGateways({
+    name: `gateway ${GATEWAYS} SIGKILL`,
+    at: 0.45,
+    run: (s) => s.crashGateway(GATEWAYS - 1),
+  }),
   { name: 'Mongo-wire server restart', at: 0.55, run: (s) => s.restartMongo() },
-  ...(GATEWAYS > 1
-    ? [
-        {
-          name: `gateway ${GATEWAYS} restart`,
-          at: 0.65,
-          run: (s: BenchStack) => s.restartGateway(GATEWAYS - 1),
-        },
-      ]
-    : []),
+  ...withSeveralGateways({
+    name: `gateway ${GATEWAYS} restart`,
+    at: 0.65,
+    run: (s) => s.restartGateway(GATEWAYS - 1),
+  }),
   { name: 'worker SIGKILL + restart', at: 0.75, run: (s) => s.crashAndRestartWorker(1000, 1 % WORKERS) },
 ];
 
