@@ -12,10 +12,9 @@ import {
   ADMIN_KEY,
   adminCli,
   baseConfig,
+  decidedLead,
   eventually,
   getJson,
-  leadReaches,
-  postJson,
   SHORT_NOTIFY,
 } from '../support/stack';
 
@@ -57,17 +56,8 @@ beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(process.env.LEADROUTER_TEST_TMP ?? os.tmpdir(), 'cli-'));
 });
 
-async function acceptedLead(clickId: string): Promise<string> {
-  const created = await postJson(`${stack.baseUrl}/leads`, { clickId }, SOURCE_KEY);
-  const leadId = created.body.leadId as string;
-  await leadReaches(stack, leadId, 'pending', SOURCE_KEY, 30_000);
-  const pb = await getJson(
-    `${stack.baseUrl}/postback?subid=${leadId}&status=approved&payout=20.50&token=acme-token-123`,
-  );
-  expect(pb.status).toBe(200);
-  await leadReaches(stack, leadId, 'accepted', SOURCE_KEY, 30_000);
-  return leadId;
-}
+const acceptedLead = (clickId: string) =>
+  decidedLead(stack, clickId, { status: 'approved', payout: '20.50' }, 'accepted');
 
 test('`leadrouter lead <id>` prints a known lead as a timeline', async () => {
   const leadId = await acceptedLead('clk-cli');

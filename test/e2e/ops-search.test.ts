@@ -3,30 +3,12 @@
 import type { WorkflowExecutionInfo } from '@temporalio/client';
 import { statusQuery } from '../../shared/temporal';
 import { useStack } from '../support/e2e';
-import { baseConfig, eventually, getJson, leadReaches, postJson } from '../support/stack';
-
-const SOURCE_KEY = { 'x-api-key': 'key-src-1-abcdef' };
+import { baseConfig, decidedLead, eventually } from '../support/stack';
 
 const { stack } = useStack({ config: ({ partner, source }) => baseConfig(partner.url, source.url) });
 
-async function decidedLead(rawStatus: 'approved' | 'declined', expected: string): Promise<string> {
-  const created = await postJson(`${stack.baseUrl}/leads`, { clickId: `clk-${rawStatus}` }, SOURCE_KEY);
-  const leadId = created.body.leadId as string;
-  await leadReaches(stack, leadId, 'pending', SOURCE_KEY, 30_000);
-  const pb = await getJson(
-    `${stack.baseUrl}/postback?subid=${leadId}&status=${rawStatus}&token=acme-token-123`,
-  );
-  expect(pb.status).toBe(200);
-  await eventually(
-    async () =>
-      (await getJson(`${stack.baseUrl}/leads/${leadId}`, SOURCE_KEY)).body.status === expected
-        ? true
-        : undefined,
-    30_000,
-    expected,
-  );
-  return leadId;
-}
+const decided = (rawStatus: 'approved' | 'declined', expected: string) =>
+  decidedLead(stack, `clk-${rawStatus}`, { status: rawStatus }, expected);
 
 /** The workflows a visibility query finds (visibility lags the workflow a little, so callers poll). */
 async function list(query: string): Promise<WorkflowExecutionInfo[]> {
@@ -36,8 +18,8 @@ async function list(query: string): Promise<WorkflowExecutionInfo[]> {
 }
 
 test('an accepted lead is found by LeadStatus and PartnerId, with its status in the memo and the status query', async () => {
-  const accepted = await decidedLead('approved', 'accepted');
-  const rejected = await decidedLead('declined', 'rejected');
+  const accepted = await decided('approved', 'accepted');
+  const rejected = await decided('declined', 'rejected');
   const acceptedId = `lead-${accepted}`;
   const rejectedId = `lead-${rejected}`;
 

@@ -229,3 +229,24 @@ export function leadReaches(
 export function adminCli(stack: Pick<Stack, 'baseUrl'>, args: string[], env: Record<string, string> = {}) {
   return runCli(args, { LEADROUTER_URL: stack.baseUrl, LEADROUTER_ADMIN_KEY: ADMIN_KEY, ...env });
 }
+
+/**
+ * A lead of `baseConfig`'s source taken through acme: submitted, delivered (`pending`), then decided by
+ * acme's postback with `status` (and `payout`); returns its id once the lead shows `expected`.
+ */
+export async function decidedLead(
+  stack: Pick<Stack, 'baseUrl'>,
+  clickId: string,
+  postback: { status: string; payout?: string },
+  expected: string,
+): Promise<string> {
+  const key = { 'x-api-key': 'key-src-1-abcdef' };
+  const created = await postJson(`${stack.baseUrl}/leads`, { clickId }, key);
+  const leadId = created.body.leadId as string;
+  await leadReaches(stack, leadId, 'pending', key);
+  const query = new URLSearchParams({ subid: leadId, ...postback, token: 'acme-token-123' });
+  const pb = await getJson(`${stack.baseUrl}/postback?${query}`);
+  if (pb.status !== 200) throw new Error(`postback answered ${pb.status}: ${JSON.stringify(pb.body)}`);
+  await leadReaches(stack, leadId, expected, key);
+  return leadId;
+}
