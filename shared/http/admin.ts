@@ -1,6 +1,6 @@
 // The admin API's shapes: lead search, a lead's journey, notification replay.
 import { z } from 'zod';
-import { canonicalStatusSchema, isoDateSchema, leadIdSchema } from './common';
+import { canonicalStatusSchema, leadIdSchema, timeWindowFields } from './common';
 import { leadSummarySchema, leadViewSchema } from './leads';
 import { postbackReceivedSchema } from './postbacks';
 
@@ -9,8 +9,7 @@ export const leadListQuerySchema = z
     status: canonicalStatusSchema.optional(),
     partnerId: z.string().max(64).optional(),
     sourceId: z.string().max(64).optional(),
-    from: isoDateSchema.optional(),
-    to: isoDateSchema.optional(),
+    ...timeWindowFields,
     limit: z.coerce.number().int().min(1).max(500).default(50),
     cursor: z.string().max(200).optional(),
   })
@@ -48,8 +47,7 @@ export const replayFilterSchema = z
   .object({
     sourceId: z.string().max(64).optional(),
     status: canonicalStatusSchema.optional(),
-    from: isoDateSchema.optional(),
-    to: isoDateSchema.optional(),
+    ...timeWindowFields,
     /** List what would be replayed without sending anything. */
     dryRun: z.boolean().default(false),
     limit: z.number().int().min(1).max(1000).default(500),

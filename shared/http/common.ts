@@ -16,6 +16,9 @@ export const moneySchema = z.string().regex(/^-?\d+\.\d{2}$/);
 /** A query-string time: an ISO date-time with its offset, or a date. */
 export const isoDateSchema = z.iso.datetime({ offset: true }).or(z.iso.date());
 
+/** The `from`/`to` of a query over a time window: [from, to), either side optional. */
+export const timeWindowFields = { from: isoDateSchema.optional(), to: isoDateSchema.optional() };
+
 export const errorBodySchema = z.object({
   error: z.object({
     code: z.string(),

@@ -1,6 +1,6 @@
 // Partner postbacks: the parameters we read, the answer, and a stored postback as operators see it.
 import { z } from 'zod';
-import { isoDateSchema, postbackStatusSchema } from './common';
+import { postbackStatusSchema, timeWindowFields } from './common';
 
 /** One postback parameter value: a single short string (arrays and objects are operator injection shapes). */
 const param = (max: number) => z.string().max(max);
@@ -83,8 +83,7 @@ export const postbackLogQuerySchema = z
       .optional(),
     /** A refusal's error code, e.g. `bad_credentials`, `unknown_lead`, `unmapped_status`. */
     code: z.string().max(64).optional(),
-    from: isoDateSchema.optional(),
-    to: isoDateSchema.optional(),
+    ...timeWindowFields,
     limit: z.coerce.number().int().min(1).max(500).default(50),
     cursor: z.string().max(200).optional(),
   })
@@ -110,8 +109,7 @@ export type PostbackLogPage = z.infer<typeof postbackLogPageSchema>;
 export const refusalSummaryQuerySchema = z
   .object({
     partnerId: z.string().max(64).optional(),
-    from: isoDateSchema.optional(),
-    to: isoDateSchema.optional(),
+    ...timeWindowFields,
   })
   .strict();
 

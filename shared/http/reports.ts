@@ -1,11 +1,10 @@
 // Reports: the summary of status counts and revenue per source or partner over a window.
 import { z } from 'zod';
-import { canonicalStatusSchema, isoDateSchema, moneySchema } from './common';
+import { canonicalStatusSchema, moneySchema, timeWindowFields } from './common';
 
 export const reportQuerySchema = z
   .object({
-    from: isoDateSchema.optional(),
-    to: isoDateSchema.optional(),
+    ...timeWindowFields,
     groupBy: z.enum(['source', 'partner']).default('source'),
   })
   .strict();
@@ -53,8 +52,7 @@ export type Report = z.infer<typeof reportSchema>;
 
 export const performanceQuerySchema = z
   .object({
-    from: isoDateSchema.optional(),
-    to: isoDateSchema.optional(),
+    ...timeWindowFields,
   })
   .strict();
 export type PerformanceQuery = z.infer<typeof performanceQuerySchema>;
