@@ -4,9 +4,9 @@ import { MongoNetworkError, type ServerDescription } from 'mongodb';
 import mongoose from 'mongoose';
 import { connectMongo, disconnectMongo } from '../../shared/db';
 import { waitFor } from '../../scripts/util';
-import { testEnv, uniqueDbName } from '../support/servers';
+import { testDbUri, uniqueDbName } from '../support/servers';
 
-const uri = () => `${testEnv().mongoUri.replace(/\/$/, '')}/${uniqueDbName('watchdog')}`;
+const uri = () => testDbUri(uniqueDbName('watchdog'));
 
 afterEach(() => disconnectMongo());
 
