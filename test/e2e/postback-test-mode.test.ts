@@ -10,6 +10,7 @@ import {
   nowSeconds,
   partnersConfig,
   pendingLead,
+  refusal,
   send,
   signedQuery,
   waitForStatus,
@@ -111,18 +112,15 @@ test('a test postback is checked like any other: bad credentials, an unmapped st
     }).toString(),
   });
   expect(wrongToken).toMatchObject({ status: 401, body: { error: { code: 'bad_credentials' } } });
-  expect(await acme({ subid: leadId, status: 'maybe later', sandbox: '1' })).toMatchObject({
-    status: 422,
-    body: { error: { code: 'unmapped_status' } },
-  });
-  expect(await acme({ subid: 'no-such-lead', status: 'approved', sandbox: '1' })).toMatchObject({
-    status: 404,
-    body: { error: { code: 'unknown_lead' } },
-  });
-  expect(await acme({ subid: leadId, status: 'approved', sandbox: 'yes' })).toMatchObject({
-    status: 400,
-    body: { error: { code: 'invalid_request' } },
-  });
+  expect(await acme({ subid: leadId, status: 'maybe later', sandbox: '1' })).toMatchObject(
+    refusal(422, 'unmapped_status'),
+  );
+  expect(await acme({ subid: 'no-such-lead', status: 'approved', sandbox: '1' })).toMatchObject(
+    refusal(404, 'unknown_lead'),
+  );
+  expect(await acme({ subid: leadId, status: 'approved', sandbox: 'yes' })).toMatchObject(
+    refusal(400, 'invalid_request'),
+  );
   expect((await Lead.findById(leadId).lean())?.status).toBe('pending');
 });
 
@@ -172,14 +170,10 @@ test("a test postback for a lead another partner holds would not apply; its stat
     },
   });
   // The same refusal outside a test is an error, as it always was.
-  expect(await acme({ subid: leadId, status: 'lead' })).toMatchObject({
-    status: 403,
-    body: { error: { code: 'forbidden' } },
-  });
+  expect(await acme({ subid: leadId, status: 'lead' })).toMatchObject(refusal(403, 'forbidden'));
   // A status acme has no word for: the test answers with the mapping error, not a guess.
-  expect(await acme({ subid: leadId, status: 'maybe later', sandbox: '1' })).toMatchObject({
-    status: 422,
-    body: { error: { code: 'unmapped_status' } },
-  });
+  expect(await acme({ subid: leadId, status: 'maybe later', sandbox: '1' })).toMatchObject(
+    refusal(422, 'unmapped_status'),
+  );
   expect((await Lead.findById(leadId).lean())?.status).toBe('pending');
 });

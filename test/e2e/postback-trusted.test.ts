@@ -12,6 +12,7 @@ import {
   nowSeconds,
   partnersConfig,
   pendingLead,
+  refusal,
   send,
   signedQuery,
   SOURCE_KEY,
@@ -136,10 +137,7 @@ describe('IP allowlists that pass', () => {
         query: new URLSearchParams({ subid: leadId, status: 'approved', token: 'v6-token-12345' }).toString(),
         headers: { 'x-forwarded-for': from },
       });
-    expect(await pb(one, '2001:db9::1')).toMatchObject({
-      status: 403,
-      body: { error: { code: 'ip_not_allowed' } },
-    });
+    expect(await pb(one, '2001:db9::1')).toMatchObject(refusal(403, 'ip_not_allowed'));
     expect(await pb(one, '::1')).toEqual(applied(one));
     expect(await pb(net, '2001:db8:0:1::25')).toEqual(applied(net));
   });
@@ -159,10 +157,7 @@ describe('TRUST_PROXY as a hop count', () => {
         headers: { 'x-forwarded-for': xff },
       });
     // The client wrote "203.0.113.7"; the proxy appended the address it really came from.
-    expect(await pb('203.0.113.7, 198.51.100.9')).toMatchObject({
-      status: 403,
-      body: { error: { code: 'ip_not_allowed' } },
-    });
+    expect(await pb('203.0.113.7, 198.51.100.9')).toMatchObject(refusal(403, 'ip_not_allowed'));
     expect(await pb('203.0.113.7')).toEqual(applied(leadId));
     const logs = await PostbackLog.find({ leadId }).sort({ receivedAt: 1 }).lean();
     expect(logs.map((l) => [l.ip, l.outcome])).toEqual([
@@ -190,10 +185,9 @@ describe('the identical signed retry after a 503', () => {
       await waitForStatus(leadId, 'pending');
       expect(await send(stack.baseUrl, { path: '/postback/signed', ...signed })).toEqual(applied(leadId));
       // The same signature once more: refused as a replay, no second effect.
-      expect(await send(stack.baseUrl, { path: '/postback/signed', ...signed })).toMatchObject({
-        status: 403,
-        body: { error: { code: 'replayed_signature' } },
-      });
+      expect(await send(stack.baseUrl, { path: '/postback/signed', ...signed })).toMatchObject(
+        refusal(403, 'replayed_signature'),
+      );
     } finally {
       if (!stack.worker) await stack.startWorker();
     }

@@ -79,6 +79,9 @@ export async function pendingLead(stack: Stack, vertical: string, clickId?: stri
   return leadId;
 }
 
+/** What a refused request answers: its HTTP status and error code (for `toMatchObject`). */
+export const refusal = (status: number, code: string) => ({ status, body: { error: { code } } });
+
 /** Waits until the lead has this status and its history event is written too (the lead document comes first). */
 export async function waitForStatus(leadId: string, status: string, timeoutMs = 30_000) {
   return eventually(
