@@ -99,27 +99,33 @@ statusEventSchema.index({ recordedAt: 1 });
 export type StatusEventDoc = InferSchemaType<typeof statusEventSchema>;
 export const StatusEvent = mongoose.model('StatusEvent', statusEventSchema, 'status_events');
 
-/** One HTTP attempt to hand a lead to a partner (insert-only). */
-const deliverySchema = new Schema({
+/**
+ * A logged call to a partner, a delivery attempt or an auction's ping (`bids`, shared/bids.ts), insert-only:
+ * whose lead, which partner, when, how it went and how fast, and the lead's source so reports count it per source.
+ */
+export const partnerCallFields = {
   _id: { type: String, required: true },
   leadId: { type: String, required: true },
   partnerId: { type: String, required: true },
-  attempt: Number,
   at: Date,
   outcome: String,
   httpStatus: Number,
   latencyMs: Number,
   reason: String,
-  rawStatus: String,
-  /** The lead's source, so reports count the offer per source too. */
   sourceId: String,
-  /** A post on a winning bid: the bid's ping id (reports count it a win). */
   pingId: String,
-});
-deliverySchema.index({ leadId: 1, at: 1 });
-deliverySchema.index({ partnerId: 1, at: -1 });
-// Reports read offers by time where their recent copy does not reach (shared/reports/marks.ts).
-deliverySchema.index({ at: 1 });
+};
+
+/** A lead's calls for its journey, a partner's newest first, and all by time for the reports (shared/reports/marks.ts). */
+export function indexPartnerCalls(schema: Schema): void {
+  schema.index({ leadId: 1, at: 1 });
+  schema.index({ partnerId: 1, at: -1 });
+  schema.index({ at: 1 });
+}
+
+/** One HTTP attempt to hand a lead to a partner; `pingId` on a post on a winning bid (reports count it a win). */
+const deliverySchema = new Schema({ ...partnerCallFields, attempt: Number, rawStatus: String });
+indexPartnerCalls(deliverySchema);
 export const Delivery = mongoose.model('Delivery', deliverySchema, 'deliveries');
 
 /** One attempt to notify a traffic source (insert-only). */
