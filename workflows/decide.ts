@@ -41,19 +41,9 @@ export function decide(view: DecisionView, postback: { status: PostbackStatus })
     case 'returned':
       return { kind: 'record', status: 'returned', reason: 'returned by partner', final: true };
     case 'accepted':
-      return {
-        kind: 'record',
-        status: 'accepted',
-        reason: `late acceptance after ${view.status}`,
-        final: true,
-      };
+      return { kind: 'record', status: next, reason: `late acceptance after ${view.status}`, final: true };
     case 'rejected':
-      return {
-        kind: 'record',
-        status: 'rejected',
-        reason: `late rejection after ${view.status}`,
-        final: true,
-      };
+      return { kind: 'record', status: next, reason: `late rejection after ${view.status}`, final: true };
     default:
       // A `pending` after the verdict would reopen a decided lead; nothing waits for it any more.
       return { kind: 'ignore', why: 'pending after the verdict' };
