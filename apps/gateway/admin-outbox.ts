@@ -10,7 +10,7 @@ import {
   type OutboxEntryView,
   type OutboxQuery,
 } from '../../shared/http';
-import { adminAuth } from './middleware';
+import { operatorRouter } from './middleware';
 import type { OutboxKind } from './outbox';
 import type { TemporalClient } from './temporal';
 import { parseInput } from './validation';
@@ -84,8 +84,7 @@ async function retryEntry(deps: OutboxAdminDeps, id: string): Promise<OutboxEntr
 }
 
 export function outboxAdminRouter(deps: OutboxAdminDeps): Router {
-  const router = new Router({ prefix: '/admin/outbox' });
-  router.use(adminAuth(deps.adminKey));
+  const router = operatorRouter('/admin/outbox', deps.adminKey);
   router.get('/', async (ctx) => {
     ctx.body = { entries: await listOutbox(parseInput(outboxQuerySchema, ctx.query, 'outbox query')) };
   });

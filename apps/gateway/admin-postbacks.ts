@@ -17,7 +17,7 @@ import type { ConfigIndex } from '../../shared/config';
 import { PostbackLog } from '../../shared/models';
 import { fromCents } from '../../shared/money';
 import { decodeCursor, encodeCursor, invalidCursor, timeWindow } from './cursor';
-import { adminAuth } from './middleware';
+import { operatorRouter } from './middleware';
 import { parseInput } from './validation';
 
 export interface PostbackLogDeps {
@@ -133,8 +133,7 @@ export async function refusalSummary(
 }
 
 export function postbackLogRouter(deps: PostbackLogDeps): Router {
-  const router = new Router({ prefix: '/admin/postbacks' });
-  router.use(adminAuth(deps.adminKey, deps.config));
+  const router = operatorRouter('/admin/postbacks', deps.adminKey, deps.config);
 
   router.get('/', async (ctx) => {
     ctx.body = await listPostbacks(parseInput(postbackLogQuerySchema, ctx.query, 'postback query'));

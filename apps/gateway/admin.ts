@@ -23,7 +23,7 @@ import { decodeCursor, encodeCursor, timeWindow } from './cursor';
 import { leadSummary, type LeadService } from './leads';
 import type { ConfigIndex } from '../../shared/config';
 import { receivedPostback } from './admin-postbacks';
-import { adminAuth } from './middleware';
+import { operatorRouter } from './middleware';
 import type { TemporalClient } from './temporal';
 import { parseInput } from './validation';
 
@@ -214,8 +214,7 @@ async function replay(deps: AdminDeps, input: z.infer<typeof replayRequestSchema
 }
 
 export function adminRouter(deps: AdminDeps): Router {
-  const router = new Router({ prefix: '/admin' });
-  router.use(adminAuth(deps.adminKey, deps.config));
+  const router = operatorRouter('/admin', deps.adminKey, deps.config);
 
   router.get('/leads', async (ctx) => {
     ctx.body = await listLeads(parseInput(leadListQuerySchema, ctx.query, 'lead query'));

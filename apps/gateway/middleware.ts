@@ -1,6 +1,7 @@
 // Gateway middleware, one job each: request id, query size, error mapping, access log and metrics, content-type
 // check, auth, rate limits.
 import { randomUUID } from 'node:crypto';
+import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { ConfigIndex, SourceConfig } from '../../shared/config';
 import { AppError, isAppError, isDependencyOutage } from '../../shared/errors';
@@ -199,6 +200,17 @@ export function sourceOrAdminAuth(config: () => ConfigIndex, adminKey: string | 
     }
     await next();
   };
+}
+
+/** A router whose every route is behind the admin key (see adminAuth). */
+export function operatorRouter(
+  prefix: string,
+  adminKey: string | undefined,
+  config?: () => ConfigIndex,
+): Router {
+  const router = new Router({ prefix });
+  router.use(adminAuth(adminKey, config));
+  return router;
 }
 
 /** The admin key only: a source's key is known but not allowed (403), any other key is a bad credential (401). */

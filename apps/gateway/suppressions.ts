@@ -6,7 +6,7 @@ import { addSuppressions } from '../../shared/duplicates';
 import { AppError, type ErrorIssue } from '../../shared/errors';
 import { suppressionRequestSchema, type SuppressionResult } from '../../shared/http';
 import { identityHash, normalizeEmail, normalizePhone } from '../../shared/identity';
-import { adminAuth } from './middleware';
+import { operatorRouter } from './middleware';
 import { parseInput } from './validation';
 
 export interface SuppressionDeps {
@@ -16,8 +16,7 @@ export interface SuppressionDeps {
 }
 
 export function suppressionsRouter(deps: SuppressionDeps): Router {
-  const router = new Router({ prefix: '/admin' });
-  router.use(adminAuth(deps.adminKey));
+  const router = operatorRouter('/admin', deps.adminKey);
   router.post('/suppressions', async (ctx) => {
     const request = parseInput(suppressionRequestSchema, ctx.request.body ?? {}, 'suppression list');
     const settings = deps.config().config.settings.duplicates;
