@@ -192,6 +192,8 @@ const postbackClaimSchema = new Schema({
   signal: { type: Schema.Types.Mixed, required: true },
   claimedAt: { type: Date, required: true },
   sentAt: Date,
+  /** Sent by the reconciler only once the lead's status allows it (a chargeback that overtook its approval). */
+  waitsForLead: Boolean,
   ...outboxAttemptFields,
 });
 postbackClaimSchema.index({ sentAt: 1, claimedAt: 1 });

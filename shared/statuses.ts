@@ -46,3 +46,13 @@ const LATE_TRANSITIONS: Record<CanonicalStatus, readonly PostbackStatus[]> = {
 export function canTransition(current: CanonicalStatus, next: PostbackStatus): boolean {
   return LATE_TRANSITIONS[current].includes(next);
 }
+
+/**
+ * True when a postback carrying `next` cannot change a lead at `current` now but could once an earlier postback
+ * of the same partner reaches it: a chargeback that overtook its approval while the lead still awaits the
+ * partner's verdict. A lead already decided (rejected, expired) had no sale to reverse: that stays a conflict.
+ */
+export function canFollowLater(current: CanonicalStatus, next: PostbackStatus): boolean {
+  if (isTerminal(current)) return false;
+  return POSTBACK_STATUSES.some((between) => canTransition(current, between) && canTransition(between, next));
+}

@@ -5,6 +5,7 @@
 import type { Logger } from '../../shared/logger';
 import type { Metrics } from '../../shared/metrics';
 import { IntakeOutbox, Lead, PostbackClaim } from '../../shared/models';
+import { canTransition, type CanonicalStatus } from '../../shared/statuses';
 import { leadWorkflowId, type PostbackSignal } from '../../shared/temporal';
 import { Lease } from './lease';
 import type { TemporalClient } from './temporal';
@@ -167,14 +168,16 @@ export class Reconciler {
     // A lead whose earlier signal waits out a backoff keeps its later ones back too, so the order holds.
     const held = new Set<string>();
     if (claims.length) {
+      // (One waiting for its lead's status does not: the postback it waits for may be right behind it.)
       const waiting = await PostbackClaim.find(
-        { ...unsent, nextAttemptAt: { $gt: now } },
+        { ...unsent, waitsForLead: { $ne: true }, nextAttemptAt: { $gt: now } },
         { leadId: 1 },
       ).lean();
       for (const w of waiting) held.add(w.leadId);
     }
     for (const claim of claims) {
       if (held.has(claim.leadId)) continue;
+      if (claim.waitsForLead && !(await this.leadAllows(claim, now))) continue;
       try {
         await temporal.signalPostback(claim.leadId, claim.signal as PostbackSignal);
         await PostbackClaim.updateOne({ _id: claim._id }, { $set: { sentAt: new Date() } });
@@ -189,6 +192,22 @@ export class Reconciler {
       }
     }
     return delivered;
+  }
+
+  /**
+   * Whether the lead's status now allows a claim that overtook the postback making it valid (a chargeback
+   * before its approval). Until it does, each look counts as an attempt with its backoff, so one whose lead
+   * never gets there (the approval never came) is dead-lettered like any entry that cannot be sent.
+   */
+  private async leadAllows(claim: Entry & { leadId: string; signal: unknown }, now: Date): Promise<boolean> {
+    const status = (claim.signal as PostbackSignal).status;
+    const lead = await Lead.findById(claim.leadId, { status: 1 }).lean();
+    if (lead && canTransition(lead.status as CanonicalStatus, status)) return true;
+    const why = new Error(
+      `the lead is ${lead?.status ?? 'missing'}: a ${status} waits for the postback it follows`,
+    );
+    await this.failed('postback-signal', claim, why, now);
+    return false;
   }
 
   /**

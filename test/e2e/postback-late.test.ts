@@ -40,6 +40,24 @@ const settled = (leadId: string) => stack.client.workflow.getHandle(leadWorkflow
 const hits = (clickId: string) =>
   source.hits.filter((h) => h.query.clickid === clickId).map((h) => `${h.query.status}:${h.query.payout}`);
 
+test('a chargeback that overtakes its approval waits for it in the outbox, then returns the lead', async () => {
+  // The approval hit a gateway that died and sits in the partner's retry queue; the chargeback came first.
+  const leadId = await pendingLead(stack, 'auto', 'clk-late-overtaken');
+  expect(await acme(leadId, 'chargeback', { txid: 'T-950-CB' })).toEqual({
+    status: 202,
+    body: { ok: true, leadId, status: 'returned', duplicate: false, queued: true },
+  });
+  expect(await acme(leadId, 'chargeback', { txid: 'T-950-CB' })).toMatchObject({
+    status: 200,
+    body: { duplicate: true },
+  });
+  expect((await acme(leadId, 'approved', { payout: '18.00', txid: 'T-950' })).status).toBe(200);
+  const returned = await waitForStatus(leadId, 'returned');
+  expect(returned.revenueCents).toBe(0);
+  const events = await StatusEvent.find({ leadId }).sort({ at: 1, _id: 1 }).lean();
+  expect(events.map((e) => e.status)).toEqual(['received', 'pending', 'accepted', 'returned']);
+});
+
 test('accepted, then a chargeback: returned, revenue reversed, source told', async () => {
   const leadId = await pendingLead(stack, 'auto', 'clk-late-cb');
   // The chargeback carries its own transaction id: the sale's id again would make it a repeat (SPEC, txid).

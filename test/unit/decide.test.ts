@@ -1,7 +1,7 @@
 // The workflow's postback decision (workflows/decide.ts) against the transition table of shared/statuses.ts:
 // every pair of current status and postback status, waiting for a verdict or after it.
 import fc from 'fast-check';
-import { CANONICAL_STATUSES, POSTBACK_STATUSES, canTransition } from '../../shared/statuses';
+import { CANONICAL_STATUSES, POSTBACK_STATUSES, canFollowLater, canTransition } from '../../shared/statuses';
 import { decide, type DecisionView } from '../../workflows/decide';
 
 const status = fc.constantFrom(...CANONICAL_STATUSES);
@@ -112,5 +112,16 @@ describe('decide: every pair, spelled out', () => {
       'expired->accepted',
       'expired->rejected',
     ]);
+  });
+});
+
+describe('canFollowLater: what the gateway queues behind a postback that has not arrived yet', () => {
+  test('a chargeback can follow a lead still awaiting its verdict, and nothing else is held', () => {
+    const held = CANONICAL_STATUSES.flatMap((current) =>
+      POSTBACK_STATUSES.filter((next) => !canTransition(current, next) && canFollowLater(current, next)).map(
+        (next) => `${current}->${next}`,
+      ),
+    );
+    expect(held).toEqual(['received->returned', 'pending->returned']);
   });
 });

@@ -9,6 +9,7 @@ import { insertOnce, PostbackClaim, StatusEvent } from '../../../shared/models';
 import { toCents } from '../../../shared/money';
 import { buildStatusMap, mapPartnerStatus } from '../../../shared/status-map';
 import {
+  canFollowLater,
   canTransition,
   POSTBACK_STATUSES,
   type CanonicalStatus,
@@ -26,6 +27,8 @@ interface Claim {
   signal: PostbackSignal;
   claimedAt: Date;
   sentAt?: Date;
+  /** Sent only once the lead's status allows it (it overtook the postback that makes it valid). */
+  waitsForLead?: true;
 }
 
 /** A claim's id: one per lead, partner and status (the `postback_effects` key, also the outbox entry's id). */
@@ -141,6 +144,7 @@ export class PostbackClaims {
     const sameTxid = params.txid !== undefined && (await claimedTxid(leadId, partner.id, params.txid));
     if (sameTxid) return { ...duplicate, body: { ...duplicate.body, status: sameTxid } };
     let behindQueued = false;
+    let waitsForLead = false;
     if (!canTransition(lead.status as CanonicalStatus, status)) {
       // A repeat is a repeat even after the lead moved on (approved twice after the lead is accepted): 200, not
       // 409. A repeat of a valid transition needs no read here: its claim below finds the first one.
@@ -167,7 +171,11 @@ export class PostbackClaims {
       // this one valid (approved, then a chargeback) may be claimed and not recorded yet. Then this one is
       // valid too; and while that one still waits in the outbox, this one queues behind it (order kept).
       const enabling = await unrecordedClaimsEnabling(leadId, partner.id, status, lead.seq ?? 0);
-      if (!enabling.length)
+      // Or that earlier postback has not arrived at all yet: it is on its way or in the partner's retry queue
+      // (the approval hit a gateway that died; its chargeback came in through another). A 409 would be dropped
+      // for good; this one waits in the outbox until the lead's status allows it (dead-lettered if it never does).
+      waitsForLead = !enabling.length;
+      if (waitsForLead && !canFollowLater(lead.status as CanonicalStatus, status))
         throw new AppError('conflict', `a lead that is ${lead.status} cannot become ${status}`);
       behindQueued = enabling.some((c) => !c.sentAt);
     }
@@ -176,8 +184,8 @@ export class PostbackClaims {
       httpStatus: 202,
       body: { ok: true, leadId, status, duplicate: false, queued: true },
     };
-    if (behindQueued) {
-      if (!(await this.claim(claim))) return duplicate;
+    if (behindQueued || waitsForLead) {
+      if (!(await this.claim(waitsForLead ? { ...claim, waitsForLead: true } : claim))) return duplicate;
       this.deps.temporal.markBacklog(); // the reconciler looks for unsent claims only when told (or every 5 min)
       return queued;
     }

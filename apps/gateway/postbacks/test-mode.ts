@@ -2,7 +2,7 @@
 // postback, then answered with what would happen; nothing is claimed or signalled, only the log line written.
 import { AppError, isAppError } from '../../../shared/errors';
 import { PostbackClaim } from '../../../shared/models';
-import { canTransition, type CanonicalStatus } from '../../../shared/statuses';
+import { canFollowLater, canTransition, type CanonicalStatus } from '../../../shared/statuses';
 import { required, type PostbackContext } from './context';
 import { claimedTxid, claimId, unrecordedClaimsEnabling, type PostbackClaims } from './claim';
 
@@ -47,7 +47,13 @@ export class PostbackTestMode {
       !canTransition(lead.status as CanonicalStatus, status) &&
       !(await unrecordedClaimsEnabling(leadId, partner.id, status, lead.seq ?? 0)).length
     ) {
-      return this.answer(pc, false, `a lead that is ${lead.status} cannot become ${status}`);
+      if (!canFollowLater(lead.status as CanonicalStatus, status))
+        return this.answer(pc, false, `a lead that is ${lead.status} cannot become ${status}`);
+      return this.answer(
+        pc,
+        true,
+        `the lead is ${lead.status}: it would be queued and become ${status} after the postback it follows`,
+      );
     }
     this.answer(pc, true, `the lead would become ${status}`);
   };
