@@ -16,7 +16,7 @@ import {
 import type { ConfigIndex } from '../../shared/config';
 import { PostbackLog } from '../../shared/models';
 import { fromCents } from '../../shared/money';
-import { decodeCursor, encodeCursor, invalidCursor, timeWindow } from './cursor';
+import { afterCursor, decodeCursor, invalidCursor, pageOf, timeWindow } from './cursor';
 import { operatorRouter } from './middleware';
 import { parseInput } from './validation';
 
@@ -92,19 +92,11 @@ export async function listPostbacks(query: PostbackLogQuery): Promise<PostbackLo
   if (query.cursor) {
     const c = decodeCursor(query.cursor);
     if (!/^[0-9a-f]{24}$/.test(c.id)) throw invalidCursor();
-    const id = new Types.ObjectId(c.id);
-    clauses.push({ $or: [{ receivedAt: { $lt: c.at } }, { receivedAt: c.at, _id: { $lt: id } }] });
+    clauses.push(afterCursor('receivedAt', c.at, new Types.ObjectId(c.id)));
   }
   const rows = await readPage(clauses.length ? { $and: clauses } : {}, query.limit + 1);
-  const page = rows.slice(0, query.limit);
-  const last = page[page.length - 1];
-  return {
-    postbacks: page.map(entry),
-    nextCursor:
-      rows.length > query.limit && last
-        ? encodeCursor(new Date(last.receivedAt), String(last._id))
-        : undefined,
-  };
+  const { page, nextCursor } = pageOf(rows, query.limit, (p) => [new Date(p.receivedAt), String(p._id)]);
+  return { postbacks: page.map(entry), nextCursor };
 }
 
 /** Refused postbacks in a window (default: the last 24 h) counted per partner and code. */

@@ -19,7 +19,7 @@ import { Lead, Notification, PostbackLog } from '../../shared/models';
 import { fromCents } from '../../shared/money';
 import type { CanonicalStatus } from '../../shared/statuses';
 import { leadWorkflowId } from '../../shared/temporal';
-import { decodeCursor, encodeCursor, timeWindow } from './cursor';
+import { afterCursor, decodeCursor, pageOf, timeWindow } from './cursor';
 import { leadSummary, type LeadService } from './leads';
 import type { ConfigIndex } from '../../shared/config';
 import { receivedPostback } from './admin-postbacks';
@@ -46,7 +46,7 @@ export async function listLeads(query: z.infer<typeof leadListQuerySchema>): Pro
   if (createdAt) filter.createdAt = createdAt;
   if (query.cursor) {
     const c = decodeCursor(query.cursor);
-    filter.$or = [{ createdAt: { $lt: c.at } }, { createdAt: c.at, _id: { $lt: c.id } }];
+    filter.$or = afterCursor('createdAt', c.at, c.id).$or;
     if (filter.createdAt) {
       // Keep the time window and the cursor condition both: $and, not an overwritten createdAt.
       filter.$and = [{ createdAt: filter.createdAt }];
@@ -57,13 +57,8 @@ export async function listLeads(query: z.infer<typeof leadListQuerySchema>): Pro
     .sort({ createdAt: -1, _id: -1 })
     .limit(query.limit + 1)
     .lean();
-  const page = rows.slice(0, query.limit);
-  const last = page[page.length - 1];
-  return {
-    leads: page.map(leadSummary),
-    nextCursor:
-      rows.length > query.limit && last ? encodeCursor(new Date(last.createdAt), last._id) : undefined,
-  };
+  const { page, nextCursor } = pageOf(rows, query.limit, (l) => [new Date(l.createdAt), l._id]);
+  return { leads: page.map(leadSummary), nextCursor };
 }
 
 const KIND_ORDER: Record<TimelineEntry['kind'], number> = {

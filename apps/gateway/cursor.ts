@@ -17,6 +17,22 @@ export function decodeCursor(cursor: string): { at: Date; id: string } {
   throw invalidCursor();
 }
 
+/** The condition "after the cursor" in newest-first (`field`, _id) order. */
+export function afterCursor(field: string, at: Date, id: unknown): { $or: Record<string, unknown>[] } {
+  return { $or: [{ [field]: { $lt: at } }, { [field]: at, _id: { $lt: id } }] };
+}
+
+/** A page of `limit` rows out of the `limit + 1` read, and the cursor of its last row when more follow. */
+export function pageOf<T>(
+  rows: T[],
+  limit: number,
+  key: (row: T) => [Date, string],
+): { page: T[]; nextCursor?: string } {
+  const page = rows.slice(0, limit);
+  const last = page[page.length - 1];
+  return { page, nextCursor: rows.length > limit && last ? encodeCursor(...key(last)) : undefined };
+}
+
 export const invalidCursor = () =>
   new AppError('invalid_request', 'invalid cursor', [
     { path: 'cursor', message: 'pass back the nextCursor of a previous page' },
