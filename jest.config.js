@@ -42,5 +42,5 @@ module.exports = {
   coverageReporters: ['text-summary', 'json-summary', 'text'],
   // The floor CI enforces (npm test): a little under what was measured (docs/testing.md), so a
   // drop fails the run and ordinary run-to-run noise does not. Raise it as tests are added; never lower it.
-  coverageThreshold: { global: { branches: 80, statements: 89, functions: 89, lines: 91 } },
+  coverageThreshold: { global: { branches: 87, statements: 93, functions: 94, lines: 95 } },
 };
