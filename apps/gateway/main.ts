@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { disconnectMongo } from '../../shared/db';
-import { boot } from '../boot';
+import { boot } from '../../shared/boot';
 import { describeTarget, temporalTarget } from '../../shared/temporal-connection';
 import type { Server } from 'node:http';
 import { createGateway } from './app';

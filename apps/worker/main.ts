@@ -2,7 +2,7 @@
 import { NativeConnection } from '@temporalio/worker';
 import { undiciHttp } from '../../activities/http';
 import { disconnectMongo } from '../../shared/db';
-import { boot } from '../boot';
+import { boot } from '../../shared/boot';
 import { describeTarget, explainConnectError, temporalTarget } from '../../shared/temporal-connection';
 import { startWorkerMetrics, type WorkerMetricsServer } from './metrics';
 import { createLeadWorker } from './worker';

@@ -1,10 +1,10 @@
 // What the gateway and the worker do first: read the environment, open the log, load the routing config,
 // connect to MongoDB and make the metrics registry.
-import { ConfigIndex, loadRoutingConfig } from '../shared/config';
-import { connectMongo } from '../shared/db';
-import { readEnv } from '../shared/env';
-import { createLogger } from '../shared/logger';
-import { createMetrics } from '../shared/metrics';
+import { ConfigIndex, loadRoutingConfig } from './config';
+import { connectMongo } from './db';
+import { readEnv } from './env';
+import { createLogger } from './logger';
+import { createMetrics } from './metrics';
 
 export async function boot(role: 'gateway' | 'worker') {
   const env = readEnv();
