@@ -18,6 +18,9 @@ const { stack, source } = useStack({
   config: ({ partner, source }) => baseConfig(partner.url, source.url, SHORT_NOTIFY),
 });
 
+// A test that makes the source fail (to exhaust notifications) heals it even when it fails itself.
+afterEach(() => source.failNext(0));
+
 async function newLead(body: Record<string, unknown> = {}): Promise<string> {
   const r = await postJson(`${stack.baseUrl}/leads`, body, SOURCE_KEY);
   expect(r.status).toBe(202);

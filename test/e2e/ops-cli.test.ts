@@ -52,6 +52,9 @@ const { stack, source } = useStack({
   config: ({ partner, source }) => baseConfig(partner.url, source.url, SHORT_NOTIFY),
 });
 
+// A test that makes the source fail (to exhaust notifications) heals it even when it fails itself.
+afterEach(() => source.failNext(0));
+
 beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(process.env.LEADROUTER_TEST_TMP ?? os.tmpdir(), 'cli-'));
 });
