@@ -1,10 +1,11 @@
 // A watch on the process's MongoDB client: when it has seen no server for a while but a fresh client reaches
 // one, its server monitor has stopped checking, and it is restarted.
 //
-// Seen once under `npm run chaos` (a gateway, after a FerretDB restart): the driver kept the server `Unknown`
-// with the error of the connection the restart closed, for 13 minutes, no heartbeat logged, every operation a
-// server-selection timeout (503), while the worker's client beside it recovered in a second. A server that
-// answers and a client that never looks again is an outage only a process restart ends; this ends it in place.
+// Seen under `npm run chaos` (a gateway, after a FerretDB restart): the driver kept the server `Unknown` with
+// the error of the connection the restart closed, for 13 minutes, every operation a server-selection timeout
+// (503), while the worker's client beside it recovered in a second. Its monitor was mid-check (state
+// `monitoring`) with a heartbeat that never settled. A server that answers and a client that never looks again
+// is an outage only a process restart ends; this ends it in place (it did, twice, in later chaos runs).
 import mongoose from 'mongoose';
 import type { Logger } from './logger';
 
