@@ -41,23 +41,19 @@ async function signalsOf(leadId: string): Promise<number> {
   return (history.events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes).length;
 }
 
+/** The whole answer to a test postback (`test=1` or the partner's alias): what applying it would do. */
+const testAnswer = (leadId: string, status: string, wouldApply: boolean, reason: string) => ({
+  status: 200,
+  body: { ok: true, test: true, leadId, status, wouldApply, reason },
+});
+
 test('a test postback says it would apply, and changes nothing but the log', async () => {
   const leadId = await pendingLead(stack, 'auto', 'clk-test-mode');
   const before = await Lead.findById(leadId).lean();
   const signalsBefore = await signalsOf(leadId);
 
   const res = await acme({ subid: leadId, status: 'approved', payout: '3.00', sandbox: '1' });
-  expect(res).toEqual({
-    status: 200,
-    body: {
-      ok: true,
-      test: true,
-      leadId,
-      status: 'accepted',
-      wouldApply: true,
-      reason: 'the lead would become accepted',
-    },
-  });
+  expect(res).toEqual(testAnswer(leadId, 'accepted', true, 'the lead would become accepted'));
   // Nothing moved: the lead, its claims, its workflow.
   expect(await Lead.findById(leadId).lean()).toEqual(before);
   expect(await PostbackClaim.countDocuments({ leadId })).toBe(0);
@@ -141,34 +137,17 @@ test('a test postback repeating a transaction id already received would not appl
   await waitForStatus(leadId, 'accepted');
   // Another status under the same transaction: a partner's retry with a changed body, not a new event.
   const res = await acme({ subid: leadId, status: 'declined', txid: 'tx-77', sandbox: '1' });
-  expect(res).toEqual({
-    status: 200,
-    body: {
-      ok: true,
-      test: true,
-      leadId,
-      status: 'rejected',
-      wouldApply: false,
-      reason: 'a repeat: transaction tx-77 was received already (accepted)',
-    },
-  });
+  expect(res).toEqual(
+    testAnswer(leadId, 'rejected', false, 'a repeat: transaction tx-77 was received already (accepted)'),
+  );
   expect(await PostbackClaim.countDocuments({ leadId })).toBe(1);
 });
 
 test("a test postback for a lead another partner holds would not apply; its status is still read with this partner's map", async () => {
   const leadId = await pendingLead(stack, 'home', 'clk-test-other'); // delivered to `signed`
   const res = await acme({ subid: leadId, status: 'lead', sandbox: '1' });
-  expect(res).toEqual({
-    status: 200,
-    body: {
-      ok: true,
-      test: true,
-      leadId,
-      status: 'pending', // acme's own word "lead"
-      wouldApply: false,
-      reason: 'this lead was not delivered to this partner',
-    },
-  });
+  // 'pending': acme's own word "lead".
+  expect(res).toEqual(testAnswer(leadId, 'pending', false, 'this lead was not delivered to this partner'));
   // The same refusal outside a test is an error, as it always was.
   expect(await acme({ subid: leadId, status: 'lead' })).toMatchObject(refusal(403, 'forbidden'));
   // A status acme has no word for: the test answers with the mapping error, not a guess.
