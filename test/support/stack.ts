@@ -37,6 +37,8 @@ export interface StackOptions {
   withWorker?: boolean;
   reconcilerIntervalMs?: number;
   dbName?: string;
+  /** The driver emits command events (`mongoose.connection.getClient().on('commandStarted', ...)`). */
+  monitorCommands?: boolean;
   /** Gateway settings a test needs (proxy hops, metrics token). */
   gateway?: Pick<GatewayDeps, 'trustProxy' | 'metricsToken'>;
   /** The activities' clock (cap periods, attempt times); the real one unless a test pins the day. */
@@ -68,7 +70,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const logger = createLogger('test', process.env.TEST_LOG_LEVEL ?? 'silent');
   const metrics = createMetrics();
   const taskQueue = uniqueTaskQueue('stack');
-  await connectMongo(testDbUri(options.dbName ?? uniqueDbName('stack')));
+  const dbUri = testDbUri(options.dbName ?? uniqueDbName('stack'));
+  await connectMongo(options.monitorCommands ? `${dbUri}?monitorCommands=true` : dbUri);
 
   const temporal = new TemporalClient({ address, namespace: env.temporalNamespace, taskQueue });
   const app = createGateway({

@@ -35,6 +35,19 @@ interface Claim {
 export const claimId = (leadId: string, partnerId: string, status: PostbackStatus): string =>
   `${leadId}:${partnerId}:${status}`;
 
+/**
+ * The claims of these ids that exist, read one by one side by side: an `_id` equality is an index lookup on every
+ * Mongo-wire server, where FerretDB scans the whole collection for `$in` (its filter pushdown takes `_id`
+ * equality only), which made every postback with a txid cost a scan of all claims
+ * (test/e2e/postback-query-plans.test.ts).
+ */
+async function claimsById<T extends object>(ids: string[], projection: Record<string, 1>): Promise<T[]> {
+  const found = await Promise.all(
+    ids.map((id) => PostbackClaim.collection.findOne<T>({ _id: id as never }, { projection })),
+  );
+  return found.filter((c): c is Awaited<T> & T => c !== null);
+}
+
 /** The status claimed for this lead by this partner under `txid`, if any (read by claim id: no scan). */
 export async function claimedTxid(
   leadId: string,
@@ -42,11 +55,8 @@ export async function claimedTxid(
   txid: string,
 ): Promise<PostbackStatus | undefined> {
   const ids = POSTBACK_STATUSES.map((s) => claimId(leadId, partnerId, s));
-  const claim = await PostbackClaim.collection.findOne<Pick<Claim, 'signal'>>(
-    { _id: { $in: ids as never[] }, 'signal.txid': txid },
-    { projection: { 'signal.status': 1 } },
-  );
-  return claim?.signal.status;
+  const claims = await claimsById<Pick<Claim, 'signal'>>(ids, { 'signal.status': 1, 'signal.txid': 1 });
+  return claims.find((c) => c.signal.txid === txid)?.signal.status;
 }
 
 /** This partner's claims for this lead not yet reflected in the lead document, from which `status` is a valid transition. */
@@ -59,9 +69,7 @@ export async function unrecordedClaimsEnabling(
   const ids = POSTBACK_STATUSES.filter((s) => canTransition(s, status)).map((s) =>
     claimId(leadId, partnerId, s),
   );
-  const claims = ids.length
-    ? await PostbackClaim.find({ _id: { $in: ids } }, { postbackId: 1, sentAt: 1 }).lean()
-    : [];
+  const claims = await claimsById<Pick<Claim, 'postbackId' | 'sentAt'>>(ids, { postbackId: 1, sentAt: 1 });
   const unrecorded = [];
   for (const claim of claims) {
     // The status event (`<leadId>:<seq>`) is written before the lead document: compare its seq with the lead's.

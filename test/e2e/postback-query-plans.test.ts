@@ -1,0 +1,78 @@
+// A lead's happy path reads and writes MongoDB by index only: every query the gateway and the worker send for one
+// lead's journey (intake, delivery, a postback with a txid, its repeat, the status, the notification) is explained
+// on the real server and must not scan its collection. On FerretDB only an `_id` equality is pushed down to an
+// index, so a `$in` on `_id` is a scan of the whole collection: the txid check did that on every postback.
+import type { CommandStartedEvent, Document } from 'mongodb';
+import mongoose from 'mongoose';
+import { leadWorkflowId } from '../../shared/temporal';
+import { useStack } from '../support/e2e';
+import { ACME_TOKEN, partnersConfig, pendingLead, send } from '../support/postbacks';
+
+const { stack } = useStack({
+  config: ({ partner, source }) => partnersConfig(partner.url, source.url),
+  // No reconciler pass during the journey: its outbox scans are not the lead's path.
+  stack: { monitorCommands: true, reconcilerIntervalMs: 3_600_000 },
+});
+
+/** The filter a command selects documents by, when it has one. */
+function filterOf(e: CommandStartedEvent): { collection: string; filter: Document } | undefined {
+  const c = e.command;
+  const collection = String(c[e.commandName]);
+  switch (e.commandName) {
+    case 'find':
+    case 'count':
+      return { collection, filter: c.filter ?? c.query ?? {} };
+    case 'update':
+    case 'delete':
+      return { collection, filter: c[e.commandName === 'update' ? 'updates' : 'deletes'][0].q };
+    case 'findAndModify':
+      return { collection, filter: c.query };
+    case 'aggregate':
+      return { collection, filter: c.pipeline[0]?.$match ?? {} };
+    default:
+      return undefined;
+  }
+}
+
+/** True when the server answers the filter from an index: FerretDB pushes it down, mongod plans no COLLSCAN. */
+async function usesIndex(collection: string, filter: Document): Promise<boolean> {
+  const db = mongoose.connection.db!;
+  const plan = await db.command({ explain: { find: collection, filter }, verbosity: 'queryPlanner' });
+  if ('filterPushdown' in plan) return plan.filterPushdown === true;
+  return !JSON.stringify(plan.queryPlanner.winningPlan).includes('COLLSCAN');
+}
+
+test('one lead from intake to its notified acceptance, a postback with a txid and its repeat: no collection scan', async () => {
+  const seen: { collection: string; filter: Document }[] = [];
+  const record = (e: CommandStartedEvent) => {
+    const selected = filterOf(e);
+    if (selected) seen.push(selected);
+  };
+  const client = mongoose.connection.getClient();
+  client.on('commandStarted', record);
+  try {
+    const leadId = await pendingLead(stack, 'auto', 'clk-plans');
+    const query = new URLSearchParams({
+      subid: leadId,
+      status: 'approved',
+      payout: '12.50',
+      txid: `tx-${leadId}`,
+      token: ACME_TOKEN,
+    }).toString();
+    expect((await send(stack.baseUrl, { path: '/postback', query })).status).toBe(200);
+    const repeat = await send(stack.baseUrl, { path: '/postback', query });
+    expect(repeat.status).toBe(200);
+    expect(repeat.body).toMatchObject({ duplicate: true });
+    await stack.client.workflow.getHandle(leadWorkflowId(leadId)).result();
+  } finally {
+    client.off('commandStarted', record);
+  }
+
+  const collections = new Set(seen.map((s) => s.collection));
+  expect([...collections]).toEqual(expect.arrayContaining(['leads', 'postback_effects']));
+  const scans = [];
+  for (const { collection, filter } of seen) {
+    if (!(await usesIndex(collection, filter))) scans.push({ collection, filter });
+  }
+  expect(scans).toEqual([]);
+});
