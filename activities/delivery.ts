@@ -126,6 +126,7 @@ export function deliveryActivities({ config, http, now, logger, metrics }: Activ
       rawStatus?: string;
       sourceId?: string;
       pingId?: string;
+      lastAttempt?: boolean;
     },
   ) {
     metrics?.deliveries.inc({ partner: partnerId, outcome });
@@ -170,8 +171,10 @@ export function deliveryActivities({ config, http, now, logger, metrics }: Activ
         throw ApplicationFailure.nonRetryable(`partner ${partnerId} is not configured`, 'PartnerConfigError');
       const lead = await Lead.findById(leadId).lean();
       if (!lead) throw ApplicationFailure.nonRetryable(`lead ${leadId} not found`, 'PartnerConfigError');
-      const attempt = Context.current().info.attempt;
+      const { attempt, retryPolicy } = Context.current().info;
       const d = partner.delivery;
+      // A failed attempt after which Temporal tries no more: for a winning bid, a post refused (reports).
+      const lastAttempt = attempt >= (retryPolicy?.maximumAttempts || d.maxAttempts);
       const fields = buildDeliveryBody(partner, lead as LeadDoc & { _id: string });
       if (pingId !== undefined) fields[d.pingIdField] = pingId;
       let url = d.url;
@@ -206,7 +209,12 @@ export function deliveryActivities({ config, http, now, logger, metrics }: Activ
       } catch (err) {
         const latencyMs = Math.round(performance.now() - started);
         const reason = `transport error: ${(err as Error).message}`;
-        await record(leadId, partnerId, attempt, at, 'error', { latencyMs, reason, ...logged });
+        await record(leadId, partnerId, attempt, at, 'error', {
+          latencyMs,
+          reason,
+          ...logged,
+          ...(lastAttempt ? { lastAttempt } : {}),
+        });
         throw ApplicationFailure.retryable(reason, 'DeliveryTransportError');
       }
       const latencyMs = Math.round(performance.now() - started);
@@ -217,6 +225,7 @@ export function deliveryActivities({ config, http, now, logger, metrics }: Activ
           httpStatus,
           latencyMs,
           reason: `HTTP ${httpStatus}`,
+          ...(lastAttempt ? { lastAttempt } : {}),
         });
         throw ApplicationFailure.retryable(`partner answered HTTP ${httpStatus}`, 'DeliveryHttpError');
       }

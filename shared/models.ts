@@ -42,6 +42,11 @@ const leadSchema = new Schema(
     identity: { type: [String], default: undefined },
     /** The earlier lead of the same person, when settings.duplicates.action is `flag`. */
     duplicateOf: String,
+    /**
+     * When a pinged lead was flagged a duplicate: at its post, after its `received` event (written at the ping)
+     * was counted; reports count the duplicate then (shared/reports/marks.ts).
+     */
+    duplicateAt: Date,
     /** The last workflow history event this document reflects, so replayed activities never go backwards. */
     seq: { type: Number, default: 0 },
   },
@@ -52,6 +57,7 @@ leadSchema.index({ partnerId: 1, createdAt: -1 });
 leadSchema.index({ status: 1, updatedAt: -1 });
 leadSchema.index({ createdAt: -1 });
 leadSchema.index({ identity: 1, partnerId: 1 }, { sparse: true });
+leadSchema.index({ duplicateAt: 1 }, { sparse: true });
 export type LeadDoc = InferSchemaType<typeof leadSchema>;
 export const Lead = mongoose.model('Lead', leadSchema, 'leads');
 
@@ -124,7 +130,13 @@ export function indexPartnerCalls(schema: Schema): void {
 }
 
 /** One HTTP attempt to hand a lead to a partner; `pingId` on a post on a winning bid (reports count it a win). */
-const deliverySchema = new Schema({ ...partnerCallFields, attempt: Number, rawStatus: String });
+const deliverySchema = new Schema({
+  ...partnerCallFields,
+  attempt: Number,
+  rawStatus: String,
+  /** On a failed attempt that was the last its retry policy allows. */
+  lastAttempt: Boolean,
+});
 indexPartnerCalls(deliverySchema);
 export const Delivery = mongoose.model('Delivery', deliverySchema, 'deliveries');
 

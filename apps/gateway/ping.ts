@@ -10,7 +10,7 @@ import type { Metrics } from '../../shared/metrics';
 import { Lead } from '../../shared/models';
 import { fromCents } from '../../shared/money';
 import { releaseIdentity } from '../../shared/duplicates';
-import { insertStatusEvent } from '../../shared/reports';
+import { duplicateMark, insertStatusEvent, recordMarks } from '../../shared/reports';
 import { pingInputSchema, type LeadInput, type PingAnswerBody } from '../../shared/http';
 import { leadWorkflowId } from '../../shared/temporal';
 import { screenDuplicates } from './duplicates';
@@ -105,6 +105,12 @@ export class PingService {
       }
       this.deps.logger.warn({ err: String(err), leadId: pingId }, 'post of a pinged lead failed');
       throw new AppError('dependency_unavailable', 'the post could not be handed over; try again');
+    }
+    // Its `received` event was counted at the ping, unflagged: a duplicate taken in counts now, as a mark
+    // (the report's copy first, then the lead's `duplicateAt` it is derived from where the copy does not reach).
+    if (identity.duplicateOf) {
+      await recordMarks([duplicateMark({ leadId: pingId, sourceId: source.id, at })]);
+      await Lead.updateOne({ _id: pingId }, { $set: { duplicateAt: at } }, { timestamps: false });
     }
     return { leadId: pingId, workflowId: leadWorkflowId(pingId), status: 'received' as const };
   }

@@ -13,6 +13,6 @@ export {
   type RecentRow,
 } from './recent';
 export { partnerDailyCounts, renderDailyChart, type DayCounts } from './chart';
-export { bidMark, offerMark, refusedPostMark } from './marks';
+export { bidMark, duplicateMark, offerMark, refusedPostMark } from './marks';
 export { performanceReport } from './performance';
 export { summaryReport, type SummaryOptions } from './summary';
