@@ -5,26 +5,17 @@ import { buildPingBody, readPingAnswer } from '../../activities/ping';
 import type { PingResult, RouteCandidate } from '../../activities/types';
 import { parseRoutingConfig, type PartnerConfig } from '../../shared/config';
 import { rankBids } from '../../workflows/auction';
+import { parsedPartner } from '../support/partner-config';
 
-function partner(ping: Record<string, unknown> = {}): PartnerConfig {
-  const cfg = parseRoutingConfig({
-    partners: [
-      {
-        id: 'p1',
-        delivery: { url: 'http://127.0.0.1:1/leads' },
-        postback: { token: 'token-123456' },
-        ping: {
-          url: 'http://127.0.0.1:1/ping',
-          fields: ['vertical', 'geo.state'],
-          response: { bidPath: 'bid.amount', pingIdPath: 'id', reasonPath: 'why' },
-          ...ping,
-        },
-      },
-    ],
-    sources: [{ id: 's1', apiKey: 'key-s1-abcdef' }],
+const partner = (ping: Record<string, unknown> = {}): PartnerConfig =>
+  parsedPartner({
+    ping: {
+      url: 'http://127.0.0.1:1/ping',
+      fields: ['vertical', 'geo.state'],
+      response: { bidPath: 'bid.amount', pingIdPath: 'id', reasonPath: 'why' },
+      ...ping,
+    },
   });
-  return cfg.partners[0] as PartnerConfig;
-}
 
 const answer = (p: PartnerConfig, body: unknown) =>
   readPingAnswer(

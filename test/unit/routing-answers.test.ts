@@ -1,21 +1,10 @@
 // A partner's synchronous answer to a delivery: JSON path mapped like a postback, text patterns, or neither.
 import { readPartnerAnswer } from '../../activities/delivery';
-import { parseRoutingConfig, type PartnerConfig } from '../../shared/config';
+import type { PartnerConfig } from '../../shared/config';
+import { parsedPartner } from '../support/partner-config';
 
-function partner(response: Record<string, unknown>, statusMap: Record<string, string> = {}): PartnerConfig {
-  const cfg = parseRoutingConfig({
-    partners: [
-      {
-        id: 'p1',
-        delivery: { url: 'http://127.0.0.1:1/leads' },
-        postback: { token: 'token-123456', statusMap },
-        response,
-      },
-    ],
-    sources: [{ id: 's1', apiKey: 'key-s1-abcdef' }],
-  });
-  return cfg.partners[0] as PartnerConfig;
-}
+const partner = (response: Record<string, unknown>, statusMap: Record<string, string> = {}): PartnerConfig =>
+  parsedPartner({ response, postback: { statusMap } });
 
 test('a JSON path, mapped with the default words, case-insensitively', () => {
   const p = partner({ statusPath: 'result.status', payoutPath: 'result.price' });

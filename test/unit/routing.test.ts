@@ -2,23 +2,11 @@
 // partner order (priority waterfall, weighted shuffle among equal priorities).
 import { capPeriods, failedFilter, withinActiveHours } from '../../activities/routing';
 import type { RouteCandidate } from '../../activities/types';
-import { parseRoutingConfig, type PartnerConfig } from '../../shared/config';
+import type { PartnerConfig } from '../../shared/config';
 import { orderCandidates } from '../../workflows/routing';
+import { parsedPartner } from '../support/partner-config';
 
-function partner(routing: Record<string, unknown> = {}): PartnerConfig {
-  const cfg = parseRoutingConfig({
-    partners: [
-      {
-        id: 'p1',
-        delivery: { url: 'http://127.0.0.1:1/leads' },
-        postback: { token: 'token-123456' },
-        routing,
-      },
-    ],
-    sources: [{ id: 's1', apiKey: 'key-s1-abcdef' }],
-  });
-  return cfg.partners[0] as PartnerConfig;
-}
+const partner = (routing: Record<string, unknown> = {}): PartnerConfig => parsedPartner({ routing });
 
 /** mulberry32: a small seeded PRNG, so the statistical tests are reproducible. */
 function seeded(seed: number): () => number {

@@ -3,7 +3,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
-import { parseRoutingConfig } from '../../shared/config';
 import { AppError } from '../../shared/errors';
 import {
   buildStatusMap,
@@ -11,6 +10,7 @@ import {
   mapPartnerStatus,
   normalizeRawStatus,
 } from '../../shared/status-map';
+import { parsedPartner } from '../support/partner-config';
 
 /**
  * Written out by hand, not derived from the map, and grouped by status (the map is listed by word): a word moved or
@@ -117,17 +117,9 @@ describe('partner map', () => {
   });
 
   test('keys from the routing config are normalized the same way', () => {
-    const cfg = parseRoutingConfig({
-      partners: [
-        {
-          id: 'p1',
-          delivery: { url: 'http://127.0.0.1:1/leads' },
-          postback: { token: 'token-123456', statusMap: { 'On Hold': 'rejected', '7': 'accepted' } },
-        },
-      ],
-      sources: [{ id: 's1', apiKey: 'key-s1-abcdef' }],
-    });
-    const pb = cfg.partners[0]!.postback;
+    const pb = parsedPartner({
+      postback: { statusMap: { 'On Hold': 'rejected', '7': 'accepted' } },
+    }).postback;
     expect(pb.statusMap).toEqual({ on_hold: 'rejected', '7': 'accepted' });
     expect(mapPartnerStatus('on-hold', pb, buildStatusMap(pb))).toBe('rejected');
     expect(mapPartnerStatus('7', pb)).toBe('accepted');
