@@ -4,7 +4,7 @@ import { type PartnerSimulatorOptions } from '../../scripts/simulators';
 import { Delivery, IntakeOutbox } from '../../shared/models';
 import { leadWorkflowId } from '../../shared/temporal';
 import { useStack } from '../support/e2e';
-import { baseConfig, eventually, getJson, leadReaches, postJson } from '../support/stack';
+import { baseConfig, eventually, getJson, leadReaches, postJson, submitLead } from '../support/stack';
 
 const KEY = { 'x-api-key': 'key-src-1-abcdef' };
 const OTHER_KEY = { 'x-api-key': 'key-src-2-abcdef' };
@@ -25,14 +25,11 @@ const { stack, partner, source } = useStack({
 });
 
 test('lead accepted by postback: history, payout and source notification', async () => {
-  const created = await postJson(
-    `${stack.baseUrl}/leads`,
+  const leadId = await submitLead(
+    stack,
     { clickId: 'clk-42', vertical: 'auto', geo: { country: 'us' } },
     KEY,
   );
-  expect(created.status).toBe(202);
-  const leadId = created.body.leadId as string;
-  expect(created.body).toEqual({ leadId, workflowId: `lead-${leadId}`, status: 'received' });
 
   const delivered = await eventually(
     async () => partner.received.find((l) => l.subid === leadId),

@@ -210,6 +210,19 @@ export async function getJson(url: string, headers: Record<string, string> = {})
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
+/** Submits a lead, which must be answered 202 `received` with its id and workflow id; returns the id. */
+export async function submitLead(
+  stack: Pick<Stack, 'baseUrl'>,
+  lead: Record<string, unknown>,
+  headers: Record<string, string>,
+): Promise<string> {
+  const created = await postJson(`${stack.baseUrl}/leads`, lead, headers);
+  expect(created.status).toBe(202);
+  const leadId = created.body.leadId as string;
+  expect(created.body).toEqual({ leadId, workflowId: `lead-${leadId}`, status: 'received' });
+  return leadId;
+}
+
 /** Waits until `GET /leads/:id`, read with the source's `headers`, shows `status`; returns that view. */
 export function leadReaches(
   stack: Pick<Stack, 'baseUrl'>,
