@@ -4,6 +4,7 @@ import { type PartnerSimulatorOptions } from '../../scripts/simulators';
 import { Delivery, IntakeOutbox } from '../../shared/models';
 import { leadWorkflowId } from '../../shared/temporal';
 import { useStack } from '../support/e2e';
+import { applied } from '../support/postbacks';
 import { baseConfig, eventually, getJson, leadReaches, postJson, submitLead } from '../support/stack';
 
 const KEY = { 'x-api-key': 'key-src-1-abcdef' };
@@ -42,7 +43,7 @@ test('lead accepted by postback: history, payout and source notification', async
   const pb = await getJson(
     `${stack.baseUrl}/postback?subid=${leadId}&status=approved&payout=20.5&token=acme-token-123`,
   );
-  expect(pb).toEqual({ status: 200, body: { ok: true, leadId, status: 'accepted', duplicate: false } });
+  expect(pb).toEqual(applied(leadId));
 
   const lead = await leadReaches(stack, leadId, 'accepted', KEY, 20_000);
   expect(lead).toMatchObject({

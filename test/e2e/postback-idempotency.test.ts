@@ -5,11 +5,13 @@ import { leadWorkflowId } from '../../shared/temporal';
 import { useStack } from '../support/e2e';
 import {
   ACME_TOKEN,
+  applied,
   histogramCount,
   historyOf,
   notificationsOf,
   partnersConfig,
   pendingLead,
+  repeated,
   send,
   unloggedPostbackService,
   waitForStatus,
@@ -40,13 +42,13 @@ test('the same postback twice, and again after the lead is accepted: one effect,
   const params = { subid: leadId, status: 'approved', payout: '20.00', token: ACME_TOKEN };
   const first = await postback('/postback/acme', params);
   const second = await postback('/postback/acme', params);
-  expect(first).toEqual({ status: 200, body: { ok: true, leadId, status: 'accepted', duplicate: false } });
-  expect(second).toEqual({ status: 200, body: { ok: true, leadId, status: 'accepted', duplicate: true } });
+  expect(first).toEqual(applied(leadId));
+  expect(second).toEqual(repeated(leadId));
 
   await waitForStatus(leadId, 'accepted');
   // Once the lead is accepted, a repeat is still a repeat (200 duplicate), not an impossible transition (409).
   const third = await postback('/postback', params);
-  expect(third).toEqual({ status: 200, body: { ok: true, leadId, status: 'accepted', duplicate: true } });
+  expect(third).toEqual(repeated(leadId));
 
   await settled(leadId);
   expect(await historyOf(leadId)).toEqual(['received', 'pending', 'accepted']);
@@ -55,9 +57,9 @@ test('the same postback twice, and again after the lead is accepted: one effect,
   const outcomes = (await PostbackLog.find({ leadId }).sort({ receivedAt: 1 }).lean()).map((l) => l.outcome);
   expect(outcomes).toEqual(['applied', 'duplicate', 'duplicate']);
   // The status change points back at the request that caused it.
-  const applied = await PostbackLog.findOne({ leadId, outcome: 'applied' }).lean();
+  const appliedLog = await PostbackLog.findOne({ leadId, outcome: 'applied' }).lean();
   const event = await StatusEvent.findOne({ leadId, status: 'accepted' }).lean();
-  expect(event?.postbackId).toBe(String(applied?._id));
+  expect(event?.postbackId).toBe(String(appliedLog?._id));
 });
 
 test('20 identical postbacks at once: exactly one is applied', async () => {
@@ -116,7 +118,7 @@ test('a postback whose log line cannot be written is answered 503 though applied
 
   // The partner retries: a duplicate (no claim was missing here; the lead has this partner's status either way).
   const retry = await postback('/postback/acme', query);
-  expect(retry).toEqual({ status: 200, body: { ok: true, leadId, status: 'accepted', duplicate: true } });
+  expect(retry).toEqual(repeated(leadId));
   await settled(leadId);
   expect(await historyOf(leadId)).toEqual(['received', 'pending', 'accepted']);
   expect((await PostbackLog.find({ leadId }).lean()).map((l) => l.outcome)).toEqual(['duplicate']);
@@ -131,10 +133,7 @@ test('approved again after the lead was accepted by this partner, with no claim 
   await settled(leadId);
   // As if the claim write had failed after the signal.
   await PostbackClaim.deleteMany({ leadId });
-  expect(await postback('/postback/acme', query)).toEqual({
-    status: 200,
-    body: { ok: true, leadId, status: 'accepted', duplicate: true },
-  });
+  expect(await postback('/postback/acme', query)).toEqual(repeated(leadId));
   // The missing claim is written again, so the effect is on record.
   expect(await PostbackClaim.countDocuments({ leadId, _id: `${leadId}:acme:accepted` })).toBe(1);
 });
@@ -149,7 +148,7 @@ test('the same txid again (under partner aliases, other raw word, no partner in 
     transaction_id: 'T-1001',
     payout: '9.99',
   });
-  expect(first).toEqual({ status: 200, body: { ok: true, leadId, status: 'accepted', duplicate: false } });
+  expect(first).toEqual(applied(leadId));
   const again = await postback('/postback/net', {
     clickid: leadId,
     st: '2',
@@ -163,8 +162,8 @@ test('the same txid again (under partner aliases, other raw word, no partner in 
     key: 'net-token-12345',
     transaction_id: 'T-1001',
   });
-  expect(again.body).toEqual({ ok: true, leadId, status: 'accepted', duplicate: true });
-  expect(otherWord.body).toEqual({ ok: true, leadId, status: 'accepted', duplicate: true });
+  expect(again.body).toEqual(repeated(leadId).body);
+  expect(otherWord.body).toEqual(repeated(leadId).body);
 
   const lead = await waitForStatus(leadId, 'accepted');
   expect(lead.payoutCents).toBe(999);
@@ -210,10 +209,10 @@ test('the same txid with another status is still a duplicate: one event, one eff
   const net = (st: string, txid: string) =>
     postback('/postback/net', { clickid: leadId, st, key: 'net-token-12345', transaction_id: txid });
   // "1" is a hold (pending), "2" a sale: a valid step, but under the hold's transaction id it is that event again.
-  expect((await net('1', 'T-3001')).body).toEqual({ ok: true, leadId, status: 'pending', duplicate: false });
-  expect((await net('2', 'T-3001')).body).toEqual({ ok: true, leadId, status: 'pending', duplicate: true });
+  expect((await net('1', 'T-3001')).body).toEqual(applied(leadId, 'pending').body);
+  expect((await net('2', 'T-3001')).body).toEqual(repeated(leadId, 'pending').body);
   // A new transaction id is a new event.
-  expect((await net('2', 'T-3002')).body).toEqual({ ok: true, leadId, status: 'accepted', duplicate: false });
+  expect((await net('2', 'T-3002')).body).toEqual(applied(leadId).body);
   await waitForStatus(leadId, 'accepted');
   await settled(leadId);
   expect(await historyOf(leadId)).toEqual(['received', 'pending', 'pending', 'accepted']);

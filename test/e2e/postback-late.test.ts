@@ -6,13 +6,16 @@ import { leadWorkflowId } from '../../shared/temporal';
 import { useStack } from '../support/e2e';
 import {
   ACME_TOKEN,
+  applied,
   historyOf,
   notificationsOf,
   partnersConfig,
   pendingLead,
+  queued,
+  repeated,
   send,
-  waitForStatus,
   verticalPartner,
+  waitForStatus,
 } from '../support/postbacks';
 
 const { stack, source } = useStack({
@@ -43,10 +46,7 @@ const hits = (clickId: string) =>
 test('a chargeback that overtakes its approval waits for it in the outbox, then returns the lead', async () => {
   // The approval hit a gateway that died and sits in the partner's retry queue; the chargeback came first.
   const leadId = await pendingLead(stack, 'auto', 'clk-late-overtaken');
-  expect(await acme(leadId, 'chargeback', { txid: 'T-950-CB' })).toEqual({
-    status: 202,
-    body: { ok: true, leadId, status: 'returned', duplicate: false, queued: true },
-  });
+  expect(await acme(leadId, 'chargeback', { txid: 'T-950-CB' })).toEqual(queued(leadId, 'returned'));
   expect(await acme(leadId, 'chargeback', { txid: 'T-950-CB' })).toMatchObject({
     status: 200,
     body: { duplicate: true },
@@ -66,10 +66,7 @@ test('accepted, then a chargeback: returned, revenue reversed, source told', asy
   expect(accepted.revenueCents).toBe(1800);
   await settled(leadId); // the workflow has finished: the chargeback needs a new run (signal-with-start)
 
-  expect(await acme(leadId, 'chargeback', { txid: 'T-900-CB' })).toEqual({
-    status: 200,
-    body: { ok: true, leadId, status: 'returned', duplicate: false },
-  });
+  expect(await acme(leadId, 'chargeback', { txid: 'T-900-CB' })).toEqual(applied(leadId, 'returned'));
   const returned = await waitForStatus(leadId, 'returned');
   expect(returned.revenueCents).toBe(0);
   expect(returned.payoutCents).toBe(1800); // the agreed payout stays on record
@@ -91,14 +88,8 @@ test('accepted, then a chargeback: returned, revenue reversed, source told', asy
     status: 409,
     body: { error: { code: 'conflict', message: 'a lead that is returned cannot become pending' } },
   });
-  expect(await acme(leadId, 'approved', { payout: '1.00' })).toEqual({
-    status: 200,
-    body: { ok: true, leadId, status: 'accepted', duplicate: true },
-  });
-  expect(await acme(leadId, 'refund')).toEqual({
-    status: 200,
-    body: { ok: true, leadId, status: 'returned', duplicate: true },
-  });
+  expect(await acme(leadId, 'approved', { payout: '1.00' })).toEqual(repeated(leadId));
+  expect(await acme(leadId, 'refund')).toEqual(repeated(leadId, 'returned'));
   await new Promise((r) => setTimeout(r, 300));
   expect(await historyOf(leadId)).toEqual(['received', 'pending', 'accepted', 'returned']);
   expect((await waitForStatus(leadId, 'returned')).revenueCents).toBe(0);
@@ -113,7 +104,7 @@ test('expired (partner timeout 2s), then a late approval: accepted with the part
     path: '/postback/slow',
     query: `subid=${leadId}&status=approved&token=slow-token-1234`,
   });
-  expect(late).toEqual({ status: 200, body: { ok: true, leadId, status: 'accepted', duplicate: false } });
+  expect(late).toEqual(applied(leadId));
   const lead = await waitForStatus(leadId, 'accepted');
   expect(lead.revenueCents).toBe(425);
   await settled(leadId);
@@ -139,19 +130,13 @@ test('rejected, then re-approved: accepted; the old rejection again is only a re
   await waitForStatus(leadId, 'rejected');
   await settled(leadId);
 
-  expect(await acme(leadId, 'approved', { payout: '11.00' })).toEqual({
-    status: 200,
-    body: { ok: true, leadId, status: 'accepted', duplicate: false },
-  });
+  expect(await acme(leadId, 'approved', { payout: '11.00' })).toEqual(applied(leadId));
   const lead = await waitForStatus(leadId, 'accepted');
   expect(lead.revenueCents).toBe(1100);
   await settled(leadId);
 
   // A late retry of the first rejection (any word that maps to rejected) changes nothing.
-  expect(await acme(leadId, 'trash')).toEqual({
-    status: 200,
-    body: { ok: true, leadId, status: 'rejected', duplicate: true },
-  });
+  expect(await acme(leadId, 'trash')).toEqual(repeated(leadId, 'rejected'));
   expect(await historyOf(leadId)).toEqual(['received', 'pending', 'rejected', 'accepted']);
   expect(hits('clk-late-reapprove')).toEqual(['rejected:0.00', 'accepted:11.00']);
 });
@@ -172,15 +157,9 @@ test('accepted, then rejected: 409, the sale stands', async () => {
 
 test('multi-step: "lead" keeps it pending, then "sale" accepts it', async () => {
   const leadId = await pendingLead(stack, 'auto', 'clk-late-steps');
-  expect(await acme(leadId, 'lead')).toEqual({
-    status: 200,
-    body: { ok: true, leadId, status: 'pending', duplicate: false },
-  });
+  expect(await acme(leadId, 'lead')).toEqual(applied(leadId, 'pending'));
   await eventuallyHistory(leadId, ['received', 'pending', 'pending']);
-  expect(await acme(leadId, 'Sale', { payout: '5.5' })).toEqual({
-    status: 200,
-    body: { ok: true, leadId, status: 'accepted', duplicate: false },
-  });
+  expect(await acme(leadId, 'Sale', { payout: '5.5' })).toEqual(applied(leadId));
   const lead = await waitForStatus(leadId, 'accepted');
   expect(lead.payoutCents).toBe(550);
   await settled(leadId);

@@ -7,12 +7,14 @@ import { leadWorkflowId } from '../../shared/temporal';
 import { useStack } from '../support/e2e';
 import { postJson } from '../support/stack';
 import {
+  applied,
   historyOf,
   HMAC_SECRET,
   nowSeconds,
   partnersConfig,
   pendingLead,
   refusal,
+  repeated,
   send,
   signedQuery,
   SOURCE_KEY,
@@ -42,10 +44,6 @@ const { stack } = useStack({
 });
 
 const settled = (leadId: string) => stack.client.workflow.getHandle(leadWorkflowId(leadId)).result();
-const applied = (leadId: string, status = 'accepted') => ({
-  status: 200,
-  body: { ok: true, leadId, status, duplicate: false },
-});
 
 describe('signed postbacks are applied', () => {
   test('GET with the signature over the query string', async () => {
@@ -219,7 +217,7 @@ describe('the identical signed retry after a 503', () => {
       query: new URLSearchParams(params).toString(),
       headers: { 'x-signature': signature },
     });
-    expect(retry).toEqual({ status: 200, body: { ok: true, leadId, status: 'accepted', duplicate: true } });
+    expect(retry).toEqual(repeated(leadId));
     await waitForStatus(leadId, 'accepted');
     await settled(leadId);
     expect(await historyOf(leadId)).toEqual(['received', 'pending', 'accepted']);

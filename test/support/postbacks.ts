@@ -79,6 +79,21 @@ export async function pendingLead(stack: Stack, vertical: string, clickId?: stri
   return leadId;
 }
 
+/** What a postback taken in answers (200): the status it maps to, and whether it repeats one already taken. */
+const okAnswer = (leadId: string, status: string, duplicate: boolean) => ({
+  status: 200,
+  body: { ok: true, leadId, status, duplicate },
+});
+/** A postback answered 200 and applied: the status it maps to for the lead. */
+export const applied = (leadId: string, status = 'accepted') => okAnswer(leadId, status, false);
+/** A postback answered 200 as a repeat of one already taken (`duplicate: true`): nothing changes. */
+export const repeated = (leadId: string, status = 'accepted') => okAnswer(leadId, status, true);
+/** A postback stored while Temporal is unreachable, answered 202: applied once it is back. */
+export const queued = (leadId: string, status: string) => ({
+  status: 202,
+  body: { ok: true, leadId, status, duplicate: false, queued: true },
+});
+
 /** What a refused request answers: its HTTP status and error code (for `toMatchObject`). */
 export const refusal = (status: number, code: string) => ({ status, body: { error: { code } } });
 
