@@ -34,6 +34,14 @@ async function settled(leadId: string) {
   await stack.client.workflow.getHandle(leadWorkflowId(leadId)).result();
 }
 
+/** The same postback to acme 20 times at once: every copy is answered 200, and exactly one is applied. */
+async function twentyAtOnce(params: Record<string, string>) {
+  const answers = await Promise.all(Array.from({ length: 20 }, () => postback('/postback/acme', params)));
+  expect(answers.map((a) => a.status)).toEqual(Array(20).fill(200));
+  expect(answers.filter((a) => a.body.duplicate === false)).toHaveLength(1);
+  return answers;
+}
+
 const sourceHits = (clickId: string, status: string) =>
   source.hits.filter((h) => h.query.clickid === clickId && h.query.status === status);
 
@@ -65,9 +73,7 @@ test('the same postback twice, and again after the lead is accepted: one effect,
 test('20 identical postbacks at once: exactly one is applied', async () => {
   const leadId = await pendingLead(stack, 'auto', 'clk-burst');
   const params = { subid: leadId, status: 'approved', token: ACME_TOKEN };
-  const answers = await Promise.all(Array.from({ length: 20 }, () => postback('/postback/acme', params)));
-  expect(answers.map((a) => a.status)).toEqual(Array(20).fill(200));
-  expect(answers.filter((a) => a.body.duplicate === false)).toHaveLength(1);
+  const answers = await twentyAtOnce(params);
   expect(answers.filter((a) => a.body.duplicate === true)).toHaveLength(19);
 
   await waitForStatus(leadId, 'accepted');
@@ -84,9 +90,7 @@ test('20 identical holds at once, then the approval: the hold is applied once', 
   // The gateway signals before it claims, so racing copies can all reach the workflow: it must apply one.
   const leadId = await pendingLead(stack, 'auto', 'clk-hold-burst');
   const hold = { subid: leadId, status: 'on hold', token: ACME_TOKEN };
-  const answers = await Promise.all(Array.from({ length: 20 }, () => postback('/postback/acme', hold)));
-  expect(answers.map((a) => a.status)).toEqual(Array(20).fill(200));
-  expect(answers.filter((a) => a.body.duplicate === false)).toHaveLength(1);
+  await twentyAtOnce(hold);
   const approved = await postback('/postback/acme', { subid: leadId, status: 'approved', token: ACME_TOKEN });
   expect(approved.body).toMatchObject({ status: 'accepted', duplicate: false });
 
