@@ -49,6 +49,8 @@ const named = <T extends z.ZodType>(id: string, schema: T): T => schema.meta({ i
 type OpenApiDocument = ReturnType<OpenApiGeneratorV3['generateDocument']>;
 
 const json = <T extends z.ZodType>(schema: T) => ({ 'application/json': { schema } });
+/** A body of text in this media type (a chart, metrics, a page). */
+const text = (mediaType: string) => ({ [mediaType]: { schema: z.string() } });
 
 const AUTH_ERRORS = {
   401: 'Missing (`missing_credentials`) or unknown (`bad_credentials`) x-api-key',
@@ -273,7 +275,7 @@ function buildRegistry(): OpenAPIRegistry {
     summary:
       "A partner's accepted, rejected and expired leads per day as an SVG bar chart (default: the last 30 days, at most 93)",
     request: { params: partnerParams, query: performanceQuerySchema },
-    ok: { description: 'The chart', content: { 'image/svg+xml': { schema: z.string() } } },
+    ok: { description: 'The chart', content: text('image/svg+xml') },
   });
   const PostbackLogPage = named('PostbackLogPage', postbackLogPageSchema);
   const RefusalSummary = named('RefusalSummary', refusalSummarySchema);
@@ -294,51 +296,27 @@ function buildRegistry(): OpenAPIRegistry {
     ok: { description: 'Counts, most first', content: json(RefusalSummary) },
   });
 
-  registry.registerPath({
-    method: 'get',
-    path: '/healthz',
-    tags: ['Operations'],
-    summary: 'Liveness: the process answers',
-    responses: { 200: { description: 'Alive', content: json(livenessSchema) } },
+  /** An operations endpoint: no key, a GET whose answers are these. */
+  const operationsPath = (path: string, summary: string, responses: RouteConfig['responses']) =>
+    registry.registerPath({ method: 'get', path, tags: ['Operations'], summary, responses });
+  operationsPath('/healthz', 'Liveness: the process answers', {
+    200: { description: 'Alive', content: json(livenessSchema) },
   });
-  registry.registerPath({
-    method: 'get',
-    path: '/readyz',
-    tags: ['Operations'],
-    summary: 'Readiness: MongoDB and Temporal reachable, not draining',
-    responses: {
-      200: { description: 'Ready for traffic', content: json(readinessSchema) },
-      503: {
-        description: 'A dependency is down, or the gateway is draining (Retry-After)',
-        content: json(readinessSchema),
-      },
+  operationsPath('/readyz', 'Readiness: MongoDB and Temporal reachable, not draining', {
+    200: { description: 'Ready for traffic', content: json(readinessSchema) },
+    503: {
+      description: 'A dependency is down, or the gateway is draining (Retry-After)',
+      content: json(readinessSchema),
     },
   });
-  registry.registerPath({
-    method: 'get',
-    path: '/metrics',
-    tags: ['Operations'],
-    summary: 'Prometheus metrics (text exposition format)',
-    responses: { 200: { description: 'Metrics', content: { 'text/plain': { schema: z.string() } } } },
+  operationsPath('/metrics', 'Prometheus metrics (text exposition format)', {
+    200: { description: 'Metrics', content: text('text/plain') },
   });
-  registry.registerPath({
-    method: 'get',
-    path: '/openapi.json',
-    tags: ['Operations'],
-    summary: 'This document',
-    responses: {
-      200: {
-        description: 'OpenAPI 3 document',
-        content: { 'application/json': { schema: z.record(z.string(), z.unknown()) } },
-      },
-    },
+  operationsPath('/openapi.json', 'This document', {
+    200: { description: 'OpenAPI 3 document', content: json(z.record(z.string(), z.unknown())) },
   });
-  registry.registerPath({
-    method: 'get',
-    path: '/docs',
-    tags: ['Operations'],
-    summary: 'This document rendered as an HTML reference page',
-    responses: { 200: { description: 'HTML page', content: { 'text/html': { schema: z.string() } } } },
+  operationsPath('/docs', 'This document rendered as an HTML reference page', {
+    200: { description: 'HTML page', content: text('text/html') },
   });
 
   operatorPath({
