@@ -32,6 +32,7 @@ export function leadActivities({ config, logger, metrics, now }: ActivityDeps) {
           maxDurationMs: policy?.maxDuration ?? 86_400_000,
         },
         partnerPayoutCents: partner?.payoutCents,
+        ...(lead.buyers ? { buyers: lead.buyers as LeadSnapshot['buyers'] } : {}),
       };
     },
 
@@ -40,11 +41,14 @@ export function leadActivities({ config, logger, metrics, now }: ActivityDeps) {
      * replayed activity never moves a lead backwards) and an insert-only history event.
      */
     async recordStatus(input: RecordStatusInput): Promise<void> {
-      const { leadId, seq, status } = input;
+      const { leadId, seq, status: eventStatus } = input;
+      // A shared lead's event is one buyer's verdict; the lead takes the status all its buyers make.
+      const status = input.shared?.status ?? eventStatus;
       const at = new Date(input.at);
       const set: Record<string, unknown> = { status, seq, updatedAt: at };
       const unset: Record<string, 1> = {};
-      if (input.partnerId) set.partnerId = input.partnerId;
+      if (input.partnerId) set.partnerId = input.shared?.partnerId ?? input.partnerId;
+      if (input.shared) set.buyers = input.shared.buyers;
       if (input.payoutCents !== undefined) set.payoutCents = input.payoutCents;
       if (input.currency) set.currency = input.currency;
       if (status === 'accepted') set.revenueCents = input.payoutCents ?? 0;
@@ -64,7 +68,7 @@ export function leadActivities({ config, logger, metrics, now }: ActivityDeps) {
       // The partner's deciding postback (its first verdict) on the lead it was handed: how long it took.
       const decisionMs =
         input.postbackId &&
-        (status === 'accepted' || status === 'rejected') &&
+        (eventStatus === 'accepted' || eventStatus === 'rejected') &&
         lead?.offeredAt &&
         lead.offeredTo === input.partnerId &&
         !['accepted', 'rejected', 'returned'].includes(lead.status ?? '')
@@ -77,7 +81,7 @@ export function leadActivities({ config, logger, metrics, now }: ActivityDeps) {
           leadId,
           sourceId: lead?.sourceId,
           partnerId: input.partnerId,
-          status,
+          status: eventStatus,
           at,
           reason: input.reason,
           rawStatus: input.rawStatus,
@@ -96,12 +100,12 @@ export function leadActivities({ config, logger, metrics, now }: ActivityDeps) {
       // The partner's verdict by postback on the lead it was handed: how long it took to answer.
       if (
         input.postbackId &&
-        (status === 'accepted' || status === 'rejected') &&
+        (eventStatus === 'accepted' || eventStatus === 'rejected') &&
         lead?.offeredAt &&
         lead.offeredTo === input.partnerId
       )
         metrics?.timeToPostback.observe(
-          { partner: input.partnerId, status },
+          { partner: input.partnerId, status: eventStatus },
           Math.max(0, at.getTime() - new Date(lead.offeredAt).getTime()) / 1000,
         );
       logger.info(

@@ -150,8 +150,8 @@ export function routingActivities({ config, now, logger }: ActivityDeps) {
         });
       }
       if (plan.candidates.some((c) => c.ping)) {
-        const { timeoutMs, floorCents, currency } = cfg.config.routing.auction;
-        plan.auction = { timeoutMs, floorCents, currency };
+        const { timeoutMs, floorCents, currency, winners } = cfg.config.routing.auction;
+        plan.auction = { timeoutMs, floorCents, currency, ...(winners > 1 ? { winners } : {}) };
       }
       logger.debug(
         {

@@ -17,6 +17,8 @@ export interface LeadSnapshot extends LeadHead {
   notifyPolicy: NotifyPolicy;
   /** The current partner's default payout, for a postback that carries none. */
   partnerPayoutCents?: number;
+  /** A shared lead's buyers (multisell), by partner id. */
+  buyers?: Record<string, SharedBuyer>;
 }
 
 export interface RouteCandidate {
@@ -39,6 +41,18 @@ export interface AuctionRules {
   timeoutMs: number;
   floorCents: number;
   currency: string;
+  /** Multisell: how many buyers share the lead (absent: one). */
+  winners?: number;
+}
+
+/** A buyer of a shared lead (multisell) and its own verdict; the lead's status follows from all of them. */
+export interface SharedBuyer {
+  status: 'pending' | 'accepted' | 'rejected' | 'expired' | 'returned';
+  /** Its bid, or the payout its answer or postback carried: what it pays once accepted. */
+  payoutCents: number;
+  currency: string;
+  /** While pending: when its postback is due (ISO). */
+  expiresAt?: string;
 }
 
 export interface RoutePlan {
@@ -91,6 +105,11 @@ export interface RecordStatusInput {
   revenueDeltaCents?: number;
   currency?: string;
   expiresAt?: string;
+  /**
+   * A shared lead (multisell): the event is one buyer's (`partnerId`, `status`), the lead document takes the
+   * status and partner that follow from all its buyers, and the buyers themselves.
+   */
+  shared?: { status: CanonicalStatus; partnerId: string; buyers: Record<string, SharedBuyer> };
 }
 
 export interface NotifyInput {

@@ -223,6 +223,11 @@ export const auctionSchema = z
     floor: amountSchema.default(0),
     /** Bids in another currency are refused: amounts of different currencies are never compared. */
     currency: currencySchema.default('USD'),
+    /**
+     * How many buyers a lead is sold to (multisell, a shared lead): the top `winners` valid bids are posted to,
+     * a refused post replaced by the next bid (docs/decisions/0017).
+     */
+    winners: z.number().int().min(1).max(10).default(1),
   })
   .transform((a) => ({ ...a, floorCents: toCents(a.floor) }));
 

@@ -47,6 +47,8 @@ const leadSchema = new Schema(
      * was counted; reports count the duplicate then (shared/reports/marks.ts).
      */
     duplicateAt: Date,
+    /** A shared lead's buyers (multisell): partner id -> its status, payout, currency and deadline. */
+    buyers: Schema.Types.Mixed,
     /** The last workflow history event this document reflects, so replayed activities never go backwards. */
     seq: { type: Number, default: 0 },
   },

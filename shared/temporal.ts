@@ -71,6 +71,8 @@ export interface LeadWorkflowView extends LeadHead {
   auction?: {
     bids: { partnerId: string; outcome: string; bidCents?: number; currency?: string; reason?: string }[];
     winner?: { partnerId: string; bidCents: number; currency: string };
+    /** Multisell: every buyer the lead was posted to and kept, best bid first. */
+    winners?: { partnerId: string; bidCents: number; currency: string }[];
   };
   notifications: Record<string, 'sending' | 'delivered' | 'exhausted' | 'skipped'>;
 }

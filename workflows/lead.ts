@@ -18,6 +18,7 @@ import type {
   RecordStatusInput,
   RouteCandidate,
   RoutePlan,
+  SharedBuyer,
 } from '../activities/types';
 import type { CanonicalStatus } from '../shared/statuses';
 import {
@@ -36,6 +37,7 @@ import {
 } from '../shared/temporal';
 import { rankBids, type AuctionVerdict, type RankedBid } from './auction';
 import { decide, type Decision } from './decide';
+import { nextDeadline, sharedPartner, sharedPayout, sharedStatus } from './multisell';
 import { orderCandidates } from './routing';
 import {
   deliverySteps,
@@ -121,6 +123,8 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
   let partnerPayout = { cents: lead.partnerPayoutCents, currency: lead.currency };
   let notificationsInFlight = 0;
   const notifier = notifySteps(lead);
+  // A shared lead's buyers (multisell), best bid first: each decides for itself (decision 0017).
+  let shared: Map<string, SharedBuyer> | undefined;
 
   function publish(): void {
     const winner = view.auction?.winner;
@@ -257,6 +261,164 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
     }
   }
 
+  /**
+   * Records one buyer's verdict on a shared lead: the event is the buyer's (its revenue), the lead takes the
+   * status, partner and payout all its buyers make (decision 0017).
+   */
+  async function setBuyer(
+    partnerId: string,
+    status: SharedBuyer['status'],
+    details: { reason: string; rawStatus?: string; postbackId?: string; expiresAt?: string },
+    steps = mongoSteps,
+  ) {
+    const buyers = shared as Map<string, SharedBuyer>;
+    const buyer = buyers.get(partnerId) as SharedBuyer;
+    const before = buyer.status;
+    buyer.status = status;
+    if (status === 'pending' && details.expiresAt) buyer.expiresAt = details.expiresAt;
+    else delete buyer.expiresAt;
+    const revenueDeltaCents =
+      status === 'accepted'
+        ? buyer.payoutCents
+        : status === 'returned' && before === 'accepted'
+          ? -buyer.payoutCents
+          : 0;
+    const leadStatus = sharedStatus(buyers.values());
+    const due = nextDeadline(buyers.values());
+    const expiresAt = leadStatus === 'pending' && due !== undefined ? new Date(due).toISOString() : undefined;
+    const payoutCents = sharedPayout(buyers.values());
+    const holder = sharedPartner(buyers);
+    seq += 1;
+    await steps.recordStatus({
+      leadId,
+      seq,
+      status,
+      at: new Date().toISOString(),
+      partnerId,
+      reason: details.reason,
+      rawStatus: details.rawStatus,
+      postbackId: details.postbackId,
+      payoutCents,
+      revenueDeltaCents,
+      currency: buyer.currency,
+      ...(expiresAt ? { expiresAt } : {}),
+      shared: { status: leadStatus, partnerId: holder, buyers: Object.fromEntries(buyers) },
+    });
+    Object.assign(view, { status: leadStatus, partnerId: holder, payoutCents, currency: buyer.currency });
+    view.deadline = expiresAt;
+    publish();
+    notify(leadStatus);
+  }
+
+  /** A buyer's postback on a shared lead, decided against that buyer's own verdict so far. */
+  async function buyerPostback(pb: PostbackSignal): Promise<void> {
+    const buyer = shared?.get(pb.partnerId);
+    if (!buyer) {
+      log.warn('postback ignored: not a buyer of this shared lead', { leadId, partnerId: pb.partnerId });
+      return;
+    }
+    const awaiting = buyer.status === 'pending' ? { awaiting: { allowResale: false } } : {};
+    const decision = decide({ status: buyer.status, ...awaiting }, pb);
+    if (decision.kind !== 'record') {
+      log.warn('postback ignored: not a valid transition', { leadId, from: buyer.status, to: pb.status });
+      return;
+    }
+    // Buyers' payouts are added up: one in another currency than the auction's keeps the bid.
+    if (decision.status === 'accepted' && pb.payoutCents !== undefined) {
+      if (!pb.currency || pb.currency === buyer.currency) buyer.payoutCents = pb.payoutCents;
+      else log.warn('postback payout in another currency: the bid stands', { leadId, partnerId: pb.partnerId });
+    }
+    const { reason } = decision;
+    const details = { reason, rawStatus: pb.rawStatus, postbackId: pb.postbackId, expiresAt: buyer.expiresAt };
+    await setBuyer(pb.partnerId, decision.status, details);
+  }
+
+  /** Waits for the verdicts of a shared lead's pending buyers, each until its own deadline. */
+  async function awaitBuyers(): Promise<void> {
+    const buyers = shared as Map<string, SharedBuyer>;
+    for (;;) {
+      const due = nextDeadline(buyers.values());
+      if (due === undefined) return;
+      const remaining = due - Date.now();
+      const got = remaining > 0 && (await condition(() => inbox.length > 0, remaining));
+      if (got) {
+        await buyerPostback(inbox.shift() as PostbackSignal);
+        continue;
+      }
+      // A regular activity, as for a single buyer's expiry (decision 0008).
+      const reason = 'no postback before the partner deadline';
+      for (const [partnerId, b] of buyers)
+        if (b.status === 'pending' && !(Date.parse(b.expiresAt ?? '') > due))
+          await setBuyer(partnerId, 'expired', { reason }, durableMongoSteps);
+    }
+  }
+
+  /**
+   * Multisell: posts the lead to the best `winners` valid bids, each with its own ping id; a refused post is
+   * replaced by the next bid. Returns how many posts were made; `shared` holds the buyers that took it.
+   */
+  async function sellShared(
+    ranked: RankedBid[],
+    winners: number,
+    maxPartners: number,
+    passed: string[],
+  ): Promise<number> {
+    const buyers = (shared = new Map<string, SharedBuyer>());
+    let tried = 0;
+    for (const bid of ranked) {
+      if (buyers.size >= winners || tried >= maxPartners) break;
+      const c = bid.candidate;
+      if (Date.now() > bid.validUntil) {
+        passed.push(`${c.partnerId}: bid expired`);
+        continue;
+      }
+      const ruledOut = screened[c.partnerId];
+      if (ruledOut) {
+        passed.push(`${c.partnerId}: ${ruledOut}`);
+        continue;
+      }
+      // Caps count posts: each buyer's post takes its own slot.
+      const cap = await mongoSteps.reserveCap({ partnerId: c.partnerId, leadId });
+      if (!cap.ok) {
+        passed.push(`${c.partnerId}: ${cap.reason ?? 'cap reached'}`);
+        continue;
+      }
+      tried += 1;
+      view.partnersTried.push(c.partnerId);
+      let result: DeliveryResult | undefined;
+      try {
+        result = await deliverySteps(c).deliverLead({ leadId, partnerId: c.partnerId, pingId: bid.pingId });
+      } catch (err) {
+        if (!(err instanceof ActivityFailure)) throw err;
+      }
+      if (!result || result.outcome === 'rejected') {
+        passed.push(`${c.partnerId}: ${result ? (result.reason ?? 'rejected') : 'delivery failed'}`);
+        await mongoSteps.releaseCap({ slots: cap.slots });
+        continue;
+      }
+      const won = { partnerId: c.partnerId, bidCents: bid.bidCents, currency: bid.currency };
+      if (view.auction) {
+        view.auction.winner ??= won;
+        (view.auction.winners ??= []).push(won);
+      }
+      // The accepted bid is what the buyer pays; a payout in its answer wins.
+      const payoutCents = result.payoutCents ?? bid.bidCents;
+      buyers.set(c.partnerId, { status: 'pending', payoutCents, currency: bid.currency });
+      if (result.outcome === 'accepted') {
+        const reason = 'accepted by partner on delivery';
+        await setBuyer(c.partnerId, 'accepted', { reason, rawStatus: result.rawStatus });
+      } else {
+        await setBuyer(c.partnerId, 'pending', {
+          reason: `won the auction at ${bid.bidCents} ${bid.currency}; awaiting postback`,
+          rawStatus: result.rawStatus,
+          expiresAt: new Date(Date.now() + c.postbackTimeoutMs).toISOString(),
+        });
+      }
+    }
+    if (!buyers.size) shared = undefined;
+    return tried;
+  }
+
   /** Pings every bidder at once; the answers ranked (docs/routing.md "Auctions"). */
   async function runAuction(bidders: RouteCandidate[], rules: AuctionRules): Promise<AuctionVerdict> {
     const pingedAt = Date.now();
@@ -308,6 +470,14 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
     }
     const passed: string[] = [];
     let tried = 0;
+    // Multisell: the bids are posted to as a shared lead; the waterfall only when no buyer took it. Asked
+    // only for an auction with more than one winner, so other leads record no marker.
+    const winners = plan.auction?.winners ?? 1;
+    if (auction && winners > 1 && patched('auction-multisell')) {
+      tried = await sellShared(auction.ranked, winners, plan.maxPartners, passed);
+      if (shared) return await awaitBuyers();
+      offers = offers.filter((o) => !o.bid);
+    }
     for (const { c, bid } of offers) {
       // maxPartners counts partners the lead was offered to; one whose cap is full was not.
       if (tried >= plan.maxPartners) break;
@@ -391,11 +561,15 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
       await setStatus('failed', { reason });
       return;
     }
-    const expiresAt = new Date(best.validUntil).toISOString();
-    pingAnswer = { bidCents: best.bidCents, currency: best.currency, expiresAt };
+    // Multisell: the lead's N best bids together, held while all of them are (one winner: the best bid).
+    const reserved = auction.ranked.slice(0, plan.auction?.winners ?? 1);
+    const validUntil = Math.min(...reserved.map((b) => b.validUntil));
+    const bidCents = reserved.reduce((sum, b) => sum + b.bidCents, 0);
+    const expiresAt = new Date(validUntil).toISOString();
+    pingAnswer = { bidCents, currency: best.currency, expiresAt };
     reservation = 'open';
     const posted = () => reservation === 'posted';
-    await condition(posted, Math.max(1, best.validUntil - Date.now()));
+    await condition(posted, Math.max(1, validUntil - Date.now()));
     // The post's update may land in the activation whose timer fires: once accepted, it is honoured.
     if (!posted()) {
       reservation = 'lapsed';
@@ -412,6 +586,10 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
     for (;;) {
       await condition(() => inbox.length > 0 || replays.length > 0 || notificationsInFlight === 0);
       const pb = inbox.shift();
+      if (pb && shared) {
+        await buyerPostback(pb);
+        continue;
+      }
       if (pb) {
         const decision = decide({ status: view.status }, pb);
         if (decision.kind !== 'record') {
@@ -435,7 +613,13 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
     }
   }
 
-  if (lead.status === 'received' && ping && patched('inbound-ping')) {
+  if (lead.buyers && patched('auction-multisell')) {
+    // A later run of a shared lead (a late postback, a run ended by hand): its buyers carry on from the lead.
+    shared = new Map(Object.entries(lead.buyers));
+    view.partnersTried = [...shared.keys()];
+    publish();
+    await awaitBuyers();
+  } else if (lead.status === 'received' && ping && patched('inbound-ping')) {
     publish();
     await sellPinged();
   } else if (lead.status === 'received') {

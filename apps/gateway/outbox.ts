@@ -200,9 +200,12 @@ export class Reconciler {
    * never gets there (the approval never came) is dead-lettered like any entry that cannot be sent.
    */
   private async leadAllows(claim: Entry & { leadId: string; signal: unknown }, now: Date): Promise<boolean> {
-    const status = (claim.signal as PostbackSignal).status;
-    const lead = await Lead.findById(claim.leadId, { status: 1 }).lean();
-    if (lead && canTransition(lead.status as CanonicalStatus, status)) return true;
+    const { status, partnerId } = claim.signal as PostbackSignal;
+    const lead = await Lead.findById(claim.leadId, { status: 1, buyers: 1 }).lean();
+    // A shared lead's buyer moves from its own verdict (decision 0017).
+    const buyers = lead?.buyers as Record<string, { status: string }> | null | undefined;
+    const current = buyers?.[partnerId]?.status ?? lead?.status;
+    if (current && canTransition(current as CanonicalStatus, status)) return true;
     const why = new Error(
       `the lead is ${lead?.status ?? 'missing'}: a ${status} waits for the postback it follows`,
     );

@@ -89,6 +89,8 @@ export interface LeadConfigOptions {
   synchronousAnswers?: boolean;
   /** Ping-post: every partner is pinged first at `<url>/ping` (the simulator's answer shape). */
   auction?: boolean;
+  /** Multisell: how many buyers share an auctioned lead (routing.auction.winners). */
+  winners?: number;
 }
 
 /** The source's postback URL carries every macro, so tests see exactly what was filled in. */
@@ -113,7 +115,9 @@ export function leadTestConfig(e: Endpoints, opts: LeadConfigOptions = {}) {
   return {
     partners: [partner('acme', e.acme, 1), ...(opts.withBravo ? [partner('bravo', e.bravo, 2)] : [])],
     // A generous deadline: on a loaded machine a ping answered at once must not count as late.
-    ...(opts.auction ? { routing: { auction: { timeoutMs: 10_000 } } } : {}),
+    ...(opts.auction
+      ? { routing: { auction: { timeoutMs: 10_000, ...(opts.winners ? { winners: opts.winners } : {}) } } }
+      : {}),
     sources: [
       {
         id: 'src-1',

@@ -1,10 +1,12 @@
 // Ping-post auctions inside the lead workflow on the time-skipping server, with the real activities, a real
 // Mongo-wire database and loopback partners that bid: who wins, the floor, ties, a late bid, refused posts.
+import { randomBytes } from 'node:crypto';
 import { Bid } from '../../shared/bids';
-import { StatusEvent } from '../../shared/models';
-import { leadWorkflowId, SEARCH_ATTRIBUTES } from '../../shared/temporal';
+import { Lead, StatusEvent } from '../../shared/models';
+import { leadWorkflowId, postbackSignal, SEARCH_ATTRIBUTES } from '../../shared/temporal';
 import type { PingBehavior } from '../../scripts/simulators';
 import { accepts, rejects, useRoutingHarness, type PartnerName } from '../support/routing-harness';
+import { eventually } from '../support/stack';
 
 const h = useRoutingHarness();
 
@@ -206,4 +208,178 @@ test('a bid past its validity is not posted to: after the winner fails, the lead
   expect(view).toMatchObject({ status: 'accepted', partnerId: 'c', partnersTried: ['a', 'c'] });
   expect(postsTo('b', leadId)).toHaveLength(0);
   expect(postsTo('a', leadId)).toHaveLength(2);
+});
+
+describe('multisell (routing.auction.winners)', () => {
+  /** Each buyer event of a lead: whose verdict, which, and the revenue it moved. */
+  async function buyerEvents(leadId: string) {
+    const events = await StatusEvent.find({ leadId, status: { $ne: 'received' } })
+      .sort({ at: 1, _id: 1 })
+      .lean();
+    return events.map((e) => [e.partnerId, e.status, e.revenueDeltaCents]);
+  }
+
+  test('winners 2 of 3 bidders: the two best bids get the post, each with its ping id; the payout is their sum', async () => {
+    h.useConfig([...allBidders], {}, { winners: 2 });
+    bidders({ a: { bid: '5.00' }, b: { bid: 7.25 }, c: { bid: '6.10' } });
+    const { leadId, view } = await h.runLead(LEAD);
+
+    expect(view).toMatchObject({
+      status: 'accepted',
+      partnerId: 'b',
+      payoutCents: 1335,
+      partnersTried: ['b', 'c'],
+    });
+    expect(view.auction?.winners).toEqual([
+      { partnerId: 'b', bidCents: 725, currency: 'USD' },
+      { partnerId: 'c', bidCents: 610, currency: 'USD' },
+    ]);
+    expect(view.auction?.winner).toEqual({ partnerId: 'b', bidCents: 725, currency: 'USD' });
+    expect(postsTo('b', leadId)[0]?.body.pingId).toBe(pingIdOf('b'));
+    expect(postsTo('c', leadId)[0]?.body.pingId).toBe(pingIdOf('c'));
+    expect(postsTo('a', leadId)).toHaveLength(0);
+    // Each buyer's acceptance is its own event with its own revenue: reports credit each partner its bid.
+    expect(await buyerEvents(leadId)).toEqual([
+      ['b', 'accepted', 725],
+      ['c', 'accepted', 610],
+    ]);
+    const lead = await Lead.findById(leadId).lean();
+    expect(lead).toMatchObject({ status: 'accepted', partnerId: 'b', payoutCents: 1335, revenueCents: 1335 });
+    expect(lead?.buyers).toEqual({
+      b: { status: 'accepted', payoutCents: 725, currency: 'USD' },
+      c: { status: 'accepted', payoutCents: 610, currency: 'USD' },
+    });
+  });
+
+  test('a winner refuses its post: the third bid takes its place', async () => {
+    h.useConfig([...allBidders], {}, { winners: 2 });
+    bidders({ a: { bid: '5.00' }, b: { bid: '7.25' }, c: { bid: '6.10' } }, ['b']);
+    const { leadId, view } = await h.runLead(LEAD);
+
+    expect(view).toMatchObject({
+      status: 'accepted',
+      partnerId: 'c',
+      payoutCents: 1110,
+      partnersTried: ['b', 'c', 'a'],
+    });
+    expect(view.auction?.winners?.map((w) => w.partnerId)).toEqual(['c', 'a']);
+    expect(postsTo('b', leadId)).toHaveLength(1);
+    expect(postsTo('a', leadId)[0]?.body.pingId).toBe(pingIdOf('a'));
+    expect(await buyerEvents(leadId)).toEqual([
+      ['c', 'accepted', 610],
+      ['a', 'accepted', 500],
+    ]);
+  });
+
+  test('fewer valid bids than winners: every valid bid gets the post, and no one else', async () => {
+    h.useConfig([...allBidders], {}, { winners: 3, floor: '1.00' });
+    bidders({ a: { bid: '0.50' }, b: { bid: '7.25' }, c: { bid: '6.10' } });
+    const { leadId, view } = await h.runLead(LEAD);
+
+    expect(view).toMatchObject({ status: 'accepted', payoutCents: 1335, partnersTried: ['b', 'c'] });
+    expect(postsTo('a', leadId)).toHaveLength(0);
+  });
+
+  test('caps count each post: a buyer whose cap its share filled is passed over on the next lead', async () => {
+    h.useConfig(
+      [
+        { id: 'a', ping: true, routing: { dailyCap: 1 } },
+        { id: 'b', ping: true },
+        { id: 'c', ping: true },
+      ],
+      {},
+      { winners: 2 },
+    );
+    bidders({ a: { bid: '9.00' }, b: { bid: '7.00' }, c: { bid: '5.00' } });
+    const first = await h.runLead(LEAD);
+    expect(first.view).toMatchObject({ status: 'accepted', payoutCents: 1600, partnersTried: ['a', 'b'] });
+    const second = await h.runLead(LEAD);
+    expect(second.view).toMatchObject({ status: 'accepted', payoutCents: 1200, partnersTried: ['b', 'c'] });
+    expect(postsTo('a', second.leadId)).toHaveLength(0);
+  });
+
+  test('a buyer that never posts back expires at its own deadline; the other buyer keeps the lead accepted', async () => {
+    h.useConfig([...allBidders], {}, { winners: 2 });
+    bidders({ b: { bid: '7.25' }, c: { bid: '6.10' } });
+    h.sims.b.setBehavior(() => ({ body: { received: true } }));
+    const { leadId, view } = await h.runLead(LEAD);
+
+    expect(view).toMatchObject({ status: 'accepted', partnerId: 'c', payoutCents: 610 });
+    expect(await buyerEvents(leadId)).toEqual([
+      ['b', 'pending', 0],
+      ['c', 'accepted', 610],
+      ['b', 'expired', 0],
+    ]);
+  });
+
+  test("a buyer's chargeback after the run ended: a new run reverses that buyer's sale alone; the other's stands", async () => {
+    h.useConfig([...allBidders], {}, { winners: 2 });
+    bidders({ b: { bid: '7.25' }, c: { bid: '6.10' } });
+    const { leadId } = await h.runLead(LEAD);
+    const returned = {
+      postbackId: 'pb-c-returned',
+      partnerId: 'c',
+      status: 'returned' as const,
+      receivedAt: new Date().toISOString(),
+    };
+    const late = await h.env.client.workflow.signalWithStart('leadWorkflow', {
+      workflowId: leadWorkflowId(leadId),
+      taskQueue: h.taskQueue,
+      args: [{ leadId }],
+      signal: postbackSignal,
+      signalArgs: [returned],
+    });
+    const view = await late.result();
+
+    expect(view).toMatchObject({ status: 'accepted', partnerId: 'b', payoutCents: 725 });
+    expect(await buyerEvents(leadId)).toEqual([
+      ['b', 'accepted', 725],
+      ['c', 'accepted', 610],
+      ['c', 'returned', -610],
+    ]);
+    const lead = await Lead.findById(leadId).lean();
+    expect(lead).toMatchObject({ status: 'accepted', payoutCents: 725, revenueCents: 725 });
+    expect(lead?.buyers).toMatchObject({ b: { status: 'accepted' }, c: { status: 'returned' } });
+  });
+
+  test('buyers decide by postback, each for itself: one rejects, one accepts; the lead is accepted at that bid', async () => {
+    h.useConfig([...allBidders], {}, { winners: 2 });
+    bidders({ b: { bid: '7.25' }, c: { bid: '6.10' } });
+    // No synchronous verdict: both buyers hold the lead pending their postbacks.
+    for (const id of ['b', 'c'] as const) h.sims[id].setBehavior(() => ({ body: { received: true } }));
+    const leadId = `wf${randomBytes(6).toString('hex')}`;
+    await Lead.create({ _id: leadId, sourceId: 'src-1', status: 'received', ...LEAD });
+    const handle = await h.env.client.workflow.start('leadWorkflow', {
+      workflowId: leadWorkflowId(leadId),
+      taskQueue: h.taskQueue,
+      args: [{ leadId }],
+    });
+    await eventually(
+      async () => {
+        const lead = await Lead.findById(leadId, { buyers: 1 }).lean();
+        const buyers = lead?.buyers as Record<string, { status: string }> | undefined;
+        return buyers?.b?.status === 'pending' && buyers.c?.status === 'pending' ? true : undefined;
+      },
+      30_000,
+      'both buyers pending',
+    );
+    const postback = (partnerId: string, status: 'accepted' | 'rejected') => ({
+      postbackId: `pb-${partnerId}-${status}`,
+      partnerId,
+      status,
+      receivedAt: new Date().toISOString(),
+    });
+    await handle.signal(postbackSignal, postback('b', 'rejected'));
+    await handle.signal(postbackSignal, postback('c', 'accepted'));
+    const view = await handle.result();
+
+    expect(view).toMatchObject({ status: 'accepted', partnerId: 'c', payoutCents: 610 });
+    expect(await buyerEvents(leadId)).toEqual([
+      ['b', 'pending', 0],
+      ['c', 'pending', 0],
+      ['b', 'rejected', 0],
+      ['c', 'accepted', 610],
+    ]);
+    expect((await Lead.findById(leadId, { status: 1 }).lean())?.status).toBe('accepted');
+  });
 });

@@ -54,6 +54,32 @@ test('the ping answers the best bid; the post goes to that bidder with its ping 
   await expect(handle.executeUpdate(postPingedUpdate, { args: [{}] })).rejects.toThrow();
 });
 
+test('multisell (winners 2): the ping answers the two best bids together; the post goes to both', async () => {
+  h.useConfig(
+    [
+      { id: 'a', ping: true },
+      { id: 'b', ping: true },
+      { id: 'c', ping: true },
+    ],
+    {},
+    { winners: 2 },
+  );
+  h.sims.c.setPingBehavior(() => ({ bid: '1.00' }));
+  h.sims.c.setBehavior(accepts);
+  const { leadId, answer, handle } = await ping();
+  expect(answer).toMatchObject({ bidCents: 1000, currency: 'USD' });
+  await handle.executeUpdate(postPingedUpdate, { args: [{}] });
+  const view = (await handle.result()) as LeadWorkflowView;
+
+  expect(view).toMatchObject({
+    status: 'accepted',
+    partnerId: 'a',
+    payoutCents: 1000,
+    partnersTried: ['a', 'b'],
+  });
+  expect(h.sims.c.received.filter((l) => l.subid === leadId)).toHaveLength(0);
+});
+
 test("buyers the full lead's person rules out are passed over at the post: the next bid takes it", async () => {
   const { leadId, handle } = await ping();
   await handle.executeUpdate(postPingedUpdate, { args: [{ skip: { a: 'duplicate' } }] });

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { WithStartWorkflowOperation, type WorkflowHandle } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { workflowBundle } from '../../apps/worker/worker';
+import { Lead } from '../../shared/models';
 import { leadWorkflowId, pingUpdate, postbackSignal, postPingedUpdate } from '../../shared/temporal';
 import { eventually, quietTemporalRuntime } from '../support/stack';
 import { historyFromJson, historyToJson } from './history-json';
@@ -212,6 +213,35 @@ const SCENARIOS: Record<string, Scenario> = {
       h.bravo.setPingBehavior(() => ({ bid: null }));
     }
   },
+  /**
+   * Multisell (winners 2): acme and bravo both get the post and await their postbacks; bravo rejects, acme
+   * accepts: the lead is accepted at acme's bid.
+   */
+  async 'auction-multisell'(h) {
+    h.useConfig((e) => leadTestConfig(e, { withBravo: true, auction: true, winners: 2 }));
+    h.acme.setPingBehavior(() => ({ bid: '9.00', pingId: 'acme-ping-4' }));
+    h.bravo.setPingBehavior(() => ({ bid: '7.50', pingId: 'bravo-ping-4' }));
+    try {
+      const { leadId, handle } = await h.submitLead({ clickId: 'clk-multisell', vertical: 'auto' });
+      await eventually(
+        async () => {
+          const lead = await Lead.findById(leadId, { buyers: 1 }).lean();
+          const buyers = lead?.buyers as Record<string, { status: string }> | undefined;
+          return buyers?.acme?.status === 'pending' && buyers.bravo?.status === 'pending' ? true : undefined;
+        },
+        30_000,
+        'both buyers pending',
+      );
+      await handle.signal(postbackSignal, postbackFor(leadId, 'rejected', { partnerId: 'bravo' }));
+      await handle.signal(postbackSignal, postbackFor(leadId, 'accepted'));
+      await handle.result();
+      return { 'auction-multisell': firstRun(h, handle) };
+    } finally {
+      h.useConfig((e) => leadTestConfig(e));
+      h.acme.setPingBehavior(() => ({ bid: null }));
+      h.bravo.setPingBehavior(() => ({ bid: null }));
+    }
+  },
   /** An inbound ping (update-with-start): acme's bid is reserved, the post goes to it, no second ping. */
   async 'inbound-ping'(h) {
     h.useConfig((e) => leadTestConfig(e, { withBravo: true, auction: true }));
@@ -298,6 +328,11 @@ const SHAPES: Record<string, { status: string; regular: string[]; patches?: stri
     status: 'accepted',
     regular: ['pingPartner', 'pingPartner', 'deliverLead', 'notifySource'],
     patches: ['winning-bid-search-attribute'],
+  },
+  'auction-multisell': {
+    status: 'accepted',
+    regular: ['pingPartner', 'pingPartner', 'deliverLead', 'deliverLead', 'notifySource'],
+    patches: ['auction-multisell', 'winning-bid-search-attribute'],
   },
 };
 

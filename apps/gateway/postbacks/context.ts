@@ -27,6 +27,8 @@ export interface LeadHolder {
   offeredTo?: string | null;
   status: string;
   seq?: number;
+  /** A shared lead's buyers (multisell) and each one's own verdict. */
+  buyers?: Record<string, { status: string }> | null;
 }
 
 /** The fields of the log line that the steps learn on the way (the request itself is added when it is written). */

@@ -1,4 +1,5 @@
-// The check that the partner sending a postback holds the lead: only the partner it was handed to last decides it.
+// The check that the partner sending a postback holds the lead: only the partner it was handed to last decides it,
+// or, for a shared lead (multisell), any of its buyers, each for itself.
 import { AppError } from '../../../shared/errors';
 import { Delivery, Lead } from '../../../shared/models';
 import { required, type LeadHolder, type PostbackContext } from './context';
@@ -6,7 +7,7 @@ import { required, type LeadHolder, type PostbackContext } from './context';
 export async function findLead(leadId: string): Promise<LeadHolder> {
   const lead = await Lead.collection.findOne<LeadHolder>(
     { _id: leadId as never },
-    { projection: { partnerId: 1, offeredTo: 1, status: 1, seq: 1 } },
+    { projection: { partnerId: 1, offeredTo: 1, status: 1, seq: 1, buyers: 1 } },
   );
   if (!lead) throw new AppError('unknown_lead', 'no lead with this subid');
   return lead;
@@ -20,11 +21,25 @@ export function holderOf(lead: LeadHolder): string | undefined {
   return lead.offeredTo ?? lead.partnerId ?? undefined;
 }
 
+/**
+ * A shared lead as one of its buyers sees it: that buyer holds it, and its own verdict is the status its postbacks
+ * move from (accepted by one buyer, the lead may still be pending for another; decision 0017).
+ */
+export function asBuyer(lead: LeadHolder, partnerId: string): LeadHolder | undefined {
+  const buyer = lead.buyers?.[partnerId];
+  return buyer ? { ...lead, status: buyer.status, partnerId, offeredTo: partnerId } : undefined;
+}
+
 /** The step: after authentication, so a partner proves who it is before we say anything about the lead. */
 export async function checkHolder(pc: PostbackContext, next: () => Promise<void>): Promise<void> {
   const partner = required(pc.partner, 'partner');
   const { subid } = required(pc.params, 'params');
   pc.lead ??= await findLead(subid);
+  const buyer = asBuyer(pc.lead, partner.id);
+  if (buyer) {
+    pc.lead = buyer;
+    return next();
+  }
   const lead = pc.lead;
   const holderId = holderOf(lead);
   if (partner.id !== holderId) {
