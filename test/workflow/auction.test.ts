@@ -281,21 +281,22 @@ describe('multisell (routing.auction.winners)', () => {
   });
 
   test('caps count each post: a buyer whose cap its share filled is passed over on the next lead', async () => {
+    // c's cap, not a's: the single-winner cap test above took a's slot for today.
     h.useConfig(
       [
-        { id: 'a', ping: true, routing: { dailyCap: 1 } },
+        { id: 'a', ping: true },
         { id: 'b', ping: true },
-        { id: 'c', ping: true },
+        { id: 'c', ping: true, routing: { dailyCap: 1 } },
       ],
       {},
       { winners: 2 },
     );
-    bidders({ a: { bid: '9.00' }, b: { bid: '7.00' }, c: { bid: '5.00' } });
+    bidders({ a: { bid: '7.00' }, b: { bid: '5.00' }, c: { bid: '9.00' } });
     const first = await h.runLead(LEAD);
-    expect(first.view).toMatchObject({ status: 'accepted', payoutCents: 1600, partnersTried: ['a', 'b'] });
+    expect(first.view).toMatchObject({ status: 'accepted', payoutCents: 1600, partnersTried: ['c', 'a'] });
     const second = await h.runLead(LEAD);
-    expect(second.view).toMatchObject({ status: 'accepted', payoutCents: 1200, partnersTried: ['b', 'c'] });
-    expect(postsTo('a', second.leadId)).toHaveLength(0);
+    expect(second.view).toMatchObject({ status: 'accepted', payoutCents: 1200, partnersTried: ['a', 'b'] });
+    expect(postsTo('c', second.leadId)).toHaveLength(0);
   });
 
   test('a buyer that never posts back expires at its own deadline; the other buyer keeps the lead accepted', async () => {
