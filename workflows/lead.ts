@@ -295,7 +295,8 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
       status,
       at: new Date().toISOString(),
       partnerId,
-      reason: details.reason,
+      // The lead's journey lists every buyer: each line says whose verdict it is.
+      reason: `buyer ${partnerId}: ${details.reason}`,
       rawStatus: details.rawStatus,
       postbackId: details.postbackId,
       payoutCents,

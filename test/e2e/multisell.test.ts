@@ -82,6 +82,18 @@ test('both buyers post back for the shared lead; one rejection does not undo the
     ['accepted', 'acme'],
     ['rejected', 'bravo'],
   ]);
+  // The journey names each buyer's verdict.
+  const journey = await getJson(`${stack.baseUrl}/admin/leads/${leadId}/journey`, ADMIN);
+  const statuses = (journey.body.timeline as { kind: string; summary: string }[])
+    .filter((e) => e.kind === 'status')
+    .map((e) => e.summary);
+  expect(statuses).toEqual([
+    expect.stringMatching(/^status received/),
+    'status pending: buyer acme: won the auction at 900 USD; awaiting postback',
+    'status pending: buyer bravo: won the auction at 750 USD; awaiting postback',
+    expect.stringMatching(/^status accepted: buyer acme: accepted by partner postback/),
+    expect.stringMatching(/^status rejected: buyer bravo: rejected by partner postback/),
+  ]);
   // acme's chargeback is its own, and the lead then has no sale left.
   expect(await postback('acme', leadId, 'returned')).toMatchObject({ status: 200 });
   await leadReaches(stack, leadId, 'returned', SOURCE_KEY);
