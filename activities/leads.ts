@@ -66,7 +66,7 @@ export function leadActivities({ config, logger, metrics, now }: ActivityDeps) {
         offeredAt: 1,
       }).lean();
       // The partner's deciding postback (its first verdict) on the lead it was handed: how long it took.
-      const decisionMs =
+      const handedDecisionMs =
         input.postbackId &&
         (eventStatus === 'accepted' || eventStatus === 'rejected') &&
         lead?.offeredAt &&
@@ -74,6 +74,8 @@ export function leadActivities({ config, logger, metrics, now }: ActivityDeps) {
         !['accepted', 'rejected', 'returned'].includes(lead.status ?? '')
           ? Math.max(0, at.getTime() - new Date(lead.offeredAt).getTime())
           : undefined;
+      // A shared lead's buyer: as its run measured it from that buyer's own post.
+      const decisionMs = input.shared ? input.shared.decisionMs : handedDecisionMs;
       // false: recorded by an earlier attempt of this activity, which may have failed before the update.
       const fresh = await insertStatusEvent(
         {

@@ -53,6 +53,8 @@ export interface SharedBuyer {
   currency: string;
   /** While pending: when its postback is due (ISO). */
   expiresAt?: string;
+  /** When its post was sent (ISO, the run's clock): its deciding postback's latency runs from then. */
+  offeredAt?: string;
 }
 
 export interface RoutePlan {
@@ -109,7 +111,13 @@ export interface RecordStatusInput {
    * A shared lead (multisell): the event is one buyer's (`partnerId`, `status`), the lead document takes the
    * status and partner that follow from all its buyers, and the buyers themselves.
    */
-  shared?: { status: CanonicalStatus; partnerId: string; buyers: Record<string, SharedBuyer> };
+  shared?: {
+    status: CanonicalStatus;
+    partnerId: string;
+    buyers: Record<string, SharedBuyer>;
+    /** On the buyer's deciding postback: ms from its post to it (reports count it). */
+    decisionMs?: number;
+  };
 }
 
 export interface NotifyInput {

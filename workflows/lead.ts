@@ -288,6 +288,13 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
     const expiresAt = leadStatus === 'pending' && due !== undefined ? new Date(due).toISOString() : undefined;
     const payoutCents = sharedPayout(buyers.values());
     const holder = sharedPartner(buyers);
+    // The buyer's deciding postback (its first verdict, or one after its own expiry): how long it took.
+    const deciding =
+      details.postbackId &&
+      (status === 'accepted' || status === 'rejected') &&
+      !['accepted', 'rejected', 'returned'].includes(before) &&
+      buyer.offeredAt;
+    const decisionMs = deciding ? Math.max(0, Date.now() - Date.parse(deciding)) : undefined;
     seq += 1;
     await steps.recordStatus({
       leadId,
@@ -303,7 +310,12 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
       revenueDeltaCents,
       currency: buyer.currency,
       ...(expiresAt ? { expiresAt } : {}),
-      shared: { status: leadStatus, partnerId: holder, buyers: Object.fromEntries(buyers) },
+      shared: {
+        status: leadStatus,
+        partnerId: holder,
+        buyers: Object.fromEntries(buyers),
+        ...(decisionMs === undefined ? {} : { decisionMs }),
+      },
     });
     Object.assign(view, { status: leadStatus, partnerId: holder, payoutCents, currency: buyer.currency });
     view.deadline = expiresAt;
@@ -327,10 +339,16 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
     // Buyers' payouts are added up: one in another currency than the auction's keeps the bid.
     if (decision.status === 'accepted' && pb.payoutCents !== undefined) {
       if (!pb.currency || pb.currency === buyer.currency) buyer.payoutCents = pb.payoutCents;
-      else log.warn('postback payout in another currency: the bid stands', { leadId, partnerId: pb.partnerId });
+      else
+        log.warn('postback payout in another currency: the bid stands', { leadId, partnerId: pb.partnerId });
     }
     const { reason } = decision;
-    const details = { reason, rawStatus: pb.rawStatus, postbackId: pb.postbackId, expiresAt: buyer.expiresAt };
+    const details = {
+      reason,
+      rawStatus: pb.rawStatus,
+      postbackId: pb.postbackId,
+      expiresAt: buyer.expiresAt,
+    };
     await setBuyer(pb.partnerId, decision.status, details);
   }
 
@@ -386,6 +404,7 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
       }
       tried += 1;
       view.partnersTried.push(c.partnerId);
+      const offeredAt = new Date().toISOString();
       let result: DeliveryResult | undefined;
       try {
         result = await deliverySteps(c).deliverLead({ leadId, partnerId: c.partnerId, pingId: bid.pingId });
@@ -404,7 +423,7 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
       }
       // The accepted bid is what the buyer pays; a payout in its answer wins.
       const payoutCents = result.payoutCents ?? bid.bidCents;
-      buyers.set(c.partnerId, { status: 'pending', payoutCents, currency: bid.currency });
+      buyers.set(c.partnerId, { status: 'pending', payoutCents, currency: bid.currency, offeredAt });
       if (result.outcome === 'accepted') {
         const reason = 'accepted by partner on delivery';
         await setBuyer(c.partnerId, 'accepted', { reason, rawStatus: result.rawStatus });

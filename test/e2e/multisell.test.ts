@@ -101,7 +101,8 @@ test('both buyers post back for the shared lead; one rejection does not undo the
   const to = new Date(Date.now() + 1000).toISOString();
   const report = await getJson(`${stack.baseUrl}/reports/partners?from=${from}&to=${to}`, ADMIN);
   const rows = Object.fromEntries((report.body.rows as { group: string }[]).map((row) => [row.group, row]));
-  expect(rows.acme).toMatchObject({ accepted: 1, returned: 1, auction: { wins: 1 } });
-  expect(rows.bravo).toMatchObject({ rejected: 1, auction: { wins: 1 } });
+  // Each buyer's deciding postback is counted, not only the last posted buyer's.
+  expect(rows.acme).toMatchObject({ accepted: 1, returned: 1, decisions: 1, auction: { wins: 1 } });
+  expect(rows.bravo).toMatchObject({ rejected: 1, decisions: 1, auction: { wins: 1 } });
   expect(rows.cola).toMatchObject({ auction: { wins: 0, bids: 1 } });
 });

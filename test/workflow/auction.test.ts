@@ -245,9 +245,10 @@ describe('multisell (routing.auction.winners)', () => {
     ]);
     const lead = await Lead.findById(leadId).lean();
     expect(lead).toMatchObject({ status: 'accepted', partnerId: 'b', payoutCents: 1335, revenueCents: 1335 });
+    const offeredAt = expect.any(String) as string;
     expect(lead?.buyers).toEqual({
-      b: { status: 'accepted', payoutCents: 725, currency: 'USD' },
-      c: { status: 'accepted', payoutCents: 610, currency: 'USD' },
+      b: { status: 'accepted', payoutCents: 725, currency: 'USD', offeredAt },
+      c: { status: 'accepted', payoutCents: 610, currency: 'USD', offeredAt },
     });
   });
 
