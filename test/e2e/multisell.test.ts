@@ -56,8 +56,13 @@ test('both buyers post back for the shared lead; one rejection does not undo the
   );
   expect(cola.received.filter((l) => l.subid === leadId)).toHaveLength(0);
 
-  // Not the lead's last posted buyer (bravo), acme still holds it.
-  expect(await postback('acme', leadId, 'accepted')).toMatchObject({ status: 200 });
+  // Not the lead's last posted buyer (bravo), acme still holds it; without its id in the path, its token
+  // says which buyer it is.
+  const pathless = await getJson(
+    `${stack.baseUrl}/postback?subid=${leadId}&status=accepted&token=acme-token-123`,
+    {},
+  );
+  expect(pathless).toMatchObject({ status: 200 });
   expect(await postback('bravo', leadId, 'rejected')).toMatchObject({ status: 200 });
   // A partner that bid but was not posted to holds nothing.
   expect((await postback('cola', leadId, 'accepted')).status).toBe(403);

@@ -1,9 +1,33 @@
 // Which partner sends this postback: the one named in the path, or else the one holding the lead its subid
 // names; resolved once, before authentication, with the parameters then read under that partner's names.
+import type { ConfigIndex } from '../../../shared/config';
 import { AppError } from '../../../shared/errors';
+import { safeEqual, signParams } from '../../../shared/signature';
 import { findLead, holderOf } from './holder';
-import type { PostbackContext } from './context';
+import type { LeadHolder, PostbackContext } from './context';
 import { mergeParams, readParams, readParamsAnyPartner } from './params';
+
+/**
+ * Of a shared lead's buyers, the one whose credentials the request carries (its token, or a signature under its
+ * secret); undefined when none or more than one does. Only a pick: authentication checks it in full after.
+ */
+function buyerByCredentials(
+  lead: LeadHolder,
+  raw: Record<string, string>,
+  signature: string | undefined,
+  cfg: ConfigIndex,
+): string | undefined {
+  const matching = Object.keys(lead.buyers ?? {}).filter((id) => {
+    const pb = cfg.partners.get(id)?.postback;
+    if (!pb) return false;
+    if (pb.hmacSecret && signature !== undefined)
+      return safeEqual(signParams(pb.hmacSecret, raw), signature.toLowerCase());
+    const alias = pb.params.token;
+    const token = (alias !== undefined ? raw[alias] : undefined) ?? raw.token;
+    return pb.token !== undefined && token !== undefined && safeEqual(token, pb.token);
+  });
+  return matching.length === 1 ? matching[0] : undefined;
+}
 
 export async function identifyPartner(pc: PostbackContext, next: () => Promise<void>): Promise<void> {
   const { req, cfg } = pc;
@@ -19,7 +43,11 @@ export async function identifyPartner(pc: PostbackContext, next: () => Promise<v
     const { subid } = readParamsAnyPartner(raw, cfg);
     pc.log.leadId = subid;
     pc.lead = await findLead(subid);
-    const holderId = holderOf(pc.lead);
+    // A shared lead has a buyer per partner: the request's credentials say which one it is.
+    const signature = req.headers['x-signature'];
+    const holderId =
+      buyerByCredentials(pc.lead, raw, signature === undefined ? undefined : String(signature), cfg) ??
+      holderOf(pc.lead);
     pc.partner = holderId ? cfg.partners.get(holderId) : undefined;
     if (!pc.partner) throw new AppError('conflict', 'this lead has not been delivered to a partner yet');
     pc.log.partnerId = pc.partner.id;
