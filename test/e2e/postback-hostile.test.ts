@@ -10,9 +10,11 @@ import {
   pendingLead,
   send,
   signedQuery,
+  notificationsOf,
   waitForStatus,
   type RawRequest,
 } from '../support/postbacks';
+import { eventually } from '../support/stack';
 
 /** A partner that turns every lead down on delivery, so the lead moves on to the next one (waterfall). */
 const lead = { acme: '', signed: '', fenced: '', net: '', moved: '', acmeScrubbed: '', signedScrubbed: '' };
@@ -50,6 +52,8 @@ const { stack, refusing } = useStack({
     const scrub = async (leadId: string, request: RawRequest) => {
       expect((await send(stack.baseUrl, request)).status).toBe(200);
       await waitForStatus(leadId, 'rejected');
+      // The source hears of the rejection after the status is written: wait for it, or it lands mid-test.
+      await eventually(async () => (await notificationsOf(leadId, 'rejected')).length > 0 || undefined);
     };
     await Promise.all([
       scrub(lead.acmeScrubbed, {
