@@ -68,8 +68,12 @@ export class LeadService {
     const leadId = input.leadId ?? newLeadId();
     const workflowId = leadWorkflowId(leadId);
     const at = this.deps.now?.() ?? new Date();
-    const existing = await Lead.findById(leadId, REPEAT_FIELDS).lean();
-    if (existing) return this.repeat(existing, source, leadId);
+    // A source's own id may be a retry of a lead stored before. One generated here is new (128 random bits):
+    // no read; a clash, were there one, is still caught by the insert below.
+    if (input.leadId !== undefined) {
+      const existing = await Lead.findById(leadId, REPEAT_FIELDS).lean();
+      if (existing) return this.repeat(existing, source, leadId);
+    }
     const { leadId: _omit, ...fields } = input;
     const identity = await screenDuplicates(
       this.deps.config?.(),
@@ -98,12 +102,9 @@ export class LeadService {
       if (raced) return this.repeat(raced, source, leadId);
       throw new AppError('conflict', 'leadId is already used');
     }
-    await Promise.all([
-      recordReceived(leadId, source.id, at, identity.duplicateOf),
-      IntakeOutbox.create({ _id: leadId, createdAt: at }),
-    ]);
+    await recordReceived(leadId, source.id, at, identity.duplicateOf);
     this.deps.metrics.leadsReceived.inc({ source: source.id });
-    const queued = !(await this.startOrQueue(leadId, source.id));
+    const queued = !(await this.startOrQueue(leadId, source.id, at));
     this.deps.logger.info({ leadId, workflowId, sourceId: source.id, queued }, 'lead received');
     return { created: true, queued, leadId, workflowId, status: 'received' };
   }
@@ -125,25 +126,31 @@ export class LeadService {
       // count the lead nowhere (found by npm run chaos as a summary one lead short). Written once, as then.
       const at = existing.createdAt ?? new Date();
       await recordReceived(leadId, source.id, at, existing.duplicateOf ?? undefined);
-      await insertOnce(() => IntakeOutbox.create({ _id: leadId, createdAt: new Date() }));
-      queued = !(await this.startOrQueue(leadId, source.id));
+      queued = !(await this.startOrQueue(leadId, source.id, new Date()));
     }
     return { created: false, queued, leadId, workflowId, status: existing.status as CanonicalStatus };
   }
 
-  /** Starts the lead's workflow and clears its outbox entry; false when Temporal is down (the entry stays). */
-  private async startOrQueue(leadId: string, sourceId: string): Promise<boolean> {
+  /**
+   * Starts the lead's workflow; when Temporal does not answer, writes the lead's outbox entry instead and returns
+   * false. Either happens before the answer, so a lead answered 202 is started or queued, never lost (SPEC). The
+   * entry is written only on failure, as a postback's claim is (decision 0003): on the common path, no insert and
+   * delete of an entry nobody reads. A request that dies between storing the lead and either of them answers
+   * nothing: the source's retry finds the lead `received` and starts it (`repeat`).
+   */
+  private async startOrQueue(leadId: string, sourceId: string, at: Date): Promise<boolean> {
     try {
       await this.deps.temporal.startLead(leadId, sourceId);
-      await IntakeOutbox.deleteOne({ _id: leadId });
       return true;
     } catch (err) {
       this.deps.logger.warn(
         { err: String(err), leadId, workflowId: leadWorkflowId(leadId) },
         'Temporal unavailable; lead start queued',
       );
-      return false;
     }
+    // Already there: a retry queued it before. The database away too: no 202 (a 503), the source retries.
+    await insertOnce(() => IntakeOutbox.create({ _id: leadId, createdAt: at }));
+    return false;
   }
 
   async view(leadId: string, viewer: { admin?: boolean; source?: SourceConfig }): Promise<LeadView> {
