@@ -48,13 +48,17 @@ async function claimsById<T extends object>(ids: string[], projection: Record<st
   return found.filter((c): c is Awaited<T> & T => c !== null);
 }
 
-/** The status claimed for this lead by this partner under `txid`, if any (read by claim id: no scan). */
+/**
+ * The status claimed for this lead by this partner under `txid`, if any (read by claim id: no scan); `except`
+ * leaves one status's claim unread (the caller's own claim insert finds that one).
+ */
 export async function claimedTxid(
   leadId: string,
   partnerId: string,
   txid: string,
+  except?: PostbackStatus,
 ): Promise<PostbackStatus | undefined> {
-  const ids = POSTBACK_STATUSES.map((s) => claimId(leadId, partnerId, s));
+  const ids = POSTBACK_STATUSES.filter((s) => s !== except).map((s) => claimId(leadId, partnerId, s));
   const claims = await claimsById<Pick<Claim, 'signal'>>(ids, { 'signal.status': 1, 'signal.txid': 1 });
   return claims.find((c) => c.signal.txid === txid)?.signal.status;
 }
@@ -149,7 +153,10 @@ export class PostbackClaims {
       claimedAt: pc.receivedAt,
     };
     // The partner's transaction id names one event: seen with another status it is still that event (SPEC).
-    const sameTxid = params.txid !== undefined && (await claimedTxid(leadId, partner.id, params.txid));
+    // Seen with this status it is this claim's repeat, found by the claim itself (below) like any repeat: one
+    // read fewer per postback.
+    const sameTxid =
+      params.txid !== undefined && (await claimedTxid(leadId, partner.id, params.txid, status));
     if (sameTxid) return { ...duplicate, body: { ...duplicate.body, status: sameTxid } };
     let behindQueued = false;
     let waitsForLead = false;
