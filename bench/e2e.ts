@@ -10,7 +10,7 @@
 //          --postback-delay MS (partner's delay before posting back, default 20)
 //          --rate N (submit at most N leads/s: below saturation the latency is the path's, not a queue's)
 //          --no-server-limit (skip the server limit runs)
-//          --cpu-prof (profile the worker with node --cpu-prof and print where its CPU went).
+//          --cpu-prof (profile the worker and the gateway with node --cpu-prof and print where their CPU went).
 import path from 'node:path';
 import mongoose from 'mongoose';
 import { Pool } from 'undici';
@@ -75,10 +75,13 @@ async function main(): Promise<void> {
     });
     const workerStarted = performance.now();
     apps.push(worker);
+    const gatewayProfile = path.join(servers.dir, 'profile-gateway');
     const gateway = await bench.startApp('gateway', 'apps/gateway/main.ts', servers.dir, env, {
       http: true,
       port: gatewayPort,
+      nodeArgs: PROFILE ? ['--cpu-prof', '--cpu-prof-dir', gatewayProfile] : [],
     });
+    const gatewayStarted = performance.now();
     apps.push(gateway);
     await mongoose.connect(servers.mongoUri, { autoIndex: false });
     // Its worker bundles its workflow now, before anything is measured; it idles until the lead run is over.
@@ -296,6 +299,11 @@ async function main(): Promise<void> {
       bench.say('');
       bench.say(`worker CPU profile during the run (files in ${workerProfile}):`);
       for (const line of bench.summarizeCpuProfiles(workerProfile, skipMs)) bench.say(`  ${line}`);
+      await gateway.stop();
+      bench.say('');
+      bench.say(`gateway CPU profile during the run (files in ${gatewayProfile}):`);
+      for (const line of bench.summarizeCpuProfiles(gatewayProfile, started - gatewayStarted))
+        bench.say(`  ${line}`);
     }
   } finally {
     await run.stop();
