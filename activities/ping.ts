@@ -1,5 +1,6 @@
 // pingPartner: one ping of a ping-post auction. Sends the partner only the lead fields its `ping.fields` lists,
 // reads its bid exactly (integer cents and a currency), and stores the answer, whatever it was, in `bids`.
+import type { mongo } from 'mongoose';
 import { RE2JS } from 're2js';
 import type { PartnerConfig } from '../shared/config';
 import { Bid } from '../shared/bids';
@@ -7,6 +8,7 @@ import { readPath } from '../shared/lead-fields';
 import { insertOnce, Lead } from '../shared/models';
 import { toCents } from '../shared/money';
 import { bidMark, recordMarks } from '../shared/reports';
+import { insertNew } from '../shared/reports/events';
 import { flattenDeliveryBody } from './delivery';
 import type { ActivityDeps } from './deps';
 import type { PingResult } from './types';
@@ -14,6 +16,8 @@ import { leadWorkflowId } from '../shared/temporal';
 
 type PingConfig = NonNullable<PartnerConfig['ping']>;
 type Answer = Omit<PingResult, 'partnerId' | 'latencyMs' | 'at'>;
+/** A ping's answer as sent back to the workflow, with the HTTP status it came with (stored in `bids`). */
+export type SentPing = PingResult & { httpStatus?: number };
 
 /** The ping's body: the listed fields at their own paths (`geo.state` stays under `geo`), nothing else. */
 export function buildPingBody(ping: PingConfig, lead: Record<string, unknown>): Record<string, unknown> {
@@ -70,13 +74,16 @@ export function readPingAnswer(partner: PartnerConfig, ping: PingConfig, body: s
 }
 
 export function pingActivities({ config, http, now, logger }: ActivityDeps) {
+  const log = (leadId: string, result: PingResult, httpStatus?: number) =>
+    logger.info({ leadId, workflowId: leadWorkflowId(leadId), ...result, httpStatus }, 'ping');
+
   async function store(
     leadId: string,
     result: PingResult,
     httpStatus?: number,
     sourceId?: string,
   ): Promise<void> {
-    logger.info({ leadId, workflowId: leadWorkflowId(leadId), ...result, httpStatus }, 'ping');
+    log(leadId, result, httpStatus);
     // The report's copy first, as for status events (insertStatusEvent): a stop between leaves the copy.
     await recordMarks([bidMark({ leadId, sourceId, ...result, at: new Date(result.at) })]);
     await insertOnce(() =>
@@ -84,10 +91,67 @@ export function pingActivities({ config, http, now, logger }: ActivityDeps) {
     );
   }
 
+  /** Sends one ping and reads its answer; stores nothing. */
+  async function ping(
+    leadId: string,
+    partnerId: string,
+    timeoutMs: number,
+    lead: Record<string, unknown> | null,
+  ): Promise<SentPing> {
+    const at = now().toISOString();
+    const answered = (answer: Answer, latencyMs: number, httpStatus?: number): SentPing => ({
+      partnerId,
+      ...answer,
+      latencyMs,
+      at,
+      ...(httpStatus === undefined ? {} : { httpStatus }),
+    });
+    const partner = config().partners.get(partnerId);
+    if (!partner?.ping) return answered({ outcome: 'error', reason: 'partner has no ping configured' }, 0);
+    const ping = partner.ping;
+    if (!lead) return answered({ outcome: 'error', reason: 'lead not found' }, 0);
+    const fields = buildPingBody(ping, lead);
+    let url = ping.url;
+    let body: string | undefined;
+    const headers: Record<string, string> = { 'user-agent': 'leadrouter', ...ping.headers };
+    if (ping.method === 'GET') {
+      const u = new URL(ping.url);
+      for (const [k, v] of Object.entries(flattenDeliveryBody(fields, new Set()))) u.searchParams.set(k, v);
+      url = u.toString();
+    } else if (ping.format === 'form') {
+      body = new URLSearchParams(flattenDeliveryBody(fields, new Set())).toString();
+      headers['content-type'] = 'application/x-www-form-urlencoded';
+    } else {
+      body = JSON.stringify(fields);
+      headers['content-type'] = 'application/json';
+    }
+    const limit = Math.max(1, Math.min(ping.timeoutMs, timeoutMs));
+    const started = performance.now();
+    let res;
+    try {
+      res = await http({ method: ping.method, url, headers, body, timeoutMs: limit });
+    } catch (err) {
+      const latencyMs = Math.round(performance.now() - started);
+      const timedOut = latencyMs >= limit || /timeout/i.test(`${(err as Error).name} ${String(err)}`);
+      return timedOut
+        ? answered({ outcome: 'timeout', reason: `no answer within ${limit} ms` }, latencyMs)
+        : answered({ outcome: 'error', reason: `transport error: ${(err as Error).message}` }, latencyMs);
+    }
+    const latencyMs = Math.round(performance.now() - started);
+    // An answer after the deadline is not a bid, even if the transport let it through.
+    if (latencyMs > limit)
+      return answered({ outcome: 'timeout', reason: `answered after ${limit} ms` }, latencyMs, res.status);
+    if (res.status >= 400)
+      return answered({ outcome: 'refused', reason: `HTTP ${res.status}` }, latencyMs, res.status);
+    return answered(readPingAnswer(partner, ping, res.body), latencyMs, res.status);
+  }
+
   return {
     /**
      * One ping, one attempt (the workflow schedules it without retries): every outcome is a result, never a
      * throw, so the auction sees a refusal with its reason. `timeoutMs` is what is left of the auction.
+     * Runs recorded before pings were local activities (patch `local-pings`) schedule this one, a regular
+     * activity that stores its own answer.
      */
     async pingPartner({
       leadId,
@@ -98,52 +162,69 @@ export function pingActivities({ config, http, now, logger }: ActivityDeps) {
       partnerId: string;
       timeoutMs: number;
     }): Promise<PingResult> {
-      const at = now();
       const lead = await Lead.findById(leadId).lean();
-      const sourceId = lead?.sourceId ?? undefined;
-      const done = async (answer: Answer, latencyMs: number, httpStatus?: number) => {
-        const result: PingResult = { partnerId, ...answer, latencyMs, at: at.toISOString() };
-        await store(leadId, result, httpStatus, sourceId);
-        return result;
-      };
-      const partner = config().partners.get(partnerId);
-      if (!partner?.ping) return done({ outcome: 'error', reason: 'partner has no ping configured' }, 0);
-      const ping = partner.ping;
-      if (!lead) return done({ outcome: 'error', reason: 'lead not found' }, 0);
-      const fields = buildPingBody(ping, lead as Record<string, unknown>);
-      let url = ping.url;
-      let body: string | undefined;
-      const headers: Record<string, string> = { 'user-agent': 'leadrouter', ...ping.headers };
-      if (ping.method === 'GET') {
-        const u = new URL(ping.url);
-        for (const [k, v] of Object.entries(flattenDeliveryBody(fields, new Set()))) u.searchParams.set(k, v);
-        url = u.toString();
-      } else if (ping.format === 'form') {
-        body = new URLSearchParams(flattenDeliveryBody(fields, new Set())).toString();
-        headers['content-type'] = 'application/x-www-form-urlencoded';
-      } else {
-        body = JSON.stringify(fields);
-        headers['content-type'] = 'application/json';
-      }
-      const limit = Math.max(1, Math.min(ping.timeoutMs, timeoutMs));
-      const started = performance.now();
-      let res;
-      try {
-        res = await http({ method: ping.method, url, headers, body, timeoutMs: limit });
-      } catch (err) {
-        const latencyMs = Math.round(performance.now() - started);
-        const timedOut = latencyMs >= limit || /timeout/i.test(`${(err as Error).name} ${String(err)}`);
-        return timedOut
-          ? done({ outcome: 'timeout', reason: `no answer within ${limit} ms` }, latencyMs)
-          : done({ outcome: 'error', reason: `transport error: ${(err as Error).message}` }, latencyMs);
-      }
-      const latencyMs = Math.round(performance.now() - started);
-      // An answer after the deadline is not a bid, even if the transport let it through.
-      if (latencyMs > limit)
-        return done({ outcome: 'timeout', reason: `answered after ${limit} ms` }, latencyMs, res.status);
-      if (res.status >= 400)
-        return done({ outcome: 'refused', reason: `HTTP ${res.status}` }, latencyMs, res.status);
-      return done(readPingAnswer(partner, ping, res.body), latencyMs, res.status);
+      const { httpStatus, ...result } = await ping(leadId, partnerId, timeoutMs, lead);
+      await store(leadId, result, httpStatus, lead?.sourceId ?? undefined);
+      return result;
+    },
+
+    /**
+     * Claims the lead's pings before the first is sent (decision 0018). A workflow task lost after its local
+     * pings (its worker killed) is retried and runs them again: the retry finds the claim taken and pings no
+     * one. A claim whose answer was lost to a database error counts as taken too: never two pings.
+     */
+    async claimPings({ leadId }: { leadId: string }): Promise<{ claimed: boolean }> {
+      const res = await Lead.updateOne(
+        { _id: leadId, pingedAt: { $exists: false } },
+        { $set: { pingedAt: now() } },
+        { timestamps: false },
+      );
+      return { claimed: res.modifiedCount === 1 };
+    },
+
+    /**
+     * One ping as a local activity, one attempt: sends it and returns the answer, with no write (the
+     * auction's answers are stored together by recordPings). `timeoutMs` is what is left of the auction.
+     */
+    async sendPing({
+      leadId,
+      partnerId,
+      timeoutMs,
+    }: {
+      leadId: string;
+      partnerId: string;
+      timeoutMs: number;
+    }): Promise<SentPing> {
+      const lead = await Lead.findById(leadId).lean();
+      const sent = await ping(leadId, partnerId, timeoutMs, lead);
+      const { httpStatus, ...result } = sent;
+      log(leadId, result, httpStatus);
+      return sent;
+    },
+
+    /** Stores an auction's answers, each in `bids` and its report mark: one insert of each for all. */
+    async recordPings({
+      leadId,
+      sourceId,
+      pings,
+    }: {
+      leadId: string;
+      sourceId?: string;
+      pings: SentPing[];
+    }): Promise<void> {
+      // The report's copies first, as for status events (insertStatusEvent): a stop between leaves them.
+      await recordMarks(pings.map((p) => bidMark({ leadId, sourceId, ...p, at: new Date(p.at) })));
+      const bids = Bid.collection as unknown as mongo.Collection<{ _id: string }>;
+      await insertNew(
+        bids,
+        pings.map((p) => ({
+          _id: `${leadId}:${p.partnerId}`,
+          leadId,
+          ...p,
+          at: new Date(p.at),
+          ...(sourceId ? { sourceId } : {}),
+        })),
+      );
     },
   };
 }

@@ -43,6 +43,7 @@ import {
   deliverySteps,
   durableMongoSteps,
   loadThenRecord,
+  localPingSteps,
   mongoSteps,
   notifySteps,
   pingSteps,
@@ -439,21 +440,54 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
     return tried;
   }
 
+  /**
+   * The pings as local activities (decision 0018): sent from the workflow task, with no round trip through the
+   * server, after a claim that keeps a lost task's retry from pinging anyone again; the answers stored at once.
+   */
+  async function pingLocally(
+    bidders: RouteCandidate[],
+    timeoutMs: number,
+    failed: (partnerId: string, reason: string) => PingResult,
+  ): Promise<PingResult[]> {
+    const { claimed } = await mongoSteps.claimPings({ leadId });
+    const pings = localPingSteps(timeoutMs);
+    const sent = claimed
+      ? await Promise.all(
+          bidders.map(({ partnerId }) =>
+            pings.sendPing({ leadId, partnerId, timeoutMs }).catch((err: unknown) => {
+              if (!(err instanceof ActivityFailure)) throw err;
+              return failed(partnerId, `ping failed: ${err.message}`);
+            }),
+          ),
+        )
+      : bidders.map(({ partnerId }) =>
+          failed(partnerId, 'not pinged again: a lost workflow task had pinged it (worker stopped)'),
+        );
+    await mongoSteps.recordPings({ leadId, sourceId: lead.sourceId, pings: sent });
+    return sent;
+  }
+
   /** Pings every bidder at once; the answers ranked (docs/routing.md "Auctions"). */
   async function runAuction(bidders: RouteCandidate[], rules: AuctionRules): Promise<AuctionVerdict> {
     const pingedAt = Date.now();
     const at = new Date(pingedAt).toISOString();
+    const failed = (partnerId: string, reason: string): PingResult => {
+      return { partnerId, outcome: 'error', reason, latencyMs: 0, at };
+    };
     const pings = pingSteps(rules.timeoutMs);
-    const results = await Promise.all(
-      bidders.map(({ partnerId }) =>
-        pings
-          .pingPartner({ leadId, partnerId, timeoutMs: rules.timeoutMs })
-          .catch((err: unknown): PingResult => {
-            if (!(err instanceof ActivityFailure)) throw err;
-            return { partnerId, outcome: 'error', reason: `ping failed: ${err.message}`, latencyMs: 0, at };
-          }),
-      ),
-    );
+    // Runs that pinged by regular activities before keep doing so (decision 0009).
+    const results = patched('local-pings')
+      ? await pingLocally(bidders, rules.timeoutMs, failed)
+      : await Promise.all(
+          bidders.map(({ partnerId }) =>
+            pings
+              .pingPartner({ leadId, partnerId, timeoutMs: rules.timeoutMs })
+              .catch((err: unknown): PingResult => {
+                if (!(err instanceof ActivityFailure)) throw err;
+                return failed(partnerId, `ping failed: ${err.message}`);
+              }),
+          ),
+        );
     const verdict = rankBids(results, bidders, { ...rules, pingedAt }, Math.random);
     view.auction = {
       bids: results.map(({ partnerId, outcome, bidCents, currency, reason }) => ({

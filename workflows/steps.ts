@@ -77,3 +77,14 @@ export function pingSteps(auctionTimeoutMs: number) {
     retry: { maximumAttempts: 1 },
   });
 }
+
+/**
+ * Pings of an auction as local activities (patch `local-pings`, decision 0018): sent from the workflow task that
+ * runs the auction, with no round trip through the server; one attempt each, bounded as `pingSteps`.
+ */
+export function localPingSteps(auctionTimeoutMs: number) {
+  return proxyLocalActivities<Activities>({
+    startToCloseTimeout: auctionTimeoutMs + 5000,
+    retry: { maximumAttempts: 1 },
+  });
+}

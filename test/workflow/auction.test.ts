@@ -174,6 +174,30 @@ test('every bidder refuses the post and there is no waterfall: failed, saying wh
   expect(failed?.reason).toContain('c: not interested');
 });
 
+test('a lost workflow task had pinged the bidders (worker killed): its retry pings no one again, the waterfall takes the lead', async () => {
+  h.useConfig([
+    { id: 'a', ping: true },
+    { id: 'b', ping: true },
+    { id: 'c', routing: { priority: 1 } },
+  ]);
+  bidders({ a: { bid: '9.00' }, b: { bid: '7.00' } });
+  const pings = [h.sims.a.pings.length, h.sims.b.pings.length];
+  // The claim the lost task took before its pings, on the lead its retry reads.
+  const { leadId, view } = await h.runLead({ ...LEAD, pingedAt: new Date() });
+
+  expect([h.sims.a.pings.length, h.sims.b.pings.length]).toEqual(pings);
+  expect(view).toMatchObject({ status: 'accepted', partnerId: 'c', partnersTried: ['c'] });
+  expect(view.auction?.bids.map((b) => [b.partnerId, b.outcome])).toEqual([
+    ['a', 'error'],
+    ['b', 'error'],
+  ]);
+  expect(postsTo('a', leadId)).toHaveLength(0);
+  expect(await storedBids(leadId)).toEqual([
+    { partnerId: 'a', outcome: 'error' },
+    { partnerId: 'b', outcome: 'error' },
+  ]);
+});
+
 test('caps count posts, not pings: a capped bidder is still pinged, and the post goes to the next bid', async () => {
   h.useConfig([
     { id: 'a', ping: true, routing: { dailyCap: 1 } },

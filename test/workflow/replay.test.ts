@@ -268,6 +268,16 @@ const SCENARIOS: Record<string, Scenario> = {
       h.bravo.setPingBehavior(() => ({ bid: null }));
     }
   },
+  /** inbound-ping with the pings as local activities (patch `local-pings`): markers in one task, no activities. */
+  async 'inbound-ping-local-pings'(h) {
+    const { 'inbound-ping': run } = await (SCENARIOS['inbound-ping'] as Scenario)(h);
+    return { 'inbound-ping-local-pings': run as Run };
+  },
+  /** auction-won with the pings as local activities (patch `local-pings`). */
+  async 'auction-won-local-pings'(h) {
+    const { 'auction-won': run } = await (SCENARIOS['auction-won'] as Scenario)(h);
+    return { 'auction-won-local-pings': run as Run };
+  },
   /** The source is down past the notification's max duration, then an operator replays it (a new run). */
   async 'notification-exhausted'(h) {
     h.useConfig((e) =>
@@ -333,6 +343,17 @@ const SHAPES: Record<string, { status: string; regular: string[]; patches?: stri
     status: 'accepted',
     regular: ['pingPartner', 'pingPartner', 'deliverLead', 'deliverLead', 'notifySource'],
     patches: ['auction-multisell', 'winning-bid-search-attribute'],
+  },
+  // Recorded after the pings became local activities (decision 0018): each ping a marker, not an activity.
+  'inbound-ping-local-pings': {
+    status: 'accepted',
+    regular: ['deliverLead', 'notifySource'],
+    patches: ['inbound-ping', 'local-pings', 'winning-bid-search-attribute'],
+  },
+  'auction-won-local-pings': {
+    status: 'accepted',
+    regular: ['deliverLead', 'notifySource'],
+    patches: ['local-pings', 'winning-bid-search-attribute'],
   },
 };
 
@@ -439,4 +460,23 @@ test('every committed history has the current shape: its patch markers only, its
   expect(localActivity('loadLead')).toBeGreaterThan(-1);
   expect(timerFired).toBeGreaterThan(localActivity('loadLead'));
   expect(localActivity('recordStatus')).toBeGreaterThan(timerFired);
+});
+
+test('an inbound ping with local pings answers from its first workflow task: the pings are markers, claimed first and stored together', () => {
+  const events = committedHistory('inbound-ping-local-pings').events ?? [];
+  const localActivities = events.flatMap((e) => {
+    const data = e.markerRecordedEventAttributes?.details?.data?.payloads?.[0]?.data;
+    const type = data && /"activity_type":"(\w+)"/.exec(Buffer.from(data).toString('utf8'))?.[1];
+    return type ? [type] : [];
+  });
+  const pingSteps = ['claimPings', 'sendPing', 'recordPings'];
+  expect(localActivities.filter((t) => pingSteps.includes(t))).toEqual([
+    'claimPings',
+    'sendPing',
+    'sendPing',
+    'recordPings',
+  ]);
+  const answered = events.findIndex((e) => e.workflowExecutionUpdateCompletedEventAttributes);
+  expect(answered).toBeGreaterThan(-1);
+  expect(events.slice(0, answered).filter((e) => e.workflowTaskCompletedEventAttributes)).toHaveLength(1);
 });
