@@ -6,6 +6,8 @@
 // p99 under 1.5 x the deadline at 20 auctions/s. The pinged leads are not posted (their bids outlive the run).
 // Options: --rate N (auctions/s, default 20) --seconds N (default 30) --buyer-latency MS (default 50)
 //          --deadline MS (routing.auction.timeoutMs, default 1000: the config's default)
+//          --cpu-prof (profile the worker with node --cpu-prof and print where its CPU went)
+import path from 'node:path';
 import mongoose from 'mongoose';
 import { Pool } from 'undici';
 import { startPartnerSimulator, type PartnerSimulator } from '../scripts/simulators';
@@ -20,6 +22,7 @@ import {
   SOURCE_KEY,
   startApp,
   startBenchServers,
+  summarizeCpuProfiles,
   type App,
 } from './lib/ingest-stack';
 import { findPids } from './lib/processes';
@@ -32,6 +35,7 @@ const BUYER_LATENCY = arg('buyer-latency', 50);
 const DEADLINE = arg('deadline', 1000);
 const BUYERS = 5;
 const TARGET = 1.5;
+const PROFILE = process.argv.includes('--cpu-prof');
 
 /** Five buyers, each pinged with two fields; buyer i bids (5 + i).00, so every auction is won at 10.00. */
 function pingConfig(buyers: PartnerSimulator[]): unknown {
@@ -92,7 +96,11 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void stopAll().then(() => process.exit(130)));
   try {
     const env = appEnv(servers, 'bench-ping', pingConfig(buyers), 'warn');
-    const worker = await startApp('worker', 'apps/worker/main.ts', servers.dir, env);
+    const workerProfile = path.join(servers.dir, 'profile-worker');
+    const worker = await startApp('worker', 'apps/worker/main.ts', servers.dir, env, {
+      nodeArgs: PROFILE ? ['--cpu-prof', '--cpu-prof-dir', workerProfile] : [],
+    });
+    const workerStarted = performance.now();
     apps.push(worker);
     const gateway = await startApp('gateway', 'apps/gateway/main.ts', servers.dir, env, { http: true });
     apps.push(gateway);
@@ -183,6 +191,14 @@ async function main(): Promise<void> {
     );
     say(`p99 / deadline: ${fmt(ratio, 3)} (target < ${TARGET}): ${met ? 'met' : 'MISSED'}`);
     process.exitCode = met ? 0 : 1;
+    if (PROFILE) {
+      // The profile is written when the worker exits; the samples before the measured run are left out.
+      const skipMs = started - workerStarted;
+      await worker.stop();
+      say('');
+      say(`worker CPU profile during the run (files in ${workerProfile}):`);
+      for (const line of summarizeCpuProfiles(workerProfile, skipMs)) say(`  ${line}`);
+    }
   } finally {
     await stopAll();
   }
