@@ -1,39 +1,63 @@
 // Lead state in MongoDB: the snapshot a workflow starts from, and each status it records.
 import { ApplicationFailure } from '@temporalio/activity';
-import { Lead } from '../shared/models';
+import { Lead, type LeadDoc } from '../shared/models';
 import { insertStatusEvent } from '../shared/reports';
 import { isTerminal, type CanonicalStatus } from '../shared/statuses';
 import type { ActivityDeps } from './deps';
-import type { LeadSnapshot, RecordStatusInput } from './types';
+import { routePlanner } from './routing';
+import type { LeadSnapshot, RecordStatusInput, StartedLead } from './types';
 import { leadWorkflowId } from '../shared/temporal';
 
-export function leadActivities({ config, logger, metrics, now }: ActivityDeps) {
+export function leadActivities(deps: ActivityDeps) {
+  const { config, logger, metrics, now } = deps;
+  const planFor = routePlanner(deps);
+
+  /** What a run starts from, read from the lead's document. */
+  function snapshot(leadId: string, lead: LeadDoc): LeadSnapshot {
+    const cfg = config();
+    const source = cfg.sources.get(lead.sourceId);
+    const partner = lead.partnerId ? cfg.partners.get(lead.partnerId) : undefined;
+    const policy = source?.notify;
+    return {
+      leadId,
+      sourceId: lead.sourceId,
+      status: lead.status as CanonicalStatus,
+      partnerId: lead.partnerId ?? undefined,
+      payoutCents: lead.payoutCents ?? undefined,
+      currency: lead.currency ?? partner?.currency ?? undefined,
+      expiresAt: lead.expiresAt?.toISOString(),
+      seq: lead.seq ?? 0,
+      notifyOn: source?.postbackUrl ? (source.notifyOn as CanonicalStatus[]) : [],
+      notifyPolicy: {
+        initialIntervalMs: policy?.initialInterval ?? 1000,
+        maxIntervalMs: policy?.maxInterval ?? 600_000,
+        maxDurationMs: policy?.maxDuration ?? 86_400_000,
+      },
+      partnerPayoutCents: partner?.payoutCents,
+      ...(lead.buyers ? { buyers: lead.buyers as LeadSnapshot['buyers'] } : {}),
+    };
+  }
+
+  async function read(leadId: string): Promise<LeadDoc & { _id: string }> {
+    const lead = await Lead.findById(leadId).lean();
+    if (!lead) throw ApplicationFailure.nonRetryable(`lead ${leadId} not found`, 'UnknownLead');
+    return lead as LeadDoc & { _id: string };
+  }
+
   return {
     async loadLead(leadId: string): Promise<LeadSnapshot> {
-      const lead = await Lead.findById(leadId).lean();
-      if (!lead) throw ApplicationFailure.nonRetryable(`lead ${leadId} not found`, 'UnknownLead');
-      const cfg = config();
-      const source = cfg.sources.get(lead.sourceId);
-      const partner = lead.partnerId ? cfg.partners.get(lead.partnerId) : undefined;
-      const policy = source?.notify;
-      return {
-        leadId,
-        sourceId: lead.sourceId,
-        status: lead.status as CanonicalStatus,
-        partnerId: lead.partnerId ?? undefined,
-        payoutCents: lead.payoutCents ?? undefined,
-        currency: lead.currency ?? partner?.currency ?? undefined,
-        expiresAt: lead.expiresAt?.toISOString(),
-        seq: lead.seq ?? 0,
-        notifyOn: source?.postbackUrl ? (source.notifyOn as CanonicalStatus[]) : [],
-        notifyPolicy: {
-          initialIntervalMs: policy?.initialInterval ?? 1000,
-          maxIntervalMs: policy?.maxInterval ?? 600_000,
-          maxDurationMs: policy?.maxDuration ?? 86_400_000,
-        },
-        partnerPayoutCents: partner?.payoutCents,
-        ...(lead.buyers ? { buyers: lead.buyers as LeadSnapshot['buyers'] } : {}),
-      };
+      return snapshot(leadId, await read(leadId));
+    },
+
+    /**
+     * A run's first step: the lead's snapshot, and for a lead still to be routed (`plan`, status `received`,
+     * not a shared lead) its route plan, from one read of the lead (loadLead and planRoute in one).
+     */
+    async startLead({ leadId, plan }: { leadId: string; plan: boolean }): Promise<StartedLead> {
+      const lead = await read(leadId);
+      const started = snapshot(leadId, lead);
+      if (!plan || started.status !== 'received' || started.buyers) return { lead: started };
+      return { lead: started, plan: await planFor(leadId, lead) };
     },
 
     /**
@@ -58,13 +82,12 @@ export function leadActivities({ config, logger, metrics, now }: ActivityDeps) {
       if (isTerminal(status)) set.finalAt = at;
       const update = Object.keys(unset).length ? { $set: set, $unset: unset } : { $set: set };
       // The event first, then the lead: whoever sees the lead at a status also finds that status in its history.
-      const lead = await Lead.findById(leadId, {
-        sourceId: 1,
-        seq: 1,
-        status: 1,
-        offeredTo: 1,
-        offeredAt: 1,
-      }).lean();
+      const lead = await Lead.collection.findOne<
+        Pick<LeadDoc, 'sourceId' | 'seq' | 'status' | 'offeredTo' | 'offeredAt'>
+      >(
+        { _id: leadId as never },
+        { projection: { sourceId: 1, seq: 1, status: 1, offeredTo: 1, offeredAt: 1 } },
+      );
       // The partner's deciding postback (its first verdict) on the lead it was handed: how long it took.
       const handedDecisionMs =
         input.postbackId &&
@@ -96,7 +119,7 @@ export function leadActivities({ config, logger, metrics, now }: ActivityDeps) {
       );
       // Compared here, then written by _id alone: FerretDB pushes down only a lone _id, so `{ _id, seq: { $lt } }`
       // scanned every lead once per status (quadratic, found by bench:scale). The lead has one writer, its workflow.
-      if (lead && (lead.seq ?? 0) < seq) await Lead.updateOne({ _id: leadId }, update, { timestamps: false });
+      if (lead && (lead.seq ?? 0) < seq) await Lead.collection.updateOne({ _id: leadId as never }, update);
       if (!fresh) return;
       if (isTerminal(status)) metrics?.leadsFinal.inc({ status, partner: input.partnerId ?? 'none' });
       // The partner's verdict by postback on the lead it was handed: how long it took to answer.

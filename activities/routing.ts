@@ -110,59 +110,71 @@ async function takeSlot(
   }
 }
 
-export function routingActivities({ config, now, logger }: ActivityDeps) {
+/** Plans a lead's route from its document (null: not found, no candidate); the workflow orders the candidates. */
+export function routePlanner({ config, now, logger }: Pick<ActivityDeps, 'config' | 'now' | 'logger'>) {
+  return async function planFor(
+    leadId: string,
+    lead: (LeadDoc & { _id: string }) | null,
+  ): Promise<RoutePlan> {
+    const cfg = config();
+    const at = now();
+    const plan: RoutePlan = {
+      candidates: [],
+      skipped: [],
+      maxPartners: cfg.config.settings.maxPartnersPerLead,
+    };
+    const personSkip = await personScreen(lead, at);
+    for (const p of cfg.config.partners) {
+      let reason: string | undefined;
+      if (p.paused) reason = 'paused';
+      else if (p.routing.weight === 0) reason = 'weight 0';
+      else if (!withinActiveHours(p.routing.activeHours, at)) reason = 'outside active hours';
+      else {
+        const failed = lead ? failedFilter(p, lead) : 'lead not found';
+        if (failed) reason = `filter ${failed}`;
+      }
+      reason ??= await personSkip(p);
+      if (reason) {
+        plan.skipped.push({ partnerId: p.id, reason });
+        continue;
+      }
+      plan.candidates.push({
+        partnerId: p.id,
+        priority: p.routing.priority,
+        weight: p.routing.weight,
+        deliveryTimeoutMs: p.delivery.timeoutMs,
+        deliveryMaxAttempts: p.delivery.maxAttempts,
+        postbackTimeoutMs: p.postback.timeout,
+        allowResale: p.postback.allowResale,
+        payoutCents: p.payoutCents,
+        currency: p.currency,
+        ...(p.ping ? { ping: { bidValidityMs: p.ping.bidValidityMs } } : {}),
+        ...(capPeriods(p, at).length ? { capped: true } : {}),
+      });
+    }
+    if (plan.candidates.some((c) => c.ping)) {
+      const { timeoutMs, floorCents, currency, winners } = cfg.config.routing.auction;
+      plan.auction = { timeoutMs, floorCents, currency, ...(winners > 1 ? { winners } : {}) };
+    }
+    logger.debug(
+      {
+        leadId,
+        workflowId: leadWorkflowId(leadId),
+        candidates: plan.candidates.map((c) => c.partnerId),
+        skipped: plan.skipped,
+      },
+      'route planned',
+    );
+    return plan;
+  };
+}
+
+export function routingActivities(deps: ActivityDeps) {
+  const { config, now } = deps;
+  const planFor = routePlanner(deps);
   return {
     async planRoute(leadId: string): Promise<RoutePlan> {
-      const cfg = config();
-      const lead = await Lead.findById(leadId).lean();
-      const at = now();
-      const plan: RoutePlan = {
-        candidates: [],
-        skipped: [],
-        maxPartners: cfg.config.settings.maxPartnersPerLead,
-      };
-      const personSkip = await personScreen(lead, at);
-      for (const p of cfg.config.partners) {
-        let reason: string | undefined;
-        if (p.paused) reason = 'paused';
-        else if (p.routing.weight === 0) reason = 'weight 0';
-        else if (!withinActiveHours(p.routing.activeHours, at)) reason = 'outside active hours';
-        else {
-          const failed = lead ? failedFilter(p, lead) : 'lead not found';
-          if (failed) reason = `filter ${failed}`;
-        }
-        reason ??= await personSkip(p);
-        if (reason) {
-          plan.skipped.push({ partnerId: p.id, reason });
-          continue;
-        }
-        plan.candidates.push({
-          partnerId: p.id,
-          priority: p.routing.priority,
-          weight: p.routing.weight,
-          deliveryTimeoutMs: p.delivery.timeoutMs,
-          deliveryMaxAttempts: p.delivery.maxAttempts,
-          postbackTimeoutMs: p.postback.timeout,
-          allowResale: p.postback.allowResale,
-          payoutCents: p.payoutCents,
-          currency: p.currency,
-          ...(p.ping ? { ping: { bidValidityMs: p.ping.bidValidityMs } } : {}),
-        });
-      }
-      if (plan.candidates.some((c) => c.ping)) {
-        const { timeoutMs, floorCents, currency, winners } = cfg.config.routing.auction;
-        plan.auction = { timeoutMs, floorCents, currency, ...(winners > 1 ? { winners } : {}) };
-      }
-      logger.debug(
-        {
-          leadId,
-          workflowId: leadWorkflowId(leadId),
-          candidates: plan.candidates.map((c) => c.partnerId),
-          skipped: plan.skipped,
-        },
-        'route planned',
-      );
-      return plan;
+      return planFor(leadId, (await Lead.findById(leadId).lean()) as (LeadDoc & { _id: string }) | null);
     },
 
     async reserveCap({ partnerId, leadId }: { partnerId: string; leadId: string }): Promise<CapReservation> {

@@ -34,6 +34,8 @@ export interface RouteCandidate {
   currency: string;
   /** Set for a ping-post partner: it bids in the auction and is posted to only if its bid wins. */
   ping?: { bidValidityMs: number };
+  /** Set when the partner has a daily or hourly cap: a post to it takes a cap slot first. */
+  capped?: true;
 }
 
 /** The auction's rules for this lead (ping-post partners among the candidates). */
@@ -55,6 +57,12 @@ export interface SharedBuyer {
   expiresAt?: string;
   /** When its post was sent (ISO, the run's clock): its deciding postback's latency runs from then. */
   offeredAt?: string;
+}
+
+/** A run's first step: its lead, and the route plan of a lead still to be routed. */
+export interface StartedLead {
+  lead: LeadSnapshot;
+  plan?: RoutePlan;
 }
 
 export interface RoutePlan {

@@ -13,6 +13,7 @@ import {
 } from '@temporalio/workflow';
 import type {
   AuctionRules,
+  CapReservation,
   DeliveryResult,
   PingResult,
   RecordStatusInput,
@@ -45,6 +46,7 @@ import {
   loadThenRecord,
   localPingSteps,
   mongoSteps,
+  startThenRecord,
   notifySteps,
   pingSteps,
 } from './steps';
@@ -106,7 +108,11 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
     );
   }
 
-  const lead = await loadThenRecord(leadId);
+  // Runs from this release on read the lead and plan its route in one step, and take cap slots only from a
+  // capped partner (decision 0019); runs recorded before replay their loadLead, planRoute and reserveCap.
+  const lean = patched('lean-start');
+  const started = lean ? await startThenRecord(leadId, !ping) : { lead: await loadThenRecord(leadId) };
+  const { lead } = started;
   const view: LeadWorkflowView = {
     leadId,
     sourceId: lead.sourceId,
@@ -126,6 +132,15 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
   const notifier = notifySteps(lead);
   // A shared lead's buyers (multisell), best bid first: each decides for itself (decision 0017).
   let shared: Map<string, SharedBuyer> | undefined;
+
+  /** Caps count posts: the cap slots a post to this partner takes (an uncapped partner's, none). */
+  function takeCap(c: RouteCandidate): Promise<CapReservation> {
+    if (lean && !c.capped) return Promise.resolve({ ok: true, slots: [] });
+    return mongoSteps.reserveCap({ partnerId: c.partnerId, leadId });
+  }
+  async function releaseCap(cap: CapReservation): Promise<void> {
+    if (!lean || cap.slots.length) await mongoSteps.releaseCap({ slots: cap.slots });
+  }
 
   function publish(): void {
     const winner = view.auction?.winner;
@@ -398,7 +413,7 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
         continue;
       }
       // Caps count posts: each buyer's post takes its own slot.
-      const cap = await mongoSteps.reserveCap({ partnerId: c.partnerId, leadId });
+      const cap = await takeCap(c);
       if (!cap.ok) {
         passed.push(`${c.partnerId}: ${cap.reason ?? 'cap reached'}`);
         continue;
@@ -414,7 +429,7 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
       }
       if (!result || result.outcome === 'rejected') {
         passed.push(`${c.partnerId}: ${result ? (result.reason ?? 'rejected') : 'delivery failed'}`);
-        await mongoSteps.releaseCap({ slots: cap.slots });
+        await releaseCap(cap);
         continue;
       }
       const won = { partnerId: c.partnerId, bidCents: bid.bidCents, currency: bid.currency };
@@ -504,8 +519,11 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
    * Offers the lead partner by partner: auction bids best first, then the waterfall; `failed` when none takes it.
    * A pinged lead comes with its plan and auction already run: it is posted without a second ping.
    */
-  async function route(pinged?: { plan: RoutePlan; auction: AuctionVerdict }): Promise<void> {
-    const plan = pinged?.plan ?? (await mongoSteps.planRoute(leadId));
+  async function route(
+    pinged?: { plan: RoutePlan; auction: AuctionVerdict },
+    planned?: RoutePlan,
+  ): Promise<void> {
+    const plan = pinged?.plan ?? planned ?? (await mongoSteps.planRoute(leadId));
     const bidders = plan.auction ? plan.candidates.filter((c) => c.ping) : [];
     let offers: { c: RouteCandidate; bid?: RankedBid }[];
     let auction = pinged?.auction;
@@ -547,7 +565,7 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
         continue;
       }
       // Caps count posts, not pings.
-      const cap = await mongoSteps.reserveCap({ partnerId: c.partnerId, leadId });
+      const cap = await takeCap(c);
       if (!cap.ok) {
         passed.push(`${c.partnerId}: ${cap.reason ?? 'cap reached'}`);
         continue;
@@ -567,7 +585,7 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
       }
       if (!result || result.outcome === 'rejected') {
         passed.push(`${c.partnerId}: ${result ? (result.reason ?? 'rejected') : 'delivery failed'}`);
-        await mongoSteps.releaseCap({ slots: cap.slots });
+        await releaseCap(cap);
         continue;
       }
       if (bid && view.auction) {
@@ -598,7 +616,7 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
       );
       if (verdict === 'decided') return;
       passed.push(`${c.partnerId}: rejected by postback`);
-      await mongoSteps.releaseCap({ slots: cap.slots });
+      await releaseCap(cap);
     }
     await setStatus('failed', { reason: failedReason(plan.candidates.length, auction, passed) });
   }
@@ -678,7 +696,7 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
     await sellPinged();
   } else if (lead.status === 'received') {
     publish();
-    await route();
+    await route(undefined, started.plan);
   } else if (lead.status === 'pending' && lead.partnerId) {
     // A new run for a lead whose earlier run was ended by hand: keep waiting until its deadline.
     const deadline = lead.expiresAt ? Date.parse(lead.expiresAt) : Date.now();

@@ -2,7 +2,7 @@
 // Workflow code: it imports only the SDK and the activities' types.
 import { proxyActivities, proxyLocalActivities, sleep, type ActivityOptions } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
-import type { LeadSnapshot, RouteCandidate } from '../activities/types';
+import type { LeadSnapshot, RouteCandidate, StartedLead } from '../activities/types';
 
 type Activities = ReturnType<typeof createActivities>;
 
@@ -39,6 +39,13 @@ export async function loadThenRecord(leadId: string): Promise<LeadSnapshot> {
   const lead = await mongoSteps.loadLead(leadId);
   if (lead.status !== 'received') await sleep(1);
   return lead;
+}
+
+/** loadThenRecord's reading for runs that plan their route in the same step (startLead, decision 0019). */
+export async function startThenRecord(leadId: string, plan: boolean): Promise<StartedLead> {
+  const started = await mongoSteps.startLead({ leadId, plan });
+  if (started.lead.status !== 'received') await sleep(1);
+  return started;
 }
 
 /** Delivery to one partner: its own timeout, and as many attempts as its config allows. */

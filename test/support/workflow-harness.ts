@@ -91,6 +91,8 @@ export interface LeadConfigOptions {
   auction?: boolean;
   /** Multisell: how many buyers share an auctioned lead (routing.auction.winners). */
   winners?: number;
+  /** acme has a daily cap: a post to it takes a cap slot. */
+  acmeDailyCap?: number;
 }
 
 /** The source's postback URL carries every macro, so tests see exactly what was filled in. */
@@ -109,7 +111,7 @@ export function leadTestConfig(e: Endpoints, opts: LeadConfigOptions = {}) {
     },
     ...(opts.synchronousAnswers ? { response: { statusPath: 'status' } } : {}),
     ...(opts.auction ? { ping: simulatorPing(url) } : {}),
-    routing: { priority },
+    routing: { priority, ...(id === 'acme' && opts.acmeDailyCap ? { dailyCap: opts.acmeDailyCap } : {}) },
     payout: 12.5,
   });
   return {

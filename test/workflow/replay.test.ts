@@ -278,6 +278,34 @@ const SCENARIOS: Record<string, Scenario> = {
     const { 'auction-won': run } = await (SCENARIOS['auction-won'] as Scenario)(h);
     return { 'auction-won-local-pings': run as Run };
   },
+  /**
+   * Read and planned in one step (lean-start): acme, capped, refuses the post (4xx) and its cap slot is given
+   * back; bravo, uncapped, takes the lead without a cap step and accepts by postback.
+   */
+  async 'lean-start-waterfall'(h) {
+    h.useConfig((e) => leadTestConfig(e, { withBravo: true, acmeDailyCap: 1000 }));
+    h.acme.setBehavior(() => ({ httpStatus: 422 }));
+    try {
+      const { leadId, handle } = await h.submitLead({ clickId: 'clk-lean-waterfall' });
+      await h.waitForStatus(leadId, 'pending');
+      await handle.signal(postbackSignal, postbackFor(leadId, 'accepted', { partnerId: 'bravo' }));
+      await handle.result();
+      return { 'lean-start-waterfall': firstRun(h, handle) };
+    } finally {
+      h.useConfig((e) => leadTestConfig(e));
+      h.acme.setBehavior(() => ({}));
+    }
+  },
+  /** lean-start's later run: a chargeback after the accepted run completed reads the lead, then waits a timer. */
+  async 'lean-start-returned'(h) {
+    const { leadId, handle } = await h.submitLead({ clickId: 'clk-lean-returned' });
+    await h.waitForStatus(leadId, 'pending');
+    await handle.signal(postbackSignal, postbackFor(leadId, 'accepted', { payoutCents: 3000 }));
+    await handle.result();
+    const late = await h.signalWithStart(leadId, { postback: postbackFor(leadId, 'returned') });
+    await late.handle.result();
+    return { 'lean-start-accepted': firstRun(h, handle), 'lean-start-returned': late.handle };
+  },
   /** The source is down past the notification's max duration, then an operator replays it (a new run). */
   async 'notification-exhausted'(h) {
     h.useConfig((e) =>
@@ -355,6 +383,18 @@ const SHAPES: Record<string, { status: string; regular: string[]; patches?: stri
     regular: ['deliverLead', 'notifySource'],
     patches: ['local-pings', 'winning-bid-search-attribute'],
   },
+  // One read and plan, cap steps only for a capped partner (lean-start, decision 0019).
+  'lean-start-waterfall': {
+    status: 'accepted',
+    regular: ['deliverLead', 'deliverLead', 'notifySource'],
+    patches: ['lean-start'],
+  },
+  'lean-start-accepted': {
+    status: 'accepted',
+    regular: ['deliverLead', 'notifySource'],
+    patches: ['lean-start'],
+  },
+  'lean-start-returned': { status: 'returned', regular: ['notifySource'], patches: ['lean-start'] },
 };
 
 const EXPECTED_FILES = Object.keys(SHAPES)
