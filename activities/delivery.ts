@@ -1,6 +1,8 @@
 // deliverLead: hands a lead to a partner's API and reads its synchronous answer, if it gives one.
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { mongo } from 'mongoose';
 import { RE2JS } from 're2js';
+import { BatchedInserts } from '../shared/batched-inserts';
 import type { PartnerConfig } from '../shared/config';
 import { readPath } from '../shared/lead-fields';
 import { Delivery, insertOnce, Lead, type LeadDoc } from '../shared/models';
@@ -12,6 +14,28 @@ import type { DeliveryResult } from './types';
 import { leadWorkflowId } from '../shared/temporal';
 
 type DeliveryOutcome = 'accepted' | 'rejected' | 'pending' | 'error';
+
+/** A delivery log line, in the schema's shape (shared/models.ts). */
+interface DeliveryLine {
+  _id: string;
+  leadId: string;
+  partnerId: string;
+  attempt: number;
+  at: Date;
+  outcome: DeliveryOutcome;
+  httpStatus?: number;
+  latencyMs?: number;
+  reason?: string;
+  rawStatus?: string;
+  sourceId?: string;
+  pingId?: string;
+  lastAttempt?: boolean;
+}
+
+/** Delivery log lines through the driver, with the concurrent deliveries' in one insertMany. */
+const deliveryInserts = new BatchedInserts<DeliveryLine>(
+  () => Delivery.collection as unknown as mongo.Collection<DeliveryLine>,
+);
 
 /** The request a partner receives: our leadId under the partner's subid field, then the lead's fields. */
 export function buildDeliveryBody(
@@ -139,7 +163,7 @@ export function deliveryActivities({ config, http, now, logger, metrics }: Activ
     // The report's copy first, as for status events (insertStatusEvent): a stop between leaves the copy.
     await recordMarks([refusedPostMark({ leadId, partnerId, attempt, at, outcome, ...extra })]);
     await insertOnce(() =>
-      Delivery.create({
+      deliveryInserts.insert({
         _id: `${leadId}:${partnerId}:${attempt}`,
         leadId,
         partnerId,
@@ -194,10 +218,9 @@ export function deliveryActivities({ config, http, now, logger, metrics }: Activ
       }
       const at = now();
       // Before the request: the partner may post back before it answers us.
-      await Lead.updateOne(
-        { _id: leadId },
+      await Lead.collection.updateOne(
+        { _id: leadId as never },
         { $set: { offeredTo: partnerId, offeredAt: at } },
-        { timestamps: false },
       );
       const logged = { sourceId: lead.sourceId ?? undefined, ...(pingId !== undefined ? { pingId } : {}) };
       // Reports count the offer once, stamped with the first attempt's time (the one its log line has).

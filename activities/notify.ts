@@ -2,7 +2,9 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { Webhook } from 'standardwebhooks';
 import { fillTemplate } from '../shared/macros';
-import { insertOnce, Lead, Notification } from '../shared/models';
+import type { mongo } from 'mongoose';
+import { BatchedInserts } from '../shared/batched-inserts';
+import { insertOnce, Lead, Notification, type LeadDoc } from '../shared/models';
 import { fromCents } from '../shared/money';
 import type { SourceConfig } from '../shared/config';
 import type { ActivityDeps } from './deps';
@@ -36,10 +38,37 @@ export function redactUrlSecrets(url: string): string {
   return u.toString();
 }
 
+/** What a notification tells of its lead. */
+type NotifiedLead = Pick<LeadDoc, 'sourceId' | 'clickId' | 'payoutCents' | 'currency' | 'partnerId'>;
+
+/** A notification attempt's log line, in the schema's shape (shared/models.ts). */
+interface NotificationLine {
+  _id: string;
+  leadId: string;
+  sourceId: string;
+  status: string;
+  eventId: string;
+  attempt: number;
+  at: Date;
+  url: string;
+  ok: boolean;
+  httpStatus?: number;
+  latencyMs: number;
+  error?: string;
+}
+
+/** Attempt log lines through the driver, with the concurrent notifications' in one insertMany. */
+const notificationInserts = new BatchedInserts<NotificationLine>(
+  () => Notification.collection as unknown as mongo.Collection<NotificationLine>,
+);
+
 export function notifyActivities({ config, http, now, logger, metrics }: ActivityDeps) {
   return {
     async notifySource({ leadId, status, eventId }: NotifyInput): Promise<NotifyResult> {
-      const lead = await Lead.findById(leadId).lean();
+      const lead = await Lead.collection.findOne<NotifiedLead>(
+        { _id: leadId as never },
+        { projection: { sourceId: 1, clickId: 1, payoutCents: 1, currency: 1, partnerId: 1 } },
+      );
       if (!lead) throw ApplicationFailure.nonRetryable(`lead ${leadId} not found`, 'UnknownLead');
       const source = config().sources.get(lead.sourceId);
       if (!source?.postbackUrl) return { delivered: false, skipped: 'source has no postbackUrl' };
@@ -105,7 +134,7 @@ export function notifyActivities({ config, http, now, logger, metrics }: Activit
         'source notification attempt',
       );
       await insertOnce(() =>
-        Notification.create({
+        notificationInserts.insert({
           _id: `${eventId}:${at.getTime()}:${attempt}`,
           leadId,
           sourceId: source.id,

@@ -2,10 +2,31 @@
 // event (insertStatusEvent, the one way they are written: lead intake in the gateway, recordStatus in activities),
 // read for the hours no bucket holds yet, pruned by housekeeping once the buckets have them.
 import type { mongo } from 'mongoose';
+import { BatchedInserts } from '../batched-inserts';
 import { insertOnce, StatusEvent } from '../models';
 import { currencyOf, insertNew, RECENT_MARGIN_MS, statusEventsRecorded, type Counted } from './events';
 import { marksLogged, type Mark } from './marks';
 import { RecentStatusEvent } from './model';
+
+/**
+ * Status events and their copies go in through the driver, each a group commit with the concurrent writers'
+ * (a lead's intake, every running workflow's status): one insertMany per event-loop turn instead of one
+ * round trip and one mongoose document each. The documents are built here in the schemas' shape.
+ */
+const eventInserts = new BatchedInserts<NewStatusEvent & { revenueDeltaCents: number; recordedAt: Date }>(
+  () =>
+    StatusEvent.collection as unknown as mongo.Collection<
+      NewStatusEvent & { revenueDeltaCents: number; recordedAt: Date }
+    >,
+);
+const recentInserts = new BatchedInserts<{ _id: string; recordedAt: Date; row: string }>(
+  () =>
+    RecentStatusEvent.collection as unknown as mongo.Collection<{
+      _id: string;
+      recordedAt: Date;
+      row: string;
+    }>,
+);
 
 /** A status event as written: every field but `recordedAt` as the writer decided it. */
 export interface NewStatusEvent {
@@ -94,13 +115,13 @@ export async function insertStatusEvent(event: NewStatusEvent, recordedAt: Date)
   const revenueDeltaCents = event.revenueDeltaCents ?? 0;
   let stamp = recordedAt;
   const copy = recentCopy({ ...event, revenueDeltaCents, duplicate: !!event.duplicateOf }, recordedAt);
-  const copied = await insertOnce(() => RecentStatusEvent.create(copy));
+  const copied = await insertOnce(() => recentInserts.insert(copy));
   if (!copied) {
     const earlier = await RecentStatusEvent.findById(event._id, { recordedAt: 1 }).lean();
     stamp = earlier?.recordedAt ?? recordedAt;
   }
   const fresh = await insertOnce(() =>
-    StatusEvent.create({ ...event, revenueDeltaCents, recordedAt: stamp }),
+    eventInserts.insert({ ...event, revenueDeltaCents, recordedAt: stamp }),
   );
   if (!fresh) {
     const stored = await StatusEvent.findById(event._id, { at: 1, recordedAt: 1 }).lean();
@@ -177,8 +198,8 @@ export async function recordMarks(marks: (Mark | undefined)[]): Promise<void> {
     .map((m) =>
       recentCopy({ ...m, revenueDeltaCents: m.cents, currency: m.currency || null }, new Date(m.t)),
     );
-  if (!copies.length) return;
-  await insertNew(recentCollection(), copies);
+  // Each with the concurrent writers' copies (a duplicate is an earlier attempt's: already there).
+  await Promise.all(copies.map((copy) => insertOnce(() => recentInserts.insert(copy))));
 }
 
 const markerId = (t: number) => `covers:${new Date(t).toISOString()}`;
