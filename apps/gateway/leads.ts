@@ -1,5 +1,7 @@
 // Lead intake (store, then start the workflow, or leave it to the outbox) and the lead view with its journey.
 import { randomBytes } from 'node:crypto';
+import type { mongo } from 'mongoose';
+import { BatchedInserts } from '../../shared/batched-inserts';
 import type { ConfigIndex, SourceConfig } from '../../shared/config';
 import { AppError } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
@@ -54,6 +56,15 @@ export interface IntakeResult {
 }
 
 export class LeadService {
+  /**
+   * New leads go in through the driver, the documents of concurrent requests in one insert (as the postback
+   * path's claims and log lines do; docs/benchmarks.md, End to end). Built here in the shape mongoose stored
+   * them: the input is checked by its zod schema (strict), the schema's defaults are written out.
+   */
+  private readonly leadInserts = new BatchedInserts<mongo.Document>(
+    () => Lead.collection as unknown as mongo.Collection,
+  );
+
   constructor(
     private readonly deps: {
       temporal: TemporalClient;
@@ -84,15 +95,17 @@ export class LeadService {
       this.deps.metrics,
     );
     const created = await insertOnce(() =>
-      Lead.create({
+      this.leadInserts.insert({
         _id: leadId,
         ...fields,
         ...identity,
         sourceId: source.id,
         status: 'received',
+        revenueCents: 0,
         seq: 0,
         createdAt: at,
         updatedAt: at,
+        __v: 0,
       }),
     );
     if (!created) {

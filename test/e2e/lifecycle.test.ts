@@ -1,7 +1,7 @@
 // End to end over HTTP on the real dev server and Mongo-wire server: lead in, partner gets it with its
 // subid, partner posts back, the lead shows its verdict and payout, and the source got its postback.
 import { type PartnerSimulatorOptions } from '../../scripts/simulators';
-import { Delivery, IntakeOutbox } from '../../shared/models';
+import { Delivery, IntakeOutbox, Lead } from '../../shared/models';
 import { leadWorkflowId } from '../../shared/temporal';
 import { useStack } from '../support/e2e';
 import { applied } from '../support/postbacks';
@@ -85,6 +85,35 @@ test('lead accepted by postback: history, payout and source notification', async
   expect(withNotification.notifications).toEqual([
     expect.objectContaining({ status: 'accepted', ok: true, httpStatus: 200 }),
   ]);
+});
+
+test('a new lead is stored with every field it was sent and the schema defaults, as the Lead model reads it', async () => {
+  const input = {
+    clickId: 'clk-shape',
+    vertical: 'auto',
+    geo: { country: 'de', zip: '10115' },
+    contact: {},
+    data: { age: 41, owner: true, note: 'x' },
+    sub1: 's1',
+    sub5: 's5',
+  };
+  const leadId = await submitLead(stack, input, KEY);
+  const stored = await Lead.collection.findOne({ _id: leadId as never });
+  expect(stored?.createdAt).toBeInstanceOf(Date);
+  // The document the Lead model would have saved (its casts and defaults), but for what the workflow writes since.
+  const modeled = new Lead({
+    _id: leadId,
+    ...input,
+    geo: { country: 'DE', zip: '10115' },
+    sourceId: 'src-1',
+    status: 'received',
+    createdAt: stored?.createdAt,
+    updatedAt: stored?.createdAt,
+  }).toObject({ minimize: false });
+  const { status: _status, seq: _seq, updatedAt: _updatedAt, ...fromIntake } = modeled;
+  expect(stored).toMatchObject({ ...fromIntake, __v: 0 });
+  expect(Object.keys(stored?.geo as object).sort()).toEqual(['country', 'zip']);
+  await leadReaches(stack, leadId, 'pending', KEY, 20_000);
 });
 
 test('the same leadId again is the same lead, delivered once', async () => {
