@@ -82,12 +82,13 @@ export function leadActivities(deps: ActivityDeps) {
       if (isTerminal(status)) set.finalAt = at;
       const update = Object.keys(unset).length ? { $set: set, $unset: unset } : { $set: set };
       // The event first, then the lead: whoever sees the lead at a status also finds that status in its history.
-      const lead = await Lead.collection.findOne<
-        Pick<LeadDoc, 'sourceId' | 'seq' | 'status' | 'offeredTo' | 'offeredAt'>
-      >(
-        { _id: leadId as never },
-        { projection: { sourceId: 1, seq: 1, status: 1, offeredTo: 1, offeredAt: 1 } },
-      );
+      const readLead = () =>
+        Lead.collection.findOne<Pick<LeadDoc, 'sourceId' | 'seq' | 'status' | 'offeredTo' | 'offeredAt'>>(
+          { _id: leadId as never },
+          { projection: { sourceId: 1, seq: 1, status: 1, offeredTo: 1, offeredAt: 1 } },
+        );
+      // A postback's status is timed from the lead's delivery; any other needs the lead only to compare below.
+      let lead = input.postbackId || !input.sourceId ? await readLead() : undefined;
       // The partner's deciding postback (its first verdict) on the lead it was handed: how long it took.
       const handedDecisionMs =
         input.postbackId &&
@@ -104,7 +105,7 @@ export function leadActivities(deps: ActivityDeps) {
         {
           _id: `${leadId}:${seq}`,
           leadId,
-          sourceId: lead?.sourceId,
+          sourceId: input.sourceId ?? lead?.sourceId,
           partnerId: input.partnerId,
           status: eventStatus,
           at,
@@ -117,9 +118,13 @@ export function leadActivities(deps: ActivityDeps) {
         },
         now(),
       );
-      // Compared here, then written by _id alone: FerretDB pushes down only a lone _id, so `{ _id, seq: { $lt } }`
-      // scanned every lead once per status (quadratic, found by bench:scale). The lead has one writer, its workflow.
-      if (lead && (lead.seq ?? 0) < seq) await Lead.collection.updateOne({ _id: leadId as never }, update);
+      // Written by _id alone: FerretDB pushes down only a lone _id, so `{ _id, seq: { $lt } }` scanned every lead
+      // once per status (quadratic, found by bench:scale). The lead has one writer, its workflow, which writes
+      // status N+1 only once status N's activity has returned, its event stored: a fresh event N means no later
+      // status is on the lead yet. A repeated one (an earlier attempt's, or a stale worker's) is compared first.
+      if (!fresh && lead === undefined) lead = await readLead();
+      if (lead === undefined ? fresh : lead !== null && (lead.seq ?? 0) < seq)
+        await Lead.collection.updateOne({ _id: leadId as never }, update);
       if (!fresh) return;
       if (isTerminal(status)) metrics?.leadsFinal.inc({ status, partner: input.partnerId ?? 'none' });
       // The partner's verdict by postback on the lead it was handed: how long it took to answer.

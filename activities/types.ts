@@ -104,6 +104,8 @@ export interface CapReservation {
 
 export interface RecordStatusInput {
   leadId: string;
+  /** The lead's source, for its history event (absent from runs before it was passed: read from the lead). */
+  sourceId?: string;
   seq: number;
   status: CanonicalStatus;
   at: string;

@@ -192,7 +192,8 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
     steps = mongoSteps,
   ) {
     seq += 1;
-    await steps.recordStatus({ leadId, seq, status, at: new Date().toISOString(), ...details });
+    const at = new Date().toISOString();
+    await steps.recordStatus({ leadId, sourceId: view.sourceId, seq, status, at, ...details });
     view.status = status;
     if (details.partnerId) view.partnerId = details.partnerId;
     if (details.payoutCents !== undefined) view.payoutCents = details.payoutCents;
@@ -314,6 +315,7 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
     seq += 1;
     await steps.recordStatus({
       leadId,
+      sourceId: view.sourceId,
       seq,
       status,
       at: new Date().toISOString(),
