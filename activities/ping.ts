@@ -3,7 +3,7 @@
 import type { mongo } from 'mongoose';
 import { RE2JS } from 're2js';
 import type { PartnerConfig } from '../shared/config';
-import { Bid } from '../shared/bids';
+import { Bid, PingClaim } from '../shared/bids';
 import { readPath } from '../shared/lead-fields';
 import { insertOnce, Lead } from '../shared/models';
 import { toCents } from '../shared/money';
@@ -174,12 +174,7 @@ export function pingActivities({ config, http, now, logger }: ActivityDeps) {
      * one. A claim whose answer was lost to a database error counts as taken too: never two pings.
      */
     async claimPings({ leadId }: { leadId: string }): Promise<{ claimed: boolean }> {
-      const res = await Lead.updateOne(
-        { _id: leadId, pingedAt: { $exists: false } },
-        { $set: { pingedAt: now() } },
-        { timestamps: false },
-      );
-      return { claimed: res.modifiedCount === 1 };
+      return { claimed: await insertOnce(() => PingClaim.create({ _id: leadId, at: now() })) };
     },
 
     /**

@@ -17,3 +17,14 @@ const bidSchema = new Schema({
 indexPartnerCalls(bidSchema);
 export type BidDoc = InferSchemaType<typeof bidSchema>;
 export const Bid = mongoose.model('Bid', bidSchema, 'bids');
+
+/**
+ * `ping_claims`: one document per auctioned lead (`_id` the lead id), inserted before its first ping. A workflow
+ * task lost after its pings (worker killed) is retried; its retry finds the claim and pings no one again
+ * (decision 0018). An insert on `_id`, the one key the Mongo-wire server looks up without a scan.
+ */
+const pingClaimSchema = new Schema({
+  _id: { type: String, required: true },
+  at: { type: Date, required: true },
+});
+export const PingClaim = mongoose.model('PingClaim', pingClaimSchema, 'ping_claims');

@@ -47,11 +47,6 @@ const leadSchema = new Schema(
      * was counted; reports count the duplicate then (shared/reports/marks.ts).
      */
     duplicateAt: Date,
-    /**
-     * When the lead's auction pinged its bidders: claimed before the first ping, so a workflow task lost after
-     * its pings (worker killed) never pings them a second time (activities/ping.ts claimPings).
-     */
-    pingedAt: Date,
     /** A shared lead's buyers (multisell): partner id -> its status, payout, currency and deadline. */
     buyers: Schema.Types.Mixed,
     /** The last workflow history event this document reflects, so replayed activities never go backwards. */

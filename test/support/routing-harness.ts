@@ -43,8 +43,14 @@ export interface RoutingHarness {
   config(): ConfigIndex;
   /** The clock planRoute sees (active hours), real time unless set. */
   setClock(now: (() => Date) | undefined): void;
-  /** Inserts a received lead and runs its workflow to the end (time skips through waits and retry backoff). */
-  runLead(fields?: Record<string, unknown>): Promise<{ leadId: string; view: LeadWorkflowView }>;
+  /**
+   * Inserts a received lead (under `leadId` when given) and runs its workflow to the end (time skips through
+   * waits and retry backoff).
+   */
+  runLead(
+    fields?: Record<string, unknown>,
+    leadId?: string,
+  ): Promise<{ leadId: string; view: LeadWorkflowView }>;
   receivedBy(sim: PartnerSimulator, leadId: string): number;
   deliveries(
     leadId: string,
@@ -109,8 +115,7 @@ export async function startRoutingHarness(): Promise<RoutingHarness> {
     setConfig: (c) => void (config = c),
     config: () => config as ConfigIndex,
     setClock: (now) => void (clock = now),
-    async runLead(fields = {}) {
-      const leadId = `wf${randomBytes(6).toString('hex')}`;
+    async runLead(fields = {}, leadId = `wf${randomBytes(6).toString('hex')}`) {
       await Lead.create({ _id: leadId, sourceId: 'src-1', status: 'received', ...fields });
       const view = await env.client.workflow.execute('leadWorkflow', {
         workflowId: leadWorkflowId(leadId),

@@ -1,7 +1,7 @@
 // Ping-post auctions inside the lead workflow on the time-skipping server, with the real activities, a real
 // Mongo-wire database and loopback partners that bid: who wins, the floor, ties, a late bid, refused posts.
 import { randomBytes } from 'node:crypto';
-import { Bid } from '../../shared/bids';
+import { Bid, PingClaim } from '../../shared/bids';
 import { Lead, StatusEvent } from '../../shared/models';
 import { leadWorkflowId, postbackSignal, SEARCH_ATTRIBUTES } from '../../shared/temporal';
 import type { PingBehavior } from '../../scripts/simulators';
@@ -182,8 +182,10 @@ test('a lost workflow task had pinged the bidders (worker killed): its retry pin
   ]);
   bidders({ a: { bid: '9.00' }, b: { bid: '7.00' } });
   const pings = [h.sims.a.pings.length, h.sims.b.pings.length];
-  // The claim the lost task took before its pings, on the lead its retry reads.
-  const { leadId, view } = await h.runLead({ ...LEAD, pingedAt: new Date() });
+  // The claim the lost task took before its pings, found by its retry.
+  const leadId = `wf${randomBytes(6).toString('hex')}`;
+  await PingClaim.create({ _id: leadId, at: new Date() });
+  const { view } = await h.runLead(LEAD, leadId);
 
   expect([h.sims.a.pings.length, h.sims.b.pings.length]).toEqual(pings);
   expect(view).toMatchObject({ status: 'accepted', partnerId: 'c', partnersTried: ['c'] });
