@@ -3,6 +3,7 @@
 // pings, bids, wins, bid totals and averages per currency, posts refused after winning, leads offered and
 // earnings per lead, over HTTP, in `leadrouter report`, and the same from the buckets and from the logs.
 import { keepReportHouse, performanceReport, summaryReport } from '../../shared/reports';
+import { auctionOf } from '../support/auction-figures';
 import { useStack } from '../support/e2e';
 import { bidderPartner } from '../support/bidders';
 import { ADMIN_KEY, adminCli, getJson, leadReaches, postJson } from '../support/stack';
@@ -75,49 +76,32 @@ beforeAll(async () => {
 
 const byGroup = <T extends { group: string }>(rows: T[]) => Object.fromEntries(rows.map((r) => [r.group, r]));
 
-const acmeAuction = {
-  pings: 3,
-  bids: 2,
-  wins: 2,
-  winRate: 1,
-  bidTotalByCurrency: { USD: '13.00' },
-  bidAverageByCurrency: { USD: '6.50' },
-  postsRefused: 1,
-};
-const bravoAuction = {
-  pings: 3,
-  bids: 3,
-  wins: 1,
-  winRate: 0.3333,
-  bidTotalByCurrency: { EUR: '6.00', USD: '8.00' },
-  bidAverageByCurrency: { EUR: '6.00', USD: '4.00' },
-  postsRefused: 0,
-};
+const acmeAuction = auctionOf(
+  { pings: 3, bids: 2, wins: 2, winRate: 1, postsRefused: 1 },
+  { USD: ['13.00', '6.50'] },
+);
+const bravoAuction = auctionOf(
+  { pings: 3, bids: 3, wins: 1, winRate: 0.3333, postsRefused: 0 },
+  { EUR: ['6.00', '6.00'], USD: ['8.00', '4.00'] },
+);
+
+const sales = (
+  offered: number,
+  accepted: number,
+  revenueByCurrency: Record<string, string>,
+  eplByCurrency: Record<string, string>,
+) => ({ offered, accepted, revenueByCurrency, eplByCurrency });
 
 test('per partner: leads offered, EPL per lead offered, and the auctions, currencies apart', async () => {
   const r = await getJson(`${stack.baseUrl}/reports/partners?from=${window.from}&to=${window.to}`, ADMIN);
   expect(r.status).toBe(200);
   const rows = byGroup(r.body.rows as { group: string; auction?: unknown }[]);
-  expect(rows.acme).toMatchObject({
-    offered: 2,
-    accepted: 1,
-    revenueByCurrency: { USD: '4.00' },
-    eplByCurrency: { USD: '2.00' },
-    auction: acmeAuction,
-  });
+  expect(rows.acme).toMatchObject({ ...sales(2, 1, { USD: '4.00' }, { USD: '2.00' }), auction: acmeAuction });
   expect(rows.bravo).toMatchObject({
-    offered: 1,
-    accepted: 1,
-    revenueByCurrency: { USD: '7.50' },
-    eplByCurrency: { USD: '7.50' },
+    ...sales(1, 1, { USD: '7.50' }, { USD: '7.50' }),
     auction: bravoAuction,
   });
-  expect(rows.cola).toMatchObject({
-    offered: 1,
-    accepted: 1,
-    revenueByCurrency: { EUR: '3.00' },
-    eplByCurrency: { EUR: '3.00' },
-  });
+  expect(rows.cola).toMatchObject(sales(1, 1, { EUR: '3.00' }, { EUR: '3.00' }));
   expect(rows.cola?.auction).toBeUndefined();
 });
 

@@ -7,6 +7,7 @@ import { formatPerformance, formatPostbacks, formatRefusals } from '../../apps/c
 import { formatSuppression, suppressionBody } from '../../apps/cli/suppress';
 import { formatJourney } from '../../apps/cli/timeline';
 import type { Journey, PerformanceReport } from '../../shared/http';
+import { auctionOf } from '../support/auction-figures';
 
 function sink(isTTY: boolean) {
   const chunks: string[] = [];
@@ -192,15 +193,10 @@ describe('report tables', () => {
   });
 
   test('partners pinged get an auctions table: win rate, refused posts, bids per currency; others none', () => {
-    const auction = {
-      pings: 9,
-      bids: 6,
-      wins: 2,
-      winRate: 0.3333,
-      bidTotalByCurrency: { EUR: '6.00', USD: '30.00' },
-      bidAverageByCurrency: { EUR: '6.00', USD: '6.00' },
-      postsRefused: 1,
-    };
+    const auction = auctionOf(
+      { pings: 9, bids: 6, wins: 2, winRate: 0.3333, postsRefused: 1 },
+      { EUR: ['6.00', '6.00'], USD: ['30.00', '6.00'] },
+    );
     const report: PerformanceReport = {
       from: 'a',
       to: 'b',
