@@ -19,22 +19,14 @@ test('expired nonces and old cap slots are swept, current ones kept, and closed 
     { _id: 'acme:expired', expiresAt: new Date(now.getTime() - 1000) },
     { _id: 'acme:live', expiresAt: new Date(now.getTime() + 60_000) },
   ]);
-  await CapSlot.create([
-    {
-      _id: 'acme:d2026-11-24:1',
-      partnerId: 'acme',
-      period: 'd2026-11-24',
-      leadId: 'old-lead',
-      takenAt: new Date(now.getTime() - 48 * HOUR),
-    },
-    {
-      _id: 'acme:d2026-11-26:1',
-      partnerId: 'acme',
-      period: 'd2026-11-26',
-      leadId: 'new-lead',
-      takenAt: new Date(now.getTime() - HOUR),
-    },
-  ]);
+  const acmeSlot = (period: string, leadId: string, hoursAgo: number) => ({
+    _id: `acme:${period}:1`,
+    partnerId: 'acme',
+    period,
+    leadId,
+    takenAt: new Date(now.getTime() - hoursAgo * HOUR),
+  });
+  await CapSlot.create([acmeSlot('d2026-11-24', 'old-lead', 48), acmeSlot('d2026-11-26', 'new-lead', 1)]);
   await StatusEvent.create([
     {
       _id: 'e1:0',
