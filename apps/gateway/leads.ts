@@ -156,14 +156,14 @@ export class LeadService {
       await this.deps.temporal.startLead(leadId, sourceId);
       return true;
     } catch (err) {
+      // Already there: a retry queued it before. The database away too: no 202 (a 503), the source retries.
+      await insertOnce(() => IntakeOutbox.create({ _id: leadId, createdAt: at }));
       this.deps.logger.warn(
         { err: String(err), leadId, workflowId: leadWorkflowId(leadId) },
         'Temporal unavailable; lead start queued',
       );
+      return false;
     }
-    // Already there: a retry queued it before. The database away too: no 202 (a 503), the source retries.
-    await insertOnce(() => IntakeOutbox.create({ _id: leadId, createdAt: at }));
-    return false;
   }
 
   async view(leadId: string, viewer: { admin?: boolean; source?: SourceConfig }): Promise<LeadView> {
