@@ -143,15 +143,7 @@ export function deliveryActivities({ config, http, now, logger, metrics }: Activ
     attempt: number,
     at: Date,
     outcome: DeliveryOutcome,
-    extra: {
-      httpStatus?: number;
-      latencyMs?: number;
-      reason?: string;
-      rawStatus?: string;
-      sourceId?: string;
-      pingId?: string;
-      lastAttempt?: boolean;
-    },
+    extra: Omit<DeliveryLine, '_id' | 'leadId' | 'partnerId' | 'attempt' | 'at' | 'outcome'>,
   ) {
     metrics?.deliveries.inc({ partner: partnerId, outcome });
     if (extra.latencyMs !== undefined)

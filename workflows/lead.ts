@@ -142,6 +142,47 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
     if (!lean || cap.slots.length) await mongoSteps.releaseCap({ slots: cap.slots });
   }
 
+  /**
+   * Whether the lead may be posted to this partner now: its bid still valid, its person not ruled out, a cap slot
+   * free (then taken). Otherwise undefined, and why in `passed`.
+   */
+  async function claimPost(
+    c: RouteCandidate,
+    bid: RankedBid | undefined,
+    passed: string[],
+  ): Promise<CapReservation | undefined> {
+    if (bid && Date.now() > bid.validUntil) {
+      passed.push(`${c.partnerId}: bid expired`);
+      return undefined;
+    }
+    // A pinged lead's person was known only at the post: the buyers it rules out are passed over as
+    // planRoute passes them over for a lead posted whole.
+    const ruledOut = screened[c.partnerId];
+    if (ruledOut) {
+      passed.push(`${c.partnerId}: ${ruledOut}`);
+      return undefined;
+    }
+    // Caps count posts, not pings: each post takes its own slots.
+    const cap = await takeCap(c);
+    if (!cap.ok) {
+      passed.push(`${c.partnerId}: ${cap.reason ?? 'cap reached'}`);
+      return undefined;
+    }
+    view.partnersTried.push(c.partnerId);
+    return cap;
+  }
+
+  /** Posts the lead (with the bid's ping id); undefined when every attempt failed. */
+  async function post(c: RouteCandidate, bid: RankedBid | undefined): Promise<DeliveryResult | undefined> {
+    try {
+      const input = { leadId, partnerId: c.partnerId, ...(bid ? { pingId: bid.pingId } : {}) };
+      return await deliverySteps(c).deliverLead(input);
+    } catch (err) {
+      if (!(err instanceof ActivityFailure)) throw err;
+      return undefined;
+    }
+  }
+
   function publish(): void {
     const winner = view.auction?.winner;
     upsertSearchAttributes([
@@ -405,30 +446,11 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
     for (const bid of ranked) {
       if (buyers.size >= winners || tried >= maxPartners) break;
       const c = bid.candidate;
-      if (Date.now() > bid.validUntil) {
-        passed.push(`${c.partnerId}: bid expired`);
-        continue;
-      }
-      const ruledOut = screened[c.partnerId];
-      if (ruledOut) {
-        passed.push(`${c.partnerId}: ${ruledOut}`);
-        continue;
-      }
-      // Caps count posts: each buyer's post takes its own slot.
-      const cap = await takeCap(c);
-      if (!cap.ok) {
-        passed.push(`${c.partnerId}: ${cap.reason ?? 'cap reached'}`);
-        continue;
-      }
+      const cap = await claimPost(c, bid, passed);
+      if (!cap) continue;
       tried += 1;
-      view.partnersTried.push(c.partnerId);
       const offeredAt = new Date().toISOString();
-      let result: DeliveryResult | undefined;
-      try {
-        result = await deliverySteps(c).deliverLead({ leadId, partnerId: c.partnerId, pingId: bid.pingId });
-      } catch (err) {
-        if (!(err instanceof ActivityFailure)) throw err;
-      }
+      const result = await post(c, bid);
       if (!result || result.outcome === 'rejected') {
         passed.push(`${c.partnerId}: ${result ? (result.reason ?? 'rejected') : 'delivery failed'}`);
         await releaseCap(cap);
@@ -555,36 +577,14 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
     for (const { c, bid } of offers) {
       // maxPartners counts partners the lead was offered to; one whose cap is full was not.
       if (tried >= plan.maxPartners) break;
-      if (bid && Date.now() > bid.validUntil) {
-        passed.push(`${c.partnerId}: bid expired`);
-        continue;
-      }
-      // A pinged lead's person was known only at the post: the buyers it rules out are passed over as
-      // planRoute passes them over for a lead posted whole.
-      const ruledOut = screened[c.partnerId];
-      if (ruledOut) {
-        passed.push(`${c.partnerId}: ${ruledOut}`);
-        continue;
-      }
-      // Caps count posts, not pings.
-      const cap = await takeCap(c);
-      if (!cap.ok) {
-        passed.push(`${c.partnerId}: ${cap.reason ?? 'cap reached'}`);
-        continue;
-      }
+      const cap = await claimPost(c, bid, passed);
+      if (!cap) continue;
       tried += 1;
-      view.partnersTried.push(c.partnerId);
       // The accepted bid is the lead's expected payout; a payout in the partner's answer or postback wins.
       partnerPayout = bid
         ? { cents: bid.bidCents, currency: bid.currency }
         : { cents: c.payoutCents, currency: c.currency };
-      let result: DeliveryResult | undefined;
-      try {
-        const post = { leadId, partnerId: c.partnerId, ...(bid ? { pingId: bid.pingId } : {}) };
-        result = await deliverySteps(c).deliverLead(post);
-      } catch (err) {
-        if (!(err instanceof ActivityFailure)) throw err;
-      }
+      const result = await post(c, bid);
       if (!result || result.outcome === 'rejected') {
         passed.push(`${c.partnerId}: ${result ? (result.reason ?? 'rejected') : 'delivery failed'}`);
         await releaseCap(cap);
