@@ -4,6 +4,7 @@ import { useStack } from '../support/e2e';
 import {
   ADMIN_KEY,
   adminCli,
+  approveAfterWrongToken,
   baseConfig,
   eventually,
   getJson,
@@ -134,14 +135,7 @@ test('journey of a lead, then replay of its exhausted notification', async () =>
   source.failNext(1_000_000);
   const leadId = await newLead({ clickId: 'clk-journey' });
   await waitForStatus(leadId, 'pending');
-  const badToken = await getJson(
-    `${stack.baseUrl}/postback?subid=${leadId}&status=approved&token=wrong-token-123`,
-  );
-  expect(badToken.status).toBe(401);
-  const pb = await getJson(
-    `${stack.baseUrl}/postback?subid=${leadId}&status=approved&payout=7.25&token=acme-token-123`,
-  );
-  expect(pb.status).toBe(200);
+  await approveAfterWrongToken(stack, leadId, '7.25');
   await waitForStatus(leadId, 'accepted');
 
   const journey = await eventually(

@@ -8,7 +8,7 @@ import {
 } from '../../apps/worker/metrics';
 import { freePort } from '../../scripts/util';
 import { useStack } from '../support/e2e';
-import { baseConfig, eventually, getJson, leadReaches, postJson } from '../support/stack';
+import { approveAfterWrongToken, baseConfig, eventually, leadReaches, postJson } from '../support/stack';
 
 const SOURCE_KEY = { 'x-api-key': 'key-src-1-abcdef' };
 let workerMetrics: WorkerMetricsServer;
@@ -66,14 +66,7 @@ test('after a lead accepted by postback and one bad postback, metrics carry the 
   const created = await postJson(`${stack.baseUrl}/leads`, { clickId: 'clk-metrics' }, SOURCE_KEY);
   const leadId = created.body.leadId as string;
   await leadReaches(stack, leadId, 'pending', SOURCE_KEY, 30_000);
-  const bad = await getJson(
-    `${stack.baseUrl}/postback?subid=${leadId}&status=approved&token=wrong-token-123`,
-  );
-  expect(bad.status).toBe(401);
-  const good = await getJson(
-    `${stack.baseUrl}/postback?subid=${leadId}&status=approved&payout=9.99&token=acme-token-123`,
-  );
-  expect(good.status).toBe(200);
+  await approveAfterWrongToken(stack, leadId, '9.99');
   await leadReaches(stack, leadId, 'accepted', SOURCE_KEY, 30_000);
 
   const gateway = await scrape(stack.baseUrl);

@@ -247,6 +247,21 @@ export function adminCli(stack: Pick<Stack, 'baseUrl'>, args: string[], env: Rec
 }
 
 /**
+ * acme's approval of a delivered lead, first with a wrong token (which must be refused 401), then with acme's
+ * token and `payout` (which must be answered 200).
+ */
+export async function approveAfterWrongToken(
+  stack: Pick<Stack, 'baseUrl'>,
+  leadId: string,
+  payout: string,
+): Promise<void> {
+  const postback = (query: string) =>
+    getJson(`${stack.baseUrl}/postback?subid=${leadId}&status=approved&${query}`);
+  expect((await postback('token=wrong-token-123')).status).toBe(401);
+  expect((await postback(`payout=${payout}&token=acme-token-123`)).status).toBe(200);
+}
+
+/**
  * A lead of `baseConfig`'s source taken through acme: submitted, delivered (`pending`), then decided by
  * acme's postback with `status` (and `payout`); returns its id once the lead shows `expected`.
  */
