@@ -16,6 +16,7 @@ import {
   refusal,
   repeated,
   send,
+  signedPost,
   signedQuery,
   SOURCE_KEY,
   unloggedPostbackService,
@@ -56,13 +57,7 @@ describe('signed postbacks are applied', () => {
   test('POST form, with the signature over query and body together', async () => {
     const leadId = await pendingLead(stack, 'home', 'clk-signed-form');
     const params = { subid: leadId, status: 'approved', ts: nowSeconds() };
-    const res = await send(stack.baseUrl, {
-      path: '/postback/signed',
-      query: 'payout=6.50',
-      headers: { 'x-signature': signParams(HMAC_SECRET, { ...params, payout: '6.50' }) },
-      body: new URLSearchParams(params).toString(),
-      contentType: 'application/x-www-form-urlencoded',
-    });
+    const res = await send(stack.baseUrl, signedPost('/postback/signed', params, 'form', { payout: '6.50' }));
     expect(res).toEqual(applied(leadId));
     expect((await waitForStatus(leadId, 'accepted')).payoutCents).toBe(650);
   });
@@ -70,12 +65,7 @@ describe('signed postbacks are applied', () => {
   test('POST JSON, without the partner in the path', async () => {
     const leadId = await pendingLead(stack, 'home', 'clk-signed-json');
     const params = { subid: leadId, status: 'declined', ts: nowSeconds() };
-    const res = await send(stack.baseUrl, {
-      path: '/postback',
-      headers: { 'x-signature': signParams(HMAC_SECRET, params) },
-      body: JSON.stringify(params),
-      contentType: 'application/json',
-    });
+    const res = await send(stack.baseUrl, signedPost('/postback', params, 'json'));
     expect(res).toEqual(applied(leadId, 'rejected'));
     await waitForStatus(leadId, 'rejected');
   });

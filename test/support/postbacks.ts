@@ -169,6 +169,23 @@ export function signedQuery(
   };
 }
 
+/** A POST of `body` (a form or JSON) with `query`, and its x-signature over the two together. */
+export function signedPost(
+  path: string,
+  body: Record<string, string>,
+  encoding: 'form' | 'json',
+  query: Record<string, string> = {},
+  secret = HMAC_SECRET,
+): RawRequest {
+  return {
+    path,
+    query: new URLSearchParams(query).toString(),
+    headers: { 'x-signature': signParams(secret, { ...body, ...query }) },
+    body: encoding === 'form' ? new URLSearchParams(body).toString() : JSON.stringify(body),
+    contentType: encoding === 'form' ? 'application/x-www-form-urlencoded' : 'application/json',
+  };
+}
+
 /** Observations of the postback latency histogram in a /metrics text, summed over its labels. */
 export function histogramCount(metricsText: string, name = 'leadrouter_postback_handling_seconds'): number {
   let total = 0;
