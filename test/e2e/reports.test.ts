@@ -142,26 +142,35 @@ beforeAll(async () => {
 
 const report = async (query: string) => getJson(`${stack.baseUrl}/reports/summary?${query}`, ADMIN);
 
+/**
+ * A summary row, exactly; a USD revenue stands in revenueByCurrency and, as the row's one currency, in revenue
+ * and currency.
+ */
+const summaryRow = (
+  group: string,
+  byStatus: Partial<Record<string, number>>,
+  acceptanceRate: number,
+  usd?: string,
+) => ({
+  group,
+  counts: counts(byStatus),
+  acceptanceRate,
+  ...(usd === undefined
+    ? { revenueByCurrency: {} }
+    : { revenueByCurrency: { USD: usd }, revenue: usd, currency: 'USD' }),
+});
+
 test('per source: counts per status, acceptance rate and revenue (accepted minus returned), in exact cents', async () => {
   const r = await report(`from=${windowFrom}&to=${windowTo}&groupBy=source`);
   expect(r.status).toBe(200);
   expect(r.body.rows).toEqual([
-    {
-      group: 'src-1',
-      counts: counts({ received: 3, pending: 3, accepted: 2, expired: 1 }),
-      acceptanceRate: 0.6667,
-      revenueByCurrency: { USD: '33.00' },
-      revenue: '33.00',
-      currency: 'USD',
-    },
-    {
-      group: 'src-2',
-      counts: counts({ received: 3, pending: 2, accepted: 1, rejected: 1, failed: 1, returned: 1 }),
-      acceptanceRate: 0.5,
-      revenueByCurrency: { USD: '0.00' },
-      revenue: '0.00',
-      currency: 'USD',
-    },
+    summaryRow('src-1', { received: 3, pending: 3, accepted: 2, expired: 1 }, 0.6667, '33.00'),
+    summaryRow(
+      'src-2',
+      { received: 3, pending: 2, accepted: 1, rejected: 1, failed: 1, returned: 1 },
+      0.5,
+      '0.00',
+    ),
   ]);
 });
 
@@ -169,34 +178,10 @@ test('per partner', async () => {
   const r = await report(`from=${windowFrom}&to=${windowTo}&groupBy=partner`);
   expect(r.status).toBe(200);
   expect(r.body.rows).toEqual([
-    {
-      group: '(none)',
-      counts: counts({ received: 6, failed: 1 }),
-      acceptanceRate: 0,
-      revenueByCurrency: {},
-    },
-    {
-      group: 'acme',
-      counts: counts({ pending: 2, accepted: 2 }),
-      acceptanceRate: 1,
-      revenueByCurrency: { USD: '33.00' },
-      revenue: '33.00',
-      currency: 'USD',
-    },
-    {
-      group: 'bolt',
-      counts: counts({ pending: 2, accepted: 1, rejected: 1, returned: 1 }),
-      acceptanceRate: 0.5,
-      revenueByCurrency: { USD: '0.00' },
-      revenue: '0.00',
-      currency: 'USD',
-    },
-    {
-      group: 'slow',
-      counts: counts({ pending: 1, expired: 1 }),
-      acceptanceRate: 0,
-      revenueByCurrency: {},
-    },
+    summaryRow('(none)', { received: 6, failed: 1 }, 0),
+    summaryRow('acme', { pending: 2, accepted: 2 }, 1, '33.00'),
+    summaryRow('bolt', { pending: 2, accepted: 1, rejected: 1, returned: 1 }, 0.5, '0.00'),
+    summaryRow('slow', { pending: 1, expired: 1 }, 0),
   ]);
 });
 
@@ -263,30 +248,15 @@ test('partner and source performance: statuses, rates, revenue and EPL per curre
   const partners = await getJson(`${stack.baseUrl}/reports/partners?${window}`, ADMIN);
   expect(partners.status).toBe(200);
   const byGroup = (rows: { group: string }[]) => Object.fromEntries(rows.map((r) => [r.group, r]));
+  // A partner's row: its counts, its rates, its money.
+  const { acme, bolt } = byGroup(partners.body.rows as { group: string }[]);
+  expect(acme).toMatchObject({ offered: 2, delivered: 2, accepted: 2, rejected: 0, expired: 0, returned: 0 });
+  expect(acme).toMatchObject({ acceptanceRate: 1, returnRate: 0 });
+  expect(acme).toMatchObject({ revenueByCurrency: { USD: '33.00' }, eplByCurrency: { USD: '16.50' } });
+  expect(bolt).toMatchObject({ offered: 2, delivered: 2, accepted: 1, rejected: 1, returned: 1 });
+  expect(bolt).toMatchObject({ acceptanceRate: 0.5, returnRate: 1 });
+  expect(bolt).toMatchObject({ revenueByCurrency: { USD: '0.00' }, eplByCurrency: { USD: '0.00' } });
   expect(byGroup(partners.body.rows as { group: string }[])).toMatchObject({
-    acme: {
-      offered: 2,
-      delivered: 2,
-      accepted: 2,
-      rejected: 0,
-      expired: 0,
-      returned: 0,
-      acceptanceRate: 1,
-      returnRate: 0,
-      revenueByCurrency: { USD: '33.00' },
-      eplByCurrency: { USD: '16.50' },
-    },
-    bolt: {
-      offered: 2,
-      delivered: 2,
-      accepted: 1,
-      rejected: 1,
-      returned: 1,
-      acceptanceRate: 0.5,
-      returnRate: 1,
-      revenueByCurrency: { USD: '0.00' },
-      eplByCurrency: { USD: '0.00' },
-    },
     slow: {
       offered: 1,
       delivered: 1,
