@@ -103,6 +103,7 @@ export function leadStartAttributes(sourceId: string) {
       { key: SEARCH_ATTRIBUTES.leadStatus, value: 'received' },
       { key: SEARCH_ATTRIBUTES.sourceId, value: sourceId },
     ],
-    memo: { sourceId },
+    // As the workflow's own upserts write it (publish() in workflows/lead.ts), at `received`.
+    memo: { sourceId, status: 'received', partnerId: null, payoutCents: null, currency: null },
   };
 }

@@ -10,6 +10,7 @@ import {
   setHandler,
   upsertMemo,
   upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type {
   AuctionRules,
@@ -205,6 +206,15 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
       currency: view.currency ?? null,
       ...(view.auction?.winner ? { winningBid: view.auction.winner } : {}),
     });
+  }
+
+  /**
+   * A lead started by the gateway carries its search attributes and memo from its first event
+   * (leadStartAttributes): a lean run upserts nothing until its status changes, one visibility write less.
+   */
+  function publishAtStart(): void {
+    if (lean && workflowInfo().typedSearchAttributes.get(SEARCH_ATTRIBUTES.leadStatus) === 'received') return;
+    publish();
   }
 
   function notify(status: CanonicalStatus, replay = false): void {
@@ -694,10 +704,10 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
     publish();
     await awaitBuyers();
   } else if (lead.status === 'received' && ping && patched('inbound-ping')) {
-    publish();
+    publishAtStart();
     await sellPinged();
   } else if (lead.status === 'received') {
-    publish();
+    publishAtStart();
     await route(undefined, started.plan);
   } else if (lead.status === 'pending' && lead.partnerId) {
     // A new run for a lead whose earlier run was ended by hand: keep waiting until its deadline.
