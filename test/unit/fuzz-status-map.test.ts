@@ -10,14 +10,11 @@ import {
   type StatusMapping,
 } from '../../shared/status-map';
 import { POSTBACK_STATUSES, type PostbackStatus } from '../../shared/statuses';
+import { anyTextOr } from '../support/arbitraries';
 
 const postbackStatus = fc.constantFrom<PostbackStatus>(...POSTBACK_STATUSES);
 /** Any text a partner might send, including control characters, astral planes and whitespace only. */
-const rawText = fc.oneof(
-  fc.string(),
-  fc.string({ unit: 'binary' }),
-  fc.constantFrom('', ' ', '\t\n', '-', '_'),
-);
+const rawText = anyTextOr(['', ' ', '\t\n', '-', '_']);
 const partnerMapping: fc.Arbitrary<StatusMapping> = fc.record(
   { statusMap: fc.dictionary(rawText, postbackStatus, { maxKeys: 8 }), defaultStatus: postbackStatus },
   { requiredKeys: [] },
