@@ -1,10 +1,9 @@
 // Multisell over HTTP on the real servers: a lead shared between its two best bidders, each posting back for
 // it on its own (the gateway's holder check lets every buyer in), the lead accepted when one accepted, and the
 // reports crediting each buyer its own win and sale.
-import { Lead } from '../../shared/models';
 import { bidderPartner } from '../support/bidders';
 import { useStack } from '../support/e2e';
-import { ADMIN_KEY, eventually, getJson, leadReaches, postJson } from '../support/stack';
+import { ADMIN_KEY, buyersPending, eventually, getJson, leadReaches, postJson } from '../support/stack';
 
 const SOURCE_KEY = { 'x-api-key': 'key-src-1-abcdef' };
 const ADMIN = { 'x-api-key': ADMIN_KEY };
@@ -45,15 +44,7 @@ test('both buyers post back for the shared lead; one rejection does not undo the
   );
   expect(r.status).toBe(202);
   const leadId = r.body.leadId as string;
-  await eventually(
-    async () => {
-      const lead = await Lead.findById(leadId, { buyers: 1 }).lean();
-      const buyers = lead?.buyers as Record<string, { status: string }> | undefined;
-      return buyers?.acme?.status === 'pending' && buyers.bravo?.status === 'pending' ? true : undefined;
-    },
-    30_000,
-    'both buyers pending',
-  );
+  await buyersPending(leadId, ['acme', 'bravo']);
   expect(cola.received.filter((l) => l.subid === leadId)).toHaveLength(0);
 
   // Not the lead's last posted buyer (bravo), acme still holds it; without its id in the path, its token

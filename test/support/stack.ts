@@ -13,6 +13,7 @@ import { ConfigIndex, parseRoutingConfig } from '../../shared/config';
 import { connectMongo, disconnectMongo } from '../../shared/db';
 import { createLogger } from '../../shared/logger';
 import { createMetrics, type Metrics } from '../../shared/metrics';
+import { Lead } from '../../shared/models';
 import { runCli } from './cli';
 import { testEnv, uniqueDbName, uniqueTaskQueue, testDbUri } from './servers';
 import { waitFor } from '../../scripts/util';
@@ -221,6 +222,19 @@ export async function submitLead(
   const leadId = created.body.leadId as string;
   expect(created.body).toEqual({ leadId, workflowId: `lead-${leadId}`, status: 'received' });
   return leadId;
+}
+
+/** Waits until every one of `partnerIds` holds the lead as a `pending` buyer (a lead sold to several). */
+export async function buyersPending(leadId: string, partnerIds: string[], timeoutMs = 30_000): Promise<void> {
+  await eventually(
+    async () => {
+      const lead = await Lead.findById(leadId, { buyers: 1 }).lean();
+      const buyers = lead?.buyers as Record<string, { status: string }> | undefined;
+      return partnerIds.every((id) => buyers?.[id]?.status === 'pending') ? true : undefined;
+    },
+    timeoutMs,
+    `buyers ${partnerIds.join(', ')} pending`,
+  );
 }
 
 /** Waits until `GET /leads/:id`, read with the source's `headers`, shows `status`; returns that view. */

@@ -6,7 +6,7 @@ import { Lead, StatusEvent } from '../../shared/models';
 import { leadWorkflowId, postbackSignal, SEARCH_ATTRIBUTES } from '../../shared/temporal';
 import type { PingBehavior } from '../../scripts/simulators';
 import { accepts, rejects, useRoutingHarness, type PartnerName } from '../support/routing-harness';
-import { eventually } from '../support/stack';
+import { buyersPending } from '../support/stack';
 
 const h = useRoutingHarness();
 
@@ -382,15 +382,7 @@ describe('multisell (routing.auction.winners)', () => {
       taskQueue: h.taskQueue,
       args: [{ leadId }],
     });
-    await eventually(
-      async () => {
-        const lead = await Lead.findById(leadId, { buyers: 1 }).lean();
-        const buyers = lead?.buyers as Record<string, { status: string }> | undefined;
-        return buyers?.b?.status === 'pending' && buyers.c?.status === 'pending' ? true : undefined;
-      },
-      30_000,
-      'both buyers pending',
-    );
+    await buyersPending(leadId, ['b', 'c']);
     const postback = (partnerId: string, status: 'accepted' | 'rejected') => ({
       postbackId: `pb-${partnerId}-${status}`,
       partnerId,

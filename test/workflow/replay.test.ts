@@ -13,9 +13,8 @@ import path from 'node:path';
 import { WithStartWorkflowOperation, type WorkflowHandle } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { workflowBundle } from '../../apps/worker/worker';
-import { Lead } from '../../shared/models';
 import { leadWorkflowId, pingUpdate, postbackSignal, postPingedUpdate } from '../../shared/temporal';
-import { eventually, quietTemporalRuntime } from '../support/stack';
+import { buyersPending, eventually, quietTemporalRuntime } from '../support/stack';
 import { historyFromJson, historyToJson } from './history-json';
 import {
   leadTestConfig,
@@ -223,15 +222,7 @@ const SCENARIOS: Record<string, Scenario> = {
     h.bravo.setPingBehavior(() => ({ bid: '7.50', pingId: 'bravo-ping-4' }));
     try {
       const { leadId, handle } = await h.submitLead({ clickId: 'clk-multisell', vertical: 'auto' });
-      await eventually(
-        async () => {
-          const lead = await Lead.findById(leadId, { buyers: 1 }).lean();
-          const buyers = lead?.buyers as Record<string, { status: string }> | undefined;
-          return buyers?.acme?.status === 'pending' && buyers.bravo?.status === 'pending' ? true : undefined;
-        },
-        30_000,
-        'both buyers pending',
-      );
+      await buyersPending(leadId, ['acme', 'bravo']);
       await handle.signal(postbackSignal, postbackFor(leadId, 'rejected', { partnerId: 'bravo' }));
       await handle.signal(postbackSignal, postbackFor(leadId, 'accepted'));
       await handle.result();
