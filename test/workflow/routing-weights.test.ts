@@ -7,13 +7,21 @@ import { accepts, rejects, useRoutingHarness } from '../support/routing-harness'
 
 const h = useRoutingHarness();
 
-test('weights: 200 leads over two equal-priority partners weighted 80/20 split within ±0.19 of 0.8', async () => {
+/** Partners a and b at the same priority with the given weights, each answering as given. */
+function weighted(
+  [weightA, answerA]: [number, typeof accepts],
+  [weightB, answerB]: [number, typeof accepts],
+): void {
   h.useConfig([
-    { id: 'a', routing: { priority: 1, weight: 80 } },
-    { id: 'b', routing: { priority: 1, weight: 20 } },
+    { id: 'a', routing: { priority: 1, weight: weightA } },
+    { id: 'b', routing: { priority: 1, weight: weightB } },
   ]);
-  h.sims.a.setBehavior(accepts);
-  h.sims.b.setBehavior(accepts);
+  h.sims.a.setBehavior(answerA);
+  h.sims.b.setBehavior(answerB);
+}
+
+test('weights: 200 leads over two equal-priority partners weighted 80/20 split within ±0.19 of 0.8', async () => {
+  weighted([80, accepts], [20, accepts]);
   const leads = 200;
   const views: LeadWorkflowView[] = [];
   // One after the other: waiting on a result is what lets the test server skip time, so leads in flight
@@ -28,12 +36,7 @@ test('weights: 200 leads over two equal-priority partners weighted 80/20 split w
 }, 120_000);
 
 test('weights only order partners: when the drawn partner refuses, the other still gets the lead', async () => {
-  h.useConfig([
-    { id: 'a', routing: { priority: 1, weight: 50 } },
-    { id: 'b', routing: { priority: 1, weight: 50 } },
-  ]);
-  h.sims.a.setBehavior(rejects);
-  h.sims.b.setBehavior(accepts);
+  weighted([50, rejects], [50, accepts]);
   const views: LeadWorkflowView[] = [];
   // 31 leads: each partner is drawn first at least once but with probability 2 * 0.5^31 = 9.3e-10.
   for (let i = 0; i < 31; i++) views.push((await h.runLead()).view);
