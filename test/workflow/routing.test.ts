@@ -8,6 +8,14 @@ const h = useRoutingHarness();
 
 beforeEach(() => h.setClock(undefined));
 
+/** Runs a lead that a is sent `sentToA` times and b accepts after it, with these deliveries recorded. */
+async function soldToBAfterA(sentToA: number, deliveries: unknown[]): Promise<void> {
+  const { leadId, view } = await h.runLead();
+  expect(view).toMatchObject({ status: 'accepted', partnerId: 'b', partnersTried: ['a', 'b'] });
+  expect(h.receivedBy(h.sims.a, leadId)).toBe(sentToA);
+  expect(await h.deliveries(leadId)).toEqual(deliveries);
+}
+
 test('a synchronous rejection moves the lead to the next partner; every attempt is recorded', async () => {
   h.useConfig([
     { id: 'a', routing: { priority: 1 } },
@@ -51,10 +59,7 @@ test('a text-pattern answer and a 4xx: 4xx is a rejection, never retried', async
   ]);
   h.sims.a.setBehavior(() => ({ httpStatus: 422, body: { error: 'duplicate lead' } }));
   h.sims.b.setBehavior(() => ({ body: 'success=true;id=77' }));
-  const { leadId, view } = await h.runLead();
-  expect(view).toMatchObject({ status: 'accepted', partnerId: 'b', partnersTried: ['a', 'b'] });
-  expect(h.receivedBy(h.sims.a, leadId)).toBe(1);
-  expect(await h.deliveries(leadId)).toEqual([
+  await soldToBAfterA(1, [
     { partnerId: 'a', outcome: 'rejected', httpStatus: 422 },
     { partnerId: 'b', outcome: 'accepted', httpStatus: 200 },
   ]);
@@ -67,10 +72,7 @@ test('exhausted delivery retries (always 503, maxAttempts 2) move the lead on an
   ]);
   h.sims.a.setBehavior(() => ({ httpStatus: 503, body: 'busy' }));
   h.sims.b.setBehavior(accepts);
-  const { leadId, view } = await h.runLead();
-  expect(view).toMatchObject({ status: 'accepted', partnerId: 'b', partnersTried: ['a', 'b'] });
-  expect(h.receivedBy(h.sims.a, leadId)).toBe(2);
-  expect(await h.deliveries(leadId)).toEqual([
+  await soldToBAfterA(2, [
     { partnerId: 'a', outcome: 'error', httpStatus: 503 },
     { partnerId: 'a', outcome: 'error', httpStatus: 503 },
     { partnerId: 'b', outcome: 'accepted', httpStatus: 200 },
