@@ -185,7 +185,7 @@ export function deliveryActivities({ config, http, now, logger, metrics }: Activ
       const partner = config().partners.get(partnerId);
       if (!partner)
         throw ApplicationFailure.nonRetryable(`partner ${partnerId} is not configured`, 'PartnerConfigError');
-      const lead = await Lead.findById(leadId).lean();
+      const lead = await Lead.collection.findOne<LeadDoc & { _id: string }>({ _id: leadId as never });
       if (!lead) throw ApplicationFailure.nonRetryable(`lead ${leadId} not found`, 'PartnerConfigError');
       const { attempt, retryPolicy } = Context.current().info;
       const d = partner.delivery;

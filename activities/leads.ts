@@ -39,7 +39,7 @@ export function leadActivities(deps: ActivityDeps) {
   }
 
   async function read(leadId: string): Promise<LeadDoc & { _id: string }> {
-    const lead = await Lead.findById(leadId).lean();
+    const lead = await Lead.collection.findOne<LeadDoc & { _id: string }>({ _id: leadId as never });
     if (!lead) throw ApplicationFailure.nonRetryable(`lead ${leadId} not found`, 'UnknownLead');
     return lead as LeadDoc & { _id: string };
   }
