@@ -5,7 +5,7 @@ import { RE2JS } from 're2js';
 import type { PartnerConfig } from '../shared/config';
 import { Bid, PingClaim } from '../shared/bids';
 import { readPath } from '../shared/lead-fields';
-import { insertOnce, Lead } from '../shared/models';
+import { insertOnce, Lead, type LeadDoc } from '../shared/models';
 import { toCents } from '../shared/money';
 import { bidMark, recordMarks } from '../shared/reports';
 import { insertNew } from '../shared/reports/events';
@@ -146,6 +146,9 @@ export function pingActivities({ config, http, now, logger }: ActivityDeps) {
     return answered(readPingAnswer(partner, ping, res.body), latencyMs, res.status);
   }
 
+  /** Which partner to ping for which lead, and what is left of the auction. */
+  type PingInput = { leadId: string; partnerId: string; timeoutMs: number };
+
   return {
     /**
      * One ping, one attempt (the workflow schedules it without retries): every outcome is a result, never a
@@ -153,16 +156,8 @@ export function pingActivities({ config, http, now, logger }: ActivityDeps) {
      * Runs recorded before pings were local activities (patch `local-pings`) schedule this one, a regular
      * activity that stores its own answer.
      */
-    async pingPartner({
-      leadId,
-      partnerId,
-      timeoutMs,
-    }: {
-      leadId: string;
-      partnerId: string;
-      timeoutMs: number;
-    }): Promise<PingResult> {
-      const lead = await Lead.findById(leadId).lean();
+    async pingPartner({ leadId, partnerId, timeoutMs }: PingInput): Promise<PingResult> {
+      const lead = await Lead.collection.findOne<LeadDoc>({ _id: leadId as never });
       const { httpStatus, ...result } = await ping(leadId, partnerId, timeoutMs, lead);
       await store(leadId, result, httpStatus, lead?.sourceId ?? undefined);
       return result;
@@ -181,16 +176,8 @@ export function pingActivities({ config, http, now, logger }: ActivityDeps) {
      * One ping as a local activity, one attempt: sends it and returns the answer, with no write (the
      * auction's answers are stored together by recordPings). `timeoutMs` is what is left of the auction.
      */
-    async sendPing({
-      leadId,
-      partnerId,
-      timeoutMs,
-    }: {
-      leadId: string;
-      partnerId: string;
-      timeoutMs: number;
-    }): Promise<SentPing> {
-      const lead = await Lead.findById(leadId).lean();
+    async sendPing({ leadId, partnerId, timeoutMs }: PingInput): Promise<SentPing> {
+      const lead = await Lead.collection.findOne<LeadDoc>({ _id: leadId as never });
       const sent = await ping(leadId, partnerId, timeoutMs, lead);
       const { httpStatus, ...result } = sent;
       log(leadId, result, httpStatus);
