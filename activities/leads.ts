@@ -50,13 +50,13 @@ export function leadActivities(deps: ActivityDeps) {
     },
 
     /**
-     * A run's first step: the lead's snapshot, and for a lead still to be routed (`plan`, status `received`,
+     * A run's first step: the lead's snapshot, and for a lead still to be routed (status `received`,
      * not a shared lead) its route plan, from one read of the lead (loadLead and planRoute in one).
      */
-    async startLead({ leadId, plan }: { leadId: string; plan: boolean }): Promise<StartedLead> {
+    async startLead({ leadId }: { leadId: string }): Promise<StartedLead> {
       const lead = await read(leadId);
       const started = snapshot(leadId, lead);
-      if (!plan || started.status !== 'received' || started.buyers) return { lead: started };
+      if (started.status !== 'received' || started.buyers) return { lead: started };
       return { lead: started, plan: await planFor(leadId, lead) };
     },
 

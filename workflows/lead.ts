@@ -112,7 +112,7 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
   // Runs from this release on read the lead and plan its route in one step, and take cap slots only from a
   // capped partner (decision 0019); runs recorded before replay their loadLead, planRoute and reserveCap.
   const lean = patched('lean-start');
-  const started = lean ? await startThenRecord(leadId, !ping) : { lead: await loadThenRecord(leadId) };
+  const started = lean ? await startThenRecord(leadId) : { lead: await loadThenRecord(leadId) };
   const { lead } = started;
   const view: LeadWorkflowView = {
     leadId,
@@ -634,8 +634,8 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
   }
 
   /** An inbound ping: runs the auction, answers the source, and posts the lead once it sends it in time. */
-  async function sellPinged(): Promise<void> {
-    const plan = await mongoSteps.planRoute(leadId);
+  async function sellPinged(planned?: RoutePlan): Promise<void> {
+    const plan = planned ?? (await mongoSteps.planRoute(leadId));
     const bidders = plan.auction ? plan.candidates.filter((c) => c.ping) : [];
     const auction = plan.auction && bidders.length ? await runAuction(bidders, plan.auction) : undefined;
     const best = auction?.ranked[0];
@@ -705,7 +705,7 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
     await awaitBuyers();
   } else if (lead.status === 'received' && ping && patched('inbound-ping')) {
     publishAtStart();
-    await sellPinged();
+    await sellPinged(started.plan);
   } else if (lead.status === 'received') {
     publishAtStart();
     await route(undefined, started.plan);

@@ -42,8 +42,8 @@ export async function loadThenRecord(leadId: string): Promise<LeadSnapshot> {
 }
 
 /** loadThenRecord's reading for runs that plan their route in the same step (startLead, decision 0019). */
-export async function startThenRecord(leadId: string, plan: boolean): Promise<StartedLead> {
-  const started = await mongoSteps.startLead({ leadId, plan });
+export async function startThenRecord(leadId: string): Promise<StartedLead> {
+  const started = await mongoSteps.startLead({ leadId });
   if (started.lead.status !== 'received') await sleep(1);
   return started;
 }

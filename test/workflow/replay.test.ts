@@ -287,6 +287,11 @@ const SCENARIOS: Record<string, Scenario> = {
       h.acme.setBehavior(() => ({}));
     }
   },
+  /** inbound-ping in the lean-start shape: the plan comes with the lead's first read, then the local pings. */
+  async 'lean-start-inbound-ping'(h) {
+    const { 'inbound-ping': run } = await (SCENARIOS['inbound-ping'] as Scenario)(h);
+    return { 'lean-start-inbound-ping': run as Run };
+  },
   /** lean-start's later run: a chargeback after the accepted run completed reads the lead, then waits a timer. */
   async 'lean-start-returned'(h) {
     const { leadId, handle } = await h.submitLead({ clickId: 'clk-lean-returned' });
@@ -384,6 +389,11 @@ const SHAPES: Record<string, { status: string; regular: string[]; patches?: stri
     status: 'accepted',
     regular: ['deliverLead', 'notifySource'],
     patches: ['lean-start'],
+  },
+  'lean-start-inbound-ping': {
+    status: 'accepted',
+    regular: ['deliverLead', 'notifySource'],
+    patches: ['lean-start', 'inbound-ping', 'local-pings', 'winning-bid-search-attribute'],
   },
   'lean-start-returned': { status: 'returned', regular: ['notifySource'], patches: ['lean-start'] },
 };
