@@ -6,7 +6,7 @@
 // p99 under 1.5 x the deadline at 20 auctions/s. The pinged leads are not posted (their bids outlive the run).
 // Options: --rate N (auctions/s, default 20) --seconds N (default 30) --buyer-latency MS (default 50)
 //          --deadline MS (routing.auction.timeoutMs, default 1000: the config's default)
-//          --cpu-prof (profile the worker with node --cpu-prof and print where its CPU went)
+//          --cpu-prof (profile the worker and the gateway with node --cpu-prof and print where their CPU went)
 import path from 'node:path';
 import mongoose from 'mongoose';
 import { Pool } from 'undici';
@@ -102,7 +102,12 @@ async function main(): Promise<void> {
     });
     const workerStarted = performance.now();
     apps.push(worker);
-    const gateway = await startApp('gateway', 'apps/gateway/main.ts', servers.dir, env, { http: true });
+    const gatewayProfile = path.join(servers.dir, 'profile-gateway');
+    const gatewayStarted = performance.now();
+    const gateway = await startApp('gateway', 'apps/gateway/main.ts', servers.dir, env, {
+      http: true,
+      nodeArgs: PROFILE ? ['--cpu-prof', '--cpu-prof-dir', gatewayProfile] : [],
+    });
     apps.push(gateway);
     await mongoose.connect(servers.mongoUri, { autoIndex: false });
     pool.current = new Pool(gateway.url!, { connections: 64 });
@@ -198,6 +203,10 @@ async function main(): Promise<void> {
       say('');
       say(`worker CPU profile during the run (files in ${workerProfile}):`);
       for (const line of summarizeCpuProfiles(workerProfile, skipMs)) say(`  ${line}`);
+      await gateway.stop();
+      say('');
+      say(`gateway CPU profile during the run (files in ${gatewayProfile}):`);
+      for (const line of summarizeCpuProfiles(gatewayProfile, started - gatewayStarted)) say(`  ${line}`);
     }
   } finally {
     await stopAll();
