@@ -4,6 +4,7 @@ import { Lead, type LeadDoc } from '../shared/models';
 import { insertStatusEvent } from '../shared/reports';
 import { isTerminal, type CanonicalStatus } from '../shared/statuses';
 import type { ActivityDeps } from './deps';
+import { auctionPinger } from './ping';
 import { routePlanner } from './routing';
 import type { LeadSnapshot, RecordStatusInput, StartedLead } from './types';
 import { leadWorkflowId } from '../shared/temporal';
@@ -11,6 +12,7 @@ import { leadWorkflowId } from '../shared/temporal';
 export function leadActivities(deps: ActivityDeps) {
   const { config, logger, metrics, now } = deps;
   const planFor = routePlanner(deps);
+  const pinger = auctionPinger(deps);
 
   /** What a run starts from, read from the lead's document. */
   function snapshot(leadId: string, lead: LeadDoc): LeadSnapshot {
@@ -51,13 +53,26 @@ export function leadActivities(deps: ActivityDeps) {
 
     /**
      * A run's first step: the lead's snapshot, and for a lead still to be routed (status `received`,
-     * not a shared lead) its route plan, from one read of the lead (loadLead and planRoute in one).
+     * not a shared lead) its route plan, from one read of the lead (loadLead and planRoute in one); with `ping`
+     * (an inbound ping's run), its auction's pings too.
      */
-    async startLead({ leadId }: { leadId: string }): Promise<StartedLead> {
+    async startLead({ leadId, ping }: { leadId: string; ping?: boolean }): Promise<StartedLead> {
       const lead = await read(leadId);
       const started = snapshot(leadId, lead);
       if (started.status !== 'received' || started.buyers) return { lead: started };
-      return { lead: started, plan: await planFor(leadId, lead) };
+      const plan = await planFor(leadId, lead);
+      // An inbound ping's auction in the same step, with the same read (decision 0020): its answer is due now.
+      // Its bidders are the ping partners, as the workflow's sellPinged takes them.
+      const bidders =
+        ping && plan.auction ? plan.candidates.filter((c) => c.ping).map((c) => c.partnerId) : [];
+      if (!plan.auction || !bidders.length) return { lead: started, plan };
+      const input = {
+        leadId,
+        sourceId: lead.sourceId,
+        partnerIds: bidders,
+        timeoutMs: plan.auction.timeoutMs,
+      };
+      return { lead: started, plan, pinged: await pinger.pingAll(input, lead) };
     },
 
     /**

@@ -11,13 +11,11 @@ import { bidMark, recordMarks } from '../shared/reports';
 import { insertNew } from '../shared/reports/events';
 import { flattenDeliveryBody } from './delivery';
 import type { ActivityDeps } from './deps';
-import type { PingResult } from './types';
+import type { PingBiddersInput, PingResult, PingsSent, SentPing } from './types';
 import { leadWorkflowId } from '../shared/temporal';
 
 type PingConfig = NonNullable<PartnerConfig['ping']>;
 type Answer = Omit<PingResult, 'partnerId' | 'latencyMs' | 'at'>;
-/** A ping's answer as sent back to the workflow, with the HTTP status it came with (stored in `bids`). */
-export type SentPing = PingResult & { httpStatus?: number };
 
 /** The ping's body: the listed fields at their own paths (`geo.state` stays under `geo`), nothing else. */
 export function buildPingBody(ping: PingConfig, lead: Record<string, unknown>): Record<string, unknown> {
@@ -73,7 +71,11 @@ export function readPingAnswer(partner: PartnerConfig, ping: PingConfig, body: s
   return { outcome: 'bid', bidCents, currency: currencyText, pingId: pingId.slice(0, 200) };
 }
 
-export function pingActivities({ config, http, now, logger }: ActivityDeps) {
+/** Which partner to ping for which lead, and what is left of the auction. */
+type PingInput = { leadId: string; partnerId: string; timeoutMs: number };
+
+/** Sending pings and storing their answers: the ping activities' work, and an inbound ping's first step's. */
+export function auctionPinger({ config, http, now, logger }: ActivityDeps) {
   const log = (leadId: string, result: PingResult, httpStatus?: number) =>
     logger.info({ leadId, workflowId: leadWorkflowId(leadId), ...result, httpStatus }, 'ping');
 
@@ -146,9 +148,68 @@ export function pingActivities({ config, http, now, logger }: ActivityDeps) {
     return answered(readPingAnswer(partner, ping, res.body), latencyMs, res.status);
   }
 
-  /** Which partner to ping for which lead, and what is left of the auction. */
-  type PingInput = { leadId: string; partnerId: string; timeoutMs: number };
+  /** Stores an auction's answers, each in `bids` and its report mark: one insert of each for all. */
+  async function storePings(leadId: string, sourceId: string | undefined, pings: SentPing[]): Promise<void> {
+    // The report's copies first, as for status events (insertStatusEvent): a stop between leaves them.
+    await recordMarks(pings.map((p) => bidMark({ leadId, sourceId, ...p, at: new Date(p.at) })));
+    const bids = Bid.collection as unknown as mongo.Collection<{ _id: string }>;
+    await insertNew(
+      bids,
+      pings.map((p) => ({
+        _id: `${leadId}:${p.partnerId}`,
+        leadId,
+        ...p,
+        at: new Date(p.at),
+        ...(sourceId ? { sourceId } : {}),
+      })),
+    );
+  }
 
+  /** Takes the lead's one claim on pinging (decision 0018); false when a lost workflow task had taken it. */
+  function claim(leadId: string): Promise<boolean> {
+    const claims = PingClaim.collection as unknown as mongo.Collection<{ _id: string; at: Date }>;
+    return insertOnce(() => claims.insertOne({ _id: leadId, at: now() }));
+  }
+
+  /**
+   * A whole auction's pings (decision 0020): the claim, every bidder pinged at once, and the answers stored
+   * together. A store that fails is left to the workflow's recordPings (retried until it lands): `stored` says
+   * which. A retried workflow task finds the claim taken and pings no one; its answers say so. `read` is the
+   * lead's document when the caller has just read it.
+   */
+  async function pingAll(
+    { leadId, sourceId, partnerIds, timeoutMs }: PingBiddersInput,
+    read?: LeadDoc,
+  ): Promise<PingsSent> {
+    const [claimed, lead] = await Promise.all([
+      claim(leadId),
+      read ?? Lead.collection.findOne<LeadDoc>({ _id: leadId as never }),
+    ]);
+    const at = now().toISOString();
+    const pings: SentPing[] = claimed
+      ? await Promise.all(partnerIds.map((partnerId) => ping(leadId, partnerId, timeoutMs, lead)))
+      : partnerIds.map((partnerId) => ({
+          partnerId,
+          outcome: 'error',
+          reason: 'not pinged again: a lost workflow task had pinged it (worker stopped)',
+          latencyMs: 0,
+          at,
+        }));
+    for (const { httpStatus, ...result } of pings) log(leadId, result, httpStatus);
+    try {
+      await storePings(leadId, sourceId, pings);
+      return { pings, stored: true };
+    } catch (err) {
+      logger.warn({ leadId, err: String(err) }, 'auction answers not stored yet; the workflow retries');
+      return { pings, stored: false };
+    }
+  }
+
+  return { ping, log, store, storePings, claim, pingAll };
+}
+
+export function pingActivities(deps: ActivityDeps) {
+  const { ping, log, store, storePings, claim, pingAll } = auctionPinger(deps);
   return {
     /**
      * One ping, one attempt (the workflow schedules it without retries): every outcome is a result, never a
@@ -169,7 +230,18 @@ export function pingActivities({ config, http, now, logger }: ActivityDeps) {
      * one. A claim whose answer was lost to a database error counts as taken too: never two pings.
      */
     async claimPings({ leadId }: { leadId: string }): Promise<{ claimed: boolean }> {
-      return { claimed: await insertOnce(() => PingClaim.create({ _id: leadId, at: now() })) };
+      return { claimed: await claim(leadId) };
+    },
+
+    /**
+     * A whole auction's pings in one local activity, one attempt (decision 0020): the claim, every bidder pinged
+     * at once with one read of the lead, and the answers stored together. A store that fails is left to the
+     * workflow's recordPings (retried until it lands): `stored` says which. A retried workflow task finds the
+     * claim taken and pings no one; its answers say so.
+     */
+    /** An auction's pings in one local activity, one attempt (decision 0020): see auctionPinger's pingAll. */
+    pingBidders(input: PingBiddersInput): Promise<PingsSent> {
+      return pingAll(input);
     },
 
     /**
@@ -194,19 +266,7 @@ export function pingActivities({ config, http, now, logger }: ActivityDeps) {
       sourceId?: string;
       pings: SentPing[];
     }): Promise<void> {
-      // The report's copies first, as for status events (insertStatusEvent): a stop between leaves them.
-      await recordMarks(pings.map((p) => bidMark({ leadId, sourceId, ...p, at: new Date(p.at) })));
-      const bids = Bid.collection as unknown as mongo.Collection<{ _id: string }>;
-      await insertNew(
-        bids,
-        pings.map((p) => ({
-          _id: `${leadId}:${p.partnerId}`,
-          leadId,
-          ...p,
-          at: new Date(p.at),
-          ...(sourceId ? { sourceId } : {}),
-        })),
-      );
+      await storePings(leadId, sourceId, pings);
     },
   };
 }

@@ -63,6 +63,8 @@ export interface SharedBuyer {
 export interface StartedLead {
   lead: LeadSnapshot;
   plan?: RoutePlan;
+  /** An inbound ping's auction, pinged in the same step (startLead with `ping`, decision 0020). */
+  pinged?: PingsSent;
 }
 
 export interface RoutePlan {
@@ -85,6 +87,21 @@ export interface PingResult {
   latencyMs: number;
   /** When the ping was sent (ISO): a bid holds for `bidValidityMs` from then. */
   at: string;
+}
+
+/** A ping's answer as sent back to the workflow, with the HTTP status it came with (stored in `bids`). */
+export type SentPing = PingResult & { httpStatus?: number };
+/** An auction's bidders, pinged in one step (pingBidders); `timeoutMs` is what is left of the auction. */
+export interface PingBiddersInput {
+  leadId: string;
+  sourceId?: string;
+  partnerIds: string[];
+  timeoutMs: number;
+}
+/** Every bidder's answer, and whether they are stored (else the workflow stores them with recordPings). */
+export interface PingsSent {
+  pings: SentPing[];
+  stored: boolean;
 }
 
 export interface DeliveryResult {

@@ -17,6 +17,7 @@ import type {
   CapReservation,
   DeliveryResult,
   PingResult,
+  PingsSent,
   RecordStatusInput,
   RouteCandidate,
   RoutePlan,
@@ -50,6 +51,7 @@ import {
   startThenRecord,
   notifySteps,
   pingSteps,
+  RELEASE_PATCH,
 } from './steps';
 
 /** How a wait for the partner's postback ends: the lead is decided, or it goes to the next partner. */
@@ -109,10 +111,18 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
     );
   }
 
-  // Runs from this release on read the lead and plan its route in one step, and take cap slots only from a
-  // capped partner (decision 0019); runs recorded before replay their loadLead, planRoute and reserveCap.
-  const lean = patched('lean-start');
-  const started = lean ? await startThenRecord(leadId) : { lead: await loadThenRecord(leadId) };
+  // Runs from this release on record one patch, the release's own (decision 0020): it stands for every earlier
+  // one, and an auction's pings are one step. Runs recorded before ask the earlier patches one by one, where
+  // they always did, and replay what each one chose.
+  const release = patched(RELEASE_PATCH);
+  const since = (patch: string): boolean => release || patched(patch);
+  // Read the lead and plan its route in one step, and take cap slots only from a capped partner (decision
+  // 0019); runs recorded before replay their loadLead, planRoute and reserveCap.
+  const lean = since('lean-start');
+  // An inbound ping's run of this release pings its auction in that same first step (decision 0020).
+  const started = lean
+    ? await startThenRecord(leadId, !!ping && release)
+    : { lead: await loadThenRecord(leadId) };
   const { lead } = started;
   const view: LeadWorkflowView = {
     leadId,
@@ -192,7 +202,7 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
       ...(view.partnerId ? [{ key: SEARCH_ATTRIBUTES.partnerId, value: view.partnerId }] : []),
       // Runs started before the bid was searchable upserted it to the memo only (decision 0009); the patch
       // is asked only once there is a winner, so a lead without an auction records no marker.
-      ...(winner && patched('winning-bid-search-attribute')
+      ...(winner && since('winning-bid-search-attribute')
         ? [
             { key: SEARCH_ATTRIBUTES.winningBidCents, value: winner.bidCents },
             { key: SEARCH_ATTRIBUTES.winningBidCurrency, value: winner.currency },
@@ -490,6 +500,29 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
   }
 
   /**
+   * The auction's pings in one local activity (decision 0020): claimed, sent at once and stored by pingBidders;
+   * stored here, retried until they land, only when its own store failed.
+   */
+  async function pingInOneStep(
+    bidders: RouteCandidate[],
+    timeoutMs: number,
+    failed: (partnerId: string, reason: string) => PingResult,
+    pinged?: PingsSent,
+  ): Promise<PingResult[]> {
+    const partnerIds = bidders.map((c) => c.partnerId);
+    const sent: PingsSent =
+      pinged ??
+      (await localPingSteps(timeoutMs)
+        .pingBidders({ leadId, sourceId: lead.sourceId, partnerIds, timeoutMs })
+        .catch((err: unknown) => {
+          if (!(err instanceof ActivityFailure)) throw err;
+          return { pings: partnerIds.map((id) => failed(id, `ping failed: ${err.message}`)), stored: false };
+        }));
+    if (!sent.stored) await mongoSteps.recordPings({ leadId, sourceId: lead.sourceId, pings: sent.pings });
+    return sent.pings.map(({ httpStatus: _status, ...result }) => result);
+  }
+
+  /**
    * The pings as local activities (decision 0018): sent from the workflow task, with no round trip through the
    * server, after a claim that keeps a lost task's retry from pinging anyone again; the answers stored at once.
    */
@@ -517,26 +550,32 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
   }
 
   /** Pings every bidder at once; the answers ranked (docs/routing.md "Auctions"). */
-  async function runAuction(bidders: RouteCandidate[], rules: AuctionRules): Promise<AuctionVerdict> {
+  async function runAuction(
+    bidders: RouteCandidate[],
+    rules: AuctionRules,
+    pinged?: PingsSent,
+  ): Promise<AuctionVerdict> {
     const pingedAt = Date.now();
     const at = new Date(pingedAt).toISOString();
     const failed = (partnerId: string, reason: string): PingResult => {
       return { partnerId, outcome: 'error', reason, latencyMs: 0, at };
     };
     const pings = pingSteps(rules.timeoutMs);
-    // Runs that pinged by regular activities before keep doing so (decision 0009).
-    const results = patched('local-pings')
-      ? await pingLocally(bidders, rules.timeoutMs, failed)
-      : await Promise.all(
-          bidders.map(({ partnerId }) =>
-            pings
-              .pingPartner({ leadId, partnerId, timeoutMs: rules.timeoutMs })
-              .catch((err: unknown): PingResult => {
-                if (!(err instanceof ActivityFailure)) throw err;
-                return failed(partnerId, `ping failed: ${err.message}`);
-              }),
-          ),
-        );
+    // Runs that pinged one local activity per partner, or one regular activity each, keep doing so (decision 0009).
+    const results = release
+      ? await pingInOneStep(bidders, rules.timeoutMs, failed, pinged)
+      : patched('local-pings')
+        ? await pingLocally(bidders, rules.timeoutMs, failed)
+        : await Promise.all(
+            bidders.map(({ partnerId }) =>
+              pings
+                .pingPartner({ leadId, partnerId, timeoutMs: rules.timeoutMs })
+                .catch((err: unknown): PingResult => {
+                  if (!(err instanceof ActivityFailure)) throw err;
+                  return failed(partnerId, `ping failed: ${err.message}`);
+                }),
+            ),
+          );
     const verdict = rankBids(results, bidders, { ...rules, pingedAt }, Math.random);
     view.auction = {
       bids: results.map(({ partnerId, outcome, bidCents, currency, reason }) => ({
@@ -579,7 +618,7 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
     // Multisell: the bids are posted to as a shared lead; the waterfall only when no buyer took it. Asked
     // only for an auction with more than one winner, so other leads record no marker.
     const winners = plan.auction?.winners ?? 1;
-    if (auction && winners > 1 && patched('auction-multisell')) {
+    if (auction && winners > 1 && since('auction-multisell')) {
       tried = await sellShared(auction.ranked, winners, plan.maxPartners, passed);
       if (shared) return await awaitBuyers();
       offers = offers.filter((o) => !o.bid);
@@ -634,10 +673,11 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
   }
 
   /** An inbound ping: runs the auction, answers the source, and posts the lead once it sends it in time. */
-  async function sellPinged(planned?: RoutePlan): Promise<void> {
+  async function sellPinged(planned?: RoutePlan, pinged?: PingsSent): Promise<void> {
     const plan = planned ?? (await mongoSteps.planRoute(leadId));
     const bidders = plan.auction ? plan.candidates.filter((c) => c.ping) : [];
-    const auction = plan.auction && bidders.length ? await runAuction(bidders, plan.auction) : undefined;
+    const auction =
+      plan.auction && bidders.length ? await runAuction(bidders, plan.auction, pinged) : undefined;
     const best = auction?.ranked[0];
     if (!auction || !best) {
       const reason = auction ? failedReason(plan.candidates.length, auction, []) : 'no auction for this lead';
@@ -697,15 +737,15 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
     }
   }
 
-  if (lead.buyers && patched('auction-multisell')) {
+  if (lead.buyers && since('auction-multisell')) {
     // A later run of a shared lead (a late postback, a run ended by hand): its buyers carry on from the lead.
     shared = new Map(Object.entries(lead.buyers));
     view.partnersTried = [...shared.keys()];
     publish();
     await awaitBuyers();
-  } else if (lead.status === 'received' && ping && patched('inbound-ping')) {
+  } else if (lead.status === 'received' && ping && since('inbound-ping')) {
     publishAtStart();
-    await sellPinged(started.plan);
+    await sellPinged(started.plan, started.pinged);
   } else if (lead.status === 'received') {
     publishAtStart();
     await route(undefined, started.plan);

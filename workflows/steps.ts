@@ -42,8 +42,8 @@ export async function loadThenRecord(leadId: string): Promise<LeadSnapshot> {
 }
 
 /** loadThenRecord's reading for runs that plan their route in the same step (startLead, decision 0019). */
-export async function startThenRecord(leadId: string): Promise<StartedLead> {
-  const started = await mongoSteps.startLead({ leadId });
+export async function startThenRecord(leadId: string, ping = false): Promise<StartedLead> {
+  const started = await mongoSteps.startLead(ping ? { leadId, ping } : { leadId });
   if (started.lead.status !== 'received') await sleep(1);
   return started;
 }
@@ -95,3 +95,10 @@ export function localPingSteps(auctionTimeoutMs: number) {
     retry: { maximumAttempts: 1 },
   });
 }
+
+/**
+ * The patch of the current release (decision 0020): a run recording it took every path of the earlier patches
+ * (lean-start, inbound-ping, local-pings, winning-bid-search-attribute, auction-multisell) and pinged its
+ * auction in one step. The next change of the commands a run issues is the next release's patch.
+ */
+export const RELEASE_PATCH = 'release-2026-12';

@@ -302,6 +302,31 @@ const SCENARIOS: Record<string, Scenario> = {
     await late.handle.result();
     return { 'lean-start-accepted': firstRun(h, handle), 'lean-start-returned': late.handle };
   },
+  // The release patch (decision 0020): one marker for the run's shape; an auction's pings in one local activity,
+  // an inbound ping's in its first step.
+  async 'release-waterfall'(h) {
+    const { 'lean-start-waterfall': run } = await (SCENARIOS['lean-start-waterfall'] as Scenario)(h);
+    return { 'release-waterfall': run as Run };
+  },
+  async 'release-returned'(h) {
+    const runs = await (SCENARIOS['lean-start-returned'] as Scenario)(h);
+    return {
+      'release-accepted': runs['lean-start-accepted'] as Run,
+      'release-returned': runs['lean-start-returned'] as Run,
+    };
+  },
+  async 'release-inbound-ping'(h) {
+    const { 'inbound-ping': run } = await (SCENARIOS['inbound-ping'] as Scenario)(h);
+    return { 'release-inbound-ping': run as Run };
+  },
+  async 'release-auction-won'(h) {
+    const { 'auction-won': run } = await (SCENARIOS['auction-won'] as Scenario)(h);
+    return { 'release-auction-won': run as Run };
+  },
+  async 'release-auction-multisell'(h) {
+    const { 'auction-multisell': run } = await (SCENARIOS['auction-multisell'] as Scenario)(h);
+    return { 'release-auction-multisell': run as Run };
+  },
   /** The source is down past the notification's max duration, then an operator replays it (a new run). */
   async 'notification-exhausted'(h) {
     h.useConfig((e) =>
@@ -396,6 +421,33 @@ const SHAPES: Record<string, { status: string; regular: string[]; patches?: stri
     patches: ['lean-start', 'inbound-ping', 'local-pings', 'winning-bid-search-attribute'],
   },
   'lean-start-returned': { status: 'returned', regular: ['notifySource'], patches: ['lean-start'] },
+  // The release patch alone (decision 0020), whatever the path.
+  'release-waterfall': {
+    status: 'accepted',
+    regular: ['deliverLead', 'deliverLead', 'notifySource'],
+    patches: ['release-2026-12'],
+  },
+  'release-accepted': {
+    status: 'accepted',
+    regular: ['deliverLead', 'notifySource'],
+    patches: ['release-2026-12'],
+  },
+  'release-returned': { status: 'returned', regular: ['notifySource'], patches: ['release-2026-12'] },
+  'release-inbound-ping': {
+    status: 'accepted',
+    regular: ['deliverLead', 'notifySource'],
+    patches: ['release-2026-12'],
+  },
+  'release-auction-won': {
+    status: 'accepted',
+    regular: ['deliverLead', 'notifySource'],
+    patches: ['release-2026-12'],
+  },
+  'release-auction-multisell': {
+    status: 'accepted',
+    regular: ['deliverLead', 'deliverLead', 'notifySource'],
+    patches: ['release-2026-12'],
+  },
 };
 
 const EXPECTED_FILES = Object.keys(SHAPES)
@@ -520,4 +572,25 @@ test('an inbound ping with local pings answers from its first workflow task: the
   const answered = events.findIndex((e) => e.workflowExecutionUpdateCompletedEventAttributes);
   expect(answered).toBeGreaterThan(-1);
   expect(events.slice(0, answered).filter((e) => e.workflowTaskCompletedEventAttributes)).toHaveLength(1);
+});
+
+/** The local activities a history's markers record, in order. */
+function localActivitiesIn(history: History): string[] {
+  return (history.events ?? []).flatMap((e) => {
+    const data = e.markerRecordedEventAttributes?.details?.data?.payloads?.[0]?.data;
+    const type = data && /"activity_type":"(\w+)"/.exec(Buffer.from(data).toString('utf8'))?.[1];
+    return type ? [type] : [];
+  });
+}
+
+test('a release run pings its auction in one step: an inbound ping in its first step, an outbound auction in one local activity', () => {
+  const inbound = committedHistory('release-inbound-ping');
+  const events = inbound.events ?? [];
+  const answered = events.findIndex((e) => e.workflowExecutionUpdateCompletedEventAttributes);
+  expect(answered).toBeGreaterThan(-1);
+  // Answered from the run's first workflow task, after one local activity: the read, the plan and the pings.
+  expect(events.slice(0, answered).filter((e) => e.workflowTaskCompletedEventAttributes)).toHaveLength(1);
+  expect(localActivitiesIn({ events: events.slice(0, answered) } as History)).toEqual(['startLead']);
+  const auction = localActivitiesIn(committedHistory('release-auction-won'));
+  expect(auction.filter((t) => /ping/i.test(t))).toEqual(['pingBidders']);
 });
