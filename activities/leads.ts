@@ -6,8 +6,13 @@ import { isTerminal, type CanonicalStatus } from '../shared/statuses';
 import type { ActivityDeps } from './deps';
 import { auctionPinger } from './ping';
 import { routePlanner } from './routing';
-import type { LeadSnapshot, RecordStatusInput, StartedLead } from './types';
-import { leadWorkflowId } from '../shared/temporal';
+import type { LeadSnapshot, RecordStatusInput, StartedLead, StartLeadInput } from './types';
+import { leadWorkflowId, pingAnswerWaitMs } from '../shared/temporal';
+
+/** An inbound ping's answer, from the end of its pings to the gateway: the bids' store and the workflow task. */
+const ANSWER_WAY_BACK_MS = 250;
+/** Pings with less time than this left before the source stops waiting are not sent. */
+const MIN_PING_MS = 100;
 
 export function leadActivities(deps: ActivityDeps) {
   const { config, logger, metrics, now } = deps;
@@ -56,7 +61,7 @@ export function leadActivities(deps: ActivityDeps) {
      * not a shared lead) its route plan, from one read of the lead (loadLead and planRoute in one); with `ping`
      * (an inbound ping's run), its auction's pings too.
      */
-    async startLead({ leadId, ping }: { leadId: string; ping?: boolean }): Promise<StartedLead> {
+    async startLead({ leadId, ping, pingedAt }: StartLeadInput): Promise<StartedLead> {
       const lead = await read(leadId);
       const started = snapshot(leadId, lead);
       if (started.status !== 'received' || started.buyers) return { lead: started };
@@ -72,7 +77,19 @@ export function leadActivities(deps: ActivityDeps) {
         partnerIds: bidders,
         timeoutMs: plan.auction.timeoutMs,
       };
-      return { lead: started, plan, pinged: await pinger.pingAll(input, lead) };
+      // The source waits pingAnswerWaitMs from its ping: the pings get what is left of that, less the answer's
+      // way back, and none are sent when too little is (a backlog: the source has had its 503).
+      const left =
+        pingedAt === undefined
+          ? input.timeoutMs
+          : pingedAt + pingAnswerWaitMs(input.timeoutMs) - now().getTime() - ANSWER_WAY_BACK_MS;
+      if (left < MIN_PING_MS) {
+        const late = now().getTime() - (pingedAt ?? 0);
+        const reason = `not pinged: the auction would start ${late} ms after the source's ping, past its wait`;
+        return { lead: started, plan, pinged: await pinger.notPinged(input, reason) };
+      }
+      const timeoutMs = Math.min(input.timeoutMs, left);
+      return { lead: started, plan, pinged: await pinger.pingAll({ ...input, timeoutMs }, lead) };
     },
 
     /**

@@ -185,16 +185,20 @@ export function auctionPinger({ config, http, now, logger }: ActivityDeps) {
       claim(leadId),
       read ?? Lead.collection.findOne<LeadDoc>({ _id: leadId as never }),
     ]);
-    const at = now().toISOString();
-    const pings: SentPing[] = claimed
-      ? await Promise.all(partnerIds.map((partnerId) => ping(leadId, partnerId, timeoutMs, lead)))
-      : partnerIds.map((partnerId) => ({
-          partnerId,
-          outcome: 'error',
-          reason: 'not pinged again: a lost workflow task had pinged it (worker stopped)',
-          latencyMs: 0,
-          at,
-        }));
+    if (!claimed) {
+      const reason = 'not pinged again: a lost workflow task had pinged it (worker stopped)';
+      return notPinged({ leadId, sourceId, partnerIds, timeoutMs }, reason);
+    }
+    const pings = await Promise.all(partnerIds.map((partnerId) => ping(leadId, partnerId, timeoutMs, lead)));
+    return storeOrHandBack(leadId, sourceId, pings);
+  }
+
+  /** Stores an auction's answers; a store that fails hands them back to the workflow (`stored: false`). */
+  async function storeOrHandBack(
+    leadId: string,
+    sourceId: string | undefined,
+    pings: SentPing[],
+  ): Promise<PingsSent> {
     for (const { httpStatus, ...result } of pings) log(leadId, result, httpStatus);
     try {
       await storePings(leadId, sourceId, pings);
@@ -205,7 +209,20 @@ export function auctionPinger({ config, http, now, logger }: ActivityDeps) {
     }
   }
 
-  return { ping, log, store, storePings, claim, pingAll };
+  /** An auction's bidders, answered without a ping (why in `reason`), and the answers stored as pingAll's. */
+  async function notPinged(input: PingBiddersInput, reason: string): Promise<PingsSent> {
+    const at = now().toISOString();
+    const pings: SentPing[] = input.partnerIds.map((partnerId) => ({
+      partnerId,
+      outcome: 'error',
+      reason,
+      latencyMs: 0,
+      at,
+    }));
+    return storeOrHandBack(input.leadId, input.sourceId, pings);
+  }
+
+  return { ping, log, store, storePings, claim, pingAll, notPinged };
 }
 
 export function pingActivities(deps: ActivityDeps) {

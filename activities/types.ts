@@ -60,6 +60,14 @@ export interface SharedBuyer {
 }
 
 /** A run's first step: its lead, and the route plan of a lead still to be routed. */
+/** A run's first step: its lead; for an inbound ping's run, `ping` and when the run started (its ping). */
+export interface StartLeadInput {
+  leadId: string;
+  ping?: boolean;
+  /** Epoch ms: the source stops waiting for the answer pingAnswerWaitMs after it. */
+  pingedAt?: number;
+}
+
 export interface StartedLead {
   lead: LeadSnapshot;
   plan?: RoutePlan;

@@ -15,6 +15,15 @@ export interface LeadWorkflowInput {
   ping?: boolean;
 }
 
+/**
+ * How long the gateway waits for an inbound ping's answer: the auction's deadline, and room for the run's first
+ * workflow task and the answer's way back. A run that starts too late for its auction to end within it pings no
+ * one (decision 0020): the source has stopped waiting, and a buyer's bid would be reserved for nobody.
+ */
+export function pingAnswerWaitMs(auctionTimeoutMs: number): number {
+  return auctionTimeoutMs + 2000;
+}
+
 /** The auction's answer to an inbound ping: the bid reserved until `expiresAt`, or why there is none. */
 export type PingAnswer =
   { bidCents: number; currency: string; expiresAt: string } | { bidCents: null; reason: string };

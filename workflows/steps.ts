@@ -1,6 +1,12 @@
 // The lead workflow's activity proxies: timeouts and retry policies per kind of step, local or regular.
 // Workflow code: it imports only the SDK and the activities' types.
-import { proxyActivities, proxyLocalActivities, sleep, type ActivityOptions } from '@temporalio/workflow';
+import {
+  proxyActivities,
+  proxyLocalActivities,
+  sleep,
+  workflowInfo,
+  type ActivityOptions,
+} from '@temporalio/workflow';
 import type { createActivities } from '../activities';
 import type { LeadSnapshot, RouteCandidate, StartedLead } from '../activities/types';
 
@@ -43,7 +49,9 @@ export async function loadThenRecord(leadId: string): Promise<LeadSnapshot> {
 
 /** loadThenRecord's reading for runs that plan their route in the same step (startLead, decision 0019). */
 export async function startThenRecord(leadId: string, ping = false): Promise<StartedLead> {
-  const started = await mongoSteps.startLead(ping ? { leadId, ping } : { leadId });
+  // An inbound ping's run started with its ping: the source's wait runs from then.
+  const pingedAt = workflowInfo().runStartTime.getTime();
+  const started = await mongoSteps.startLead(ping ? { leadId, ping, pingedAt } : { leadId });
   if (started.lead.status !== 'received') await sleep(1);
   return started;
 }
