@@ -47,6 +47,35 @@ export function newLeadId(): string {
   return randomBytes(16).toString('base64url');
 }
 
+/**
+ * New leads go in through the driver, the documents of concurrent requests in one insert (as the postback
+ * path's claims and log lines do; docs/benchmarks.md, End to end). Built in the shape mongoose stored them: the
+ * input is checked by its zod schema (strict), the schema's defaults are written out. POST /leads and POST /ping.
+ */
+const leadInserts = new BatchedInserts<mongo.Document>(() => Lead.collection as unknown as mongo.Collection);
+
+/** Stores a new lead at `received`; false when its id is taken. */
+export function insertNewLead(
+  leadId: string,
+  fields: Record<string, unknown>,
+  sourceId: string,
+  at: Date,
+): Promise<boolean> {
+  return insertOnce(() =>
+    leadInserts.insert({
+      _id: leadId,
+      ...fields,
+      sourceId,
+      status: 'received',
+      revenueCents: 0,
+      seq: 0,
+      createdAt: at,
+      updatedAt: at,
+      __v: 0,
+    }),
+  );
+}
+
 export interface IntakeResult {
   created: boolean;
   queued: boolean;
@@ -56,15 +85,6 @@ export interface IntakeResult {
 }
 
 export class LeadService {
-  /**
-   * New leads go in through the driver, the documents of concurrent requests in one insert (as the postback
-   * path's claims and log lines do; docs/benchmarks.md, End to end). Built here in the shape mongoose stored
-   * them: the input is checked by its zod schema (strict), the schema's defaults are written out.
-   */
-  private readonly leadInserts = new BatchedInserts<mongo.Document>(
-    () => Lead.collection as unknown as mongo.Collection,
-  );
-
   constructor(
     private readonly deps: {
       temporal: TemporalClient;
@@ -94,20 +114,7 @@ export class LeadService {
       at,
       this.deps.metrics,
     );
-    const created = await insertOnce(() =>
-      this.leadInserts.insert({
-        _id: leadId,
-        ...fields,
-        ...identity,
-        sourceId: source.id,
-        status: 'received',
-        revenueCents: 0,
-        seq: 0,
-        createdAt: at,
-        updatedAt: at,
-        __v: 0,
-      }),
-    );
+    const created = await insertNewLead(leadId, { ...fields, ...identity }, source.id, at);
     if (!created) {
       // The same leadId, stored by a concurrent request since the lookup above: answered as a repeat (leads are
       // never deleted, so the read finds it).

@@ -12,9 +12,9 @@ import { fromCents } from '../../shared/money';
 import { releaseIdentity } from '../../shared/duplicates';
 import { duplicateMark, insertStatusEvent, recordMarks } from '../../shared/reports';
 import { pingInputSchema, type LeadInput, type PingAnswerBody } from '../../shared/http';
-import { leadWorkflowId } from '../../shared/temporal';
+import { leadWorkflowId, pingAnswerWaitMs } from '../../shared/temporal';
 import { screenDuplicates } from './duplicates';
-import { newLeadId } from './leads';
+import { insertNewLead, newLeadId } from './leads';
 import { sourceAuth, sourceRateLimit } from './middleware';
 import type { RateLimits } from './rate-limit';
 import type { TemporalClient } from './temporal';
@@ -36,21 +36,13 @@ export class PingService {
   async ping(source: SourceConfig, input: LeadInput): Promise<PingAnswerBody> {
     const leadId = newLeadId();
     const at = this.deps.now?.() ?? new Date();
-    await Lead.create({
-      _id: leadId,
-      ...input,
-      sourceId: source.id,
-      status: 'received',
-      seq: 0,
-      createdAt: at,
-      updatedAt: at,
-    });
+    if (!(await insertNewLead(leadId, input, source.id, at)))
+      throw new AppError('conflict', 'leadId is already used');
     await insertStatusEvent(
       { _id: `${leadId}:0`, leadId, sourceId: source.id, status: 'received', at, reason: 'pinged by source' },
       at,
     );
-    // The auction's own deadline, and room for the workflow's first task and the answer's way back.
-    const waitMs = this.deps.config().config.routing.auction.timeoutMs + 2000;
+    const waitMs = pingAnswerWaitMs(this.deps.config().config.routing.auction.timeoutMs);
     let answer;
     try {
       answer = await this.deps.temporal.pingLead(leadId, source.id, waitMs);
