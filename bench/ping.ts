@@ -126,6 +126,8 @@ async function main(): Promise<void> {
       worker: [worker.process.pid],
       temporal: findPids(servers.temporal.dbFile),
       mongo: findPids(`${servers.dir}/mongo`),
+      // This process: the source sending the pings and the buyers answering them, on the same cores.
+      bench: [process.pid],
     });
     const pace = pacer(RATE);
     const started = performance.now();
