@@ -10,6 +10,7 @@ import { durationSchema } from './duration';
 import { IDENTITY_KINDS } from './identity';
 import { POSTBACK_STATUSES } from './statuses';
 import { secretDigest } from './signature';
+import { MAX_AUCTION_TIMEOUT_MS } from './temporal';
 import { normalizeRawStatus } from './status-map';
 
 const postbackStatusSchema = z.enum(POSTBACK_STATUSES);
@@ -218,7 +219,7 @@ export const partnerSchema = z
 export const auctionSchema = z
   .object({
     /** The whole auction's deadline: no ping is waited for, nor retried, past it. */
-    timeoutMs: z.number().int().min(50).max(30_000).default(1000),
+    timeoutMs: z.number().int().min(50).max(MAX_AUCTION_TIMEOUT_MS).default(1000),
     /** The lowest bid that can win, in `currency`. */
     floor: amountSchema.default(0),
     /** Bids in another currency are refused: amounts of different currencies are never compared. */

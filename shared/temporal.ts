@@ -20,6 +20,9 @@ export interface LeadWorkflowInput {
  * workflow task and the answer's way back. A run that starts too late for its auction to end within it pings no
  * one (decision 0020): the source has stopped waiting, and a buyer's bid would be reserved for nobody.
  */
+/** The longest auction deadline a config may set (`routing.auction.timeoutMs`). */
+export const MAX_AUCTION_TIMEOUT_MS = 30_000;
+
 export function pingAnswerWaitMs(auctionTimeoutMs: number): number {
   return auctionTimeoutMs + 2000;
 }

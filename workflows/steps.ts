@@ -9,6 +9,7 @@ import {
 } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
 import type { LeadSnapshot, RouteCandidate, StartedLead } from '../activities/types';
+import { MAX_AUCTION_TIMEOUT_MS, pingAnswerWaitMs } from '../shared/temporal';
 
 type Activities = ReturnType<typeof createActivities>;
 
@@ -47,11 +48,24 @@ export async function loadThenRecord(leadId: string): Promise<LeadSnapshot> {
   return lead;
 }
 
+/**
+ * An inbound ping's first step, which also runs its auction (decision 0020): room for the source's whole wait
+ * on the longest auction, besides the step's reads and writes. A step that timed out would be retried and find
+ * its pings claimed: every bid lost.
+ */
+const pingStartSteps = proxyLocalActivities<Activities>({
+  ...MONGO_STEP_OPTIONS,
+  startToCloseTimeout: pingAnswerWaitMs(MAX_AUCTION_TIMEOUT_MS) + 10_000,
+  localRetryThreshold: '10s',
+});
+
 /** loadThenRecord's reading for runs that plan their route in the same step (startLead, decision 0019). */
 export async function startThenRecord(leadId: string, ping = false): Promise<StartedLead> {
   // An inbound ping's run started with its ping: the source's wait runs from then.
   const pingedAt = workflowInfo().runStartTime.getTime();
-  const started = await mongoSteps.startLead(ping ? { leadId, ping, pingedAt } : { leadId });
+  const started = ping
+    ? await pingStartSteps.startLead({ leadId, ping, pingedAt })
+    : await mongoSteps.startLead({ leadId });
   if (started.lead.status !== 'received') await sleep(1);
   return started;
 }

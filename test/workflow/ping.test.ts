@@ -123,3 +123,21 @@ test('a ping without a valid bid answers why and fails the lead; a post is refus
   expect(view.status).toBe('failed');
   await expect(handle.executeUpdate(postPingedUpdate, { args: [{}] })).rejects.toThrow();
 });
+
+test('the longest auction (30 s) is waited out in the first step: a buyer that never answers is a timeout, the others keep their bids', async () => {
+  h.useConfig(
+    [
+      { id: 'a', ping: { timeoutMs: 30_000 } },
+      { id: 'b', ping: true },
+    ],
+    {},
+    { timeoutMs: 30_000 },
+  );
+  h.sims.a.setPingBehavior(() => ({ bid: '6.00', latencyMs: 31_000 }));
+  const pingsBefore = h.sims.a.pings.length;
+  const { answer } = await ping();
+  // The pings, the reads and the writes take over 30 s together: the step must not time out and be retried
+  // (its retry would find the pings claimed and answer no bid at all).
+  expect(answer).toMatchObject({ bidCents: 400, currency: 'USD' });
+  expect(h.sims.a.pings.length).toBe(pingsBefore + 1);
+}, 90_000);
