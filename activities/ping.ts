@@ -250,12 +250,6 @@ export function pingActivities(deps: ActivityDeps) {
       return { claimed: await claim(leadId) };
     },
 
-    /**
-     * A whole auction's pings in one local activity, one attempt (decision 0020): the claim, every bidder pinged
-     * at once with one read of the lead, and the answers stored together. A store that fails is left to the
-     * workflow's recordPings (retried until it lands): `stored` says which. A retried workflow task finds the
-     * claim taken and pings no one; its answers say so.
-     */
     /** An auction's pings in one local activity, one attempt (decision 0020): see auctionPinger's pingAll. */
     pingBidders(input: PingBiddersInput): Promise<PingsSent> {
       return pingAll(input);
