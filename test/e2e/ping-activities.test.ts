@@ -2,13 +2,11 @@
 // calls; claimPings, sendPing, recordPings and pingPartner are what runs recorded before still call when they
 // replay (decisions 0018 and 0020), so they must keep doing what they did.
 import { pingActivities } from '../../activities/ping';
-import { undiciHttp } from '../../activities/http';
 import { Bid, PingClaim } from '../../shared/bids';
 import { ConfigIndex, parseRoutingConfig } from '../../shared/config';
-import { createLogger } from '../../shared/logger';
-import { Lead } from '../../shared/models';
 import { startPartnerSimulator, type PartnerSimulator } from '../../scripts/simulators';
 import { simulatorPing } from '../support/bidders';
+import { activityDeps, insertPingedLead } from '../support/activity-deps';
 import { useDatabase } from '../support/e2e';
 
 useDatabase('ping-activities');
@@ -34,29 +32,12 @@ beforeAll(async () => {
       sources: [{ id: 'src-1', apiKey: 'key-src-1-abcdef' }],
     }),
   );
-  activities = pingActivities({
-    config: () => config,
-    http: undiciHttp,
-    logger: createLogger('test', 'silent'),
-    now: () => new Date(),
-  });
+  activities = pingActivities(activityDeps(config));
 });
 
 afterAll(() => buyer?.stop());
 
-let n = 0;
-async function pingedLead(): Promise<string> {
-  const leadId = `ping-activities-${++n}`;
-  await Lead.create({
-    _id: leadId,
-    sourceId: 'src-1',
-    status: 'received',
-    seq: 0,
-    vertical: 'auto',
-    geo: { country: 'US', state: 'TX' },
-  });
-  return leadId;
-}
+const pingedLead = () => insertPingedLead('ping-activities');
 
 const bidsOf = (leadId: string) =>
   Bid.find({ leadId }, { _id: 0, partnerId: 1, outcome: 1, bidCents: 1, sourceId: 1 })

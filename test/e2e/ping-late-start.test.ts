@@ -1,14 +1,12 @@
 // An inbound ping's first step against the real database and a real buyer: its pings get what is left of the
 // source's wait, and none are sent once too little is (a backlog: the gateway has answered 503 already).
 import { leadActivities } from '../../activities/leads';
-import { undiciHttp } from '../../activities/http';
 import { Bid } from '../../shared/bids';
 import { ConfigIndex, parseRoutingConfig } from '../../shared/config';
-import { createLogger } from '../../shared/logger';
-import { Lead } from '../../shared/models';
 import { pingAnswerWaitMs } from '../../shared/temporal';
 import { startPartnerSimulator, type PartnerSimulator } from '../../scripts/simulators';
 import { bidderPartner } from '../support/bidders';
+import { activityDeps, insertPingedLead } from '../support/activity-deps';
 import { useDatabase } from '../support/e2e';
 
 useDatabase('ping-late-start');
@@ -26,29 +24,12 @@ beforeAll(async () => {
       sources: [{ id: 'src-1', apiKey: 'key-src-1-abcdef' }],
     }),
   );
-  ({ startLead } = leadActivities({
-    config: () => config,
-    http: undiciHttp,
-    logger: createLogger('test', 'silent'),
-    now: () => new Date(),
-  }));
+  ({ startLead } = leadActivities(activityDeps(config)));
 });
 
 afterAll(() => buyer?.stop());
 
-let n = 0;
-async function pingedLead(): Promise<string> {
-  const leadId = `late-start-${++n}`;
-  await Lead.create({
-    _id: leadId,
-    sourceId: 'src-1',
-    status: 'received',
-    seq: 0,
-    vertical: 'auto',
-    geo: { country: 'US', state: 'TX' },
-  });
-  return leadId;
-}
+const pingedLead = () => insertPingedLead('late-start');
 
 const storedBid = (leadId: string) => Bid.findOne({ leadId }, { outcome: 1, reason: 1 }).lean();
 
