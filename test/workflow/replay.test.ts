@@ -36,6 +36,14 @@ function firstRun(h: WorkflowHarness, handle: LeadHandle): Run {
   return h.env.client.workflow.getHandle(handle.workflowId, handle.firstExecutionRunId);
 }
 
+/** A scenario played again with the code of the day, its runs saved under new names: a path in a later shape. */
+function playedAgain(scenario: string, names: Record<string, string>): Scenario {
+  return async (h) => {
+    const runs = await (SCENARIOS[scenario] as Scenario)(h);
+    return Object.fromEntries(Object.entries(names).map(([from, to]) => [to, runs[from] as Run]));
+  };
+}
+
 /** Finished runs covering each path through the workflow. */
 const SCENARIOS: Record<string, Scenario> = {
   async accepted(h) {
@@ -260,15 +268,9 @@ const SCENARIOS: Record<string, Scenario> = {
     }
   },
   /** inbound-ping with the pings as local activities (patch `local-pings`): markers in one task, no activities. */
-  async 'inbound-ping-local-pings'(h) {
-    const { 'inbound-ping': run } = await (SCENARIOS['inbound-ping'] as Scenario)(h);
-    return { 'inbound-ping-local-pings': run as Run };
-  },
+  'inbound-ping-local-pings': playedAgain('inbound-ping', { 'inbound-ping': 'inbound-ping-local-pings' }),
   /** auction-won with the pings as local activities (patch `local-pings`). */
-  async 'auction-won-local-pings'(h) {
-    const { 'auction-won': run } = await (SCENARIOS['auction-won'] as Scenario)(h);
-    return { 'auction-won-local-pings': run as Run };
-  },
+  'auction-won-local-pings': playedAgain('auction-won', { 'auction-won': 'auction-won-local-pings' }),
   /**
    * Read and planned in one step (lean-start): acme, capped, refuses the post (4xx) and its cap slot is given
    * back; bravo, uncapped, takes the lead without a cap step and accepts by postback.
@@ -288,10 +290,7 @@ const SCENARIOS: Record<string, Scenario> = {
     }
   },
   /** inbound-ping in the lean-start shape: the plan comes with the lead's first read, then the local pings. */
-  async 'lean-start-inbound-ping'(h) {
-    const { 'inbound-ping': run } = await (SCENARIOS['inbound-ping'] as Scenario)(h);
-    return { 'lean-start-inbound-ping': run as Run };
-  },
+  'lean-start-inbound-ping': playedAgain('inbound-ping', { 'inbound-ping': 'lean-start-inbound-ping' }),
   /** lean-start's later run: a chargeback after the accepted run completed reads the lead, then waits a timer. */
   async 'lean-start-returned'(h) {
     const { leadId, handle } = await h.submitLead({ clickId: 'clk-lean-returned' });
@@ -304,29 +303,16 @@ const SCENARIOS: Record<string, Scenario> = {
   },
   // The release patch (decision 0020): one marker for the run's shape; an auction's pings in one local activity,
   // an inbound ping's in its first step.
-  async 'release-waterfall'(h) {
-    const { 'lean-start-waterfall': run } = await (SCENARIOS['lean-start-waterfall'] as Scenario)(h);
-    return { 'release-waterfall': run as Run };
-  },
-  async 'release-returned'(h) {
-    const runs = await (SCENARIOS['lean-start-returned'] as Scenario)(h);
-    return {
-      'release-accepted': runs['lean-start-accepted'] as Run,
-      'release-returned': runs['lean-start-returned'] as Run,
-    };
-  },
-  async 'release-inbound-ping'(h) {
-    const { 'inbound-ping': run } = await (SCENARIOS['inbound-ping'] as Scenario)(h);
-    return { 'release-inbound-ping': run as Run };
-  },
-  async 'release-auction-won'(h) {
-    const { 'auction-won': run } = await (SCENARIOS['auction-won'] as Scenario)(h);
-    return { 'release-auction-won': run as Run };
-  },
-  async 'release-auction-multisell'(h) {
-    const { 'auction-multisell': run } = await (SCENARIOS['auction-multisell'] as Scenario)(h);
-    return { 'release-auction-multisell': run as Run };
-  },
+  'release-waterfall': playedAgain('lean-start-waterfall', { 'lean-start-waterfall': 'release-waterfall' }),
+  'release-returned': playedAgain('lean-start-returned', {
+    'lean-start-accepted': 'release-accepted',
+    'lean-start-returned': 'release-returned',
+  }),
+  'release-inbound-ping': playedAgain('inbound-ping', { 'inbound-ping': 'release-inbound-ping' }),
+  'release-auction-won': playedAgain('auction-won', { 'auction-won': 'release-auction-won' }),
+  'release-auction-multisell': playedAgain('auction-multisell', {
+    'auction-multisell': 'release-auction-multisell',
+  }),
   /** The source is down past the notification's max duration, then an operator replays it (a new run). */
   async 'notification-exhausted'(h) {
     h.useConfig((e) =>
@@ -350,6 +336,11 @@ const SCENARIOS: Record<string, Scenario> = {
     }
   },
 };
+
+/** A shape recorded with the release patch (decision 0020): its one marker, whatever the path. */
+function releaseShape(status: string, regular: string[]) {
+  return { status, regular, patches: ['release-2026-12'] };
+}
 
 /**
  * Each history: the status its run ends with, and the regular activities it schedules: the calls to third parties, and the expiry's status
@@ -422,32 +413,12 @@ const SHAPES: Record<string, { status: string; regular: string[]; patches?: stri
   },
   'lean-start-returned': { status: 'returned', regular: ['notifySource'], patches: ['lean-start'] },
   // The release patch alone (decision 0020), whatever the path.
-  'release-waterfall': {
-    status: 'accepted',
-    regular: ['deliverLead', 'deliverLead', 'notifySource'],
-    patches: ['release-2026-12'],
-  },
-  'release-accepted': {
-    status: 'accepted',
-    regular: ['deliverLead', 'notifySource'],
-    patches: ['release-2026-12'],
-  },
-  'release-returned': { status: 'returned', regular: ['notifySource'], patches: ['release-2026-12'] },
-  'release-inbound-ping': {
-    status: 'accepted',
-    regular: ['deliverLead', 'notifySource'],
-    patches: ['release-2026-12'],
-  },
-  'release-auction-won': {
-    status: 'accepted',
-    regular: ['deliverLead', 'notifySource'],
-    patches: ['release-2026-12'],
-  },
-  'release-auction-multisell': {
-    status: 'accepted',
-    regular: ['deliverLead', 'deliverLead', 'notifySource'],
-    patches: ['release-2026-12'],
-  },
+  'release-waterfall': releaseShape('accepted', ['deliverLead', 'deliverLead', 'notifySource']),
+  'release-accepted': releaseShape('accepted', ['deliverLead', 'notifySource']),
+  'release-returned': releaseShape('returned', ['notifySource']),
+  'release-inbound-ping': releaseShape('accepted', ['deliverLead', 'notifySource']),
+  'release-auction-won': releaseShape('accepted', ['deliverLead', 'notifySource']),
+  'release-auction-multisell': releaseShape('accepted', ['deliverLead', 'deliverLead', 'notifySource']),
 };
 
 const EXPECTED_FILES = Object.keys(SHAPES)
