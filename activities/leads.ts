@@ -79,12 +79,10 @@ export function leadActivities(deps: ActivityDeps) {
       };
       // The source waits pingAnswerWaitMs from its ping: the pings get what is left of that, less the answer's
       // way back, and none are sent when too little is (a backlog: the source has had its 503).
-      const left =
-        pingedAt === undefined
-          ? input.timeoutMs
-          : pingedAt + pingAnswerWaitMs(input.timeoutMs) - now().getTime() - ANSWER_WAY_BACK_MS;
+      if (pingedAt === undefined) return { lead: started, plan, pinged: await pinger.pingAll(input, lead) };
+      const left = pingedAt + pingAnswerWaitMs(input.timeoutMs) - now().getTime() - ANSWER_WAY_BACK_MS;
       if (left < MIN_PING_MS) {
-        const late = now().getTime() - (pingedAt ?? 0);
+        const late = now().getTime() - pingedAt;
         const reason = `not pinged: the auction would start ${late} ms after the source's ping, past its wait`;
         return { lead: started, plan, pinged: await pinger.notPinged(input, reason) };
       }

@@ -59,7 +59,6 @@ export interface SharedBuyer {
   offeredAt?: string;
 }
 
-/** A run's first step: its lead, and the route plan of a lead still to be routed. */
 /** A run's first step: its lead; for an inbound ping's run, `ping` and when the run started (its ping). */
 export interface StartLeadInput {
   leadId: string;
@@ -68,6 +67,7 @@ export interface StartLeadInput {
   pingedAt?: number;
 }
 
+/** A run's first step: its lead, and the route plan of a lead still to be routed. */
 export interface StartedLead {
   lead: LeadSnapshot;
   plan?: RoutePlan;

@@ -15,16 +15,21 @@ const AUCTION_MS = 1000;
 let buyer: PartnerSimulator;
 let startLead: ReturnType<typeof leadActivities>['startLead'];
 
-beforeAll(async () => {
-  buyer = await startPartnerSimulator();
+/** startLead with an auction of this deadline, among one bidder: the buyer. */
+function startLeadWith(auctionMs: number) {
   const config = new ConfigIndex(
     parseRoutingConfig({
-      routing: { auction: { timeoutMs: AUCTION_MS, floor: '1.00' } },
+      routing: { auction: { timeoutMs: auctionMs, floor: '1.00' } },
       partners: [bidderPartner('acme', buyer.url)],
       sources: [{ id: 'src-1', apiKey: 'key-src-1-abcdef' }],
     }),
   );
-  ({ startLead } = leadActivities(activityDeps(config)));
+  return leadActivities(activityDeps(config)).startLead;
+}
+
+beforeAll(async () => {
+  buyer = await startPartnerSimulator();
+  startLead = startLeadWith(AUCTION_MS);
 });
 
 afterAll(() => buyer?.stop());
@@ -68,4 +73,15 @@ test('a run that starts after the source stopped waiting pings no one and says w
   });
   expect(buyer.pings.length).toBe(before);
   expect(await storedBid(leadId)).toMatchObject({ outcome: 'error', reason });
+});
+
+test('a step not told when the ping came (no source waiting) pings with the auction deadline, however short', async () => {
+  buyer.setPingBehavior(() => ({ bid: '9.00' }));
+  const leadId = await pingedLead();
+  const before = buyer.pings.length;
+  const started = await startLeadWith(60)({ leadId, ping: true });
+  // Answered in time or not on a busy machine, the buyer was pinged: never "not pinged".
+  expect(buyer.pings.length).toBe(before + 1);
+  expect(started.pinged?.pings).toEqual([expect.objectContaining({ partnerId: 'acme' })]);
+  expect(started.pinged?.pings[0]?.reason ?? '').not.toMatch(/not pinged/);
 });
