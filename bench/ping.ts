@@ -25,7 +25,7 @@ import {
   summarizeCpuProfiles,
   type App,
 } from './lib/ingest-stack';
-import { findPids } from './lib/processes';
+import { findPids, machineCpuMeter } from './lib/processes';
 import { pacer } from './lib/server-limit';
 import { formatTable, percentile } from './lib/stats';
 
@@ -129,6 +129,7 @@ async function main(): Promise<void> {
       // This process: the source sending the pings and the buyers answering them, on the same cores.
       bench: [process.pid],
     });
+    const machine = machineCpuMeter();
     const pace = pacer(RATE);
     const started = performance.now();
     const runs: Promise<{ ms: number; answer: Answer; status: number } | { error: string }>[] = [];
@@ -139,6 +140,7 @@ async function main(): Promise<void> {
     const results = await Promise.all(runs);
     const wallS = (performance.now() - started) / 1000;
     const cpu = meter.stop();
+    const { idlePct, stealPct } = machine.stop();
 
     const answers: number[] = [];
     const leadIds: string[] = [];
@@ -190,6 +192,10 @@ async function main(): Promise<void> {
       `CPU ms per auction: ${Object.entries(cpu)
         .map(([k, sec]) => `${k} ${fmt((sec * 1000) / Math.max(1, answers.length), 1)}`)
         .join(', ')}`,
+    );
+    // This VM's cores are shared with other guests: time stolen by the hypervisor is time the run did not have.
+    say(
+      `machine CPU during the run: ${fmt(idlePct, 1)}% idle, ${fmt(stealPct, 1)}% stolen by the hypervisor`,
     );
     const problem = firstProblem ? ` (first: ${firstProblem})` : '';
     say(`errors: ${errors}; answers without the expected ${5 + BUYERS}.00 bid: ${noBid}${problem}`);

@@ -25,6 +25,32 @@ export function cpuSeconds(pid: number): number | undefined {
   }
 }
 
+/** The machine's CPU time by kind since boot, in jiffies, from the first line of /proc/stat. */
+function machineCpu(): { idle: number; steal: number; total: number } {
+  const [, ...fields] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+  // user nice system idle iowait irq softirq steal (guest time is already counted in user).
+  const n = fields.slice(0, 8).map(Number);
+  return { idle: n[3]! + n[4]!, steal: n[7]!, total: n.reduce((a, b) => a + b, 0) };
+}
+
+/**
+ * Shares of the machine's CPU time, from now to stop(): idle, and stolen by the hypervisor (a virtual machine's
+ * cores given to other guests). A run with much stolen had fewer cores than the machine has.
+ */
+export function machineCpuMeter(): { stop(): { idlePct: number; stealPct: number } } {
+  const before = machineCpu();
+  return {
+    stop() {
+      const after = machineCpu();
+      const total = Math.max(1, after.total - before.total);
+      return {
+        idlePct: (100 * (after.idle - before.idle)) / total,
+        stealPct: (100 * (after.steal - before.steal)) / total,
+      };
+    },
+  };
+}
+
 /** Pids of processes whose command line contains `needle` (e.g. a server's unique db file), read-only. */
 export function findPids(needle: string): number[] {
   const pids: number[] = [];
