@@ -1,7 +1,7 @@
 // leadWorkflow: one lead's life. Route and deliver it, wait for the partner's postback or the deadline,
+// record every status in MongoDB, and notify the traffic source. Orchestration only: all I/O is in activities.
 // Over 400 lines: one lead's orchestration read top to bottom (route, auction, deliver, wait, settle, notify);
 // the pure parts live beside it (decide.ts, auction.ts, routing.ts) and the activity options in steps.ts.
-// record every status in MongoDB, and notify the traffic source. Orchestration only: all I/O is in activities.
 import {
   ActivityFailure,
   condition,
@@ -549,6 +549,23 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
     return sent;
   }
 
+  /** The pings as regular activities, each storing its own answer: runs recorded before decision 0018. */
+  function pingByActivities(
+    bidders: RouteCandidate[],
+    timeoutMs: number,
+    failed: (partnerId: string, reason: string) => PingResult,
+  ): Promise<PingResult[]> {
+    const pings = pingSteps(timeoutMs);
+    return Promise.all(
+      bidders.map(({ partnerId }) =>
+        pings.pingPartner({ leadId, partnerId, timeoutMs }).catch((err: unknown): PingResult => {
+          if (!(err instanceof ActivityFailure)) throw err;
+          return failed(partnerId, `ping failed: ${err.message}`);
+        }),
+      ),
+    );
+  }
+
   /** Pings every bidder at once; the answers ranked (docs/routing.md "Auctions"). */
   async function runAuction(
     bidders: RouteCandidate[],
@@ -560,22 +577,12 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
     const failed = (partnerId: string, reason: string): PingResult => {
       return { partnerId, outcome: 'error', reason, latencyMs: 0, at };
     };
-    const pings = pingSteps(rules.timeoutMs);
     // Runs that pinged one local activity per partner, or one regular activity each, keep doing so (decision 0009).
     const results = release
       ? await pingInOneStep(bidders, rules.timeoutMs, failed, pinged)
       : patched('local-pings')
         ? await pingLocally(bidders, rules.timeoutMs, failed)
-        : await Promise.all(
-            bidders.map(({ partnerId }) =>
-              pings
-                .pingPartner({ leadId, partnerId, timeoutMs: rules.timeoutMs })
-                .catch((err: unknown): PingResult => {
-                  if (!(err instanceof ActivityFailure)) throw err;
-                  return failed(partnerId, `ping failed: ${err.message}`);
-                }),
-            ),
-          );
+        : await pingByActivities(bidders, rules.timeoutMs, failed);
     const verdict = rankBids(results, bidders, { ...rules, pingedAt }, Math.random);
     view.auction = {
       bids: results.map(({ partnerId, outcome, bidCents, currency, reason }) => ({

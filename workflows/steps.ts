@@ -30,10 +30,8 @@ export const durableMongoSteps = proxyActivities<Activities>(MONGO_STEP_OPTIONS)
  * task heartbeats. Earlier shapes of these steps were retired before the first release (decision 0009); from that
  * release on, a change here is a `patched()` branch.
  */
-export const mongoSteps = proxyLocalActivities<Activities>({
-  ...MONGO_STEP_OPTIONS,
-  localRetryThreshold: '10s',
-});
+const LOCAL_MONGO_STEP_OPTIONS = { ...MONGO_STEP_OPTIONS, localRetryThreshold: '10s' } as const;
+export const mongoSteps = proxyLocalActivities<Activities>(LOCAL_MONGO_STEP_OPTIONS);
 
 /**
  * A local read is recorded only when its workflow task completes. A task lost after a local write (worker
@@ -54,17 +52,15 @@ export async function loadThenRecord(leadId: string): Promise<LeadSnapshot> {
  * its pings claimed: every bid lost.
  */
 const pingStartSteps = proxyLocalActivities<Activities>({
-  ...MONGO_STEP_OPTIONS,
+  ...LOCAL_MONGO_STEP_OPTIONS,
   startToCloseTimeout: pingAnswerWaitMs(MAX_AUCTION_TIMEOUT_MS) + 10_000,
-  localRetryThreshold: '10s',
 });
 
 /** loadThenRecord's reading for runs that plan their route in the same step (startLead, decision 0019). */
 export async function startThenRecord(leadId: string, ping = false): Promise<StartedLead> {
   // An inbound ping's run started with its ping: the source's wait runs from then.
-  const pingedAt = workflowInfo().runStartTime.getTime();
   const started = ping
-    ? await pingStartSteps.startLead({ leadId, ping, pingedAt })
+    ? await pingStartSteps.startLead({ leadId, ping, pingedAt: workflowInfo().runStartTime.getTime() })
     : await mongoSteps.startLead({ leadId });
   if (started.lead.status !== 'received') await sleep(1);
   return started;
