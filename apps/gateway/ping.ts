@@ -75,9 +75,16 @@ export class PingService {
     // A phone's region is the lead's country, from the ping when the post leaves it out.
     const person = { contact: fields.contact, geo: fields.geo ?? lead.geo };
     const identity = await screenDuplicates(config, source, person, pingId, at, this.deps.metrics);
+    // Its `received` event was counted at the ping, unflagged: a duplicate taken in counts now, as a mark (the
+    // report's copy, then the lead's `duplicateAt` it is derived from where the copy does not reach; the first
+    // flagging's time, should the source post again). Both before the run takes the post: from then on the run is
+    // the lead's only writer, and a write beside it can be lost on a server that updates a document by reading
+    // and replacing it (FerretDB).
+    const flagged = Boolean(identity.duplicateOf);
+    if (flagged) await recordMarks([duplicateMark({ leadId: pingId, sourceId: source.id, at })]);
     await Lead.updateOne(
       { _id: pingId, status: 'received' },
-      { $set: { ...fields, ...identity, updatedAt: at } },
+      { $set: { ...fields, ...identity, updatedAt: at }, ...(flagged ? { $min: { duplicateAt: at } } : {}) },
     );
     const screen = await personScreen({ _id: pingId, identity: identity.identity }, at);
     const skip: Record<string, string> = {};
@@ -97,12 +104,6 @@ export class PingService {
       }
       this.deps.logger.warn({ err: String(err), leadId: pingId }, 'post of a pinged lead failed');
       throw new AppError('dependency_unavailable', 'the post could not be handed over; try again');
-    }
-    // Its `received` event was counted at the ping, unflagged: a duplicate taken in counts now, as a mark
-    // (the report's copy first, then the lead's `duplicateAt` it is derived from where the copy does not reach).
-    if (identity.duplicateOf) {
-      await recordMarks([duplicateMark({ leadId: pingId, sourceId: source.id, at })]);
-      await Lead.updateOne({ _id: pingId }, { $set: { duplicateAt: at } }, { timestamps: false });
     }
     return { leadId: pingId, workflowId: leadWorkflowId(pingId), status: 'received' as const };
   }

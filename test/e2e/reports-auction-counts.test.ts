@@ -4,7 +4,7 @@
 // answers no does. Over HTTP, and the same from the hourly buckets and from the logs.
 import net from 'node:net';
 import { Delivery, Lead } from '../../shared/models';
-import { keepReportHouse, performanceReport, summaryReport } from '../../shared/reports';
+import { keepReportHouse, performanceReport, RecentStatusEvent, summaryReport } from '../../shared/reports';
 import { bidderPartner } from '../support/bidders';
 import { useStack } from '../support/e2e';
 import { ADMIN_KEY, getJson, leadReaches, postJson } from '../support/stack';
@@ -45,6 +45,8 @@ const { stack, acme, bravo } = useStack({
 let window: { from: string; to: string };
 let first = '';
 let pinged = '';
+/** What the gateway had written when the pinged lead's run took its post: from then on the run is its only writer. */
+let atHandover: { duplicateAt?: Date; marked: boolean } | undefined;
 
 beforeAll(async () => {
   acme.setPingBehavior(() => ({ bid: '9.00' }));
@@ -64,6 +66,13 @@ beforeAll(async () => {
   const ping = await postJson(`${stack.baseUrl}/ping`, LEAD, SOURCE_KEY);
   expect(ping.body).toMatchObject({ bid: '9.00' });
   pinged = ping.body.pingId as string;
+  const handOver = stack.temporal.postPinged.bind(stack.temporal);
+  stack.temporal.postPinged = async (leadId, post) => {
+    await handOver(leadId, post);
+    const lead = await Lead.findById(leadId, { duplicateAt: 1 }).lean();
+    const mark = await RecentStatusEvent.exists({ _id: `mark:duplicate:${leadId}` });
+    atHandover = { duplicateAt: lead?.duplicateAt ?? undefined, marked: mark !== null };
+  };
   const post = await postJson(
     `${stack.baseUrl}/leads`,
     { ...LEAD, contact: CONTACT, pingId: pinged },
@@ -90,6 +99,15 @@ test('the pinged lead is flagged at its post, and its duplicate is counted for i
   );
   // On partner rows a lead's duplicate is under (none), as for a lead posted whole.
   expect(byGroup(partners.body.rows as { group: string }[])['(none)']).toMatchObject({ duplicates: 1 });
+});
+
+test('the gateway writes the flag on the pinged lead before its run takes the post, never beside the run', async () => {
+  // The run writes the lead as soon as it has the post (offered, then each status). A write of the gateway's after
+  // that could race the run's: on a server that updates a document by reading and replacing it (FerretDB), one of
+  // the two is lost.
+  const lead = await Lead.findById(pinged, { duplicateAt: 1 }).lean();
+  expect(lead?.duplicateAt).toBeInstanceOf(Date);
+  expect(atHandover).toEqual({ duplicateAt: lead?.duplicateAt, marked: true });
 });
 
 test('a winning post that failed on transport through its last attempt is a post refused after winning', async () => {
