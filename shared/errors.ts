@@ -18,6 +18,7 @@ export const ERROR_STATUS = {
   unmapped_status: 422,
   rate_limited: 429,
   dependency_unavailable: 503,
+  overloaded: 503,
   internal: 500,
 } as const;
 
@@ -61,6 +62,13 @@ export function isDependencyOutage(err: unknown): boolean {
     typeof e.message === 'string' &&
     /database is locked|SQLITE_BUSY/i.test(e.message)
   );
+}
+
+/** A 503 for work turned away because the service is behind (a ping it could not answer in time). */
+export function overloaded(message: string, retryAfterSeconds = 1): AppError {
+  const err = new AppError('overloaded', message);
+  err.retryAfterSeconds = retryAfterSeconds;
+  return err;
 }
 
 /** A 429 with the seconds until the client may try again. */

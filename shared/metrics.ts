@@ -1,5 +1,5 @@
 // Prometheus metrics (prom-client): one registry per process, with the names both gateway and worker use.
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 const LATENCY_BUCKETS = [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** Partners answer in seconds or in days: buckets up to a week, so an alert can see one stop answering. */
@@ -75,6 +75,16 @@ export function createMetrics() {
       ['partner', 'status'],
       POSTBACK_DELAY_BUCKETS,
     ),
+    pingsShed: counter(
+      'leadrouter_pings_shed_total',
+      'Pings answered 503 overloaded at once: the gateway was behind (answers later than 1.5 x the deadline)',
+      ['source'],
+    ),
+    pingAdmissionLimit: new Gauge({
+      name: 'leadrouter_ping_admission_limit',
+      help: 'Pings this gateway runs at once before it turns the next away (1000 until an answer comes too late)',
+      registers: [registry],
+    }),
     leadsFinal: counter(
       'leadrouter_leads_final_total',
       'Leads reaching a final status, by status and partner',

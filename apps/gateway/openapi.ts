@@ -158,7 +158,7 @@ function buildRegistry(): OpenAPIRegistry {
         ...AUTH_ERRORS,
         413: 'Body too large',
         415: 'Not JSON',
-        503: 'Temporal unavailable: the auction could not be run (`dependency_unavailable`)',
+        503: 'Temporal unavailable: the auction could not be run (`dependency_unavailable`); or the gateway is behind on its auctions and answers at once (`overloaded`, `Retry-After`), storing nothing',
       }),
     },
   });

@@ -4,7 +4,7 @@ import Router from '@koa/router';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { personScreen } from '../../activities/duplicates';
 import type { ConfigIndex, SourceConfig } from '../../shared/config';
-import { AppError } from '../../shared/errors';
+import { AppError, overloaded } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import type { Metrics } from '../../shared/metrics';
 import { Lead } from '../../shared/models';
@@ -18,22 +18,47 @@ import { insertNewLead, newLeadId } from './leads';
 import { sourceAuth, sourceRateLimit } from './middleware';
 import type { RateLimits } from './rate-limit';
 import type { TemporalClient } from './temporal';
+import { PingAdmission } from './ping-admission';
 import { parseInput } from './validation';
 
 export interface PingDeps {
   config: () => ConfigIndex;
   temporal: TemporalClient;
   logger: Logger;
-  /** Duplicates found when a pinged lead is posted count with those of POST /leads. */
-  metrics?: Pick<Metrics, 'duplicateLeads'>;
+  /** Duplicates found when a pinged lead is posted count with those of POST /leads; pings turned away. */
+  metrics?: Pick<Metrics, 'duplicateLeads' | 'pingsShed' | 'pingAdmissionLimit'>;
   now?: () => Date;
 }
 
 export class PingService {
-  constructor(private readonly deps: PingDeps) {}
+  /** Pings run at once, limited while answers come too late (./ping-admission.ts). */
+  readonly admission: PingAdmission;
 
-  /** Stores the partial lead under a new id, runs its auction and returns the answer for the source. */
+  constructor(private readonly deps: PingDeps) {
+    this.admission = new PingAdmission();
+  }
+
+  /**
+   * Stores the partial lead under a new id, runs its auction and returns the answer for the source; when the
+   * gateway is behind, turns the ping away at once (503 `overloaded`), before it stores or starts anything.
+   */
   async ping(source: SourceConfig, input: LeadInput): Promise<PingAnswerBody> {
+    const { metrics } = this.deps;
+    if (!this.admission.admit()) {
+      metrics?.pingsShed.inc({ source: source.id });
+      throw overloaded('too many auctions are running late; ping again later');
+    }
+    const started = performance.now();
+    try {
+      return await this.runAuction(source, input);
+    } finally {
+      const deadlineMs = this.deps.config().config.routing.auction.timeoutMs;
+      this.admission.settle(performance.now() - started, deadlineMs);
+      metrics?.pingAdmissionLimit.set(this.admission.state().limit);
+    }
+  }
+
+  private async runAuction(source: SourceConfig, input: LeadInput): Promise<PingAnswerBody> {
     const leadId = newLeadId();
     const at = this.deps.now?.() ?? new Date();
     if (!(await insertNewLead(leadId, input, source.id, at)))

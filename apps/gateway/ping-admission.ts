@@ -1,0 +1,55 @@
+// Admission of inbound pings under overload. A ping is worth answering only within its source's deadline; an
+// auction started when the machines are already behind answers too late and takes CPU from the ones that could
+// still answer in time, so a slow spell grows into a backlog no auction gets out of. The gateway therefore keeps
+// a limit on the pings it runs at once, additive increase and multiplicative decrease on their answer times (as
+// TCP does on round trips): answered within LATE_FACTOR x the auction deadline, the limit grows by one per limit's
+// worth of answers; answered later, it falls to 90% of what was in flight then, at most once per deadline. A
+// ping over the limit is answered at once with 503 `overloaded`. Idle or healthy, the limit stays far above what
+// is in flight and nothing is turned away: only answers that came too late lower it. Per gateway process.
+
+/** An answer later than this many deadlines is too late for its source (issue 15's target is 1.5). */
+export const LATE_FACTOR = 1.5;
+/** The limit of a gateway that has seen no late answer: a burst of this many pings is taken in at once. */
+export const MAX_PINGS_IN_FLIGHT = 1000;
+/** The least the limit falls to: some pings keep going through, so their answer times can raise it again. */
+export const MIN_PINGS_IN_FLIGHT = 2;
+const DECREASE = 0.9;
+
+export interface AdmissionState {
+  inFlight: number;
+  limit: number;
+}
+
+export class PingAdmission {
+  private inFlight = 0;
+  private limit = MAX_PINGS_IN_FLIGHT;
+  private loweredAt = -Infinity;
+
+  constructor(private readonly now: () => number = () => performance.now()) {}
+
+  /** Takes a ping in, or returns false when as many as the limit are running. */
+  admit(): boolean {
+    if (this.inFlight >= this.limit) return false;
+    this.inFlight += 1;
+    return true;
+  }
+
+  /** A ping taken in has been answered (or failed) after `ms`, for an auction deadline of `deadlineMs`. */
+  settle(ms: number, deadlineMs: number): void {
+    this.inFlight = Math.max(0, this.inFlight - 1);
+    if (ms <= LATE_FACTOR * deadlineMs) {
+      this.limit = Math.min(MAX_PINGS_IN_FLIGHT, this.limit + 1 / this.limit);
+      return;
+    }
+    // One late answer stands for the others of the same spell: lowered once per deadline, from what was running.
+    const t = this.now();
+    if (t - this.loweredAt < deadlineMs) return;
+    this.loweredAt = t;
+    const running = Math.min(this.limit, this.inFlight + 1);
+    this.limit = Math.max(MIN_PINGS_IN_FLIGHT, Math.floor(running * DECREASE));
+  }
+
+  state(): AdmissionState {
+    return { inFlight: this.inFlight, limit: Math.floor(this.limit) };
+  }
+}
