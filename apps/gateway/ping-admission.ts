@@ -2,10 +2,11 @@
 // auction started when the machines are already behind answers too late and takes CPU from the ones that could
 // still answer in time, so a slow spell grows into a backlog no auction gets out of. The gateway therefore keeps
 // a limit on the pings it runs at once, additive increase and multiplicative decrease on their answer times (as
-// TCP does on round trips): answered within LATE_FACTOR x the auction deadline, the limit grows by one per limit's
-// worth of answers; answered later, it falls to 90% of what was in flight then, at most once per deadline. A
-// ping over the limit is answered at once with 503 `overloaded`. Idle or healthy, the limit stays far above what
-// is in flight and nothing is turned away: only answers that came too late lower it. Per gateway process.
+// TCP does on round trips): answered within LATE_FACTOR x the auction deadline, the limit grows by one per
+// limit's worth of answers; once late answers are more than LATE_SHARE of the recent ones, it falls to 90% of
+// what was in flight then, at most once per deadline. A ping over the limit is answered at once with 503
+// `overloaded`. Idle or healthy, the limit stays far above what is in flight and nothing is turned away: one
+// late answer now and then (a pause of the process) lowers nothing; a spell of them does. Per gateway process.
 
 /** An answer later than this many deadlines is too late for its source (issue 15's target is 1.5). */
 export const LATE_FACTOR = 1.5;
@@ -14,6 +15,9 @@ export const MAX_PINGS_IN_FLIGHT = 1000;
 /** The least the limit falls to: some pings keep going through, so their answer times can raise it again. */
 export const MIN_PINGS_IN_FLIGHT = 2;
 const DECREASE = 0.9;
+/** The share of late answers, among about the last 16 (a moving average), above which the limit is lowered. */
+export const LATE_SHARE = 0.125;
+const RECENT_WEIGHT = 1 / 16;
 
 export interface AdmissionState {
   inFlight: number;
@@ -24,6 +28,8 @@ export class PingAdmission {
   private inFlight = 0;
   private limit = MAX_PINGS_IN_FLIGHT;
   private loweredAt = -Infinity;
+  /** Moving average of 1 for a late answer, 0 for one in time. */
+  private lateShare = 0;
 
   constructor(private readonly now: () => number = () => performance.now()) {}
 
@@ -37,11 +43,14 @@ export class PingAdmission {
   /** A ping taken in has been answered (or failed) after `ms`, for an auction deadline of `deadlineMs`. */
   settle(ms: number, deadlineMs: number): void {
     this.inFlight = Math.max(0, this.inFlight - 1);
-    if (ms <= LATE_FACTOR * deadlineMs) {
+    const late = ms > LATE_FACTOR * deadlineMs;
+    this.lateShare += RECENT_WEIGHT * ((late ? 1 : 0) - this.lateShare);
+    if (!late) {
       this.limit = Math.min(MAX_PINGS_IN_FLIGHT, this.limit + 1 / this.limit);
       return;
     }
-    // One late answer stands for the others of the same spell: lowered once per deadline, from what was running.
+    if (this.lateShare <= LATE_SHARE) return;
+    // The late answers of one spell are one signal: lowered once per deadline, from what was running.
     const t = this.now();
     if (t - this.loweredAt < deadlineMs) return;
     this.loweredAt = t;

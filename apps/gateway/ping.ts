@@ -100,17 +100,18 @@ export class PingService {
     // A phone's region is the lead's country, from the ping when the post leaves it out.
     const person = { contact: fields.contact, geo: fields.geo ?? lead.geo };
     const identity = await screenDuplicates(config, source, person, pingId, at, this.deps.metrics);
-    // Its `received` event was counted at the ping, unflagged: a duplicate taken in counts now, as a mark (the
-    // report's copy, then the lead's `duplicateAt` it is derived from where the copy does not reach; the first
-    // flagging's time, should the source post again). Both before the run takes the post: from then on the run is
-    // the lead's only writer, and a write beside it can be lost on a server that updates a document by reading
-    // and replacing it (FerretDB).
+    // Its `received` event was counted at the ping, unflagged: a duplicate taken in counts now, from the lead's
+    // `duplicateAt` (the first flagging's, should the source post again) and, for the reports' open hours, its
+    // mark, recorded once the lead is known to have taken the flag. Both before the run takes the post: from then
+    // on the run is the lead's only writer, and a write beside it can be lost on a server that updates a document
+    // by reading and replacing it (FerretDB).
     const flagged = Boolean(identity.duplicateOf);
-    if (flagged) await recordMarks([duplicateMark({ leadId: pingId, sourceId: source.id, at })]);
-    await Lead.updateOne(
+    const stored = await Lead.updateOne(
       { _id: pingId, status: 'received' },
       { $set: { ...fields, ...identity, updatedAt: at }, ...(flagged ? { $min: { duplicateAt: at } } : {}) },
     );
+    if (flagged && stored.matchedCount > 0)
+      await recordMarks([duplicateMark({ leadId: pingId, sourceId: source.id, at })]);
     const screen = await personScreen({ _id: pingId, identity: identity.identity }, at);
     const skip: Record<string, string> = {};
     for (const partner of config.partners.values()) {

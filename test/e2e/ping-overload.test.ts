@@ -56,13 +56,13 @@ test('late answers lower the pings taken in at once; the rest are answered 503 o
   expect((await ping()).body).toMatchObject({ bid: '9.00' });
   await stack.stopWorker();
   try {
-    // Four auctions no worker runs: each answers 503 after the gateway's whole wait, too late for its source.
-    const late = await Promise.all(Array.from({ length: 4 }, ping));
+    // Six auctions no worker runs: each answers 503 after the gateway's whole wait, too late for its source.
+    const late = await Promise.all(Array.from({ length: 6 }, ping));
     expect(late.map((r) => [r.status, errorCode(r)])).toEqual(
-      Array.from({ length: 4 }, () => [503, 'dependency_unavailable']),
+      Array.from({ length: 6 }, () => [503, 'dependency_unavailable']),
     );
-    // Four were running when the first came back late: 90% of that at once from now on (one lowering per
-    // deadline: two if the four answers came back further apart than that).
+    // The third late answer in a row lowers the limit: four were running with it, and 90% of that at once from
+    // now on (one lowering per deadline: two if the answers came back further apart than that).
     const limit = await admissionLimit();
     expect([2, 3]).toContain(limit);
     const leadsBefore = await Lead.countDocuments();

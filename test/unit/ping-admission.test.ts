@@ -19,25 +19,41 @@ test('a gateway that has seen no late answer takes a burst in whole', () => {
   expect(gate.state()).toEqual({ inFlight: 0, limit: MAX_PINGS_IN_FLIGHT });
 });
 
-test('a late answer lowers the limit to 90% of what was running, and the pings over it are turned away', () => {
+test('a late answer now and then lowers nothing', () => {
+  const { gate, clock } = admission();
+  admitMany(gate, 200);
+  for (let i = 0; i < 10; i++) {
+    gate.settle(DEADLINE * 1.5 + 1, DEADLINE);
+    for (let j = 0; j < 15; j++) gate.settle(300, DEADLINE);
+    clock.t += DEADLINE;
+  }
+  expect(gate.state()).toEqual({ inFlight: 40, limit: MAX_PINGS_IN_FLIGHT });
+});
+
+test('a run of late answers lowers the limit to 90% of what was running, and the pings over it are turned away', () => {
   const { gate } = admission();
   expect(admitMany(gate, 40)).toBe(40);
   gate.settle(DEADLINE * 1.5 + 1, DEADLINE);
-  // 39 still running, 40 with the late one: the limit is 36, so nothing more until three more have answered.
-  expect(gate.state()).toEqual({ inFlight: 39, limit: 36 });
+  gate.settle(DEADLINE * 1.5 + 1, DEADLINE);
+  expect(gate.state().limit).toBe(MAX_PINGS_IN_FLIGHT);
+  // The third in a row: 37 still running, 38 with it, and the limit is 34, so nothing more until three more
+  // have answered.
+  gate.settle(DEADLINE * 1.5 + 1, DEADLINE);
+  expect(gate.state()).toEqual({ inFlight: 37, limit: 34 });
   expect(gate.admit()).toBe(false);
   for (let i = 0; i < 2; i++) gate.settle(100, DEADLINE);
   expect(gate.admit()).toBe(false);
   gate.settle(100, DEADLINE);
   expect(gate.admit()).toBe(true);
-  expect(gate.state()).toEqual({ inFlight: 37, limit: 36 });
+  expect(gate.state()).toEqual({ inFlight: 35, limit: 34 });
 });
 
 test('the late answers of one spell lower it once per deadline, not once each', () => {
   const { gate, clock } = admission();
   admitMany(gate, 30);
   for (let i = 0; i < 10; i++) gate.settle(3000, DEADLINE);
-  expect(gate.state()).toEqual({ inFlight: 20, limit: 27 });
+  // Lowered at the third (28 running with it), not again at the seven after it.
+  expect(gate.state()).toEqual({ inFlight: 20, limit: 25 });
   clock.t += DEADLINE;
   gate.settle(3000, DEADLINE);
   expect(gate.state()).toEqual({ inFlight: 19, limit: 18 });
