@@ -77,7 +77,7 @@ export function createMetrics() {
     ),
     pingsShed: counter(
       'leadrouter_pings_shed_total',
-      'Pings answered 503 overloaded at once: the gateway was behind (answers later than 1.5 x the deadline)',
+      'Pings answered 503 overloaded at once: the auctions were answering late (their own time over half the deadline)',
       ['source'],
     ),
     pingAdmissionLimit: new Gauge({

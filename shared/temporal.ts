@@ -28,8 +28,15 @@ export function pingAnswerWaitMs(auctionTimeoutMs: number): number {
 }
 
 /** The auction's answer to an inbound ping: the bid reserved until `expiresAt`, or why there is none. */
-export type PingAnswer =
-  { bidCents: number; currency: string; expiresAt: string } | { bidCents: null; reason: string };
+export type PingAnswer = (
+  { bidCents: number; currency: string; expiresAt: string } | { bidCents: null; reason: string }
+) & {
+  /**
+   * How long the auction waited on its buyers (the slowest ping's latency): the rest of the answer's time is
+   * leadrouter's own, which the gateway's admission of pings watches. Absent from runs recorded before it.
+   */
+  waitedMs?: number;
+};
 
 /** Update-with-start of a pinged lead's run: answers when its auction is decided. */
 export const pingUpdate = defineUpdate<PingAnswer>('ping');

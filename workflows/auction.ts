@@ -16,6 +16,8 @@ export interface AuctionVerdict {
   ranked: RankedBid[];
   /** Pings that brought no valid bid, and why. */
   refused: { partnerId: string; reason: string }[];
+  /** The slowest ping's latency: how long the auction waited on its buyers. */
+  waitedMs?: number;
 }
 
 /**

@@ -584,6 +584,7 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
         ? await pingLocally(bidders, rules.timeoutMs, failed)
         : await pingByActivities(bidders, rules.timeoutMs, failed);
     const verdict = rankBids(results, bidders, { ...rules, pingedAt }, Math.random);
+    verdict.waitedMs = Math.max(0, ...results.map((r) => r.latencyMs));
     view.auction = {
       bids: results.map(({ partnerId, outcome, bidCents, currency, reason }) => ({
         partnerId,
@@ -688,7 +689,7 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
     const best = auction?.ranked[0];
     if (!auction || !best) {
       const reason = auction ? failedReason(plan.candidates.length, auction, []) : 'no auction for this lead';
-      pingAnswer = { bidCents: null, reason };
+      pingAnswer = { bidCents: null, reason, waitedMs: auction?.waitedMs ?? 0 };
       await setStatus('failed', { reason });
       return;
     }
@@ -697,7 +698,7 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
     const validUntil = Math.min(...reserved.map((b) => b.validUntil));
     const bidCents = reserved.reduce((sum, b) => sum + b.bidCents, 0);
     const expiresAt = new Date(validUntil).toISOString();
-    pingAnswer = { bidCents, currency: best.currency, expiresAt };
+    pingAnswer = { bidCents, currency: best.currency, expiresAt, waitedMs: auction.waitedMs };
     reservation = 'open';
     const posted = () => reservation === 'posted';
     await condition(posted, Math.max(1, validUntil - Date.now()));

@@ -12,7 +12,7 @@ import { fromCents } from '../../shared/money';
 import { releaseIdentity } from '../../shared/duplicates';
 import { duplicateMark, insertStatusEvent, recordMarks } from '../../shared/reports';
 import { pingInputSchema, type LeadInput, type PingAnswerBody } from '../../shared/http';
-import { leadWorkflowId, pingAnswerWaitMs } from '../../shared/temporal';
+import { leadWorkflowId, pingAnswerWaitMs, type PingAnswer } from '../../shared/temporal';
 import { screenDuplicates } from './duplicates';
 import { insertNewLead, newLeadId } from './leads';
 import { sourceAuth, sourceRateLimit } from './middleware';
@@ -49,16 +49,23 @@ export class PingService {
       throw overloaded('too many auctions are running late; ping again later');
     }
     const started = performance.now();
+    let waitedMs = 0;
     try {
-      return await this.runAuction(source, input);
+      const { body, answer } = await this.runAuction(source, input);
+      waitedMs = answer.waitedMs ?? 0;
+      return body;
     } finally {
+      // Its own time: the answer's, less the auction's wait on buyers (a failed ping's is all its own).
       const deadlineMs = this.deps.config().config.routing.auction.timeoutMs;
-      this.admission.settle(performance.now() - started, deadlineMs);
+      this.admission.settle(performance.now() - started - waitedMs, deadlineMs);
       metrics?.pingAdmissionLimit.set(this.admission.state().limit);
     }
   }
 
-  private async runAuction(source: SourceConfig, input: LeadInput): Promise<PingAnswerBody> {
+  private async runAuction(
+    source: SourceConfig,
+    input: LeadInput,
+  ): Promise<{ body: PingAnswerBody; answer: PingAnswer }> {
     const leadId = newLeadId();
     const at = this.deps.now?.() ?? new Date();
     if (!(await insertNewLead(leadId, input, source.id, at)))
@@ -79,10 +86,11 @@ export class PingService {
       { leadId, workflowId: leadWorkflowId(leadId), sourceId: source.id, bidCents: answer.bidCents },
       'lead pinged',
     );
-    if (answer.bidCents === null) return { leadId, bid: null, reason: answer.reason };
+    if (answer.bidCents === null) return { body: { leadId, bid: null, reason: answer.reason }, answer };
     // The lead's id is the ping's: the source posts the full lead against it.
     const bid = fromCents(answer.bidCents);
-    return { leadId, pingId: leadId, bid, currency: answer.currency, expiresAt: answer.expiresAt };
+    const body = { leadId, pingId: leadId, bid, currency: answer.currency, expiresAt: answer.expiresAt };
+    return { body, answer };
   }
 
   /** Stores the full lead of a ping and has its run post it to the reserved bid. */

@@ -8,8 +8,9 @@ import { postJson } from '../support/stack';
 
 const SOURCE_KEY = { 'x-api-key': 'key-src-1-abcdef' };
 const PING = { vertical: 'auto', geo: { country: 'US', state: 'TX' } };
-// The gateway waits the deadline and 2 s for an answer (pingAnswerWaitMs): 3 s, later than 1.5 x 1000 ms.
-const DEADLINE_MS = 1000;
+// The gateway waits the deadline and 2 s for an answer (pingAnswerWaitMs): 4 s of its own, when an answer's own
+// time (not waiting on buyers) over half the deadline is late.
+const DEADLINE_MS = 2000;
 
 const { stack, acme } = useStack({
   partners: { acme: {} },
@@ -44,11 +45,22 @@ async function ping() {
 
 test('pings answered in time are never turned away, however many at once', async () => {
   acme.setPingBehavior(() => ({ bid: '9.00' }));
+  // The worker's first workflow task is cold: one ping first, so the burst measures auctions, not start-up.
+  expect((await ping()).status).toBe(200);
   const burst = await Promise.all(Array.from({ length: 12 }, ping));
   expect(burst.filter((r) => r.status !== 200)).toEqual([]);
   expect(await admissionLimit()).toBe(1000);
   const { status, body } = await postJson(`${stack.baseUrl}/ping`, PING, SOURCE_KEY);
   expect([status, body.bid]).toEqual([200, '9.00']);
+}, 60_000);
+
+test("a buyer that lets every ping time out is the buyer's time, not the gateway being late", async () => {
+  acme.setPingBehavior(() => ({ bid: '9.00', latencyMs: DEADLINE_MS + 500 }));
+  const started = performance.now();
+  const slow = await Promise.all(Array.from({ length: 4 }, ping));
+  expect(performance.now() - started).toBeGreaterThan(DEADLINE_MS);
+  expect(slow.map((r) => [r.status, r.body.bid])).toEqual(Array.from({ length: 4 }, () => [200, null]));
+  expect(await admissionLimit()).toBe(1000);
 }, 60_000);
 
 test('late answers lower the pings taken in at once; the rest are answered 503 overloaded at once, storing nothing', async () => {
@@ -61,23 +73,24 @@ test('late answers lower the pings taken in at once; the rest are answered 503 o
     expect(late.map((r) => [r.status, errorCode(r)])).toEqual(
       Array.from({ length: 6 }, () => [503, 'dependency_unavailable']),
     );
-    // The third late answer in a row lowers the limit: four were running with it, and 90% of that at once from
-    // now on (one lowering per deadline: two if the answers came back further apart than that).
+    // A run of late answers lowers the limit (the third in a row, or sooner after earlier slow ones), to 90% of
+    // what was running with it: at most 5 of the 6.
     const limit = await admissionLimit();
-    expect([2, 3]).toContain(limit);
+    expect(limit).toBeGreaterThanOrEqual(2);
+    expect(limit).toBeLessThanOrEqual(5);
     const leadsBefore = await Lead.countDocuments();
     const started = performance.now();
-    const next = await Promise.all(Array.from({ length: 5 }, ping));
+    const next = await Promise.all(Array.from({ length: 8 }, ping));
     const shed = next.filter((r) => errorCode(r) === 'overloaded');
-    expect(shed).toHaveLength(5 - limit);
+    expect(shed).toHaveLength(8 - limit);
     for (const r of shed) {
       expect(r.status).toBe(503);
       expect(r.retryAfter).toBe('1');
       expect(r.ms).toBeLessThan(DEADLINE_MS);
     }
     expect(next.filter((r) => errorCode(r) === 'dependency_unavailable')).toHaveLength(limit);
-    expect(performance.now() - started).toBeGreaterThan(2000);
-    expect(await shedTotal()).toBe(5 - limit);
+    expect(performance.now() - started).toBeGreaterThan(DEADLINE_MS + 1000);
+    expect(await shedTotal()).toBe(8 - limit);
     // The pings turned away stored no lead; those taken in did.
     expect(await Lead.countDocuments()).toBe(leadsBefore + limit);
   } finally {

@@ -12,10 +12,10 @@ function admission() {
 const admitMany = (gate: PingAdmission, n: number) =>
   Array.from({ length: n }, () => gate.admit()).filter(Boolean).length;
 
-test('a gateway that has seen no late answer takes a burst in whole', () => {
+test('a gateway that has seen no late answer takes a burst in whole (late: its own time over half the deadline)', () => {
   const { gate } = admission();
   expect(admitMany(gate, 500)).toBe(500);
-  for (let i = 0; i < 500; i++) gate.settle(DEADLINE * 1.5, DEADLINE); // at the edge: in time
+  for (let i = 0; i < 500; i++) gate.settle(DEADLINE / 2, DEADLINE); // at the edge: in time
   expect(gate.state()).toEqual({ inFlight: 0, limit: MAX_PINGS_IN_FLIGHT });
 });
 
@@ -23,7 +23,7 @@ test('a late answer now and then lowers nothing', () => {
   const { gate, clock } = admission();
   admitMany(gate, 200);
   for (let i = 0; i < 10; i++) {
-    gate.settle(DEADLINE * 1.5 + 1, DEADLINE);
+    gate.settle(DEADLINE / 2 + 1, DEADLINE);
     for (let j = 0; j < 15; j++) gate.settle(300, DEADLINE);
     clock.t += DEADLINE;
   }
@@ -33,12 +33,12 @@ test('a late answer now and then lowers nothing', () => {
 test('a run of late answers lowers the limit to 90% of what was running, and the pings over it are turned away', () => {
   const { gate } = admission();
   expect(admitMany(gate, 40)).toBe(40);
-  gate.settle(DEADLINE * 1.5 + 1, DEADLINE);
-  gate.settle(DEADLINE * 1.5 + 1, DEADLINE);
+  gate.settle(DEADLINE / 2 + 1, DEADLINE);
+  gate.settle(DEADLINE / 2 + 1, DEADLINE);
   expect(gate.state().limit).toBe(MAX_PINGS_IN_FLIGHT);
   // The third in a row: 37 still running, 38 with it, and the limit is 34, so nothing more until three more
   // have answered.
-  gate.settle(DEADLINE * 1.5 + 1, DEADLINE);
+  gate.settle(DEADLINE / 2 + 1, DEADLINE);
   expect(gate.state()).toEqual({ inFlight: 37, limit: 34 });
   expect(gate.admit()).toBe(false);
   for (let i = 0; i < 2; i++) gate.settle(100, DEADLINE);
