@@ -32,11 +32,9 @@ export interface PingDeps {
 
 export class PingService {
   /** Pings run at once, limited while answers come too late (./ping-admission.ts). */
-  readonly admission: PingAdmission;
+  private readonly admission = new PingAdmission();
 
-  constructor(private readonly deps: PingDeps) {
-    this.admission = new PingAdmission();
-  }
+  constructor(private readonly deps: PingDeps) {}
 
   /**
    * Stores the partial lead under a new id, runs its auction and returns the answer for the source; when the
@@ -49,14 +47,14 @@ export class PingService {
       throw overloaded('too many auctions are running late; ping again later');
     }
     const started = performance.now();
+    const deadlineMs = this.deps.config().config.routing.auction.timeoutMs;
     let waitedMs = 0;
     try {
-      const { body, answer } = await this.runAuction(source, input);
+      const { body, answer } = await this.runAuction(source, input, deadlineMs);
       waitedMs = answer.waitedMs ?? 0;
       return body;
     } finally {
       // Its own time: the answer's, less the auction's wait on buyers (a failed ping's is all its own).
-      const deadlineMs = this.deps.config().config.routing.auction.timeoutMs;
       this.admission.settle(performance.now() - started - waitedMs, deadlineMs);
       metrics?.pingAdmissionLimit.set(this.admission.state().limit);
     }
@@ -65,6 +63,7 @@ export class PingService {
   private async runAuction(
     source: SourceConfig,
     input: LeadInput,
+    deadlineMs: number,
   ): Promise<{ body: PingAnswerBody; answer: PingAnswer }> {
     const leadId = newLeadId();
     const at = this.deps.now?.() ?? new Date();
@@ -74,7 +73,7 @@ export class PingService {
       { _id: `${leadId}:0`, leadId, sourceId: source.id, status: 'received', at, reason: 'pinged by source' },
       at,
     );
-    const waitMs = pingAnswerWaitMs(this.deps.config().config.routing.auction.timeoutMs);
+    const waitMs = pingAnswerWaitMs(deadlineMs);
     let answer;
     try {
       answer = await this.deps.temporal.pingLead(leadId, source.id, waitMs);
