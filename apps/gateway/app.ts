@@ -13,6 +13,7 @@ import { outboxAdminRouter } from './admin-outbox';
 import { postbackLogRouter } from './admin-postbacks';
 import { LeadService } from './leads';
 import {
+  bodyParseError,
   accessLog,
   clientIp,
   errorHandler,
@@ -75,7 +76,15 @@ export function createGateway(deps: GatewayDeps): Koa {
   app.use(limitKeyFailures(rateLimits, config));
   app.use(requireBodyType());
   app.use(
-    bodyParser({ enableTypes: ['json', 'form'], jsonLimit: limit, formLimit: limit, jsonStrict: true }),
+    bodyParser({
+      enableTypes: ['json', 'form'],
+      jsonLimit: limit,
+      formLimit: limit,
+      jsonStrict: true,
+      onError: (err) => {
+        throw bodyParseError(err);
+      },
+    }),
   );
 
   const router = new Router();

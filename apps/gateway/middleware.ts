@@ -128,6 +128,17 @@ export function accessLog(logger: Logger, metrics: Metrics) {
   };
 }
 
+/**
+ * Reading the body failed. Koa's parsers give every fault of the request itself (too large, malformed JSON,
+ * cut short) an HTTP status; what fails without one is the stream inflating the body: bytes that are not the
+ * gzip, deflate or brotli their `content-encoding` names. That is the client's mistake too: a 400.
+ */
+export function bodyParseError(err: unknown): unknown {
+  const e = err as { status?: unknown; statusCode?: unknown } | null;
+  if (typeof e?.status === 'number' || typeof e?.statusCode === 'number') return err;
+  return new AppError('invalid_request', 'the body is not encoded as its content-encoding says');
+}
+
 /** Bodies must be JSON or a form; anything else is refused rather than silently read as empty. */
 export function requireBodyType() {
   return async (ctx: Context, next: Next) => {

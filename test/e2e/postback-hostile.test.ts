@@ -1,5 +1,6 @@
 // Bad and hostile postbacks against the real stack: each gets its own clear 4xx and error code, none
 // changes a lead, every one is logged (including those the body parser refuses) and no secret is stored.
+import { gzipSync } from 'node:zlib';
 import { Lead, Notification, PostbackClaim, PostbackLog, StatusEvent } from '../../shared/models';
 import { useStack } from '../support/e2e';
 import {
@@ -659,6 +660,61 @@ const rows: Row[] = [
     request: () => ({ path: '/postback/acme', ...form(`${acme()}&pad=${'x'.repeat(100_000)}`) }),
     status: 413,
     code: 'payload_too_large',
+  },
+  // Compressed bodies: the encoding is the client's to get right, and what it inflates to counts against the limit
+  {
+    name: 'a form body that is not the gzip its content-encoding says',
+    request: () => ({ path: '/postback/acme', ...form(acme()), headers: { 'content-encoding': 'gzip' } }),
+    status: 400,
+    code: 'invalid_request',
+  },
+  {
+    name: 'a JSON body that is not the deflate its content-encoding says',
+    request: () => ({
+      path: '/postback/acme',
+      ...json({ subid: lead.acme, status: 'approved', token: ACME_TOKEN }),
+      headers: { 'content-encoding': 'deflate' },
+    }),
+    status: 400,
+    code: 'invalid_request',
+  },
+  {
+    name: 'a JSON body that is not the brotli its content-encoding says',
+    request: () => ({
+      path: '/postback/acme',
+      ...json({ subid: lead.acme, status: 'approved', token: ACME_TOKEN }),
+      headers: { 'content-encoding': 'br' },
+    }),
+    status: 400,
+    code: 'invalid_request',
+  },
+  {
+    name: 'a gzip that stops halfway',
+    request: () => ({
+      path: '/postback/acme',
+      body: gzipSync(acme()).subarray(0, 20),
+      contentType: 'application/x-www-form-urlencoded',
+      headers: { 'content-encoding': 'gzip' },
+    }),
+    status: 400,
+    code: 'invalid_request',
+  },
+  {
+    name: 'a gzip bomb: 20 kB that inflates to 20 MB',
+    request: () => ({
+      path: '/postback/acme',
+      body: gzipSync(`${acme()}&pad=${'0'.repeat(20_000_000)}`),
+      contentType: 'application/x-www-form-urlencoded',
+      headers: { 'content-encoding': 'gzip' },
+    }),
+    status: 413,
+    code: 'payload_too_large',
+  },
+  {
+    name: 'an unknown content-encoding',
+    request: () => ({ path: '/postback/acme', ...form(acme()), headers: { 'content-encoding': 'zstd-x' } }),
+    status: 415,
+    code: 'unsupported_media_type',
   },
   {
     name: 'PUT instead of GET or POST',

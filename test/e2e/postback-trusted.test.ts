@@ -1,6 +1,7 @@
-// Postbacks that must succeed, and the edges of who is trusted: signed postbacks applied (GET, form, JSON),
+// Postbacks that must succeed, and the edges of who is trusted: signed postbacks applied (GET, form, JSON, gzip),
 // IP allowlists passing (single address, CIDR, IPv6, allowlist alone), the client address behind one proxy
 // hop, signature downgrade refused, and the identical signed retry after a 503 applied once.
+import { gzipSync } from 'node:zlib';
 import { PostbackClaim, PostbackLog } from '../../shared/models';
 import { signParams } from '../../shared/signature';
 import { leadWorkflowId } from '../../shared/temporal';
@@ -68,6 +69,19 @@ describe('signed postbacks are applied', () => {
     const res = await send(stack.baseUrl, signedPost('/postback', params, 'json'));
     expect(res).toEqual(applied(leadId, 'rejected'));
     await waitForStatus(leadId, 'rejected');
+  });
+
+  test('POST JSON compressed with gzip (content-encoding), signed over the inflated parameters', async () => {
+    const leadId = await pendingLead(stack, 'home', 'clk-signed-gzip');
+    const params = { subid: leadId, status: 'approved', ts: nowSeconds() };
+    const req = signedPost('/postback/signed', params, 'json', { payout: '7.25' });
+    const zipped = {
+      ...req,
+      body: gzipSync(String(req.body)),
+      headers: { ...req.headers, 'content-encoding': 'gzip' },
+    };
+    expect(await send(stack.baseUrl, zipped)).toEqual(applied(leadId));
+    expect((await waitForStatus(leadId, 'accepted')).payoutCents).toBe(725);
   });
 });
 

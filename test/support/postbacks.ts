@@ -124,7 +124,8 @@ export interface RawRequest {
   path: string;
   query?: string;
   headers?: Record<string, string>;
-  body?: string;
+  /** Bytes for a compressed body (`content-encoding`). */
+  body?: string | Uint8Array;
   contentType?: string;
 }
 
