@@ -573,10 +573,32 @@ const rows: Row[] = [
   },
   // Wrong types in JSON bodies
   {
-    name: 'payout as a JSON number',
+    name: 'txid as a JSON number past 2^53 (it parses to another number)',
     request: () => ({
       path: '/postback/acme',
-      ...json({ subid: lead.acme, status: 'approved', payout: 12.5, token: ACME_TOKEN }),
+      ...json(
+        `{"subid":"${lead.acme}","status":"approved","txid":12345678901234567891,"token":"${ACME_TOKEN}"}`,
+      ),
+    }),
+    status: 400,
+    code: 'invalid_request',
+  },
+  {
+    name: 'payout as a JSON number with 17 significant digits',
+    request: () => ({
+      path: '/postback/acme',
+      ...json(
+        `{"subid":"${lead.acme}","status":"approved","payout":12.345678901234567,"token":"${ACME_TOKEN}"}`,
+      ),
+    }),
+    status: 400,
+    code: 'invalid_request',
+  },
+  {
+    name: 'payout as a JSON number with an exponent',
+    request: () => ({
+      path: '/postback/acme',
+      ...json(`{"subid":"${lead.acme}","status":"approved","payout":1e21,"token":"${ACME_TOKEN}"}`),
     }),
     status: 400,
     code: 'invalid_request',
@@ -591,13 +613,13 @@ const rows: Row[] = [
     code: 'invalid_request',
   },
   {
-    name: 'status as a JSON boolean',
+    name: 'status as a JSON boolean (read as "true", a word no partner maps)',
     request: () => ({
       path: '/postback/acme',
       ...json({ subid: lead.acme, status: true, token: ACME_TOKEN }),
     }),
-    status: 400,
-    code: 'invalid_request',
+    status: 422,
+    code: 'unmapped_status',
   },
   {
     name: 'subid as JSON null',

@@ -1,6 +1,7 @@
 // Postbacks that must succeed, and the edges of who is trusted: signed postbacks applied (GET, form, JSON, gzip),
-// IP allowlists passing (single address, CIDR, IPv6, allowlist alone), the client address behind one proxy
-// hop, signature downgrade refused, and the identical signed retry after a 503 applied once.
+// JSON numbers read as their text, IP allowlists passing (single address, CIDR, IPv6, allowlist alone), the
+// client address behind one proxy hop, signature downgrade refused, and the identical signed retry after a 503
+// applied once.
 import { gzipSync } from 'node:zlib';
 import { PostbackClaim, PostbackLog } from '../../shared/models';
 import { signParams } from '../../shared/signature';
@@ -82,6 +83,46 @@ describe('signed postbacks are applied', () => {
     };
     expect(await send(stack.baseUrl, zipped)).toEqual(applied(leadId));
     expect((await waitForStatus(leadId, 'accepted')).payoutCents).toBe(725);
+  });
+});
+
+describe('JSON bodies with numbers, as networks that post JSON send them', () => {
+  test("status code, payout and txid as numbers, under the partner's own names: applied as their text", async () => {
+    const leadId = await pendingLead(stack, 'loans', 'clk-json-numbers');
+    const body = `{"clickid":"${leadId}","st":2,"payout":12.5,"transaction_id":987654321,"key":"net-token-12345","note":null}`;
+    const res = await send(stack.baseUrl, { path: '/postback/net', body, contentType: 'application/json' });
+    expect(res).toEqual(applied(leadId));
+    expect((await waitForStatus(leadId, 'accepted')).payoutCents).toBe(1250);
+    const log = await PostbackLog.findOne({ leadId, outcome: 'applied' }).lean();
+    expect(log).toMatchObject({ rawStatus: '2', txid: '987654321', payoutCents: 1250 });
+    // The same txid again, now as a string: the same transaction, a duplicate.
+    const again = `{"clickid":"${leadId}","st":"2","transaction_id":"987654321","key":"net-token-12345"}`;
+    const repeat = await send(stack.baseUrl, {
+      path: '/postback/net',
+      body: again,
+      contentType: 'application/json',
+    });
+    expect(repeat.body).toMatchObject({ ok: true, duplicate: true });
+  });
+
+  test('signed, with ts and payout as numbers: the signature is over their text', async () => {
+    const leadId = await pendingLead(stack, 'home', 'clk-json-numbers-signed');
+    const ts = Math.floor(Date.now() / 1000);
+    const signature = signParams(HMAC_SECRET, {
+      subid: leadId,
+      status: 'approved',
+      payout: '4.2',
+      ts: String(ts),
+    });
+    const body = JSON.stringify({ subid: leadId, status: 'approved', payout: 4.2, ts });
+    const res = await send(stack.baseUrl, {
+      path: '/postback/signed',
+      body,
+      contentType: 'application/json',
+      headers: { 'x-signature': signature },
+    });
+    expect(res).toEqual(applied(leadId));
+    expect((await waitForStatus(leadId, 'accepted')).payoutCents).toBe(420);
   });
 });
 

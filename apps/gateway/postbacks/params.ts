@@ -15,7 +15,31 @@ function invalid(message: string, path: string, issue: string): AppError {
   return new AppError('invalid_request', message, [{ path: path.slice(0, 64), message: issue }]);
 }
 
-/** Query and body merged into one flat map of strings; anything else is refused, never coerced. */
+/** More significant digits than a double keeps exactly for every decimal of this length. */
+const EXACT_DIGITS = 15;
+
+/**
+ * A JSON body's scalar as the string a query string would carry, or undefined when it cannot be read exactly.
+ * Networks that post JSON send amounts, codes and times as numbers (`"payout": 12.5, "status": 1`): a number
+ * is read in its shortest decimal form (12.50 is "12.5"), but only when no digit was lost in parsing it (an
+ * integer past 2^53, more than 15 significant digits, an exponent), since a subid or txid rounded to another
+ * is worse than refused. true/false are "true"/"false".
+ */
+function jsonScalar(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'boolean') return String(v);
+  if (typeof v !== 'number' || !Number.isFinite(v)) return undefined;
+  if (Number.isInteger(v) && !Number.isSafeInteger(v)) return undefined;
+  const text = String(v);
+  if (/e/i.test(text) || text.replace(/^-?0*|\./g, '').length > EXACT_DIGITS) return undefined;
+  return text;
+}
+
+/**
+ * Query and body merged into one flat map of strings. A JSON body's numbers and booleans are read as their
+ * text (see jsonScalar) and a null is an absent parameter; arrays, objects, repeated parameters and numbers
+ * that lost digits are refused, never coerced.
+ */
 export function mergeParams(query: Record<string, unknown>, body: unknown): Record<string, string> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw invalid('the body must be a JSON object or a form', '(body)', 'expected an object of parameters');
@@ -24,7 +48,7 @@ export function mergeParams(query: Record<string, unknown>, body: unknown): Reco
   const merged: Record<string, string> = Object.create(null) as Record<string, string>;
   let count = 0;
   for (const source of [query, body as Record<string, unknown>]) {
-    for (const [k, v] of Object.entries(source)) {
+    for (const [k, given] of Object.entries(source)) {
       if (!PARAM_NAME.test(k)) {
         throw invalid(
           `parameter name "${k.slice(0, 40)}" is not allowed`,
@@ -32,11 +56,15 @@ export function mergeParams(query: Record<string, unknown>, body: unknown): Reco
           'names are letters, digits, "_" and "-"; operator-shaped or nested names are refused',
         );
       }
-      if (typeof v !== 'string') {
+      if (given === null && source === body) continue;
+      const v = source === body ? jsonScalar(given) : typeof given === 'string' ? given : undefined;
+      if (v === undefined) {
         throw invalid(
-          `parameter "${k}" must be a single string value`,
+          `parameter "${k}" must be a single value`,
           k,
-          'arrays, objects, numbers and repeated parameters are refused',
+          typeof given === 'number'
+            ? 'this number cannot be read without losing digits; send it as a string'
+            : 'arrays, objects and repeated parameters are refused',
         );
       }
       if (v.length > MAX_PARAM_LENGTH)
