@@ -1,7 +1,7 @@
 // Postbacks that must succeed, and the edges of who is trusted: signed postbacks applied (GET, form, JSON, gzip),
-// JSON numbers read as their text, IP allowlists passing (single address, CIDR, IPv6, allowlist alone), the
-// client address behind one proxy hop, signature downgrade refused, and the identical signed retry after a 503
-// applied once.
+// JSON numbers read as their text, blank and unfilled optional parameters absent, IP allowlists passing (single
+// address, CIDR, IPv6, allowlist alone), the client address behind one proxy hop, signature downgrade refused,
+// and the identical signed retry after a 503 applied once.
 import { gzipSync } from 'node:zlib';
 import { PostbackClaim, PostbackLog } from '../../shared/models';
 import { signParams } from '../../shared/signature';
@@ -123,6 +123,30 @@ describe('JSON bodies with numbers, as networks that post JSON send them', () =>
     });
     expect(res).toEqual(applied(leadId));
     expect((await waitForStatus(leadId, 'accepted')).payoutCents).toBe(420);
+  });
+});
+
+describe('what network templates send when they have no value', () => {
+  test('blank and unfilled optional parameters are absent: a hold then its approval, both applied', async () => {
+    const leadId = await pendingLead(stack, 'loans', 'clk-unfilled-macros');
+    // The network's template: clickid={aff_sub}&st={status}&payout={payout}&currency={currency}&transaction_id={transaction_id}
+    const postback = (st: string) => ({
+      path: '/postback/net',
+      query: new URLSearchParams({
+        clickid: leadId,
+        st,
+        payout: ' ',
+        currency: '{currency}',
+        transaction_id: '{transaction_id}',
+        key: 'net-token-12345',
+      }).toString(),
+    });
+    expect(await send(stack.baseUrl, postback('1'))).toEqual(applied(leadId, 'pending'));
+    await waitForStatus(leadId, 'pending');
+    // The unfilled txid was not kept as one, or the approval would be answered as its duplicate.
+    expect(await send(stack.baseUrl, postback('2'))).toEqual(applied(leadId));
+    const lead = await waitForStatus(leadId, 'accepted');
+    expect(lead).toMatchObject({ payoutCents: 900, currency: 'USD' });
   });
 });
 

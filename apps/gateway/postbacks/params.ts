@@ -82,7 +82,21 @@ export function mergeParams(query: Record<string, unknown>, body: unknown): Reco
   return merged;
 }
 
-/** The partner's names for our parameters (subid -> clickid, ...), ours as the fallback. */
+/** Parameters a postback may go without: when blank or an unfilled macro, they were not sent. */
+const OPTIONAL: ReadonlySet<string> = new Set(['payout', 'currency', 'txid', 'ts', 'test']);
+/**
+ * A macro the partner's platform left as written because it had no value for it: `{payout}`, `{{payout}}`,
+ * `${payout}`, `[payout]`, `%payout%`, `#payout#`. A name only (letters, digits, "_", "."), so a txid that is
+ * a braced GUID (`{3F2504E0-4F89-...}`) is still a txid.
+ */
+const UNFILLED_MACRO = /^(?:\{\{?|\$\{|\[|%|#)[A-Za-z_][A-Za-z0-9_.]*(?:\}\}?|\]|%|#)$/;
+
+/**
+ * The partner's names for our parameters (subid -> clickid, ...), ours as the fallback. Networks fill a
+ * postback template per conversion and send what they have: `payout=` with no amount, `txid={transaction_id}`
+ * untouched. Such an optional parameter is absent, not an error: refusing the postback would lose the
+ * conversion, and an unfilled txid kept as a txid would make the lead's next postback a "duplicate" of it.
+ */
 function resolveParams(
   params: Record<string, string>,
   partner: PartnerConfig | undefined,
@@ -91,7 +105,11 @@ function resolveParams(
   const out: Record<string, string> = {};
   for (const name of PARAM_NAMES) {
     const alias = aliases[name];
-    const value = (alias !== undefined ? params[alias] : undefined) ?? params[name];
+    let value = (alias !== undefined ? params[alias] : undefined) ?? params[name];
+    if (value !== undefined && OPTIONAL.has(name)) {
+      value = value.trim();
+      if (value === '' || UNFILLED_MACRO.test(value)) continue;
+    }
     if (value !== undefined) out[name] = value;
   }
   return out;
