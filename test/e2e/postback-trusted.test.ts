@@ -1,7 +1,7 @@
-// Postbacks that must succeed, and the edges of who is trusted: signed postbacks applied (GET, form, JSON, gzip),
-// JSON numbers read as their text, blank and unfilled optional parameters absent, IP allowlists passing (single
-// address, CIDR, IPv6, allowlist alone), the client address behind one proxy hop, signature downgrade refused,
-// and the identical signed retry after a 503 applied once.
+// Postbacks that must succeed, and the edges of who is trusted: signed postbacks applied (GET, form, JSON, gzip,
+// the signature as a parameter), JSON numbers read as their text, blank and unfilled optional parameters absent,
+// IP allowlists passing (single address, CIDR, IPv6, allowlist alone), the client address behind one proxy hop,
+// signature downgrade refused, and the identical signed retry after a 503 applied once.
 import { gzipSync } from 'node:zlib';
 import { PostbackClaim, PostbackLog } from '../../shared/models';
 import { signParams } from '../../shared/signature';
@@ -54,6 +54,29 @@ describe('signed postbacks are applied', () => {
     const signed = signedQuery({ subid: leadId, status: 'approved', payout: '4.20', ts: nowSeconds() });
     expect(await send(stack.baseUrl, { path: '/postback/signed', ...signed })).toEqual(applied(leadId));
     expect((await waitForStatus(leadId, 'accepted')).payoutCents).toBe(420);
+  });
+
+  test('GET with the signature as a `signature` parameter, for platforms that cannot set a header', async () => {
+    const leadId = await pendingLead(stack, 'boats', 'clk-signed-param');
+    const params = { subid: leadId, status: 'approved', payout: '3.10', ts: nowSeconds() };
+    const query = new URLSearchParams({ ...params, signature: signParams(HMAC_SECRET, params) }).toString();
+    expect(await send(stack.baseUrl, { path: '/postback/strict', query })).toEqual(applied(leadId));
+    expect((await waitForStatus(leadId, 'accepted')).payoutCents).toBe(310);
+    // The same URL again is the same signature: refused as a replay, never applied twice.
+    expect(await send(stack.baseUrl, { path: '/postback/strict', query })).toMatchObject({
+      status: 403,
+      body: { error: { code: 'replayed_signature' } },
+    });
+    // A wrong one is refused like a wrong header.
+    const forged = new URLSearchParams({
+      ...params,
+      ts: nowSeconds(),
+      signature: 'ab'.repeat(32),
+    }).toString();
+    expect(await send(stack.baseUrl, { path: '/postback/strict', query: forged })).toMatchObject({
+      status: 403,
+      body: { error: { code: 'bad_signature' } },
+    });
   });
 
   test('POST form, with the signature over query and body together', async () => {

@@ -7,6 +7,7 @@ import type { Logger } from '../../../shared/logger';
 import { insertOnce, SignatureNonce } from '../../../shared/models';
 import { SIGNATURE_WINDOW_SECONDS, safeEqual, signParams } from '../../../shared/signature';
 import { required, type PostbackContext } from './context';
+import { signatureOf } from './params';
 
 export class PartnerAuth {
   private readonly allowlists = new WeakMap<PartnerConfig, BlockList>();
@@ -61,11 +62,11 @@ export class PartnerAuth {
     const pb = partner.postback;
     const params = required(pc.params, 'params');
     const raw = required(pc.raw, 'raw');
-    const signatureHeader = pc.req.headers['x-signature'];
-    if (pb.hmacSecret && signatureHeader !== undefined) {
-      const signature = String(signatureHeader).toLowerCase();
+    const given = signatureOf(pc.req.headers, raw);
+    if (pb.hmacSecret && given !== undefined) {
+      const signature = given.toLowerCase();
       if (!/^[0-9a-f]{64}$/.test(signature))
-        throw new AppError('bad_signature', 'x-signature must be 64 hex characters');
+        throw new AppError('bad_signature', 'the signature must be 64 hex characters');
       if (!params.ts)
         throw new AppError('bad_signature', 'signed postbacks need a ts parameter (unix seconds)');
       const skew = Math.abs(pc.receivedAt.getTime() / 1000 - Number(params.ts));
@@ -90,7 +91,7 @@ export class PartnerAuth {
     if (pb.hmacSecret && !pb.allowUnsigned)
       throw new AppError(
         'missing_credentials',
-        'this partner signs its postbacks: x-signature header is required',
+        'this partner signs its postbacks: an x-signature header (or signature parameter) is required',
       );
     if (pb.token) {
       if (params.token === undefined) throw new AppError('missing_credentials', 'token is required');

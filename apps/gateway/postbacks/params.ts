@@ -115,6 +115,19 @@ function resolveParams(
   return out;
 }
 
+/**
+ * The request's signature: the `x-signature` header, or else a `signature` parameter, for the many partner
+ * platforms that fire a postback URL and cannot set a header. Either way the signed string leaves it out.
+ */
+export function signatureOf(
+  headers: Record<string, string | string[] | undefined>,
+  raw: Record<string, string>,
+): string | undefined {
+  const header = headers['x-signature'];
+  if (header !== undefined) return String(header);
+  return raw.signature;
+}
+
 /** The parameters read under this partner's names, validated. */
 export function readParams(raw: Record<string, string>, partner: PartnerConfig | undefined): PostbackParams {
   const parsed = postbackParamsSchema.safeParse(resolveParams(raw, partner));

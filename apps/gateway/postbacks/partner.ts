@@ -5,7 +5,7 @@ import { AppError } from '../../../shared/errors';
 import { safeEqual, signParams } from '../../../shared/signature';
 import { findLead, holderOf } from './holder';
 import type { LeadHolder, PostbackContext } from './context';
-import { mergeParams, readParams, readParamsAnyPartner } from './params';
+import { mergeParams, readParams, readParamsAnyPartner, signatureOf } from './params';
 
 /**
  * Of a shared lead's buyers, the one whose credentials the request carries (its token, or a signature under its
@@ -44,10 +44,7 @@ export async function identifyPartner(pc: PostbackContext, next: () => Promise<v
     pc.log.leadId = subid;
     pc.lead = await findLead(subid);
     // A shared lead has a buyer per partner: the request's credentials say which one it is.
-    const signature = req.headers['x-signature'];
-    const holderId =
-      buyerByCredentials(pc.lead, raw, signature === undefined ? undefined : String(signature), cfg) ??
-      holderOf(pc.lead);
+    const holderId = buyerByCredentials(pc.lead, raw, signatureOf(req.headers, raw), cfg) ?? holderOf(pc.lead);
     pc.partner = holderId ? cfg.partners.get(holderId) : undefined;
     if (!pc.partner) throw new AppError('conflict', 'this lead has not been delivered to a partner yet');
     pc.log.partnerId = pc.partner.id;
