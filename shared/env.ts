@@ -8,6 +8,11 @@ const envSchema = z.object({
   TEMPORAL_TASK_QUEUE: z.string().default('leads'),
   /** After SIGTERM, how long a gateway keeps answering (with /readyz at 503) before it closes its port. */
   DRAIN_DELAY_MS: z.coerce.number().int().min(0).max(60_000).default(0),
+  /**
+   * How long the gateway keeps an idle keep-alive connection open. Above a load balancer's idle timeout (60 s
+   * on the common ones), so the balancer always closes first and never sends on a socket the gateway is closing.
+   */
+  KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(1000).max(600_000).default(65_000),
   MONGODB_URI: z.string().optional(),
   ROUTING_CONFIG: z.string().default('config/routing.yaml'),
   ADMIN_API_KEY: z.string().min(16).optional(),

@@ -41,6 +41,12 @@ export async function runGateway(): Promise<() => Promise<void>> {
   });
   housekeeper.start();
   const server = app.listen(env.PORT, env.HOST);
+  // Node's 5 s default is below every load balancer's idle timeout: the balancer would reuse a socket the
+  // gateway is closing and answer the partner 502. A client that is slow to send its request is cut sooner
+  // than Node's defaults (60 s for the headers, 300 s for all of it), so slow sockets cannot pile up.
+  server.keepAliveTimeout = env.KEEP_ALIVE_TIMEOUT_MS;
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);
@@ -70,6 +76,10 @@ export async function runGateway(): Promise<() => Promise<void>> {
     logger.info('gateway stopped');
   };
 }
+
+/** A request's headers, then all of it (a body is at most 64 kB), must arrive within these. */
+const HEADERS_TIMEOUT_MS = 20_000;
+const REQUEST_TIMEOUT_MS = 30_000;
 
 /** Below the usual 30 s an orchestrator waits between SIGTERM and SIGKILL. */
 const DRAIN_TIMEOUT_MS = 25_000;

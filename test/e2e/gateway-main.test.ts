@@ -1,7 +1,9 @@
 // The gateway's entry point in this process, from the environment an operator sets (gateway-shutdown.test.ts
 // runs it as a process): it refuses to start without MONGODB_URI, serves once started, and its drain keeps
-// answering with /readyz at 503 for DRAIN_DELAY_MS before it closes the port.
+// answering with /readyz at 503 for DRAIN_DELAY_MS before it closes the port, and it keeps idle keep-alive
+// connections open longer than a load balancer does.
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { runGateway } from '../../apps/gateway/main';
@@ -75,4 +77,26 @@ test('without a drain delay the port closes at once', async () => {
   expect((await fetch(`${url}/healthz`)).status).toBe(200);
   await drain();
   await expect(fetch(`${url}/healthz`)).rejects.toThrow();
+});
+
+test("an idle keep-alive connection stays open past Node's 5 s default, so a load balancer reusing it is answered", async () => {
+  const url = await settings({});
+  const drain = await runGateway();
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const get = () =>
+    new Promise<{ status?: number; reused: boolean }>((resolve, reject) => {
+      const req = http.get(`${url}/healthz`, { agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode, reused: req.reusedSocket }));
+      });
+      req.on('error', reject);
+    });
+  try {
+    expect(await get()).toEqual({ status: 200, reused: false });
+    await new Promise((r) => setTimeout(r, 6_000));
+    expect(await get()).toEqual({ status: 200, reused: true });
+  } finally {
+    agent.destroy();
+    await drain();
+  }
 });
