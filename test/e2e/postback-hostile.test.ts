@@ -147,6 +147,12 @@ const rows: Row[] = [
     code: 'invalid_request',
   },
   {
+    name: 'subid twice, in two letter cases with two values',
+    request: () => ({ path: '/postback/acme', query: `${acme()}&SUBID=someone-else` }),
+    status: 400,
+    code: 'invalid_request',
+  },
+  {
     name: 'payout not a number',
     request: () => ({ path: '/postback/acme', query: acme({ payout: 'abc' }) }),
     status: 400,

@@ -1,7 +1,8 @@
 // Postbacks that must succeed, and the edges of who is trusted: signed postbacks applied (GET, form, JSON, gzip,
-// the signature as a parameter), JSON numbers read as their text, blank and unfilled optional parameters absent,
-// IP allowlists passing (single address, CIDR, IPv6, allowlist alone), the client address behind one proxy hop,
-// signature downgrade refused, and the identical signed retry after a 503 applied once.
+// the signature as a parameter), JSON numbers read as their text, blank and unfilled optional parameters
+// absent, names in any letter case, IP allowlists passing (single address, CIDR, IPv6, allowlist alone), the
+// client address behind one proxy hop, signature downgrade refused, and the identical signed retry after a 503
+// applied once.
 import { gzipSync } from 'node:zlib';
 import { PostbackClaim, PostbackLog } from '../../shared/models';
 import { signParams } from '../../shared/signature';
@@ -170,6 +171,15 @@ describe('what network templates send when they have no value', () => {
     expect(await send(stack.baseUrl, postback('2'))).toEqual(applied(leadId));
     const lead = await waitForStatus(leadId, 'accepted');
     expect(lead).toMatchObject({ payoutCents: 900, currency: 'USD' });
+  });
+
+  test('parameter names in another letter case (ClickID, ST, Payout) are read as the partner names them', async () => {
+    const leadId = await pendingLead(stack, 'loans', 'clk-name-case');
+    const query = new URLSearchParams({ ClickID: leadId, ST: '2', Payout: '4.50', Key: 'net-token-12345' });
+    expect(await send(stack.baseUrl, { path: '/postback/net', query: query.toString() })).toEqual(
+      applied(leadId),
+    );
+    expect((await waitForStatus(leadId, 'accepted')).payoutCents).toBe(450);
   });
 });
 

@@ -92,6 +92,22 @@ const OPTIONAL: ReadonlySet<string> = new Set(['payout', 'currency', 'txid', 'ts
 const UNFILLED_MACRO = /^(?:\{\{?|\$\{|\[|%|#)[A-Za-z_][A-Za-z0-9_.]*(?:\}\}?|\]|%|#)$/;
 
 /**
+ * A parameter by its name in any letter case (`SubID`, `Status`, `clickID`: platforms capitalize as they please).
+ * Two spellings with different values are a conflict, as a repeated name is.
+ */
+function lookup(params: Record<string, string>, name: string): string | undefined {
+  const lower = name.toLowerCase();
+  let found: string | undefined;
+  for (const [k, v] of Object.entries(params)) {
+    if (k.toLowerCase() !== lower) continue;
+    if (found !== undefined && found !== v)
+      throw invalid(`parameter "${name}" is given twice with different values`, name, 'conflicting values');
+    found = v;
+  }
+  return found;
+}
+
+/**
  * The partner's names for our parameters (subid -> clickid, ...), ours as the fallback. Networks fill a
  * postback template per conversion and send what they have: `payout=` with no amount, `txid={transaction_id}`
  * untouched. Such an optional parameter is absent, not an error: refusing the postback would lose the
@@ -105,7 +121,7 @@ function resolveParams(
   const out: Record<string, string> = {};
   for (const name of PARAM_NAMES) {
     const alias = aliases[name];
-    let value = (alias !== undefined ? params[alias] : undefined) ?? params[name];
+    let value = (alias !== undefined ? lookup(params, alias) : undefined) ?? lookup(params, name);
     if (value !== undefined && OPTIONAL.has(name)) {
       value = value.trim();
       if (value === '' || UNFILLED_MACRO.test(value)) continue;
@@ -141,10 +157,10 @@ export function readParams(raw: Record<string, string>, partner: PartnerConfig |
  * read under the first partner whose subid alias is present (ours otherwise), only to find the lead.
  */
 export function readParamsAnyPartner(raw: Record<string, string>, cfg: ConfigIndex): PostbackParams {
-  if (raw.subid !== undefined) return readParams(raw, undefined);
+  if (lookup(raw, 'subid') !== undefined) return readParams(raw, undefined);
   const partner = cfg.config.partners.find((p) => {
     const alias = p.postback.params.subid;
-    return alias !== undefined && raw[alias] !== undefined;
+    return alias !== undefined && lookup(raw, alias) !== undefined;
   });
   return readParams(raw, partner);
 }
