@@ -48,9 +48,9 @@ test('both buyers post back for the shared lead; one rejection does not undo the
   expect(cola.received.filter((l) => l.subid === leadId)).toHaveLength(0);
 
   // Not the lead's last posted buyer (bravo), acme still holds it; without its id in the path, its token
-  // says which buyer it is.
+  // says which buyer it is, whatever the letter case of its name.
   const pathless = await getJson(
-    `${stack.baseUrl}/postback?subid=${leadId}&status=accepted&token=acme-token-123`,
+    `${stack.baseUrl}/postback?subid=${leadId}&status=accepted&Token=acme-token-123`,
     {},
   );
   expect(pathless).toMatchObject({ status: 200 });

@@ -95,7 +95,7 @@ const UNFILLED_MACRO = /^(?:\{\{?|\$\{|\[|%|#)[A-Za-z_][A-Za-z0-9_.]*(?:\}\}?|\]
  * A parameter by its name in any letter case (`SubID`, `Status`, `clickID`: platforms capitalize as they please).
  * Two spellings with different values are a conflict, as a repeated name is.
  */
-function lookup(params: Record<string, string>, name: string): string | undefined {
+export function lookup(params: Record<string, string>, name: string): string | undefined {
   const lower = name.toLowerCase();
   let found: string | undefined;
   for (const [k, v] of Object.entries(params)) {

@@ -5,7 +5,7 @@ import { AppError } from '../../../shared/errors';
 import { safeEqual, signParams } from '../../../shared/signature';
 import { findLead, holderOf } from './holder';
 import type { LeadHolder, PostbackContext } from './context';
-import { mergeParams, readParams, readParamsAnyPartner, signatureOf } from './params';
+import { lookup, mergeParams, readParams, readParamsAnyPartner, signatureOf } from './params';
 
 /**
  * Of a shared lead's buyers, the one whose credentials the request carries (its token, or a signature under its
@@ -23,7 +23,7 @@ function buyerByCredentials(
     if (pb.hmacSecret && signature !== undefined)
       return safeEqual(signParams(pb.hmacSecret, raw), signature.toLowerCase());
     const alias = pb.params.token;
-    const token = (alias !== undefined ? raw[alias] : undefined) ?? raw.token;
+    const token = (alias !== undefined ? lookup(raw, alias) : undefined) ?? lookup(raw, 'token');
     return pb.token !== undefined && token !== undefined && safeEqual(token, pb.token);
   });
   return matching.length === 1 ? matching[0] : undefined;
