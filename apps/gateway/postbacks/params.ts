@@ -91,19 +91,28 @@ const OPTIONAL: ReadonlySet<string> = new Set(['payout', 'currency', 'txid', 'ts
  */
 const UNFILLED_MACRO = /^(?:\{\{?|\$\{|\[|%|#)[A-Za-z_][A-Za-z0-9_.]*(?:\}\}?|\]|%|#)$/;
 
+/** A request's parameters by lower-cased name: the value, or CONFLICT when two spellings disagree. */
+const CONFLICT = Symbol('conflict');
+const byLowerName = new WeakMap<Record<string, string>, Map<string, string | typeof CONFLICT>>();
+
 /**
  * A parameter by its name in any letter case (`SubID`, `Status`, `clickID`: platforms capitalize as they please).
- * Two spellings with different values are a conflict, as a repeated name is.
+ * Two spellings with different values are a conflict, as a repeated name is. The index is built once per request.
  */
 export function lookup(params: Record<string, string>, name: string): string | undefined {
-  const lower = name.toLowerCase();
-  let found: string | undefined;
-  for (const [k, v] of Object.entries(params)) {
-    if (k.toLowerCase() !== lower) continue;
-    if (found !== undefined && found !== v)
-      throw invalid(`parameter "${name}" is given twice with different values`, name, 'conflicting values');
-    found = v;
+  let index = byLowerName.get(params);
+  if (!index) {
+    index = new Map();
+    for (const [k, v] of Object.entries(params)) {
+      const key = k.toLowerCase();
+      const seen = index.get(key);
+      index.set(key, seen === undefined || seen === v ? v : CONFLICT);
+    }
+    byLowerName.set(params, index);
   }
+  const found = index.get(name.toLowerCase());
+  if (found === CONFLICT)
+    throw invalid(`parameter "${name}" is given twice with different values`, name, 'conflicting values');
   return found;
 }
 
