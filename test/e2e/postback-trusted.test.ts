@@ -40,6 +40,8 @@ const { stack } = useStack({
       partnerFor('cidr', 'health', { token: 'cidr-token-123', ipAllowlist: ['10.1.0.0/16', '127.0.0.0/8'] }),
       partnerFor('v6', 'legal', { token: 'v6-token-12345', ipAllowlist: ['::1', '2001:db8::/32'] }),
       partnerFor('proxied', 'tax', { token: 'proxied-token-1', ipAllowlist: ['203.0.113.7'] }),
+      // A conversion-only tracker: a postback without a status is a sale.
+      partnerFor('tracker', 'garden', { token: 'tracker-token-12', defaultStatus: 'accepted' }),
     );
     return config;
   },
@@ -171,6 +173,13 @@ describe('what network templates send when they have no value', () => {
     expect(await send(stack.baseUrl, postback('2'))).toEqual(applied(leadId));
     const lead = await waitForStatus(leadId, 'accepted');
     expect(lead).toMatchObject({ payoutCents: 900, currency: 'USD' });
+  });
+
+  test("a status macro left unfilled is a status not sent: a conversion-only tracker's default applies", async () => {
+    const leadId = await pendingLead(stack, 'garden', 'clk-unfilled-status');
+    const query = `subid=${leadId}&status={status}&token=tracker-token-12`;
+    expect(await send(stack.baseUrl, { path: '/postback/tracker', query })).toEqual(applied(leadId));
+    await waitForStatus(leadId, 'accepted');
   });
 
   test('parameter names in another letter case (ClickID, ST, Payout) are read as the partner names them', async () => {

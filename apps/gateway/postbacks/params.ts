@@ -130,12 +130,13 @@ function resolveParams(
   const out: Record<string, string> = {};
   for (const name of PARAM_NAMES) {
     const alias = aliases[name];
-    let value = (alias !== undefined ? lookup(params, alias) : undefined) ?? lookup(params, name);
-    if (value !== undefined && OPTIONAL.has(name)) {
-      value = value.trim();
-      if (value === '' || UNFILLED_MACRO.test(value)) continue;
-    }
-    if (value !== undefined) out[name] = value;
+    const value = (alias !== undefined ? lookup(params, alias) : undefined) ?? lookup(params, name);
+    if (value === undefined) continue;
+    const trimmed = value.trim();
+    // A status left unfilled is a status not sent: the partner's defaultStatus, if it has one, else a 400.
+    if ((OPTIONAL.has(name) || name === 'status') && (trimmed === '' || UNFILLED_MACRO.test(trimmed)))
+      continue;
+    out[name] = OPTIONAL.has(name) ? trimmed : value;
   }
   return out;
 }
