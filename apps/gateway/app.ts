@@ -13,8 +13,8 @@ import { outboxAdminRouter } from './admin-outbox';
 import { postbackLogRouter } from './admin-postbacks';
 import { LeadService } from './leads';
 import {
-  bodyParseError,
   accessLog,
+  bodyParseError,
   clientIp,
   errorHandler,
   limitKeyFailures,
