@@ -14,6 +14,7 @@ import { postbackLogRouter } from './admin-postbacks';
 import { LeadService } from './leads';
 import {
   accessLog,
+  bearerOf,
   bodyParseError,
   clientIp,
   errorHandler,
@@ -106,6 +107,12 @@ export function createGateway(deps: GatewayDeps): Koa {
   });
 
   const postback = async (ctx: Koa.Context & { params: Record<string, string> }) => {
+    // The router answers HEAD with the GET route, effect and all; a link checker's or URL validator's HEAD of a
+    // postback URL must not apply it.
+    if (ctx.method === 'HEAD') {
+      ctx.set('Allow', 'GET, POST');
+      ctx.throw(405);
+    }
     const answer = await postbacks.receive({
       method: ctx.method,
       path: ctx.path,
@@ -127,7 +134,7 @@ export function createGateway(deps: GatewayDeps): Koa {
   router.get('/metrics', async (ctx) => {
     // It names partners and sources: a deployment that exposes it can ask for a token.
     if (deps.metricsToken) {
-      const given = /^Bearer (.+)$/i.exec(ctx.get('authorization'))?.[1];
+      const given = bearerOf(ctx.headers);
       if (!given)
         throw new AppError('missing_credentials', 'Authorization: Bearer <METRICS_TOKEN> is required');
       if (!sameSecret(given, deps.metricsToken)) throw new AppError('bad_credentials', 'wrong metrics token');

@@ -237,3 +237,12 @@ export function adminAuth(adminKey: string | undefined, config?: () => ConfigInd
     await next();
   };
 }
+
+/**
+ * The token of an `Authorization: Bearer <token>` header: a partner's postback token (its `token` parameter,
+ * when sent, is the one read) or the metrics token.
+ */
+export function bearerOf(headers: Record<string, string | string[] | undefined>): string | undefined {
+  const header = headers.authorization;
+  return typeof header === 'string' ? /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header)?.[1] : undefined;
+}

@@ -185,6 +185,10 @@ function buildRegistry(): OpenAPIRegistry {
         description:
           'hex(HMAC-SHA256(hmacSecret, parameters minus signature, sorted by name, as k=v joined by &)); needs a `ts` parameter within 300 s',
       }),
+    authorization: z
+      .string()
+      .optional()
+      .meta({ description: '`Bearer <token>`: the shared token, when no `token` parameter is sent' }),
   });
   const postbackResponses: RouteConfig['responses'] = {
     200: {
@@ -207,7 +211,7 @@ function buildRegistry(): OpenAPIRegistry {
     }),
   };
   const postbackDescription =
-    'The partner tells us what became of a lead. Parameters may come in the query string, a form body or a JSON body; a partner may use its own names for them (aliases in the routing config, e.g. `clickid` for `subid`). In a JSON body, numbers and true/false are read as their text (`12.5`, `2`) when parsing lost no digit (an integer past 2^53, more than 15 significant digits or an exponent is a 400: send it as a string), and null is an absent parameter. Every request is logged with its outcome before the answer.';
+    'The partner tells us what became of a lead. Parameters may come in the query string, a form body or a JSON body; a partner may use its own names for them (aliases in the routing config, e.g. `clickid` for `subid`). In a JSON body, numbers and true/false are read as their text (`12.5`, `2`) when parsing lost no digit (an integer past 2^53, more than 15 significant digits or an exponent is a 400: send it as a string), and null is an absent parameter. A query parameter repeated with the same value is that value; with different values, a 400. HEAD is answered 405 and applies nothing. Every request is logged with its outcome before the answer.';
   const partnerParams = z.object({
     partnerId: z.string().meta({ description: 'The partner id from the routing config' }),
   });

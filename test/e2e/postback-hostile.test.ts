@@ -5,6 +5,8 @@ import { Lead, Notification, PostbackClaim, PostbackLog, StatusEvent } from '../
 import { useStack } from '../support/e2e';
 import {
   ACME_TOKEN,
+  applied,
+  historyOf,
   HMAC_SECRET,
   nowSeconds,
   partnersConfig,
@@ -830,3 +832,27 @@ test(`${rows.length} hostile postbacks: each a clear 4xx, logged, and no lead ch
     expect(stored).not.toContain(secret);
   expect(stored).not.toContain(signedChargeback().headers?.['x-signature']);
 }, 120_000);
+
+test('a HEAD of a postback URL (a link checker, a URL validator) is 405 with Allow, logged, and applies nothing', async () => {
+  const leadId = await pendingLead(stack, 'auto', 'clk-hostile-head');
+  const query = q({ subid: leadId, status: 'approved', token: ACME_TOKEN });
+  const res = await fetch(`${stack.baseUrl}/postback/acme?${query}`, {
+    method: 'HEAD',
+    headers: { 'x-request-id': 'hostile-head' },
+  });
+  expect(res.status).toBe(405);
+  expect(res.headers.get('allow')).toBe('GET, POST');
+  const log = await eventually(
+    async () => (await PostbackLog.findOne({ requestId: 'hostile-head' }).lean()) ?? undefined,
+  );
+  expect(log).toMatchObject({
+    method: 'HEAD',
+    httpStatus: 405,
+    outcome: 'rejected',
+    errorCode: 'method_not_allowed',
+  });
+  expect(JSON.stringify(log)).not.toContain(ACME_TOKEN);
+  expect(await historyOf(leadId)).toEqual(['received', 'pending']);
+  // The same URL fired with GET is the postback.
+  expect(await send(stack.baseUrl, { path: '/postback/acme', query })).toEqual(applied(leadId));
+});

@@ -1,8 +1,8 @@
 // Postbacks that must succeed, and the edges of who is trusted: signed postbacks applied (GET, form, JSON, gzip,
 // the signature as a parameter), JSON numbers read as their text, blank and unfilled optional parameters
-// absent, names in any letter case, IP allowlists passing (single address, CIDR, IPv6, allowlist alone), the
-// client address behind one proxy hop, signature downgrade refused, and the identical signed retry after a 503
-// applied once.
+// absent, names in any letter case, a name repeated with its value, the token as a Bearer header, IP allowlists
+// passing (single address, CIDR, IPv6, allowlist alone), the client address behind one proxy hop, signature
+// downgrade refused, and the identical signed retry after a 503 applied once.
 import { gzipSync } from 'node:zlib';
 import { PostbackClaim, PostbackLog } from '../../shared/models';
 import { signParams } from '../../shared/signature';
@@ -189,6 +189,31 @@ describe('what network templates send when they have no value', () => {
       applied(leadId),
     );
     expect((await waitForStatus(leadId, 'accepted')).payoutCents).toBe(450);
+  });
+});
+
+describe('how partner platforms send the URL and the token', () => {
+  test('a parameter repeated with the same value (a template appended to a URL that had it) is that value', async () => {
+    const leadId = await pendingLead(stack, 'loans', 'clk-repeated');
+    const query = `clickid=${leadId}&st=2&key=net-token-12345&clickid=${leadId}&st=2`;
+    expect(await send(stack.baseUrl, { path: '/postback/net', query })).toEqual(applied(leadId));
+    await waitForStatus(leadId, 'accepted');
+  });
+
+  test('the token in an Authorization: Bearer header; a wrong one is refused', async () => {
+    const leadId = await pendingLead(stack, 'loans', 'clk-bearer');
+    const postback = (token: string) =>
+      send(stack.baseUrl, {
+        path: '/postback/net',
+        query: `clickid=${leadId}&st=2`,
+        headers: { authorization: `Bearer ${token}` },
+      });
+    expect(await postback('net-token-wrong')).toMatchObject(refusal(401, 'bad_credentials'));
+    expect(await postback('net-token-12345')).toEqual(applied(leadId));
+    await waitForStatus(leadId, 'accepted');
+    // The header is a secret: the log keeps it redacted.
+    const logged = await PostbackLog.findOne({ leadId, outcome: 'applied' }).lean();
+    expect((logged?.headers as Record<string, string>).authorization).toBe('[redacted]');
   });
 });
 

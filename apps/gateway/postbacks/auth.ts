@@ -6,6 +6,7 @@ import { AppError, isAppError } from '../../../shared/errors';
 import type { Logger } from '../../../shared/logger';
 import { insertOnce, SignatureNonce } from '../../../shared/models';
 import { SIGNATURE_WINDOW_SECONDS, safeEqual, signParams } from '../../../shared/signature';
+import { bearerOf } from '../middleware';
 import { required, type PostbackContext } from './context';
 import { signatureOf } from './params';
 
@@ -94,8 +95,13 @@ export class PartnerAuth {
         'this partner signs its postbacks: an x-signature header (or signature parameter) is required',
       );
     if (pb.token) {
-      if (params.token === undefined) throw new AppError('missing_credentials', 'token is required');
-      if (!safeEqual(params.token, pb.token)) throw new AppError('bad_credentials', 'token does not match');
+      const token = params.token ?? bearerOf(pc.req.headers);
+      if (token === undefined)
+        throw new AppError(
+          'missing_credentials',
+          'token is required (a token parameter or Authorization: Bearer)',
+        );
+      if (!safeEqual(token, pb.token)) throw new AppError('bad_credentials', 'token does not match');
       return;
     }
     // Allowlist alone was configured and passed.

@@ -36,9 +36,22 @@ function jsonScalar(v: unknown): string | undefined {
 }
 
 /**
+ * A query parameter's one value. A name repeated with the same value is that value: a partner's template appended
+ * to a postback URL that already carried the parameter (`?subid=1&status=sale&...&subid=1`). Repeated with
+ * different values it is a conflict; anything else (a nested or operator shape) is undefined, and refused.
+ */
+function queryValue(name: string, given: unknown): string | undefined {
+  if (typeof given === 'string') return given;
+  if (!Array.isArray(given) || !given.every((v) => typeof v === 'string')) return undefined;
+  if (given.some((v) => v !== given[0]))
+    throw invalid(`parameter "${name}" is given twice with different values`, name, 'conflicting values');
+  return given[0] as string | undefined;
+}
+
+/**
  * Query and body merged into one flat map of strings. A JSON body's numbers and booleans are read as their
- * text (see jsonScalar) and a null is an absent parameter; arrays, objects, repeated parameters and numbers
- * that lost digits are refused, never coerced.
+ * text (see jsonScalar) and a null is an absent parameter; a query name repeated with one value is that value
+ * (see queryValue); arrays, objects, conflicting repeats and numbers that lost digits are refused, never coerced.
  */
 export function mergeParams(query: Record<string, unknown>, body: unknown): Record<string, string> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -57,7 +70,7 @@ export function mergeParams(query: Record<string, unknown>, body: unknown): Reco
         );
       }
       if (given === null && source === body) continue;
-      const v = source === body ? jsonScalar(given) : typeof given === 'string' ? given : undefined;
+      const v = source === body ? jsonScalar(given) : queryValue(k, given);
       if (v === undefined) {
         throw invalid(
           `parameter "${k}" must be a single value`,

@@ -44,7 +44,8 @@ export async function identifyPartner(pc: PostbackContext, next: () => Promise<v
     pc.log.leadId = subid;
     pc.lead = await findLead(subid);
     // A shared lead has a buyer per partner: the request's credentials say which one it is.
-    const holderId = buyerByCredentials(pc.lead, raw, signatureOf(req.headers, raw), cfg) ?? holderOf(pc.lead);
+    const holderId =
+      buyerByCredentials(pc.lead, raw, signatureOf(req.headers, raw), cfg) ?? holderOf(pc.lead);
     pc.partner = holderId ? cfg.partners.get(holderId) : undefined;
     if (!pc.partner) throw new AppError('conflict', 'this lead has not been delivered to a partner yet');
     pc.log.partnerId = pc.partner.id;
