@@ -30,6 +30,8 @@ export const DEFAULT_STATUS_MAP: Readonly<Record<string, PostbackStatus>> = Obje
   invalid: 'rejected',
   refused: 'rejected',
   duplicate: 'rejected',
+  dupe: 'rejected',
+  disqualified: 'rejected',
   fraud: 'rejected',
   pending: 'pending',
   hold: 'pending',
@@ -44,6 +46,7 @@ export const DEFAULT_STATUS_MAP: Readonly<Record<string, PostbackStatus>> = Obje
   reversed: 'returned',
   reversal: 'returned',
   charged_back: 'returned',
+  charge_back: 'returned',
   clawback: 'returned',
 });
 
