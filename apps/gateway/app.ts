@@ -113,6 +113,9 @@ export function createGateway(deps: GatewayDeps): Koa {
       ctx.set('Allow', 'GET, POST');
       ctx.throw(405);
     }
+    // A postback URL copied from an HTML page or an XML config keeps its escaped separators (`&amp;status=`):
+    // a parameter name never holds ";", so `&amp;` can only be the separator it was written as.
+    if (ctx.querystring.includes('&amp;')) ctx.querystring = ctx.querystring.replaceAll('&amp;', '&');
     const answer = await postbacks.receive({
       method: ctx.method,
       path: ctx.path,

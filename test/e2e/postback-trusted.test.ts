@@ -1,8 +1,8 @@
 // Postbacks that must succeed, and the edges of who is trusted: signed postbacks applied (GET, form, JSON, gzip,
 // the signature as a parameter), JSON numbers read as their text, blank and unfilled optional parameters
-// absent, names in any letter case, a name repeated with its value, the token as a Bearer header, IP allowlists
-// passing (single address, CIDR, IPv6, allowlist alone), the client address behind one proxy hop, signature
-// downgrade refused, and the identical signed retry after a 503 applied once.
+// absent, names in any letter case, a name repeated with its value, &amp; separators, the token as a Bearer
+// header, IP allowlists passing (single address, CIDR, IPv6, allowlist alone), the client address behind one
+// proxy hop, signature downgrade refused, and the identical signed retry after a 503 applied once.
 import { gzipSync } from 'node:zlib';
 import { PostbackClaim, PostbackLog } from '../../shared/models';
 import { signParams } from '../../shared/signature';
@@ -198,6 +198,13 @@ describe('how partner platforms send the URL and the token', () => {
     const query = `clickid=${leadId}&st=2&key=net-token-12345&clickid=${leadId}&st=2`;
     expect(await send(stack.baseUrl, { path: '/postback/net', query })).toEqual(applied(leadId));
     await waitForStatus(leadId, 'accepted');
+  });
+
+  test('a URL copied from an HTML page, its separators escaped as &amp;, is read as written', async () => {
+    const leadId = await pendingLead(stack, 'loans', 'clk-html-escaped');
+    const query = `clickid=${leadId}&amp;st=2&amp;payout=3.25&amp;key=net-token-12345`;
+    expect(await send(stack.baseUrl, { path: '/postback/net', query })).toEqual(applied(leadId));
+    expect((await waitForStatus(leadId, 'accepted')).payoutCents).toBe(325);
   });
 
   test('the token in an Authorization: Bearer header; a wrong one is refused', async () => {
