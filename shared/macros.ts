@@ -1,4 +1,4 @@
-// Fills a traffic source's postback URL template: {clickid}, {status}, {payout}, ... each URL-encoded.
+// Fills a traffic source's postback URL template: {clickid}, {status}, {payout}, {sub1}, ... each URL-encoded.
 export const NOTIFICATION_MACROS = [
   'clickid',
   'lead_id',
@@ -8,12 +8,18 @@ export const NOTIFICATION_MACROS = [
   'partner',
   'source',
   'event_id',
+  // The source's own sub ids, as it sent them with the lead: trackers attribute the conversion by them.
+  'sub1',
+  'sub2',
+  'sub3',
+  'sub4',
+  'sub5',
 ] as const;
 export type MacroValues = Partial<Record<(typeof NOTIFICATION_MACROS)[number], string>>;
 
 /** Unknown macros are left as they are, so a typo shows up in the receiver's logs rather than vanishing. */
 export function fillTemplate(template: string, values: MacroValues): string {
-  return template.replace(/\{([a-z_]+)\}/g, (whole, name: string) =>
+  return template.replace(/\{([a-z0-9_]+)\}/g, (whole, name: string) =>
     name in values ? encodeURIComponent(values[name as keyof MacroValues] ?? '') : whole,
   );
 }

@@ -17,7 +17,13 @@ const { stack, partner, source } = useStack({
   partners: { partner: partnerOptions },
   config: ({ partner, source }) => {
     const cfg = baseConfig(partner.url, source.url);
-    return { ...cfg, sources: [...cfg.sources, { id: 'src-2', apiKey: 'key-src-2-abcdef' }] };
+    // src-3's tracker attributes conversions by the sub ids it sent with the lead.
+    const src3 = {
+      id: 'src-3',
+      apiKey: 'key-src-3-abcdef',
+      postbackUrl: `${source.url}/subs?clickid={clickid}&s1={sub1}&s2={sub2}&s3={sub3}&status={status}`,
+    };
+    return { ...cfg, sources: [...cfg.sources, { id: 'src-2', apiKey: 'key-src-2-abcdef' }, src3] };
   },
   ready: ({ stack, partner }) => {
     Object.assign(partnerOptions, { postbackUrl: `${stack.baseUrl}/postback/acme`, token: 'acme-token-123' });
@@ -85,6 +91,20 @@ test('lead accepted by postback: history, payout and source notification', async
   expect(withNotification.notifications).toEqual([
     expect.objectContaining({ status: 'accepted', ok: true, httpStatus: 200 }),
   ]);
+});
+
+test("the source's sub ids come back in its notification: {sub1} as sent, one it did not send blank", async () => {
+  const key = { 'x-api-key': 'key-src-3-abcdef' };
+  const leadId = await submitLead(stack, { clickId: 'clk-subs', sub1: 'camp 7&x', sub2: 'ad-9' }, key);
+  await leadReaches(stack, leadId, 'pending', key, 20_000);
+  const pb = await getJson(`${stack.baseUrl}/postback?subid=${leadId}&status=approved&token=acme-token-123`);
+  expect(pb).toEqual(applied(leadId));
+  const hit = await eventually(
+    async () => source.hits.find((h) => h.query.clickid === 'clk-subs'),
+    20_000,
+    'source postback',
+  );
+  expect(hit.query).toEqual({ clickid: 'clk-subs', s1: 'camp 7&x', s2: 'ad-9', s3: '', status: 'accepted' });
 });
 
 test('a new lead is stored with every field it was sent and the schema defaults, as the Lead model reads it', async () => {

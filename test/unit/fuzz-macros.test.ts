@@ -32,7 +32,7 @@ const values: fc.Arbitrary<MacroValues> = fc.record(
 );
 
 const QUERY_TEMPLATE =
-  'http://127.0.0.1:4020/pb?clickid={clickid}&lead={lead_id}&status={status}&payout={payout}&cur={currency}&partner={partner}&source={source}&event={event_id}';
+  'http://127.0.0.1:4020/pb?clickid={clickid}&lead={lead_id}&status={status}&payout={payout}&cur={currency}&partner={partner}&source={source}&event={event_id}&s1={sub1}&s2={sub2}&s3={sub3}&s4={sub4}&s5={sub5}';
 const PARAM_OF: Record<string, string> = {
   clickid: 'clickid',
   lead_id: 'lead',
@@ -42,6 +42,11 @@ const PARAM_OF: Record<string, string> = {
   partner: 'partner',
   source: 'source',
   event_id: 'event',
+  sub1: 's1',
+  sub2: 's2',
+  sub3: 's3',
+  sub4: 's4',
+  sub5: 's5',
 };
 
 test('every macro value lands, URL-encoded, in its own query parameter of a valid URL to the same host', () => {
