@@ -23,7 +23,7 @@ export const postbackParamsSchema = z.object({
   token: param(256).optional(),
   ts: z
     .string()
-    .regex(/^\d{1,12}$/, 'must be unix seconds')
+    .regex(/^\d{1,13}$/, 'must be unix seconds (or milliseconds)')
     .optional(),
   /** The partner's integration test: checked and answered as usual, logged, never applied. */
   test: z.enum(['0', '1', 'true', 'false'], 'must be 1 or 0').optional(),

@@ -1,8 +1,9 @@
 // Postbacks that must succeed, and the edges of who is trusted: signed postbacks applied (GET, form, JSON, gzip,
-// the signature as a parameter), JSON numbers read as their text, blank and unfilled optional parameters
-// absent, names in any letter case, a name repeated with its value, &amp; separators, the token as a Bearer
-// header, IP allowlists passing (single address, CIDR, IPv6, allowlist alone), the client address behind one
-// proxy hop, signature downgrade refused, and the identical signed retry after a 503 applied once.
+// the signature as a parameter, ts in milliseconds), JSON numbers read as their text, blank and unfilled
+// optional parameters absent, names in any letter case, a name repeated with its value, &amp; separators, the
+// token as a Bearer header, IP allowlists passing (single address, CIDR, IPv6, allowlist alone), the client
+// address behind one proxy hop, signature downgrade refused, and the identical signed retry after a 503
+// applied once.
 import { gzipSync } from 'node:zlib';
 import { PostbackClaim, PostbackLog } from '../../shared/models';
 import { signParams } from '../../shared/signature';
@@ -57,6 +58,17 @@ describe('signed postbacks are applied', () => {
     const signed = signedQuery({ subid: leadId, status: 'approved', payout: '4.20', ts: nowSeconds() });
     expect(await send(stack.baseUrl, { path: '/postback/signed', ...signed })).toEqual(applied(leadId));
     expect((await waitForStatus(leadId, 'accepted')).payoutCents).toBe(420);
+  });
+
+  test('ts in milliseconds (signing code written with Date.now()) is read as such, window and all', async () => {
+    const leadId = await pendingLead(stack, 'home', 'clk-signed-ms');
+    const stale = signedQuery({ subid: leadId, status: 'approved', ts: String(Date.now() - 3_600_000) });
+    expect(await send(stack.baseUrl, { path: '/postback/signed', ...stale })).toMatchObject(
+      refusal(403, 'bad_signature'),
+    );
+    const fresh = signedQuery({ subid: leadId, status: 'approved', ts: String(Date.now()) });
+    expect(await send(stack.baseUrl, { path: '/postback/signed', ...fresh })).toEqual(applied(leadId));
+    await waitForStatus(leadId, 'accepted');
   });
 
   test('GET with the signature as a `signature` parameter, for platforms that cannot set a header', async () => {

@@ -10,6 +10,15 @@ import { bearerOf } from '../middleware';
 import { required, type PostbackContext } from './context';
 import { signatureOf } from './params';
 
+/**
+ * A signed postback's time in unix seconds. Signing code written with `Date.now()` sends milliseconds: 13 digits,
+ * which as seconds would be past the year 5000, so they can only be milliseconds. The signature covers the text.
+ */
+function tsSeconds(ts: string): number {
+  const n = Number(ts);
+  return n >= 1e11 ? n / 1000 : n;
+}
+
 export class PartnerAuth {
   private readonly allowlists = new WeakMap<PartnerConfig, BlockList>();
 
@@ -70,7 +79,7 @@ export class PartnerAuth {
         throw new AppError('bad_signature', 'the signature must be 64 hex characters');
       if (!params.ts)
         throw new AppError('bad_signature', 'signed postbacks need a ts parameter (unix seconds)');
-      const skew = Math.abs(pc.receivedAt.getTime() / 1000 - Number(params.ts));
+      const skew = Math.abs(pc.receivedAt.getTime() / 1000 - tsSeconds(params.ts));
       if (skew > SIGNATURE_WINDOW_SECONDS)
         throw new AppError(
           'bad_signature',
