@@ -90,8 +90,12 @@ test('both buyers post back for the shared lead; one rejection does not undo the
     expect.stringMatching(/^status accepted: buyer acme: accepted by partner postback/),
     expect.stringMatching(/^status rejected: buyer bravo: rejected by partner postback/),
   ]);
-  // acme's chargeback is its own, and the lead then has no sale left.
-  expect(await postback('acme', leadId, 'returned')).toMatchObject({ status: 200 });
+  // acme's chargeback is its own, and the lead then has no sale left. Sent without its id in the path and with its
+  // token as a Bearer header, the header says which buyer it is.
+  const chargeback = await getJson(`${stack.baseUrl}/postback?subid=${leadId}&status=returned`, {
+    authorization: 'Bearer acme-token-123',
+  });
+  expect(chargeback).toMatchObject({ status: 200 });
   await leadReaches(stack, leadId, 'returned', SOURCE_KEY);
 
   const to = new Date(Date.now() + 1000).toISOString();
