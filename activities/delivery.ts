@@ -4,7 +4,7 @@ import type { mongo } from 'mongoose';
 import { RE2JS } from 're2js';
 import { BatchedInserts } from '../shared/batched-inserts';
 import type { PartnerConfig } from '../shared/config';
-import { readPath } from '../shared/lead-fields';
+import { readPath, SUB_IDS } from '../shared/lead-fields';
 import { Delivery, insertOnce, Lead, type LeadDoc } from '../shared/models';
 import { toCents } from '../shared/money';
 import { offerMark, recordMarks, refusedPostMark } from '../shared/reports';
@@ -49,7 +49,7 @@ export function buildDeliveryBody(
     contact: lead.contact,
     data: lead.data,
   };
-  for (const k of ['sub1', 'sub2', 'sub3', 'sub4', 'sub5'] as const) if (lead[k]) fields[k] = lead[k];
+  for (const k of SUB_IDS) if (lead[k]) fields[k] = lead[k];
   return JSON.parse(JSON.stringify(fields)) as Record<string, unknown>;
 }
 

@@ -2,6 +2,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { Webhook } from 'standardwebhooks';
 import { fillTemplate } from '../shared/macros';
+import { SUB_IDS } from '../shared/lead-fields';
 import type { mongo } from 'mongoose';
 import { BatchedInserts } from '../shared/batched-inserts';
 import { insertOnce, Lead, Notification, type LeadDoc } from '../shared/models';
@@ -39,11 +40,20 @@ export function redactUrlSecrets(url: string): string {
 }
 
 /** What a notification tells of its lead. */
-const SUB_IDS = ['sub1', 'sub2', 'sub3', 'sub4', 'sub5'] as const;
 type NotifiedLead = Pick<
   LeadDoc,
   'sourceId' | 'clickId' | 'payoutCents' | 'currency' | 'partnerId' | (typeof SUB_IDS)[number]
 >;
+
+const NOTIFIED_FIELDS = {
+  sourceId: 1,
+  clickId: 1,
+  payoutCents: 1,
+  currency: 1,
+  partnerId: 1,
+  ...Object.fromEntries(SUB_IDS.map((k) => [k, 1])),
+};
+const BLANK_SUBS = Object.fromEntries(SUB_IDS.map((k) => [k, '']));
 
 /** A notification attempt's log line, in the schema's shape (shared/models.ts). */
 interface NotificationLine {
@@ -71,16 +81,7 @@ export function notifyActivities({ config, http, now, logger, metrics }: Activit
     async notifySource({ leadId, status, eventId }: NotifyInput): Promise<NotifyResult> {
       const lead = await Lead.collection.findOne<NotifiedLead>(
         { _id: leadId as never },
-        {
-          projection: {
-            sourceId: 1,
-            clickId: 1,
-            payoutCents: 1,
-            currency: 1,
-            partnerId: 1,
-            ...Object.fromEntries(SUB_IDS.map((k) => [k, 1])),
-          },
-        },
+        { projection: NOTIFIED_FIELDS },
       );
       if (!lead) throw ApplicationFailure.nonRetryable(`lead ${leadId} not found`, 'UnknownLead');
       const source = config().sources.get(lead.sourceId);
@@ -99,8 +100,7 @@ export function notifyActivities({ config, http, now, logger, metrics }: Activit
       };
       // The source's sub ids as it sent them; in the URL a sub id it did not send is blank, a JSON body leaves it out.
       const subs = Object.fromEntries(SUB_IDS.flatMap((k) => (lead[k] ? [[k, lead[k]]] : [])));
-      const blankSubs = Object.fromEntries(SUB_IDS.map((k) => [k, '']));
-      const url = fillTemplate(source.postbackUrl, { ...values, ...blankSubs, ...subs });
+      const url = fillTemplate(source.postbackUrl, { ...values, ...BLANK_SUBS, ...subs });
       const body = source.postbackMethod === 'POST' ? JSON.stringify({ ...values, ...subs }) : '';
       const headers: Record<string, string> = { 'user-agent': 'leadrouter' };
       if (body) headers['content-type'] = 'application/json';

@@ -1,4 +1,6 @@
 // Fills a traffic source's postback URL template: {clickid}, {status}, {payout}, {sub1}, ... each URL-encoded.
+import { SUB_IDS } from './lead-fields';
+
 export const NOTIFICATION_MACROS = [
   'clickid',
   'lead_id',
@@ -9,11 +11,7 @@ export const NOTIFICATION_MACROS = [
   'source',
   'event_id',
   // The source's own sub ids, as it sent them with the lead: trackers attribute the conversion by them.
-  'sub1',
-  'sub2',
-  'sub3',
-  'sub4',
-  'sub5',
+  ...SUB_IDS,
 ] as const;
 export type MacroValues = Partial<Record<(typeof NOTIFICATION_MACROS)[number], string>>;
 

@@ -10,7 +10,8 @@ import { lookup, mergeParams, readParams, readParamsAnyPartner, signatureOf } fr
 
 /**
  * Of a shared lead's buyers, the one whose credentials the request carries (its token, as a parameter or a Bearer
- * header, or a signature under its secret); undefined when none or more than one does. Only a pick: authentication checks it in full after.
+ * header, or a signature under its secret); undefined when none or more than one does. Only a pick:
+ * authentication checks it in full after.
  */
 function buyerByCredentials(
   lead: LeadHolder,
