@@ -21,3 +21,19 @@ export function fillTemplate(template: string, values: MacroValues): string {
     name in values ? encodeURIComponent(values[name as keyof MacroValues] ?? '') : whole,
   );
 }
+
+/**
+ * What a source's postback URL holds in braces that is no macro (`{click_id}`, `{ClickID}`): it goes out as
+ * written, so the source's tracker cannot attribute the conversion. Told when the config is loaded and checked.
+ */
+export function unknownMacros(sources: readonly { id: string; postbackUrl?: string }[]): string[] {
+  const known: ReadonlySet<string> = new Set(NOTIFICATION_MACROS);
+  return sources.flatMap((source, i) =>
+    [...(source.postbackUrl ?? '').matchAll(/\{([A-Za-z0-9_]+)\}/g)]
+      .filter((m) => !known.has(m[1] as string))
+      .map(
+        (m) =>
+          `sources[${i}].postbackUrl (${source.id}): ${m[0]} is no macro and is sent as written; the macros are ${NOTIFICATION_MACROS.map((n) => `{${n}}`).join(' ')}`,
+      ),
+  );
+}

@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadRoutingConfig } from '../../shared/config';
+import { unknownMacros } from '../../shared/macros';
 import type { ReplayTarget } from '../../shared/http';
 import { describeTarget, temporalTarget } from '../../shared/temporal-connection';
 import { AdminApi, CliError } from './api';
@@ -228,6 +229,7 @@ function configCommand(args: string[], io: Io): number {
     io.out.write(
       `${file}: ok (${cfg.partners.length} partner(s): ${cfg.partners.map((p) => p.id).join(', ')}; ${cfg.sources.length} source(s): ${cfg.sources.map((s) => s.id).join(', ')})\n`,
     );
+    for (const warning of unknownMacros(cfg.sources)) io.err.write(`  warning: ${warning}\n`);
     return 0;
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;

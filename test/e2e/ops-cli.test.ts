@@ -171,7 +171,7 @@ test('`leadrouter leads` lists leads from the admin search', async () => {
   expect(stderr).toContain(`${rows.length} lead(s)`);
 });
 
-test('`leadrouter config check` accepts a good file and prints errors with paths for a bad one', async () => {
+test('`leadrouter config check` accepts a good file, warns of unknown macros and prints errors with paths for a bad one', async () => {
   const good = path.join(tmp, 'good.json');
   fs.writeFileSync(good, JSON.stringify(baseConfig('http://127.0.0.1:4010', 'http://127.0.0.1:4020')));
   const ok = await run(['config', 'check', good]);
@@ -203,6 +203,19 @@ test('`leadrouter config check` accepts a good file and prints errors with paths
   expect(failed.stderr).toMatch(/partners\[0\]\.delivery\.timeoutMs: /);
   expect(failed.stderr).toMatch(/partners\[0\]\.postback\.statusMap\.approved: /);
   expect(failed.stderr).toMatch(/sources\[0\]\.apiKey: api keys shorter than 8 characters/);
+
+  // A typo in a source's postback URL is not an error (the URL is sent as written) but is told.
+  const typo = path.join(tmp, 'typo.json');
+  const typoConfig = baseConfig('http://127.0.0.1:4010', 'http://127.0.0.1:4020', {
+    source: { postbackUrl: 'http://127.0.0.1:4020/pb?c={click_id}&s={status}&p={Payout}' },
+  });
+  fs.writeFileSync(typo, JSON.stringify(typoConfig));
+  const warned = await run(['config', 'check', typo]);
+  expect(warned.code).toBe(0);
+  expect(warned.stdout).toBe(`${typo}: ok (1 partner(s): acme; 1 source(s): src-1)\n`);
+  expect(warned.stderr.match(/warning: /g)).toHaveLength(2);
+  expect(warned.stderr).toContain('sources[0].postbackUrl (src-1): {click_id} is no macro');
+  expect(warned.stderr).toContain('{Payout} is no macro');
 
   const missing = await run(['config', 'check', path.join(tmp, 'nope.yaml')]);
   expect(missing.code).toBe(1);
