@@ -35,13 +35,15 @@ ENV NODE_ENV=production \
     ROUTING_CONFIG=/etc/leadrouter/routing.yaml
 WORKDIR /app
 COPY --from=prod-deps /app/node_modules node_modules
-# Only the processes' code: the worker bundles its workflows from dist/workflows at start.
+# Only the processes' code, and the workflow bundle `npm run build` kept for it (dist/.cache): the worker loads
+# that instead of bundling dist/workflows at each start.
 COPY --from=build /app/dist/apps/gateway dist/apps/gateway
 COPY --from=build /app/dist/apps/worker dist/apps/worker
 COPY --from=build /app/dist/apps/cli dist/apps/cli
 COPY --from=build /app/dist/workflows dist/workflows
 COPY --from=build /app/dist/activities dist/activities
 COPY --from=build /app/dist/shared dist/shared
+COPY --from=build /app/dist/.cache dist/.cache
 COPY package.json ./
 COPY bin bin
 # Files stay root-owned and read-only to the process.

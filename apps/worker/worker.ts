@@ -1,23 +1,16 @@
-// Builds the lead worker: the workflow bundle (built once per process) plus the activities and their dependencies.
-import {
-  bundleWorkflowCode,
-  NativeConnection,
-  Worker,
-  type BundleOptions,
-  type InjectedSinks,
-  type WorkflowBundleWithSourceMap,
-} from '@temporalio/worker';
+// Builds the lead worker: the workflow bundle (loaded once per process) plus the activities and their dependencies.
+import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../../activities';
+import {
+  defaultBundleLocation,
+  loadWorkflowBundle,
+  type LoadedBundle,
+  type WorkflowInstrumentation,
+} from './bundle';
 
-let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+export type { WorkflowInstrumentation } from './bundle';
 
-/** What measuring the workflows' test coverage needs (@temporalio/nyc-test-coverage's WorkflowCoverage). */
-export interface WorkflowInstrumentation {
-  augmentBundleOptions(options: BundleOptions & { workflowsPath: string }): BundleOptions;
-  // any: the SDK types injected sinks per sink interface; the coverage sinks' own type is the library's.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  sinks: InjectedSinks<any>;
-}
+let bundle: Promise<LoadedBundle> | undefined;
 let instrumentation: WorkflowInstrumentation | undefined;
 
 /** Only `npm test` calls this: later bundles are instrumented and workers report to its sinks. */
@@ -26,15 +19,14 @@ export function instrumentWorkflowBundle(coverage: WorkflowInstrumentation): voi
   bundle = undefined;
 }
 
-/** Bundling takes seconds; tests and the dev launcher create several workers from one bundle. */
-export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  const options = { workflowsPath: require.resolve('../../workflows'), logger: quietBundlerLogger };
-  bundle ??= bundleWorkflowCode(instrumentation ? instrumentation.augmentBundleOptions(options) : options);
+/**
+ * The workflow bundle, loaded once per process (tests and the dev launcher create several workers from one):
+ * the one kept for these sources, or bundled now (apps/worker/bundle.ts).
+ */
+export function workflowBundle(onKeepFailed?: (err: unknown) => void): Promise<LoadedBundle> {
+  bundle ??= loadWorkflowBundle({ ...defaultBundleLocation(), instrumentation, onKeepFailed });
   return bundle;
 }
-
-const noop = () => undefined;
-const quietBundlerLogger = { trace: noop, debug: noop, info: noop, warn: noop, error: noop, log: noop };
 
 export interface LeadWorkerOptions {
   connection: NativeConnection;
@@ -45,11 +37,17 @@ export interface LeadWorkerOptions {
 }
 
 export async function createLeadWorker(options: LeadWorkerOptions): Promise<Worker> {
+  const { logger } = options.deps;
+  const started = Date.now();
+  const loaded = await workflowBundle((err) =>
+    logger.warn({ err: String(err) }, 'workflow bundle not kept; the next start bundles again'),
+  );
+  logger.info({ from: loaded.from, ms: Date.now() - started }, 'workflow bundle ready');
   return Worker.create({
     connection: options.connection,
     namespace: options.namespace ?? 'default',
     taskQueue: options.taskQueue,
-    workflowBundle: await workflowBundle(),
+    workflowBundle: loaded.bundle,
     activities: createActivities(options.deps),
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? 200,
     // On shutdown, activities in flight (a delivery waiting on a slow partner) get this long to finish before

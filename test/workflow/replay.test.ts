@@ -497,7 +497,7 @@ test('every committed lead workflow history replays with the current workflow co
 
   const results: { workflowId: string; error?: string }[] = [];
   const replays = Worker.runReplayHistories(
-    { workflowBundle: await workflowBundle(), replayName: 'lead-replay' },
+    { workflowBundle: (await workflowBundle()).bundle, replayName: 'lead-replay' },
     histories,
   );
   for await (const r of replays)
