@@ -185,13 +185,19 @@ export function deliveryActivities({ config, http, now, logger, metrics }: Activ
       const partner = config().partners.get(partnerId);
       if (!partner)
         throw ApplicationFailure.nonRetryable(`partner ${partnerId} is not configured`, 'PartnerConfigError');
-      const lead = await Lead.collection.findOne<LeadDoc & { _id: string }>({ _id: leadId as never });
+      const at = now();
+      // The lead read and marked offered to this partner in one command, before the request: the partner may
+      // post back before it answers us (the gateway checks who holds the lead).
+      const lead = (await Lead.collection.findOneAndUpdate(
+        { _id: leadId as never },
+        { $set: { offeredTo: partnerId, offeredAt: at } },
+      )) as (LeadDoc & { _id: string }) | null;
       if (!lead) throw ApplicationFailure.nonRetryable(`lead ${leadId} not found`, 'PartnerConfigError');
       const { attempt, retryPolicy } = Context.current().info;
       const d = partner.delivery;
       // A failed attempt after which Temporal tries no more: for a winning bid, a post refused (reports).
       const lastAttempt = attempt >= (retryPolicy?.maximumAttempts || d.maxAttempts);
-      const fields = buildDeliveryBody(partner, lead as LeadDoc & { _id: string });
+      const fields = buildDeliveryBody(partner, lead);
       if (pingId !== undefined) fields[d.pingIdField] = pingId;
       let url = d.url;
       let body: string | undefined;
@@ -208,12 +214,6 @@ export function deliveryActivities({ config, http, now, logger, metrics }: Activ
         body = JSON.stringify(fields);
         headers['content-type'] = 'application/json';
       }
-      const at = now();
-      // Before the request: the partner may post back before it answers us.
-      await Lead.collection.updateOne(
-        { _id: leadId as never },
-        { $set: { offeredTo: partnerId, offeredAt: at } },
-      );
       const logged = { sourceId: lead.sourceId ?? undefined, ...(pingId !== undefined ? { pingId } : {}) };
       // Reports count the offer once, stamped with the first attempt's time (the one its log line has).
       if (attempt === 1) await recordMarks([offerMark({ leadId, partnerId, at, ...logged })]);
@@ -252,7 +252,7 @@ export function deliveryActivities({ config, http, now, logger, metrics }: Activ
           reason,
           ...logged,
         });
-        return { outcome: 'rejected', httpStatus, latencyMs, reason };
+        return { outcome: 'rejected', httpStatus, latencyMs, reason, offeredAt: at.toISOString() };
       }
       const answer = readPartnerAnswer(partner, res.body);
       await record(leadId, partnerId, attempt, at, answer.outcome, {
@@ -262,7 +262,7 @@ export function deliveryActivities({ config, http, now, logger, metrics }: Activ
         reason: answer.reason,
         rawStatus: answer.rawStatus,
       });
-      return { ...answer, httpStatus, latencyMs };
+      return { ...answer, httpStatus, latencyMs, offeredAt: at.toISOString() };
     },
   };
 }

@@ -117,16 +117,24 @@ export function leadActivities(deps: ActivityDeps) {
           { _id: leadId as never },
           { projection: { sourceId: 1, seq: 1, status: 1, offeredTo: 1, offeredAt: 1 } },
         );
-      // A postback's status is timed from the lead's delivery; any other needs the lead only to compare below.
-      let lead = input.postbackId || !input.sourceId ? await readLead() : undefined;
+      // A postback's status is timed from the lead's delivery: from what the run passes, else from the lead
+      // (a run that did not deliver it). Any other status needs the lead only to compare below.
+      let lead = (input.postbackId && !input.handed) || !input.sourceId ? await readLead() : undefined;
+      const offer = input.handed
+        ? {
+            offeredTo: input.handed.offeredAt ? input.partnerId : undefined,
+            offeredAt: input.handed.offeredAt,
+            status: input.handed.priorStatus,
+          }
+        : lead;
       // The partner's deciding postback (its first verdict) on the lead it was handed: how long it took.
       const handedDecisionMs =
         input.postbackId &&
         (eventStatus === 'accepted' || eventStatus === 'rejected') &&
-        lead?.offeredAt &&
-        lead.offeredTo === input.partnerId &&
-        !['accepted', 'rejected', 'returned'].includes(lead.status ?? '')
-          ? Math.max(0, at.getTime() - new Date(lead.offeredAt).getTime())
+        offer?.offeredAt &&
+        offer.offeredTo === input.partnerId &&
+        !['accepted', 'rejected', 'returned'].includes(offer.status ?? '')
+          ? Math.max(0, at.getTime() - new Date(offer.offeredAt).getTime())
           : undefined;
       // A shared lead's buyer: as its run measured it from that buyer's own post.
       const decisionMs = input.shared ? input.shared.decisionMs : handedDecisionMs;
@@ -161,12 +169,12 @@ export function leadActivities(deps: ActivityDeps) {
       if (
         input.postbackId &&
         (eventStatus === 'accepted' || eventStatus === 'rejected') &&
-        lead?.offeredAt &&
-        lead.offeredTo === input.partnerId
+        offer?.offeredAt &&
+        offer.offeredTo === input.partnerId
       )
         metrics?.timeToPostback.observe(
           { partner: input.partnerId, status: eventStatus },
-          Math.max(0, at.getTime() - new Date(lead.offeredAt).getTime()) / 1000,
+          Math.max(0, at.getTime() - new Date(offer.offeredAt).getTime()) / 1000,
         );
       logger.info(
         {

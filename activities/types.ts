@@ -119,6 +119,8 @@ export interface DeliveryResult {
   rawStatus?: string;
   payoutCents?: number;
   reason?: string;
+  /** When the lead was marked offered to the partner (`offeredAt`); absent from results recorded before it was returned. */
+  offeredAt?: string;
 }
 
 export interface CapReservation {
@@ -142,6 +144,13 @@ export interface RecordStatusInput {
   revenueDeltaCents?: number;
   currency?: string;
   expiresAt?: string;
+  /**
+   * A postback's status, from a run that delivered the lead itself: when it offered the lead to this partner
+   * (absent: the lead was last offered to another), and the lead's status before this one. The activity then
+   * times the partner's verdict without reading the lead; without it (another run, or one recorded before it was
+   * passed) it reads them from the lead.
+   */
+  handed?: { offeredAt?: string; priorStatus: CanonicalStatus };
   /**
    * A shared lead (multisell): the event is one buyer's (`partnerId`, `status`), the lead document takes the
    * status and partner that follow from all its buyers, and the buyers themselves.

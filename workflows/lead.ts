@@ -140,6 +140,9 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
   // The current partner's default payout: a late acceptance without an amount earns this.
   let partnerPayout = { cents: lead.partnerPayoutCents, currency: lead.currency };
   let notificationsInFlight = 0;
+  // The partner this run last offered the lead to, and when (its delivery's `offeredAt`): a postback's status is
+  // timed from it without reading the lead. Unknown before this run delivers, and after a delivery that failed.
+  let offered: { partnerId: string; at: string } | undefined;
   const notifier = notifySteps(lead);
   // A shared lead's buyers (multisell), best bid first: each decides for itself (decision 0017).
   let shared: Map<string, SharedBuyer> | undefined;
@@ -185,9 +188,12 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
 
   /** Posts the lead (with the bid's ping id); undefined when every attempt failed. */
   async function post(c: RouteCandidate, bid: RankedBid | undefined): Promise<DeliveryResult | undefined> {
+    offered = undefined;
     try {
       const input = { leadId, partnerId: c.partnerId, ...(bid ? { pingId: bid.pingId } : {}) };
-      return await deliverySteps(c).deliverLead(input);
+      const result = await deliverySteps(c).deliverLead(input);
+      if (result.offeredAt) offered = { partnerId: c.partnerId, at: result.offeredAt };
+      return result;
     } catch (err) {
       if (!(err instanceof ActivityFailure)) throw err;
       return undefined;
@@ -268,7 +274,7 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
     partnerId: string,
     payoutCents: number | undefined,
     currency: string | undefined,
-    extra: { reason: string; rawStatus?: string; postbackId?: string },
+    extra: Pick<RecordStatusInput, 'reason' | 'rawStatus' | 'postbackId' | 'handed'>,
   ) {
     const cents = payoutCents ?? 0;
     await setStatus('accepted', {
@@ -295,6 +301,12 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
       rawStatus: pb.rawStatus,
       postbackId: pb.postbackId,
       reason: decision.reason,
+      ...(offered && {
+        handed: {
+          ...(offered.partnerId === partner.partnerId ? { offeredAt: offered.at } : {}),
+          priorStatus: view.status,
+        },
+      }),
     };
     if (decision.status === 'accepted')
       await accept(

@@ -4,9 +4,10 @@
 // index, so a `$in` on `_id` is a scan of the whole collection: the txid check did that on every postback.
 import type { CommandStartedEvent, Document } from 'mongodb';
 import mongoose from 'mongoose';
-import { leadWorkflowId } from '../../shared/temporal';
+import { leadWorkflowId, statusQuery } from '../../shared/temporal';
 import { useStack } from '../support/e2e';
-import { ACME_TOKEN, partnersConfig, pendingLead, send } from '../support/postbacks';
+import { ACME_TOKEN, partnersConfig, pendingLead, send, SOURCE_KEY } from '../support/postbacks';
+import { eventually, postJson } from '../support/stack';
 
 const { stack } = useStack({
   config: ({ partner, source }) => partnersConfig(partner.url, source.url),
@@ -75,4 +76,43 @@ test('one lead from intake to its notified acceptance, a postback with a txid an
     if (!(await usesIndex(collection, filter))) scans.push({ collection, filter });
   }
   expect(scans).toEqual([]);
+});
+
+test("one lead's journey costs its lead document three reads, a read-and-mark and two writes", async () => {
+  // Only the application's commands: the test waits on the workflow's query (Temporal), never on MongoDB.
+  const commands: string[] = [];
+  const record = (e: CommandStartedEvent) => {
+    if (e.command[e.commandName] === 'leads') commands.push(e.commandName);
+  };
+  const client = mongoose.connection.getClient();
+  client.on('commandStarted', record);
+  try {
+    const created = await postJson(
+      `${stack.baseUrl}/leads`,
+      { clickId: 'clk-budget', vertical: 'auto', geo: { country: 'US' } },
+      SOURCE_KEY,
+    );
+    expect(created.status).toBe(202);
+    const leadId = created.body.leadId as string;
+    const handle = stack.client.workflow.getHandle(leadWorkflowId(leadId));
+    await eventually(async () => ((await handle.query(statusQuery)).status === 'pending' ? true : undefined));
+    const query = new URLSearchParams({
+      subid: leadId,
+      status: 'approved',
+      payout: '12.50',
+      txid: `tx-${leadId}`,
+      token: ACME_TOKEN,
+    }).toString();
+    expect((await send(stack.baseUrl, { path: '/postback', query })).status).toBe(200);
+    // The run ends once the source is notified of the acceptance: the journey's last step.
+    expect((await handle.result()).status).toBe('accepted');
+  } finally {
+    client.off('commandStarted', record);
+  }
+  const counted: Record<string, number> = {};
+  for (const c of commands) counted[c] = (counted[c] ?? 0) + 1;
+  // insert: the intake. find: the run's start, the gateway's postback, the source's notification.
+  // findAndModify: the delivery reads the lead and marks it offered. update: pending, accepted (the accepted
+  // status is timed from the delivery the run passes, not from a read).
+  expect(counted).toEqual({ insert: 1, find: 3, findAndModify: 1, update: 2 });
 });
