@@ -212,6 +212,32 @@ describe('how partner platforms send the URL and the token', () => {
     await waitForStatus(leadId, 'accepted');
   });
 
+  test('a subid with a stray space or line break around it (a pasted template) is that subid', async () => {
+    const leadId = await pendingLead(stack, 'loans', 'clk-subid-spaces');
+    const query = `clickid=+${leadId}%0A&st=2&key=net-token-12345`;
+    expect(await send(stack.baseUrl, { path: '/postback/net', query })).toEqual(applied(leadId));
+    await waitForStatus(leadId, 'accepted');
+    // Blank once trimmed is no subid at all.
+    const blank = await send(stack.baseUrl, {
+      path: '/postback/net',
+      query: 'clickid=+%20&st=2&key=net-token-12345',
+    });
+    expect(blank).toMatchObject(refusal(400, 'invalid_request'));
+  });
+
+  test('a form body with a parameter repeated with the same value is that value; different values are a 400', async () => {
+    const leadId = await pendingLead(stack, 'loans', 'clk-form-repeated');
+    const form = (st2: string) =>
+      send(stack.baseUrl, {
+        path: '/postback/net',
+        body: `clickid=${leadId}&st=2&key=net-token-12345&st=${st2}`,
+        contentType: 'application/x-www-form-urlencoded',
+      });
+    expect(await form('3')).toMatchObject(refusal(400, 'invalid_request'));
+    expect(await form('2')).toEqual(applied(leadId));
+    await waitForStatus(leadId, 'accepted');
+  });
+
   test('a URL copied from an HTML page, its separators escaped as &amp;, is read as written', async () => {
     const leadId = await pendingLead(stack, 'loans', 'clk-html-escaped');
     const query = `clickid=${leadId}&amp;st=2&amp;payout=3.25&amp;key=net-token-12345`;

@@ -50,10 +50,15 @@ function queryValue(name: string, given: unknown): string | undefined {
 
 /**
  * Query and body merged into one flat map of strings. A JSON body's numbers and booleans are read as their
- * text (see jsonScalar) and a null is an absent parameter; a query name repeated with one value is that value
- * (see queryValue); arrays, objects, conflicting repeats and numbers that lost digits are refused, never coerced.
+ * text (see jsonScalar) and a null is an absent parameter; a name repeated with one value in the query or a form
+ * body is that value (see queryValue); arrays, objects, conflicting repeats and numbers that lost digits are
+ * refused, never coerced.
  */
-export function mergeParams(query: Record<string, unknown>, body: unknown): Record<string, string> {
+export function mergeParams(
+  query: Record<string, unknown>,
+  body: unknown,
+  bodyIsForm = false,
+): Record<string, string> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw invalid('the body must be a JSON object or a form', '(body)', 'expected an object of parameters');
   }
@@ -70,7 +75,7 @@ export function mergeParams(query: Record<string, unknown>, body: unknown): Reco
         );
       }
       if (given === null && source === body) continue;
-      const v = source === body ? jsonScalar(given) : queryValue(k, given);
+      const v = source === body && !bodyIsForm ? jsonScalar(given) : queryValue(k, given);
       if (v === undefined) {
         throw invalid(
           `parameter "${k}" must be a single value`,
@@ -149,7 +154,8 @@ function resolveParams(
     // A status left unfilled is a status not sent: the partner's defaultStatus, if it has one, else a 400.
     if ((OPTIONAL.has(name) || name === 'status') && (trimmed === '' || UNFILLED_MACRO.test(trimmed)))
       continue;
-    out[name] = OPTIONAL.has(name) ? trimmed : value;
+    // The subid too: a template's stray space or line break around it is no part of an id we sent (ids have none).
+    out[name] = OPTIONAL.has(name) || name === 'subid' ? trimmed : value;
   }
   return out;
 }

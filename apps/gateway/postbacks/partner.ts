@@ -39,7 +39,8 @@ export async function identifyPartner(pc: PostbackContext, next: () => Promise<v
     if (!pc.partner) throw new AppError('unknown_partner', 'unknown partner');
     pc.log.partnerId = pc.partner.id;
   }
-  const raw = mergeParams(req.query, req.body);
+  const contentType = String(req.headers['content-type'] ?? '').toLowerCase();
+  const raw = mergeParams(req.query, req.body, contentType.startsWith('application/x-www-form-urlencoded'));
   pc.raw = raw;
   if (!pc.partner) {
     // Without a partner in the path the lead says who it is: the partner holding it.
