@@ -2,8 +2,8 @@
 // seconds; a worker that restarts, or a second replica, would repeat it for code that has not changed. So the
 // bundle is kept, once per version of its inputs, in .cache/workflow-bundle beside the code (dist/.cache in the
 // image, where `npm run build` writes it): a worker whose inputs hash to the kept one loads it instead.
-// Its inputs: every file of workflows/ and shared/ (the only project code workflow code may import, by the
-// import boundaries), the bundler's own version, and the version of each package the bundle took in.
+// Its inputs: every file of workflows/, shared/ and activities/ (workflow code imports the first two, and the
+// activities' types), the bundler's own version, and the version of each package the bundle took in.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -74,7 +74,7 @@ function packageVersion(name: string, from: string): string | undefined {
 export function bundleKey(workflowsPath: string, packages: string[]): string {
   const root = codeRootOf(workflowsPath);
   const hash = crypto.createHash('sha256');
-  for (const file of [...filesUnder(root, 'workflows'), ...filesUnder(root, 'shared')]) {
+  for (const file of ['workflows', 'shared', 'activities'].flatMap((dir) => filesUnder(root, dir))) {
     hash
       .update(`${file}\0`)
       .update(fs.readFileSync(path.join(root, file)))

@@ -13,7 +13,7 @@ const cacheDir = path.join(scratch, 'kept');
 const workflowsPath = path.join(codeRoot, 'workflows', 'index.ts');
 
 beforeAll(() => {
-  for (const dir of ['workflows', 'shared'])
+  for (const dir of ['workflows', 'shared', 'activities'])
     fs.cpSync(path.join(root, dir), path.join(codeRoot, dir), { recursive: true });
 });
 afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
@@ -38,7 +38,12 @@ test('bundled once, then loaded while its inputs are unchanged; bundled again wh
   expect(changed.bundle.code).not.toBe(first.bundle.code);
   expect((await load()).from).toBe('cache');
 
-  // So is a new file under workflows/, even one nothing imports yet.
+  // So is a change of the activities' types, which workflow code imports.
+  fs.appendFileSync(path.join(codeRoot, 'activities', 'types.ts'), '\nexport type BundleTestMarker = 1;\n');
+  expect((await load()).from).toBe('built');
+  expect((await load()).from).toBe('cache');
+
+  // And a new file under workflows/, even one nothing imports yet.
   fs.writeFileSync(path.join(codeRoot, 'workflows', 'new-step.ts'), 'export const x = 1;\n');
   expect((await load()).from).toBe('built');
   expect((await load()).from).toBe('cache');
