@@ -160,22 +160,24 @@ export function defaultBundleLocation(): { workflowsPath: string; cacheDir: stri
   return { workflowsPath, cacheDir: path.join(codeRootOf(workflowsPath), '.cache', 'workflow-bundle') };
 }
 
-// `npm run build` keeps the compiled workflows' bundle in dist/.cache, so the image's workers start without bundling.
-if (require.main === module) {
+/**
+ * What `npm run build` runs: keeps the bundle of the compiled workflows in dist/.cache, so the image's workers start
+ * without bundling. A bundle that cannot be kept fails the build. Says what it did.
+ */
+export async function keepWorkflowBundle(location = defaultBundleLocation()): Promise<string> {
   const started = Date.now();
-  loadWorkflowBundle({
-    ...defaultBundleLocation(),
+  const { from } = await loadWorkflowBundle({
+    ...location,
     onKeepFailed: (err) => {
       throw err;
     },
-  })
-    .then(({ from }) =>
-      console.log(
-        `workflow bundle ${from === 'cache' ? 'up to date' : 'built'} in ${Date.now() - started} ms`,
-      ),
-    )
-    .catch((err: unknown) => {
-      console.error(err);
-      process.exit(1);
-    });
+  });
+  return `workflow bundle ${from === 'cache' ? 'up to date' : 'built'} in ${Date.now() - started} ms`;
+}
+
+if (require.main === module) {
+  keepWorkflowBundle().then(console.log, (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
 }

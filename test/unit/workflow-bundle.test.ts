@@ -3,7 +3,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadWorkflowBundle, packagesIn } from '../../apps/worker/bundle';
+import { keepWorkflowBundle, loadWorkflowBundle, packagesIn } from '../../apps/worker/bundle';
 
 const root = path.resolve(__dirname, '..', '..');
 // Inside the repository (its .cache is ignored by git), so webpack finds the packages in node_modules above it.
@@ -78,4 +78,19 @@ test('the packages a bundle holds are read from its source map: part of its key'
     expect.arrayContaining(['@temporalio/workflow', '@temporalio/common']),
   );
   expect(packagesIn('no map here')).toEqual([]);
+});
+
+test("the build's step keeps the bundle, says so, and fails when it cannot keep it", async () => {
+  const kept = path.join(scratch, 'build-kept');
+  expect(await keepWorkflowBundle({ workflowsPath, cacheDir: kept })).toMatch(
+    /^workflow bundle (built|up to date) in \d+ ms$/,
+  );
+  expect(await keepWorkflowBundle({ workflowsPath, cacheDir: kept })).toMatch(
+    /^workflow bundle up to date in/,
+  );
+  const blocked = path.join(scratch, 'build-blocked');
+  fs.writeFileSync(blocked, '');
+  await expect(keepWorkflowBundle({ workflowsPath, cacheDir: path.join(blocked, 'kept') })).rejects.toThrow(
+    /ENOTDIR/,
+  );
 });
