@@ -11,9 +11,10 @@ export const postbackParamsSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be the leadId we sent: 1-64 letters, digits, "_" or "-"'),
   status: param(64).optional(),
+  /** Negative only on a return (the sale reversed, as many platforms send it): checked once the status is mapped. */
   payout: z
     .string()
-    .regex(/^\d{1,12}(\.\d{1,6})?$/, 'must be a non-negative decimal amount')
+    .regex(/^-?\d{1,12}(\.\d{1,6})?$/, 'must be a decimal amount')
     .optional(),
   currency: z
     .string()

@@ -11,6 +11,7 @@ import { leadWorkflowId } from '../../shared/temporal';
 import { useStack } from '../support/e2e';
 import { postJson } from '../support/stack';
 import {
+  ACME_TOKEN,
   applied,
   historyOf,
   HMAC_SECRET,
@@ -192,6 +193,23 @@ describe('what network templates send when they have no value', () => {
     const query = `subid=${leadId}&status={status}&token=tracker-token-12`;
     expect(await send(stack.baseUrl, { path: '/postback/tracker', query })).toEqual(applied(leadId));
     await waitForStatus(leadId, 'accepted');
+  });
+
+  test('a chargeback with its amount negative (the sale reversed) is applied; a negative approval is not', async () => {
+    const leadId = await pendingLead(stack, 'auto', 'clk-negative-return');
+    const postback = (status: string, payout: string) =>
+      send(stack.baseUrl, {
+        path: '/postback/acme',
+        query: new URLSearchParams({ subid: leadId, status, payout, token: ACME_TOKEN }).toString(),
+      });
+    expect(await postback('approved', '-12.50')).toMatchObject(refusal(400, 'invalid_request'));
+    expect(await postback('approved', '12.50')).toEqual(applied(leadId));
+    await waitForStatus(leadId, 'accepted');
+    expect(await postback('chargeback', '-12.50')).toEqual(applied(leadId, 'returned'));
+    const lead = await waitForStatus(leadId, 'returned');
+    expect(lead).toMatchObject({ revenueCents: 0 });
+    const logged = await PostbackLog.findOne({ leadId, outcome: 'applied', status: 'returned' }).lean();
+    expect(logged?.payoutCents).toBe(1250);
   });
 
   test('parameter names in another letter case (ClickID, ST, Payout) are read as the partner names them', async () => {

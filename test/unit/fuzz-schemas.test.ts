@@ -194,8 +194,8 @@ const badPostbackField = fc.oneof(
     .map((v) => ['subid', v] as const),
   fc.string({ minLength: 65, maxLength: 100 }).map((v) => ['status', v] as const),
   fc
-    .oneof(fc.string(), fc.constantFrom('-1', '1e3', '0x10', '1,5', '.5', 'NaN'))
-    .filter((s) => !/^\d{1,12}(\.\d{1,6})?$/.test(s))
+    .oneof(fc.string(), fc.constantFrom('--1', '-', '1e3', '0x10', '1,5', '.5', 'NaN', '+1'))
+    .filter((s) => !/^-?\d{1,12}(\.\d{1,6})?$/.test(s))
     .map((v) => ['payout', v] as const),
   fc
     .string({ maxLength: 5 })

@@ -108,7 +108,13 @@ export class PostbackClaims {
     const params = required(pc.params, 'params');
     pc.status = this.statusOf(pc);
     pc.log.status = pc.status;
-    pc.log.payoutCents = params.payout !== undefined ? toCents(params.payout) : undefined;
+    // A return's amount often comes negative (the sale reversed): it is the amount returned. On any other status a
+    // negative amount is a mistake, never a price: refused, the lead left as it is.
+    if (params.payout?.startsWith('-') && pc.status !== 'returned')
+      throw new AppError('invalid_request', 'invalid postback parameters', [
+        { path: 'payout', message: 'must not be negative but on a return (chargeback, refund)' },
+      ]);
+    pc.log.payoutCents = params.payout !== undefined ? Math.abs(toCents(params.payout)) : undefined;
     pc.log.currency = params.currency?.toUpperCase();
     await next();
   };
