@@ -20,6 +20,7 @@ import {
   errorHandler,
   limitKeyFailures,
   limitQuery,
+  mergeSlashes,
   requestId,
   requireBodyType,
   sourceAuth,
@@ -68,6 +69,7 @@ export function createGateway(deps: GatewayDeps): Koa {
   const draining = deps.draining ?? new Draining();
 
   app.use(requestId());
+  app.use(mergeSlashes());
   app.use(closeWhenDraining(draining));
   app.use(logRefusedPostbacks(postbacks));
   // Outside the error mapper, so refused requests (4xx) are counted and logged with the status they got.

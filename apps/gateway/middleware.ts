@@ -25,6 +25,17 @@ export function requestId() {
   };
 }
 
+/**
+ * A path's repeated slashes read as one, as nginx's `merge_slashes` has it: a partner's template that joins a base
+ * URL ending in "/" with a path starting with one (`https://router//postback/acme?...`) reaches its route.
+ */
+export function mergeSlashes() {
+  return async (ctx: Context, next: Next) => {
+    if (ctx.path.includes('//')) ctx.path = ctx.path.replace(/\/{2,}/g, '/');
+    await next();
+  };
+}
+
 /** Maps every error to the JSON error shape; never a stack trace, never a 500 for bad input. */
 export function errorHandler(logger: Logger) {
   return async (ctx: Context, next: Next) => {

@@ -256,6 +256,15 @@ describe('how partner platforms send the URL and the token', () => {
     await waitForStatus(leadId, 'accepted');
   });
 
+  test('a doubled slash in the path (a base URL ending in "/" joined with "/postback/...") reaches the route', async () => {
+    const leadId = await pendingLead(stack, 'loans', 'clk-double-slash');
+    const query = `clickid=${leadId}&st=1&key=net-token-12345`;
+    expect(await send(stack.baseUrl, { path: '//postback/net', query })).toEqual(applied(leadId, 'pending'));
+    const approval = `clickid=${leadId}&st=2&key=net-token-12345`;
+    expect(await send(stack.baseUrl, { path: '/postback//net', query: approval })).toEqual(applied(leadId));
+    await waitForStatus(leadId, 'accepted');
+  });
+
   test('a URL copied from an HTML page, its separators escaped as &amp;, is read as written', async () => {
     const leadId = await pendingLead(stack, 'loans', 'clk-html-escaped');
     const query = `clickid=${leadId}&amp;st=2&amp;payout=3.25&amp;key=net-token-12345`;
