@@ -35,6 +35,16 @@ function filterOf(e: CommandStartedEvent): { collection: string; filter: Documen
   }
 }
 
+/** The partner's approval of a lead, with a txid (as partners send it) and its token. */
+const approvalWithTxid = (leadId: string): string =>
+  new URLSearchParams({
+    subid: leadId,
+    status: 'approved',
+    payout: '12.50',
+    txid: `tx-${leadId}`,
+    token: ACME_TOKEN,
+  }).toString();
+
 /** True when the server answers the filter from an index: FerretDB pushes it down, mongod plans no COLLSCAN. */
 async function usesIndex(collection: string, filter: Document): Promise<boolean> {
   const db = mongoose.connection.db!;
@@ -53,13 +63,7 @@ test('one lead from intake to its notified acceptance, a postback with a txid an
   client.on('commandStarted', record);
   try {
     const leadId = await pendingLead(stack, 'auto', 'clk-plans');
-    const query = new URLSearchParams({
-      subid: leadId,
-      status: 'approved',
-      payout: '12.50',
-      txid: `tx-${leadId}`,
-      token: ACME_TOKEN,
-    }).toString();
+    const query = approvalWithTxid(leadId);
     expect((await send(stack.baseUrl, { path: '/postback', query })).status).toBe(200);
     const repeat = await send(stack.baseUrl, { path: '/postback', query });
     expect(repeat.status).toBe(200);
@@ -96,13 +100,7 @@ test("one lead's journey costs its lead document three reads, a read-and-mark an
     const leadId = created.body.leadId as string;
     const handle = stack.client.workflow.getHandle(leadWorkflowId(leadId));
     await eventually(async () => ((await handle.query(statusQuery)).status === 'pending' ? true : undefined));
-    const query = new URLSearchParams({
-      subid: leadId,
-      status: 'approved',
-      payout: '12.50',
-      txid: `tx-${leadId}`,
-      token: ACME_TOKEN,
-    }).toString();
+    const query = approvalWithTxid(leadId);
     expect((await send(stack.baseUrl, { path: '/postback', query })).status).toBe(200);
     // The run ends once the source is notified of the acceptance: the journey's last step.
     expect((await handle.result()).status).toBe('accepted');
