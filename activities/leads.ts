@@ -120,21 +120,23 @@ export function leadActivities(deps: ActivityDeps) {
       // A postback's status is timed from the lead's delivery: from what the run passes, else from the lead
       // (a run that did not deliver it). Any other status needs the lead only to compare below.
       let lead = (input.postbackId && !input.handed) || !input.sourceId ? await readLead() : undefined;
-      const offer = input.handed
-        ? {
-            offeredTo: input.handed.offeredAt ? input.partnerId : undefined,
-            offeredAt: input.handed.offeredAt,
-            status: input.handed.priorStatus,
-          }
-        : lead;
-      // The partner's deciding postback (its first verdict) on the lead it was handed: how long it took.
-      const handedDecisionMs =
-        input.postbackId &&
-        (eventStatus === 'accepted' || eventStatus === 'rejected') &&
-        offer?.offeredAt &&
-        offer.offeredTo === input.partnerId &&
-        !['accepted', 'rejected', 'returned'].includes(offer.status ?? '')
+      // When the lead was offered to this postback's partner (none: it was offered to another) and its status
+      // before this one: passed by a run that delivered the lead itself, else read from the lead.
+      const offer =
+        input.handed ??
+        (lead && {
+          offeredAt: lead.offeredTo === input.partnerId ? lead.offeredAt : undefined,
+          priorStatus: lead.status,
+        });
+      // The partner's verdict by postback on the lead it was handed: how long after the offer it came.
+      const verdictMs =
+        input.postbackId && (eventStatus === 'accepted' || eventStatus === 'rejected') && offer?.offeredAt
           ? Math.max(0, at.getTime() - new Date(offer.offeredAt).getTime())
+          : undefined;
+      // Its deciding verdict (the first, or one after an expiry) is the reports' decision time.
+      const handedDecisionMs =
+        offer && !['accepted', 'rejected', 'returned'].includes(offer.priorStatus ?? '')
+          ? verdictMs
           : undefined;
       // A shared lead's buyer: as its run measured it from that buyer's own post.
       const decisionMs = input.shared ? input.shared.decisionMs : handedDecisionMs;
@@ -165,17 +167,8 @@ export function leadActivities(deps: ActivityDeps) {
         await Lead.collection.updateOne({ _id: leadId as never }, update);
       if (!fresh) return;
       if (isTerminal(status)) metrics?.leadsFinal.inc({ status, partner: input.partnerId ?? 'none' });
-      // The partner's verdict by postback on the lead it was handed: how long it took to answer.
-      if (
-        input.postbackId &&
-        (eventStatus === 'accepted' || eventStatus === 'rejected') &&
-        offer?.offeredAt &&
-        offer.offeredTo === input.partnerId
-      )
-        metrics?.timeToPostback.observe(
-          { partner: input.partnerId, status: eventStatus },
-          Math.max(0, at.getTime() - new Date(offer.offeredAt).getTime()) / 1000,
-        );
+      if (verdictMs !== undefined)
+        metrics?.timeToPostback.observe({ partner: input.partnerId, status: eventStatus }, verdictMs / 1000);
       logger.info(
         {
           leadId,
