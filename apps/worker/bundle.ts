@@ -70,9 +70,8 @@ function packageVersion(name: string, from: string): string | undefined {
   }
 }
 
-/** The hash of a bundle's inputs: the project's workflow-side files, the bundler, the packages taken in. */
-export function bundleKey(workflowsPath: string, packages: string[]): string {
-  const root = codeRootOf(workflowsPath);
+/** The hash of the project's workflow-side files, read once per load (a kept bundle's check and a new one's key). */
+function sourcesDigest(root: string): string {
   const hash = crypto.createHash('sha256');
   for (const file of ['workflows', 'shared', 'activities'].flatMap((dir) => filesUnder(root, dir))) {
     hash
@@ -80,8 +79,15 @@ export function bundleKey(workflowsPath: string, packages: string[]): string {
       .update(fs.readFileSync(path.join(root, file)))
       .update('\0');
   }
+  return hash.digest('hex');
+}
+
+/** The hash of a bundle's inputs: the project's workflow-side files, the bundler, the packages taken in. */
+function bundleKey(workflowsPath: string, packages: string[], sources: string): string {
+  const root = codeRootOf(workflowsPath);
+  const hash = crypto.createHash('sha256').update(sources);
   for (const name of ['@temporalio/worker', ...packages])
-    hash.update(`${name}@${packageVersion(name, root) ?? 'absent'}\0`);
+    hash.update(`\0${name}@${packageVersion(name, root) ?? 'absent'}`);
   return hash.digest('hex');
 }
 
@@ -139,12 +145,13 @@ export async function loadWorkflowBundle(options: BundleCacheOptions): Promise<L
   }
   const file = keptFile(cacheDir, workflowsPath);
   const kept = readKept(file);
-  if (kept && kept.key === bundleKey(workflowsPath, kept.packages))
+  const sources = sourcesDigest(codeRootOf(workflowsPath));
+  if (kept && kept.key === bundleKey(workflowsPath, kept.packages, sources))
     return { bundle: { code: kept.code }, from: 'cache' };
   const { code } = await bundleWorkflowCode(bundleOptions);
   const packages = packagesIn(code);
   try {
-    keep(file, { key: bundleKey(workflowsPath, packages), packages, code });
+    keep(file, { key: bundleKey(workflowsPath, packages, sources), packages, code });
   } catch (err) {
     options.onKeepFailed?.(err);
   }
