@@ -35,8 +35,66 @@ const FERRETDB_PATCHES = [
     from: `IDColumn = DefaultColumn + "->'$._id'"`,
     to: `IDColumn = DefaultColumn + "->'_id'"`,
   },
+  {
+    // Its SQLite backend pushes down `_id` equality only: `{ _id: { $in: [...] } }` read the whole collection,
+    // so a hot path had to read several documents by `_id` one command each. Push down `$in` of strings and
+    // ObjectIDs as `_id IN (...)`, an index lookup as on MongoDB (the handler still applies the whole filter).
+    file: 'internal/backends/sqlite/collection.go',
+    from: `			whereClause = fmt.Sprintf(\` WHERE %s = ?\`, metadata.IDColumn)
+			args = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}
+		}`,
+    to: `			whereClause = fmt.Sprintf(\` WHERE %s = ?\`, metadata.IDColumn)
+			args = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}
+		case *types.Document:
+			whereClause, args = idInClause(v.(*types.Document))
+		}`,
+  },
+  {
+    // The same in its \`explain\`, so a test can see the plan use the index.
+    file: 'internal/backends/sqlite/collection.go',
+    from: `			filterPushdown = true
+			whereClause = fmt.Sprintf(\` WHERE %s = ?\`, metadata.IDColumn)
+			args = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}
+		}`,
+    to: `			filterPushdown = true
+			whereClause = fmt.Sprintf(\` WHERE %s = ?\`, metadata.IDColumn)
+			args = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}
+		case *types.Document:
+			whereClause, args = idInClause(v.(*types.Document))
+			filterPushdown = whereClause != ""
+		}`,
+  },
+  {
+    file: 'internal/backends/sqlite/collection.go',
+    from: `// check interfaces`,
+    to: `// idInClause is the WHERE clause of a filter \`{ _id: { $in: [...] } }\` whose values are all strings or
+// ObjectIDs (at most 1000), or "" when the filter is anything else (then the whole collection is read).
+func idInClause(cond *types.Document) (string, []any) {
+	if cond.Len() != 1 {
+		return "", nil
+	}
+	values, _ := cond.Get("$in")
+	list, ok := values.(*types.Array)
+	if !ok || list.Len() == 0 || list.Len() > 1000 {
+		return "", nil
+	}
+	args := make([]any, 0, list.Len())
+	for i := 0; i < list.Len(); i++ {
+		v := must.NotFail(list.Get(i))
+		switch v.(type) {
+		case string, types.ObjectID:
+			args = append(args, string(must.NotFail(sjson.MarshalSingleValue(v))))
+		default:
+			return "", nil
+		}
+	}
+	return fmt.Sprintf(\` WHERE %s IN (?%s)\`, metadata.IDColumn, strings.Repeat(", ?", len(args)-1)), args
+}
+
+// check interfaces`,
+  },
 ];
-const FERRETDB_BUILD = `${VERSIONS.ferretdb}-id-index`;
+const FERRETDB_BUILD = `${VERSIONS.ferretdb}-id-index-in`;
 
 /** The env var that, when set, names the binary to use and skips every other lookup. */
 export const BINARY_ENV_VARS: Record<Tool, string> = {

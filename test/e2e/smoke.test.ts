@@ -47,6 +47,34 @@ describe('smoke: shared dev servers', () => {
     }
   });
 
+  it('reads several documents by _id in one find through the _id index, and only those', async () => {
+    const conn = await mongoose
+      .createConnection(testEnv().mongoUri, { dbName: uniqueDbName('smoke-id-in') })
+      .asPromise();
+    try {
+      const col = conn.db!.collection<{ _id: unknown; n: number }>('docs');
+      const oid = new mongoose.Types.ObjectId();
+      await col.insertMany([
+        ...Array.from({ length: 50 }, (_, n) => ({ _id: `doc-${n}`, n })),
+        { _id: oid, n: 100 },
+        { _id: 7, n: 7 },
+      ]);
+      const filter = { _id: { $in: ['doc-3', 'doc-41', 'missing', oid] } };
+      const explain = await conn.db!.command({ explain: { find: 'docs', filter } });
+      expect(JSON.stringify(explain.queryPlanner)).toMatch(/IDHACK|IXSCAN|USING INDEX/);
+      expect(JSON.stringify(explain.queryPlanner)).not.toMatch(/COLLSCAN|detail=SCAN/);
+      const found = await col.find(filter).toArray();
+      expect(found.map((d) => d.n).sort((a, b) => a - b)).toEqual([3, 41, 100]);
+      // Values it does not push down (a number here) are still matched, by reading the collection.
+      const mixed = await col.find({ _id: { $in: ['doc-5', 7] } }).toArray();
+      expect(mixed.map((d) => d.n).sort((a, b) => a - b)).toEqual([5, 7]);
+      expect(await col.find({ _id: { $in: [] } }).toArray()).toEqual([]);
+    } finally {
+      await conn.dropDatabase();
+      await conn.close();
+    }
+  });
+
   it('runs a workflow to completion on the dev server', async () => {
     const { temporalAddress: address, temporalNamespace: namespace } = testEnv();
     const taskQueue = uniqueTaskQueue('smoke');
