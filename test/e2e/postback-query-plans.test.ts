@@ -1,7 +1,8 @@
 // A lead's happy path reads and writes MongoDB by index only: every query the gateway and the worker send for one
 // lead's journey (intake, delivery, a postback with a txid, its repeat, the status, the notification) is explained
-// on the real server and must not scan its collection. On FerretDB only an `_id` equality is pushed down to an
-// index, so a `$in` on `_id` is a scan of the whole collection: the txid check did that on every postback.
+// on the real server and must not scan its collection. FerretDB as released pushes down only an `_id` equality, so a
+// `$in` on `_id` was a scan of the whole collection (the txid check did that on every postback); the project's
+// build pushes `$in` down too (decision 0001), which the first test checks with the rest.
 import type { CommandStartedEvent, Document } from 'mongodb';
 import mongoose from 'mongoose';
 import { leadWorkflowId, statusQuery } from '../../shared/temporal';
@@ -113,4 +114,25 @@ test("one lead's journey costs its lead document three reads, a read-and-mark an
   // findAndModify: the delivery reads the lead and marks it offered. update: pending, accepted (the accepted
   // status is timed from the delivery the run passes, not from a read).
   expect(counted).toEqual({ insert: 1, find: 3, findAndModify: 1, update: 2 });
+});
+
+test("a postback with a txid reads the partner's other claims of the lead in one find", async () => {
+  const leadId = await pendingLead(stack, 'auto', 'clk-txid-reads');
+  const claimReads: Document[] = [];
+  const record = (e: CommandStartedEvent) => {
+    if (e.commandName === 'find' && e.command.find === 'postback_effects') claimReads.push(e.command.filter);
+  };
+  const client = mongoose.connection.getClient();
+  client.on('commandStarted', record);
+  try {
+    expect((await send(stack.baseUrl, { path: '/postback', query: approvalWithTxid(leadId) })).status).toBe(
+      200,
+    );
+  } finally {
+    client.off('commandStarted', record);
+  }
+  // The approval's own claim is found by its insert; the other three statuses' claims, by one read.
+  expect(claimReads).toEqual([
+    { _id: { $in: ['pending', 'rejected', 'returned'].map((s) => `${leadId}:acme:${s}`) } },
+  ]);
 });

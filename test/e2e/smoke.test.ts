@@ -52,7 +52,8 @@ describe('smoke: shared dev servers', () => {
       .createConnection(testEnv().mongoUri, { dbName: uniqueDbName('smoke-id-in') })
       .asPromise();
     try {
-      const col = conn.db!.collection<{ _id: unknown; n: number }>('docs');
+      type Id = string | number | mongoose.Types.ObjectId;
+      const col = conn.db!.collection<{ _id: Id; n: number }>('docs');
       const oid = new mongoose.Types.ObjectId();
       await col.insertMany([
         ...Array.from({ length: 50 }, (_, n) => ({ _id: `doc-${n}`, n })),

@@ -2,6 +2,7 @@
 // the outbox entry of its signal) and signalled to the lead's workflow, or queued while Temporal is away.
 import type { mongo } from 'mongoose';
 import { BatchedInserts } from '../../../shared/batched-inserts';
+import { BatchedReads } from '../../../shared/batched-reads';
 import type { PartnerConfig } from '../../../shared/config';
 import type { Logger } from '../../../shared/logger';
 import { AppError } from '../../../shared/errors';
@@ -36,20 +37,16 @@ export const claimId = (leadId: string, partnerId: string, status: PostbackStatu
   `${leadId}:${partnerId}:${status}`;
 
 /**
- * The claims of these ids that exist, read one by one side by side: an `_id` equality is an index lookup on every
- * Mongo-wire server, where FerretDB scans the whole collection for `$in` (its filter pushdown takes `_id`
- * equality only), which made every postback with a txid cost a scan of all claims
- * (test/e2e/postback-query-plans.test.ts).
+ * Claims as the postback path reads them: by `_id`, the reads of concurrent requests in one `$in` (an index lookup
+ * on MongoDB and on the project's FerretDB build, whose release scanned for it: decision 0001).
  */
-async function claimsById<T extends object>(ids: string[], projection: Record<string, 1>): Promise<T[]> {
-  const found = await Promise.all(
-    ids.map((id) => PostbackClaim.collection.findOne<T>({ _id: id as never }, { projection })),
-  );
-  return found.filter((c): c is Awaited<T> & T => c !== null);
-}
+const claimReads = new BatchedReads<Pick<Claim, '_id' | 'signal' | 'postbackId' | 'sentAt'>>(
+  () => PostbackClaim.collection as unknown as mongo.Collection,
+  { 'signal.status': 1, 'signal.txid': 1, postbackId: 1, sentAt: 1 },
+);
 
 /**
- * The status claimed for this lead by this partner under `txid`, if any (read by claim id: no scan); `except`
+ * The status claimed for this lead by this partner under `txid`, if any (read by claim id: one read); `except`
  * leaves one status's claim unread (the caller's own claim insert finds that one).
  */
 export async function claimedTxid(
@@ -59,7 +56,7 @@ export async function claimedTxid(
   except?: PostbackStatus,
 ): Promise<PostbackStatus | undefined> {
   const ids = POSTBACK_STATUSES.filter((s) => s !== except).map((s) => claimId(leadId, partnerId, s));
-  const claims = await claimsById<Pick<Claim, 'signal'>>(ids, { 'signal.status': 1, 'signal.txid': 1 });
+  const claims = await claimReads.existing(ids);
   return claims.find((c) => c.signal.txid === txid)?.signal.status;
 }
 
@@ -73,7 +70,7 @@ export async function unrecordedClaimsEnabling(
   const ids = POSTBACK_STATUSES.filter((s) => canTransition(s, status)).map((s) =>
     claimId(leadId, partnerId, s),
   );
-  const claims = await claimsById<Pick<Claim, 'postbackId' | 'sentAt'>>(ids, { postbackId: 1, sentAt: 1 });
+  const claims = await claimReads.existing(ids);
   const unrecorded = [];
   for (const claim of claims) {
     // The status event (`<leadId>:<seq>`) is written before the lead document: compare its seq with the lead's.

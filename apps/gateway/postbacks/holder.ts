@@ -1,14 +1,21 @@
 // The check that the partner sending a postback holds the lead: only the partner it was handed to last decides it,
 // or, for a shared lead (multisell), any of its buyers, each for itself.
+import { BatchedReads } from '../../../shared/batched-reads';
 import { AppError } from '../../../shared/errors';
 import { Delivery, Lead } from '../../../shared/models';
 import { required, type LeadHolder, type PostbackContext } from './context';
 
+/** The reads of concurrent postbacks go to the database together (`BatchedReads`). */
+const leadReads = new BatchedReads<LeadHolder & { _id: string }>(() => Lead.collection, {
+  partnerId: 1,
+  offeredTo: 1,
+  status: 1,
+  seq: 1,
+  buyers: 1,
+});
+
 export async function findLead(leadId: string): Promise<LeadHolder> {
-  const lead = await Lead.collection.findOne<LeadHolder>(
-    { _id: leadId as never },
-    { projection: { partnerId: 1, offeredTo: 1, status: 1, seq: 1, buyers: 1 } },
-  );
+  const lead = await leadReads.get(leadId);
   if (!lead) throw new AppError('unknown_lead', 'no lead with this subid');
   return lead;
 }
