@@ -46,6 +46,7 @@ async function main(): Promise<void> {
   );
   const servers = await bench.startBenchServers('duplicates');
   const pools: Pool[] = [];
+  const gateways: bench.App[] = [];
   try {
     // No worker: intake stores the lead and starts its workflow, which is all this measures.
     const base = bench.benchConfig('http://127.0.0.1:9/none', 'http://127.0.0.1:9/none', '1h') as Record<
@@ -71,6 +72,7 @@ async function main(): Promise<void> {
       bench.startApp('gateway-off', 'apps/gateway/main.ts', servers.dir, offEnv, { http: true }),
       bench.startApp('gateway-on', 'apps/gateway/main.ts', servers.dir, onEnv, { http: true }),
     ]);
+    gateways.push(off, on);
     const variants = { off, on } as const;
     for (const v of Object.values(variants)) pools.push(new Pool(v.url!, { connections: CONCURRENCY }));
     const [offPool, onPool] = pools as [Pool, Pool];
@@ -130,6 +132,8 @@ async function main(): Promise<void> {
     process.exitCode = ratio >= 0.9 && refused === Math.min(200, LEADS) ? 0 : 1;
   } finally {
     await Promise.all(pools.map((p) => p.close()));
+    // The gateways first: left running, they kept this process (and their retries) alive after the servers stopped.
+    await Promise.all(gateways.map((g) => g.stop().catch(() => undefined)));
     await servers.stop();
   }
 }
