@@ -26,6 +26,17 @@ const envSchema = z.object({
     .transform((v) => (v === 'true' ? 1 : v === 'false' ? 0 : Number(v))),
   /** When set, GET /metrics answers only `Authorization: Bearer <METRICS_TOKEN>` (it names partners and sources). */
   METRICS_TOKEN: z.string().min(16).optional(),
+  // Worker sizing (the SDK's options of the same meaning; unset keeps the defaults docs/operations.md gives).
+  /** Runs kept in memory between their tasks; bounds the worker's memory with many leads waiting. */
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).optional(),
+  /** Workflow tasks handled at once (at least 2; at most the cache size). */
+  WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(2).optional(),
+  /** Deliveries and notifications in flight at once (regular activities; default 200). */
+  WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).optional(),
+  /** MongoDB steps and pings in flight at once (local activities). */
+  WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: z.coerce.number().int().min(1).optional(),
+  /** Threads running workflow code (the SDK's default is 1, its sandbox reused). */
+  WORKER_WORKFLOW_THREADS: z.coerce.number().int().min(1).max(64).optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -5,7 +5,7 @@ import { disconnectMongo } from '../../shared/db';
 import { boot } from '../../shared/boot';
 import { describeTarget, explainConnectError, temporalTarget } from '../../shared/temporal-connection';
 import { startWorkerMetrics, type WorkerMetricsServer } from './metrics';
-import { createLeadWorker } from './worker';
+import { createLeadWorker, tuningFromEnv } from './worker';
 
 export async function runWorker(): Promise<() => Promise<void>> {
   const { env, logger, config, metrics } = await boot('worker');
@@ -26,6 +26,7 @@ export async function runWorker(): Promise<() => Promise<void>> {
     namespace: target.namespace,
     taskQueue: env.TEMPORAL_TASK_QUEUE,
     deps: { config: () => config, http: undiciHttp, now: () => new Date(), logger, metrics },
+    tuning: tuningFromEnv(env),
   });
   const running = worker.run();
   // The workflow cache size bounds the worker's memory with many leads waiting (docs/benchmarks.md, "Scale").
@@ -34,6 +35,8 @@ export async function runWorker(): Promise<() => Promise<void>> {
       taskQueue: env.TEMPORAL_TASK_QUEUE,
       temporal: describeTarget(target),
       maxCachedWorkflows: worker.options.maxCachedWorkflows,
+      workflowThreads: worker.options.workflowThreadPoolSize,
+      ...tuningFromEnv(env),
     },
     'worker running',
   );

@@ -1,6 +1,7 @@
 // Builds the lead worker: the workflow bundle (loaded once per process) plus the activities and their dependencies.
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../../activities';
+import type { Env } from '../../shared/env';
 import {
   defaultBundleLocation,
   loadWorkflowBundle,
@@ -33,7 +34,28 @@ export interface LeadWorkerOptions {
   namespace?: string;
   taskQueue: string;
   deps: ActivityDeps;
+  /** Sizing from the environment (`WORKER_*`, shared/env.ts); what is not given keeps its default. */
+  tuning?: WorkerTuning;
+}
+
+export interface WorkerTuning {
+  maxCachedWorkflows?: number;
+  maxConcurrentWorkflowTaskExecutions?: number;
   maxConcurrentActivityTaskExecutions?: number;
+  maxConcurrentLocalActivityExecutions?: number;
+  workflowThreadPoolSize?: number;
+}
+
+/** The worker's sizing from its environment's `WORKER_*` settings. */
+export function tuningFromEnv(env: Env): WorkerTuning {
+  const tuning: WorkerTuning = {
+    maxCachedWorkflows: env.WORKER_MAX_CACHED_WORKFLOWS,
+    maxConcurrentWorkflowTaskExecutions: env.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
+    maxConcurrentActivityTaskExecutions: env.WORKER_MAX_CONCURRENT_ACTIVITIES,
+    maxConcurrentLocalActivityExecutions: env.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
+    workflowThreadPoolSize: env.WORKER_WORKFLOW_THREADS,
+  };
+  return Object.fromEntries(Object.entries(tuning).filter(([, v]) => v !== undefined));
 }
 
 export async function createLeadWorker(options: LeadWorkerOptions): Promise<Worker> {
@@ -49,7 +71,8 @@ export async function createLeadWorker(options: LeadWorkerOptions): Promise<Work
     taskQueue: options.taskQueue,
     workflowBundle: loaded.bundle,
     activities: createActivities(options.deps),
-    maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? 200,
+    maxConcurrentActivityTaskExecutions: 200,
+    ...options.tuning,
     // On shutdown, activities in flight (a delivery waiting on a slow partner) get this long to finish before
     // they are cancelled and retried on another worker; delivery timeouts are at most 120 s, usually 5 s.
     shutdownGraceTime: '10s',
