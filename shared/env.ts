@@ -29,7 +29,7 @@ const envSchema = z.object({
   // Worker sizing (the SDK's options of the same meaning; unset keeps the defaults docs/operations.md gives).
   /** Runs kept in memory between their tasks; bounds the worker's memory with many leads waiting. */
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).optional(),
-  /** Workflow tasks handled at once (at least 2; at most the cache size). */
+  /** Workflow tasks handled at once (at least 2; the SDK lowers more than the cache size to it, with a warning). */
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(2).optional(),
   /** Deliveries and notifications in flight at once (regular activities; default 200). */
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).optional(),

@@ -21,12 +21,13 @@ export async function runWorker(): Promise<() => Promise<void>> {
   const connection = await NativeConnection.connect(target.connection).catch((err: unknown) => {
     throw explainConnectError(err, target);
   });
+  const tuning = tuningFromEnv(env);
   const worker = await createLeadWorker({
     connection,
     namespace: target.namespace,
     taskQueue: env.TEMPORAL_TASK_QUEUE,
     deps: { config: () => config, http: undiciHttp, now: () => new Date(), logger, metrics },
-    tuning: tuningFromEnv(env),
+    tuning,
   });
   const running = worker.run();
   // The workflow cache size bounds the worker's memory with many leads waiting (docs/benchmarks.md, "Scale").
@@ -36,7 +37,7 @@ export async function runWorker(): Promise<() => Promise<void>> {
       temporal: describeTarget(target),
       maxCachedWorkflows: worker.options.maxCachedWorkflows,
       workflowThreads: worker.options.workflowThreadPoolSize,
-      ...tuningFromEnv(env),
+      ...tuning,
     },
     'worker running',
   );

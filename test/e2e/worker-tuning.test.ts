@@ -1,5 +1,5 @@
 // Worker sizing from the environment: the `WORKER_*` settings reach the SDK's options, what is unset keeps the
-// defaults, and a setting the SDK would refuse or silently change is refused at start.
+// defaults, and a value out of range (below what the SDK accepts, not a number) is refused at start.
 import { NativeConnection } from '@temporalio/worker';
 import { createLeadWorker, tuningFromEnv } from '../../apps/worker/worker';
 import { parseRoutingConfig, ConfigIndex } from '../../shared/config';
