@@ -1,12 +1,19 @@
 // Lead state in MongoDB: the snapshot a workflow starts from, and each status it records.
 import { ApplicationFailure } from '@temporalio/activity';
-import { Lead, type LeadDoc } from '../shared/models';
+import { Lead, Notification, type LeadDoc } from '../shared/models';
 import { insertStatusEvent } from '../shared/reports';
 import { isTerminal, type CanonicalStatus } from '../shared/statuses';
 import type { ActivityDeps } from './deps';
 import { auctionPinger } from './ping';
 import { routePlanner } from './routing';
-import type { LeadSnapshot, RecordStatusInput, StartedLead, StartLeadInput } from './types';
+import { sourceNotifier } from './notify';
+import type {
+  LeadSnapshot,
+  RecordStatusInput,
+  RecordStatusResult,
+  StartedLead,
+  StartLeadInput,
+} from './types';
 import { leadWorkflowId, pingAnswerWaitMs } from '../shared/temporal';
 
 /** An inbound ping's answer, from the end of its pings to the gateway: the bids' store and the workflow task. */
@@ -18,6 +25,7 @@ export function leadActivities(deps: ActivityDeps) {
   const { config, logger, metrics, now } = deps;
   const planFor = routePlanner(deps);
   const pinger = auctionPinger(deps);
+  const attemptNotification = sourceNotifier(deps);
 
   /** What a run starts from, read from the lead's document. */
   function snapshot(leadId: string, lead: LeadDoc): LeadSnapshot {
@@ -94,7 +102,7 @@ export function leadActivities(deps: ActivityDeps) {
      * Writes one status: the lead document (only if this sequence number is newer, so a retried or
      * replayed activity never moves a lead backwards) and an insert-only history event.
      */
-    async recordStatus(input: RecordStatusInput): Promise<void> {
+    async recordStatus(input: RecordStatusInput): Promise<RecordStatusResult> {
       const { leadId, seq, status: eventStatus } = input;
       // A shared lead's event is one buyer's verdict; the lead takes the status all its buyers make.
       const status = input.shared?.status ?? eventStatus;
@@ -165,20 +173,49 @@ export function leadActivities(deps: ActivityDeps) {
       if (!fresh && lead === undefined) lead = await readLead();
       if (lead === undefined ? fresh : lead !== null && (lead.seq ?? 0) < seq)
         await Lead.collection.updateOne({ _id: leadId as never }, update);
-      if (!fresh) return;
-      if (isTerminal(status)) metrics?.leadsFinal.inc({ status, partner: input.partnerId ?? 'none' });
-      if (verdictMs !== undefined)
-        metrics?.timeToPostback.observe({ partner: input.partnerId, status: eventStatus }, verdictMs / 1000);
-      logger.info(
-        {
-          leadId,
-          workflowId: leadWorkflowId(leadId),
-          status,
-          reason: input.reason,
-          partnerId: input.partnerId,
-        },
-        'lead status',
-      );
+      if (fresh) {
+        if (isTerminal(status)) metrics?.leadsFinal.inc({ status, partner: input.partnerId ?? 'none' });
+        if (verdictMs !== undefined)
+          metrics?.timeToPostback.observe(
+            { partner: input.partnerId, status: eventStatus },
+            verdictMs / 1000,
+          );
+        logger.info(
+          {
+            leadId,
+            workflowId: leadWorkflowId(leadId),
+            status,
+            reason: input.reason,
+            partnerId: input.partnerId,
+          },
+          'lead status',
+        );
+      }
+      // The source's first attempt, once the status is stored. It never fails the step: the workflow's
+      // notifySource retries what did not get through (decision 0025).
+      if (!input.notify) return {};
+      const notice = { leadId, status: eventStatus, eventId: input.notify.eventId };
+      try {
+        // The attempt's log row is this status's (its seq): a step run again finds its status stored (its task was
+        // lost, or refused because a signal came in as the run completed) and reads what its attempt did. One that
+        // got through is not sent again; one that failed is left to notifySource.
+        const logId = `${notice.eventId}:status-${seq}`;
+        const before = fresh
+          ? null
+          : await Notification.collection.findOne<{ ok: boolean }>(
+              { _id: logId as never },
+              { projection: { ok: 1 } },
+            );
+        if (before) return { notified: before.ok ? 'delivered' : 'failed' };
+        const { error, skipped } = await attemptNotification(notice, 1, logId);
+        return { notified: error ? 'failed' : skipped ? 'skipped' : 'delivered' };
+      } catch (err) {
+        logger.warn(
+          { ...notice, workflowId: leadWorkflowId(leadId), err },
+          'source notification attempt not made',
+        );
+        return { notified: 'failed' };
+      }
     },
   };
 }

@@ -76,97 +76,117 @@ const notificationInserts = new BatchedInserts<NotificationLine>(
   () => Notification.collection as unknown as mongo.Collection<NotificationLine>,
 );
 
-export function notifyActivities({ config, http, now, logger, metrics }: ActivityDeps) {
-  return {
-    async notifySource({ leadId, status, eventId }: NotifyInput): Promise<NotifyResult> {
-      const lead = await Lead.collection.findOne<NotifiedLead>(
-        { _id: leadId as never },
-        { projection: NOTIFIED_FIELDS },
-      );
-      if (!lead) throw ApplicationFailure.nonRetryable(`lead ${leadId} not found`, 'UnknownLead');
-      const source = config().sources.get(lead.sourceId);
-      if (!source?.postbackUrl) return { delivered: false, skipped: 'source has no postbackUrl' };
-      const payout =
-        status === 'accepted' || status === 'returned' ? fromCents(lead.payoutCents ?? 0) : '0.00';
-      const values = {
-        clickid: lead.clickId ?? '',
-        lead_id: leadId,
+/** One attempt's outcome: delivered, skipped (no postbackUrl), or failed with the reason (`error`). */
+export type NotifyAttempt = NotifyResult & { error?: string };
+
+/**
+ * The outbound postback, one attempt: sent, logged and stored, never thrown for the source's answer. notifySource
+ * makes its attempts with it, and recordStatus its first (decision 0025).
+ */
+export function sourceNotifier({ config, http, now, logger, metrics }: ActivityDeps) {
+  /** `logId`: the attempt's row in the notification log, when the caller must find it again (recordStatus's). */
+  return async function attemptNotification(
+    { leadId, status, eventId }: NotifyInput,
+    attempt: number,
+    logId?: string,
+  ): Promise<NotifyAttempt> {
+    const lead = await Lead.collection.findOne<NotifiedLead>(
+      { _id: leadId as never },
+      { projection: NOTIFIED_FIELDS },
+    );
+    if (!lead) throw ApplicationFailure.nonRetryable(`lead ${leadId} not found`, 'UnknownLead');
+    const source = config().sources.get(lead.sourceId);
+    if (!source?.postbackUrl) return { delivered: false, skipped: 'source has no postbackUrl' };
+    const payout = status === 'accepted' || status === 'returned' ? fromCents(lead.payoutCents ?? 0) : '0.00';
+    const values = {
+      clickid: lead.clickId ?? '',
+      lead_id: leadId,
+      status,
+      payout,
+      currency: lead.currency ?? 'USD',
+      partner: lead.partnerId ?? '',
+      source: lead.sourceId,
+      event_id: eventId,
+    };
+    // The source's sub ids as it sent them; in the URL a sub id it did not send is blank, a JSON body leaves it out.
+    const subs = Object.fromEntries(SUB_IDS.flatMap((k) => (lead[k] ? [[k, lead[k]]] : [])));
+    const url = fillTemplate(source.postbackUrl, { ...values, ...BLANK_SUBS, ...subs });
+    const body = source.postbackMethod === 'POST' ? JSON.stringify({ ...values, ...subs }) : '';
+    const headers: Record<string, string> = { 'user-agent': 'leadrouter' };
+    if (body) headers['content-type'] = 'application/json';
+    const wh = signer(source);
+    const at = now();
+    if (wh) {
+      // The id is the event's, not the attempt's: receivers deduplicate retries by it.
+      headers['webhook-id'] = eventId;
+      headers['webhook-timestamp'] = String(Math.floor(at.getTime() / 1000));
+      // A GET carries its data in the URL, so the URL is what is signed, as a JSON string because receivers'
+      // Webhook.verify parses what it checked as JSON (docs/api.md, decision 0010); a POST signs its body.
+      headers['webhook-signature'] = wh.sign(eventId, at, body || JSON.stringify(url));
+    }
+    const started = performance.now();
+    let httpStatus: number | undefined;
+    let error: string | undefined;
+    try {
+      const res = await http({
+        method: source.postbackMethod,
+        url,
+        headers,
+        body: body || undefined,
+        timeoutMs: 10_000,
+      });
+      httpStatus = res.status;
+      if (res.status < 200 || res.status >= 300) error = `HTTP ${res.status}`;
+    } catch (err) {
+      error = `transport error: ${(err as Error).message}`;
+    }
+    const latencyMs = Math.round(performance.now() - started);
+    const ok = !error;
+    metrics?.notifications.inc({ source: source.id, result: ok ? 'delivered' : 'failed' });
+    logger.info(
+      {
+        leadId,
+        workflowId: leadWorkflowId(leadId),
+        sourceId: source.id,
         status,
-        payout,
-        currency: lead.currency ?? 'USD',
-        partner: lead.partnerId ?? '',
-        source: lead.sourceId,
-        event_id: eventId,
-      };
-      // The source's sub ids as it sent them; in the URL a sub id it did not send is blank, a JSON body leaves it out.
-      const subs = Object.fromEntries(SUB_IDS.flatMap((k) => (lead[k] ? [[k, lead[k]]] : [])));
-      const url = fillTemplate(source.postbackUrl, { ...values, ...BLANK_SUBS, ...subs });
-      const body = source.postbackMethod === 'POST' ? JSON.stringify({ ...values, ...subs }) : '';
-      const headers: Record<string, string> = { 'user-agent': 'leadrouter' };
-      if (body) headers['content-type'] = 'application/json';
-      const wh = signer(source);
-      const at = now();
-      if (wh) {
-        // The id is the event's, not the attempt's: receivers deduplicate retries by it.
-        headers['webhook-id'] = eventId;
-        headers['webhook-timestamp'] = String(Math.floor(at.getTime() / 1000));
-        // A GET carries its data in the URL, so the URL is what is signed, as a JSON string because receivers'
-        // Webhook.verify parses what it checked as JSON (docs/api.md, decision 0010); a POST signs its body.
-        headers['webhook-signature'] = wh.sign(eventId, at, body || JSON.stringify(url));
-      }
-      const attempt = Context.current().info.attempt;
-      const started = performance.now();
-      let httpStatus: number | undefined;
-      let error: string | undefined;
-      try {
-        const res = await http({
-          method: source.postbackMethod,
-          url,
-          headers,
-          body: body || undefined,
-          timeoutMs: 10_000,
-        });
-        httpStatus = res.status;
-        if (res.status < 200 || res.status >= 300) error = `HTTP ${res.status}`;
-      } catch (err) {
-        error = `transport error: ${(err as Error).message}`;
-      }
-      const latencyMs = Math.round(performance.now() - started);
-      const ok = !error;
-      metrics?.notifications.inc({ source: source.id, result: ok ? 'delivered' : 'failed' });
-      logger.info(
-        {
-          leadId,
-          workflowId: leadWorkflowId(leadId),
-          sourceId: source.id,
-          status,
-          eventId,
-          attempt,
-          httpStatus,
-          latencyMs,
-          ok,
-          error,
-        },
-        'source notification attempt',
-      );
-      await insertOnce(() =>
-        notificationInserts.insert({
-          _id: `${eventId}:${at.getTime()}:${attempt}`,
-          leadId,
-          sourceId: source.id,
-          status,
-          eventId,
-          attempt,
-          at,
-          url: redactUrlSecrets(url),
-          ok,
-          httpStatus,
-          latencyMs,
-          error,
-        }),
-      );
-      if (!ok) throw ApplicationFailure.retryable(`notification failed: ${error}`, 'NotificationFailed');
-      return { delivered: true, httpStatus };
+        eventId,
+        attempt,
+        httpStatus,
+        latencyMs,
+        ok,
+        error,
+      },
+      'source notification attempt',
+    );
+    await insertOnce(() =>
+      notificationInserts.insert({
+        _id: logId ?? `${eventId}:${at.getTime()}:${attempt}`,
+        leadId,
+        sourceId: source.id,
+        status,
+        eventId,
+        attempt,
+        at,
+        url: redactUrlSecrets(url),
+        ok,
+        httpStatus,
+        latencyMs,
+        error,
+      }),
+    );
+    return ok ? { delivered: true, httpStatus } : { delivered: false, httpStatus, error };
+  };
+}
+
+export function notifyActivities(deps: ActivityDeps) {
+  const { now, logger, metrics } = deps;
+  const attemptNotification = sourceNotifier(deps);
+  return {
+    async notifySource(input: NotifyInput): Promise<NotifyResult> {
+      const attempt = Context.current().info.attempt + (input.attemptsBefore ?? 0);
+      const { error, ...result } = await attemptNotification(input, attempt);
+      if (error) throw ApplicationFailure.retryable(`notification failed: ${error}`, 'NotificationFailed');
+      return result;
     },
 
     /** Marks a notification whose retries ran out, so operators see it on the lead and can replay it. */

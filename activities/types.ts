@@ -162,6 +162,16 @@ export interface RecordStatusInput {
     /** On the buyer's deciding postback: ms from its post to it (reports count it). */
     decisionMs?: number;
   };
+  /**
+   * The source's notification of this status, first attempt made by this step once the status is stored (decision
+   * 0025): the workflow schedules `notifySource` only when that attempt did not get through.
+   */
+  notify?: { eventId: string };
+}
+
+/** What recordStatus did with the notification it was given: absent when it was given none. */
+export interface RecordStatusResult {
+  notified?: 'delivered' | 'skipped' | 'failed';
 }
 
 export interface NotifyInput {
@@ -169,6 +179,8 @@ export interface NotifyInput {
   status: CanonicalStatus;
   /** Stable per lead and status, so receivers can deduplicate retries and replays. */
   eventId: string;
+  /** Attempts made before this activity's first (recordStatus's own, decision 0025): the log numbers on from them. */
+  attemptsBefore?: number;
 }
 
 export interface NotifyResult {

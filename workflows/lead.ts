@@ -19,6 +19,7 @@ import type {
   PingResult,
   PingsSent,
   RecordStatusInput,
+  RecordStatusResult,
   RouteCandidate,
   RoutePlan,
   SharedBuyer,
@@ -51,6 +52,7 @@ import {
   startThenRecord,
   notifySteps,
   pingSteps,
+  CURRENT_RELEASE_PATCH,
   RELEASE_PATCH,
 } from './steps';
 
@@ -114,7 +116,9 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
   // Runs from this release on record one patch, the release's own (decision 0020): it stands for every earlier
   // one, and an auction's pings are one step. Runs recorded before ask the earlier patches one by one, where
   // they always did, and replay what each one chose.
-  const release = patched(RELEASE_PATCH);
+  // The current release's runs record its patch alone; a run recorded with the one before asks for that one.
+  const current = patched(CURRENT_RELEASE_PATCH);
+  const release = current || patched(RELEASE_PATCH);
   const since = (patch: string): boolean => release || patched(patch);
   // Read the lead and plan its route in one step, and take cap slots only from a capped partner (decision
   // 0019); runs recorded before replay their loadLead, planRoute and reserveCap.
@@ -233,15 +237,28 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
     publish();
   }
 
-  function notify(status: CanonicalStatus, replay = false): void {
+  /** Whether a status about to be recorded is news to its source: notified once per status, never when muted. */
+  function newsToSource(status: CanonicalStatus): boolean {
+    return lead.notifyOn.includes(status) && !view.notifications[status];
+  }
+
+  /**
+   * Notifies the source of a status just recorded. `first`: what the status step's own attempt did (decision
+   * 0025); only one that failed leaves notifySource to retry, its attempts numbered on from it.
+   */
+  function notify(status: CanonicalStatus, replay = false, first?: RecordStatusResult['notified']): void {
     if (!lead.notifyOn.includes(status)) return;
     // One notification per status; a repeated `pending` is news to nobody.
     if (view.notifications[status] && !replay) return;
+    if (first === 'delivered' || first === 'skipped') {
+      view.notifications[status] = first;
+      return;
+    }
     const eventId = `${leadId}.${status}`;
     view.notifications[status] = 'sending';
     notificationsInFlight += 1;
     notifier
-      .notifySource({ leadId, status, eventId })
+      .notifySource({ leadId, status, eventId, ...(first ? { attemptsBefore: 1 } : {}) })
       .then(
         (r) => void (view.notifications[status] = r.skipped ? 'skipped' : 'delivered'),
         async (err: unknown) => {
@@ -260,14 +277,25 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
   ) {
     seq += 1;
     const at = new Date().toISOString();
-    await steps.recordStatus({ leadId, sourceId: view.sourceId, seq, status, at, ...details });
+    // A current run's status step makes the source's first attempt itself: no activity when it gets through.
+    const notice = current && newsToSource(status) ? { notify: { eventId: `${leadId}.${status}` } } : {};
+    const recorded = await steps.recordStatus({
+      leadId,
+      sourceId: view.sourceId,
+      seq,
+      status,
+      at,
+      ...details,
+      ...notice,
+    });
     view.status = status;
     if (details.partnerId) view.partnerId = details.partnerId;
     if (details.payoutCents !== undefined) view.payoutCents = details.payoutCents;
     if (details.currency) view.currency = details.currency;
     view.deadline = details.expiresAt;
     publish();
-    notify(status);
+    // Runs recorded before got nothing back from the step (null).
+    notify(status, false, recorded?.notified);
   }
 
   async function accept(

@@ -115,8 +115,15 @@ export function localPingSteps(auctionTimeoutMs: number) {
 }
 
 /**
- * The patch of the current release (decision 0020): a run recording it took every path of the earlier patches
- * (lean-start, inbound-ping, local-pings, winning-bid-search-attribute, auction-multisell) and pinged its
- * auction in one step. The next change of the commands a run issues is the next release's patch.
+ * The patch of the first release of December 2026 (decision 0020): a run recording it took every path of the
+ * earlier patches (lean-start, inbound-ping, local-pings, winning-bid-search-attribute, auction-multisell) and
+ * pinged its auction in one step.
  */
 export const RELEASE_PATCH = 'release-2026-12';
+
+/**
+ * The patch of the current release: a run recording it took every path of RELEASE_PATCH's, and its status steps
+ * make the source's first notification attempt (decision 0025). The next change of the commands a run issues is
+ * the next release's patch.
+ */
+export const CURRENT_RELEASE_PATCH = 'release-2026-12-2';

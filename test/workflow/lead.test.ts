@@ -102,6 +102,15 @@ test('postback accepted: lead accepted with its payout, source notified once wit
     }),
   ]);
 
+  // The accepted status's step notified the source once the status was stored (decision 0025): the run
+  // scheduled no notifySource, its only regular activity is the delivery.
+  const history = await handle.fetchHistory();
+  const scheduled = (history.events ?? []).flatMap((e) => {
+    const name = e.activityTaskScheduledEventAttributes?.activityType?.name;
+    return name ? [name] : [];
+  });
+  expect(scheduled).toEqual(['deliverLead']);
+
   // Ops find it in the Temporal UI by these (registered on the test server like the dev setup does).
   const attrs = (await handle.describe()).typedSearchAttributes;
   expect(attrs.get(SEARCH_ATTRIBUTES.leadStatus)).toBe('accepted');
@@ -294,6 +303,10 @@ test('source endpoint failing then OK: notification retried with the backoff pol
   expect(ms(scheduled?.retryPolicy?.initialInterval)).toBe(initialInterval);
   expect(scheduled?.retryPolicy?.backoffCoefficient).toBe(2);
   expect(ms(scheduled?.retryPolicy?.maximumInterval)).toBe(10_000);
+  // The status step made the first attempt (decision 0025): notifySource's attempts are numbered on from it.
+  expect(scheduled?.input?.payloads?.[0]?.data).toBeDefined();
+  const input = JSON.parse(Buffer.from(scheduled?.input?.payloads?.[0]?.data as Uint8Array).toString('utf8'));
+  expect(input).toEqual({ leadId, status: 'accepted', eventId: `${leadId}.accepted`, attemptsBefore: 1 });
 
   const view = await handle.result();
   expect(view.notifications).toEqual({ accepted: 'delivered' });

@@ -313,6 +313,28 @@ const SCENARIOS: Record<string, Scenario> = {
   'release-auction-multisell': playedAgain('auction-multisell', {
     'auction-multisell': 'release-auction-multisell',
   }),
+  // The current release (decision 0025): a status step makes the source's first notification attempt itself.
+  'release-2026-12-2-waterfall': playedAgain('lean-start-waterfall', {
+    'lean-start-waterfall': 'release-2026-12-2-waterfall',
+  }),
+  'release-2026-12-2-returned': playedAgain('lean-start-returned', {
+    'lean-start-accepted': 'release-2026-12-2-accepted',
+    'lean-start-returned': 'release-2026-12-2-returned',
+  }),
+  'release-2026-12-2-expired': playedAgain('expired', { expired: 'release-2026-12-2-expired' }),
+  'release-2026-12-2-inbound-ping': playedAgain('inbound-ping', {
+    'inbound-ping': 'release-2026-12-2-inbound-ping',
+  }),
+  'release-2026-12-2-auction-won': playedAgain('auction-won', {
+    'auction-won': 'release-2026-12-2-auction-won',
+  }),
+  'release-2026-12-2-auction-multisell': playedAgain('auction-multisell', {
+    'auction-multisell': 'release-2026-12-2-auction-multisell',
+  }),
+  'release-2026-12-2-notification-exhausted': playedAgain('notification-exhausted', {
+    'notification-exhausted': 'release-2026-12-2-notification-exhausted',
+    'notification-replayed': 'release-2026-12-2-notification-replayed',
+  }),
   /** The source is down past the notification's max duration, then an operator replays it (a new run). */
   async 'notification-exhausted'(h) {
     h.useConfig((e) =>
@@ -340,6 +362,11 @@ const SCENARIOS: Record<string, Scenario> = {
 /** A shape recorded with the release patch (decision 0020): its one marker, whatever the path. */
 function releaseShape(status: string, regular: string[]) {
   return { status, regular, patches: ['release-2026-12'] };
+}
+
+/** A shape recorded with the current release's patch (decision 0025). */
+function currentShape(status: string, regular: string[]) {
+  return { status, regular, patches: ['release-2026-12-2'] };
 }
 
 /**
@@ -419,6 +446,21 @@ const SHAPES: Record<string, { status: string; regular: string[]; patches?: stri
   'release-inbound-ping': releaseShape('accepted', ['deliverLead', 'notifySource']),
   'release-auction-won': releaseShape('accepted', ['deliverLead', 'notifySource']),
   'release-auction-multisell': releaseShape('accepted', ['deliverLead', 'deliverLead', 'notifySource']),
+  // The current release (decision 0025): a notification the status step got through schedules no notifySource;
+  // one it did not (the source down) does, and an operator's replay is always one.
+  'release-2026-12-2-waterfall': currentShape('accepted', ['deliverLead', 'deliverLead']),
+  'release-2026-12-2-accepted': currentShape('accepted', ['deliverLead']),
+  'release-2026-12-2-returned': currentShape('returned', []),
+  'release-2026-12-2-expired': currentShape('expired', ['deliverLead', 'recordStatus']),
+  'release-2026-12-2-inbound-ping': currentShape('accepted', ['deliverLead']),
+  'release-2026-12-2-auction-won': currentShape('accepted', ['deliverLead']),
+  'release-2026-12-2-auction-multisell': currentShape('accepted', [
+    'deliverLead',
+    'deliverLead',
+    'notifySource',
+  ]),
+  'release-2026-12-2-notification-exhausted': currentShape('accepted', ['deliverLead', 'notifySource']),
+  'release-2026-12-2-notification-replayed': currentShape('accepted', ['notifySource']),
 };
 
 const EXPECTED_FILES = Object.keys(SHAPES)
