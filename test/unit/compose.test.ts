@@ -269,7 +269,9 @@ test('the image: tsc in a build stage, compiled product code only, production mo
   // And the workflow bundle the build keeps for the compiled workflows (apps/worker/bundle.ts).
   expect(JSON.parse(read('package.json')).scripts.build).toMatch(/&& node dist\/apps\/worker\/bundle\.js$/);
   expect(copied).toContainEqual({ from: 'build', source: '/app/dist/.cache', target: 'dist/.cache' });
-  const distDirs = copied.filter((c) => c.from === 'build' && c.target !== 'dist/.cache').map((c) => c.target);
+  const distDirs = copied
+    .filter((c) => c.from === 'build' && c.target !== 'dist/.cache')
+    .map((c) => c.target);
   // Exactly the folders the processes' code lives in: reached from their entry files, nothing else.
   const needed = [
     ...new Set(
