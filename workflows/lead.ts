@@ -113,10 +113,9 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
     );
   }
 
-  // Runs from this release on record one patch, the release's own (decision 0020): it stands for every earlier
-  // one, and an auction's pings are one step. Runs recorded before ask the earlier patches one by one, where
-  // they always did, and replay what each one chose.
-  // The current release's runs record its patch alone; a run recorded with the one before asks for that one.
+  // A new run records one patch, the current release's (decision 0020): it stands for every earlier one. A run
+  // recorded with the release before asks for that one; runs recorded earlier ask the earlier patches one by one,
+  // where they always did, and replay what each one chose.
   const current = patched(CURRENT_RELEASE_PATCH);
   const release = current || patched(RELEASE_PATCH);
   const since = (patch: string): boolean => release || patched(patch);
@@ -247,9 +246,8 @@ export async function leadWorkflow({ leadId, ping }: LeadWorkflowInput): Promise
    * 0025); only one that failed leaves notifySource to retry, its attempts numbered on from it.
    */
   function notify(status: CanonicalStatus, replay = false, first?: RecordStatusResult['notified']): void {
-    if (!lead.notifyOn.includes(status)) return;
-    // One notification per status; a repeated `pending` is news to nobody.
-    if (view.notifications[status] && !replay) return;
+    // One notification per status (a repeated `pending` is news to nobody); a replay sends it again.
+    if (replay ? !lead.notifyOn.includes(status) : !newsToSource(status)) return;
     if (first === 'delivered' || first === 'skipped') {
       view.notifications[status] = first;
       return;
