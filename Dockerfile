@@ -9,6 +9,8 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
+# Applied by npm ci's postinstall (patch-package): the project's fixes to its dependencies (decision 0026).
+COPY patches patches
 RUN npm ci --no-audit --no-fund
 
 FROM deps AS build
@@ -24,7 +26,9 @@ RUN npm run build
 FROM ${NODE_IMAGE} AS prod-deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+# patch-package is a development tool: the patched packages come from the deps stage, where it ran.
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+COPY --from=deps /app/node_modules/@temporalio/worker node_modules/@temporalio/worker
 
 FROM ${NODE_IMAGE} AS runtime
 # NODE_ENV=production makes the processes refuse demo or short credentials (shared/config.ts).

@@ -256,6 +256,24 @@ test('the image: tsc in a build stage, compiled product code only, production mo
   expect(dockerfile.split('\n')[0]).toBe('# syntax=docker/dockerfile:1');
   expect(dockerfile).toMatch(/^RUN npm run build$/m);
   expect(dockerfile).toMatch(/^RUN npm ci --omit=dev/m);
+  // The project's patches to its dependencies (patches/, applied by npm ci's postinstall) reach the image: the deps
+  // stage has them before its npm ci, and the production dependencies take each patched package from it.
+  const deps = dockerfile.slice(0, dockerfile.search(/^FROM .* AS build$/m));
+  expect(deps.search(/^COPY patches patches$/m)).toBeGreaterThan(0);
+  expect(deps.search(/^COPY patches patches$/m)).toBeLessThan(deps.search(/^RUN npm ci/m));
+  const prodDeps = dockerfile.slice(
+    dockerfile.search(/^FROM .* AS prod-deps$/m),
+    dockerfile.search(/^FROM .* AS runtime$/m),
+  );
+  const patched = fs
+    .readdirSync(path.join(root, 'patches'))
+    .map((f) => f.replace(/\+[^+]+\.patch$/, '').replace('+', '/'));
+  expect(patched.length).toBeGreaterThan(0);
+  for (const pkg of patched)
+    expect(prodDeps).toMatch(
+      new RegExp(`^COPY --from=deps /app/node_modules/${pkg} node_modules/${pkg}$`, 'm'),
+    );
+  expect(JSON.parse(read('package.json')).scripts.postinstall).toBe('patch-package');
   // Every folder the build config compiles is copied into the build stage.
   const build = JSON.parse(read('tsconfig.build.json')) as { include: string[] };
   for (const dir of build.include) expect(dockerfile).toMatch(new RegExp(`^COPY ${dir} ${dir}$`, 'm'));
