@@ -434,10 +434,25 @@ export class ConfigIndex {
   /** By the digest of the api key, so a lookup's timing says nothing about the keys (hex of SHA-256). */
   private readonly sourcesByKeyDigest: Map<string, SourceConfig>;
 
+  /** By the id in lower case, for the ids no other partner's folds to (`partnerInPath`). */
+  private readonly partnersByFoldedId: Map<string, PartnerConfig>;
+
   constructor(readonly config: RoutingConfig) {
     this.partners = new Map(config.partners.map((p) => [p.id, p]));
+    const folds = (id: string) => config.partners.filter((p) => p.id.toLowerCase() === id).length;
+    this.partnersByFoldedId = new Map(
+      config.partners.map((p) => [p.id.toLowerCase(), p] as const).filter(([id]) => folds(id) === 1),
+    );
     this.sources = new Map(config.sources.map((s) => [s.id, s]));
     this.sourcesByKeyDigest = new Map(config.sources.map((s) => [secretDigest(s.apiKey).toString('hex'), s]));
+  }
+
+  /**
+   * The partner a postback URL's path names: its id, or the same id in another letter case when no other partner's
+   * id differs from it only so (platforms that lowercase or capitalise the URLs they call).
+   */
+  partnerInPath(id: string): PartnerConfig | undefined {
+    return this.partners.get(id) ?? this.partnersByFoldedId.get(id.toLowerCase());
   }
 
   sourceByKey(apiKey: string): SourceConfig | undefined {

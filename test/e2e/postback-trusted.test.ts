@@ -223,6 +223,23 @@ describe('what network templates send when they have no value', () => {
 });
 
 describe('how partner platforms send the URL and the token', () => {
+  test('the partner id of the path in another letter case (a platform that lowercases or capitalises URLs) is that partner', async () => {
+    const leadId = await pendingLead(stack, 'loans', 'clk-path-case');
+    const query = new URLSearchParams({ clickid: leadId, st: '2', key: 'net-token-12345' }).toString();
+    expect(await send(stack.baseUrl, { path: '/postback/NET', query })).toEqual(applied(leadId));
+    await waitForStatus(leadId, 'accepted');
+    // Still that partner's postback: its credentials, its names, its log line.
+    const forged = new URLSearchParams({ clickid: leadId, st: '2', key: 'wrong-token-123' }).toString();
+    expect(await send(stack.baseUrl, { path: '/postback/Net', query: forged })).toMatchObject(
+      refusal(401, 'bad_credentials'),
+    );
+    const logged = await PostbackLog.find({ leadId }).sort({ receivedAt: 1 }).lean();
+    expect(logged.map((l) => [l.partnerId, l.outcome])).toEqual([
+      ['net', 'applied'],
+      ['net', 'rejected'],
+    ]);
+  });
+
   test('a parameter repeated with the same value (a template appended to a URL that had it) is that value', async () => {
     const leadId = await pendingLead(stack, 'loans', 'clk-repeated');
     const query = `clickid=${leadId}&st=2&key=net-token-12345&clickid=${leadId}&st=2`;

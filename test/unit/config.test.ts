@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, loadRoutingConfig, parseRoutingConfig } from '../../shared/config';
+import { ConfigError, ConfigIndex, loadRoutingConfig, parseRoutingConfig } from '../../shared/config';
 
 function valid(): {
   partners: Record<string, unknown>[];
@@ -66,6 +66,27 @@ test('duplicate partner and source ids, and duplicate api keys', () => {
       'sources[1].apiKey: duplicate apiKey',
     ]),
   );
+});
+
+test("a postback path's partner id: exact, or in another letter case when only one partner folds to it", () => {
+  const raw = valid();
+  raw.partners.push(
+    { ...raw.partners[1], id: 'Zeta' },
+    { ...raw.partners[1], id: 'Twin' },
+    { ...raw.partners[1], id: 'twin' },
+  );
+  const index = new ConfigIndex(parseRoutingConfig(raw, 'routing.yaml'));
+  const idOf = (id: string) => index.partnerInPath(id)?.id;
+  expect([idOf('acme'), idOf('ACME'), idOf('Acme'), idOf('zeta'), idOf('ZETA')]).toEqual([
+    'acme',
+    'acme',
+    'acme',
+    'Zeta',
+    'Zeta',
+  ]);
+  // Two partners whose ids differ only in case: each by its own id, neither by a third spelling.
+  expect([idOf('Twin'), idOf('twin'), idOf('TWIN')]).toEqual(['Twin', 'twin', undefined]);
+  expect(idOf('nope')).toBeUndefined();
 });
 
 test('a partner without any postback authentication is refused', () => {

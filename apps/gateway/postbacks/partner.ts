@@ -35,7 +35,7 @@ function buyerByCredentials(
 export async function identifyPartner(pc: PostbackContext, next: () => Promise<void>): Promise<void> {
   const { req, cfg } = pc;
   if (req.partnerIdFromPath !== undefined) {
-    pc.partner = cfg.partners.get(req.partnerIdFromPath);
+    pc.partner = cfg.partnerInPath(req.partnerIdFromPath);
     if (!pc.partner) throw new AppError('unknown_partner', 'unknown partner');
     pc.log.partnerId = pc.partner.id;
   }
