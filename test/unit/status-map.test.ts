@@ -19,9 +19,11 @@ import { parsedPartner } from '../support/partner-config';
 const EXPECTED_WORDS: Record<string, string> = {
   accepted: 'approved approve accepted accept confirmed sale sold converted paid',
   rejected:
-    'declined decline rejected reject denied cancel cancelled canceled trash scrubbed invalid refused duplicate dupe disqualified fraud',
-  pending: 'pending hold on_hold in_review under_review processing',
-  returned: 'chargeback charged_back charge_back refund refunded returned reversed reversal clawback',
+    'declined decline rejected reject denied cancel cancelled canceled trash scrubbed invalid refused duplicate dupe disqualified fraud disapproved not_approved unqualified not_qualified',
+  pending:
+    'pending hold on_hold in_review under_review processing pending_approval awaiting_approval pending_review',
+  returned:
+    'chargeback charged_back charge_back chargedback refund refunded returned reversed reversal clawback',
 };
 const EXPECTED_DEFAULTS: Record<string, string> = Object.fromEntries(
   Object.entries(EXPECTED_WORDS).flatMap(([status, words]) => words.split(' ').map((w) => [w, status])),
