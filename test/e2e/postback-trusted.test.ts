@@ -61,6 +61,21 @@ describe('signed postbacks are applied', () => {
     expect((await waitForStatus(leadId, 'accepted')).payoutCents).toBe(420);
   });
 
+  test('the signature header written as webhook libraries write it (sha256=<hex>, upper case) is that signature', async () => {
+    const leadId = await pendingLead(stack, 'home', 'clk-signed-prefixed');
+    const signed = signedQuery({ subid: leadId, status: 'approved', ts: nowSeconds() });
+    const prefixed = { 'x-signature': ` SHA256=${signed.headers['x-signature']?.toUpperCase()}` };
+    expect(
+      await send(stack.baseUrl, { path: '/postback/signed', query: signed.query, headers: prefixed }),
+    ).toEqual(applied(leadId));
+    await waitForStatus(leadId, 'accepted');
+    // The prefix names the algorithm: another one is not this signature.
+    const other = { 'x-signature': `sha1=${signed.headers['x-signature']}` };
+    expect(
+      await send(stack.baseUrl, { path: '/postback/signed', query: signed.query, headers: other }),
+    ).toMatchObject(refusal(403, 'bad_signature'));
+  });
+
   test('ts in milliseconds (signing code written with Date.now()) is read as such, window and all', async () => {
     const leadId = await pendingLead(stack, 'home', 'clk-signed-ms');
     const stale = signedQuery({ subid: leadId, status: 'approved', ts: String(Date.now() - 3_600_000) });

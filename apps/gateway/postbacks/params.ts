@@ -169,8 +169,9 @@ export function signatureOf(
   raw: Record<string, string>,
 ): string | undefined {
   const header = headers['x-signature'];
-  if (header !== undefined) return String(header);
-  return raw.signature;
+  const given = header !== undefined ? String(header) : raw.signature;
+  // Webhook libraries write the algorithm before the hex (`sha256=<hex>`); ours is the only one a signature can be.
+  return given?.trim().replace(/^sha256=/i, '');
 }
 
 /** The parameters read under this partner's names, validated. */
