@@ -439,9 +439,10 @@ export class ConfigIndex {
 
   constructor(readonly config: RoutingConfig) {
     this.partners = new Map(config.partners.map((p) => [p.id, p]));
-    const folds = (id: string) => config.partners.filter((p) => p.id.toLowerCase() === id).length;
+    const folds = new Map<string, number>();
+    for (const p of config.partners) folds.set(p.id.toLowerCase(), (folds.get(p.id.toLowerCase()) ?? 0) + 1);
     this.partnersByFoldedId = new Map(
-      config.partners.map((p) => [p.id.toLowerCase(), p] as const).filter(([id]) => folds(id) === 1),
+      config.partners.map((p) => [p.id.toLowerCase(), p] as const).filter(([id]) => folds.get(id) === 1),
     );
     this.sources = new Map(config.sources.map((s) => [s.id, s]));
     this.sourcesByKeyDigest = new Map(config.sources.map((s) => [secretDigest(s.apiKey).toString('hex'), s]));

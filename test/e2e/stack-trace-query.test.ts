@@ -1,7 +1,7 @@
 // What the Temporal UI's "Stack Trace" tab shows for a lead waiting for its postback: the worker's answer to the
 // `__stack_trace` and `__enhanced_stack_trace` queries, in the project's own source (workflows/lead.ts), not in
-// the workflow bundle. The worker formats these stacks only when a query asks (decision 0026): this holds what
-// ops read from them.
+// the workflow bundle. The worker formats a promise's stack only when its activation ends with it pending or a
+// query asks (decision 0026): this holds what ops read from them.
 import { leadWorkflowId } from '../../shared/temporal';
 import { useStack } from '../support/e2e';
 import { partnersConfig, pendingLead } from '../support/postbacks';
