@@ -434,16 +434,15 @@ export class ConfigIndex {
   /** By the digest of the api key, so a lookup's timing says nothing about the keys (hex of SHA-256). */
   private readonly sourcesByKeyDigest: Map<string, SourceConfig>;
 
-  /** By the id in lower case, for the ids no other partner's folds to (`partnerInPath`). */
-  private readonly partnersByFoldedId: Map<string, PartnerConfig>;
+  /** By the id in lower case (`partnerInPath`); null where two partners' ids fold to it. */
+  private readonly partnersByFoldedId = new Map<string, PartnerConfig | null>();
 
   constructor(readonly config: RoutingConfig) {
     this.partners = new Map(config.partners.map((p) => [p.id, p]));
-    const folds = new Map<string, number>();
-    for (const p of config.partners) folds.set(p.id.toLowerCase(), (folds.get(p.id.toLowerCase()) ?? 0) + 1);
-    this.partnersByFoldedId = new Map(
-      config.partners.map((p) => [p.id.toLowerCase(), p] as const).filter(([id]) => folds.get(id) === 1),
-    );
+    for (const p of config.partners) {
+      const folded = p.id.toLowerCase();
+      this.partnersByFoldedId.set(folded, this.partnersByFoldedId.has(folded) ? null : p);
+    }
     this.sources = new Map(config.sources.map((s) => [s.id, s]));
     this.sourcesByKeyDigest = new Map(config.sources.map((s) => [secretDigest(s.apiKey).toString('hex'), s]));
   }
@@ -453,7 +452,7 @@ export class ConfigIndex {
    * id differs from it only so (platforms that lowercase or capitalise the URLs they call).
    */
   partnerInPath(id: string): PartnerConfig | undefined {
-    return this.partners.get(id) ?? this.partnersByFoldedId.get(id.toLowerCase());
+    return this.partners.get(id) ?? this.partnersByFoldedId.get(id.toLowerCase()) ?? undefined;
   }
 
   sourceByKey(apiKey: string): SourceConfig | undefined {
