@@ -249,6 +249,25 @@ test('a pass that throws (the database went away) is logged, and the next tick d
   await temporal.close();
 });
 
+test('a pass that throws after it was told of queued postbacks: the next tick still searches for them', async () => {
+  const temporal = newTemporal();
+  const { reconciler } = reconcilerFor(temporal);
+  // The start's backlog and the first full scan, spent on nothing.
+  expect(await reconciler.tick()).toBe(0);
+  const { leadId } = await queuedApproval('clk-rc-told-throws');
+  temporal.markBacklog(); // what this gateway's own failed signal does
+  await disconnectMongo();
+  try {
+    expect(await reconciler.tick()).toBe(0);
+  } finally {
+    await connectMongo(mongoUri());
+  }
+  // Not left to the full scan minutes later.
+  expect(await reconciler.tick()).toBe(1);
+  await waitForStatus(leadId, 'accepted');
+  await temporal.close();
+});
+
 test('a signal failing mid-batch: the next tick delivers every entry exactly once', async () => {
   const queued = [
     await queuedApproval('clk-rc-mid-1'),
